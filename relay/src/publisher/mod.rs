@@ -1,0 +1,70 @@
+//! The one interface every broker implements, and the factory that picks one from config.
+//!
+//! Adding a broker is a new module here plus one [`BrokerKind`] value: the publish loop only
+//! talks to `dyn Publisher`.
+
+use futures::future::BoxFuture;
+use inventory_shared::outbox::StoredEvent;
+
+use crate::config::{BrokerKind, Settings};
+
+pub mod kafka;
+pub mod nats;
+pub mod none;
+pub mod redis;
+
+/// Why a publish did not go through.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// The broker could not be reached, timed out, or the outcome is unknown. Retried with
+    /// backoff forever; never counts towards parking; never skips the event.
+    #[error("broker unavailable: {0}")]
+    Transient(String),
+    /// The broker refused this one event for itself (too large, invalid). Counts towards
+    /// `RELAY_MAX_ATTEMPTS`, after which the event is parked.
+    #[error("event rejected by the broker: {0}")]
+    Rejected(String),
+}
+
+/// A batch that did not fully go through: the first `published` events are acknowledged by the
+/// broker (in order); the event at index `published` failed with `error`; the rest were not
+/// acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchFailure {
+    /// How many events at the start of the batch the broker acknowledged.
+    pub published: usize,
+    /// What happened to the next one.
+    pub error: PublishError,
+}
+
+/// A message broker the relay publishes to.
+pub trait Publisher: Send {
+    /// Short name for logs and `/health` (`redis`, `kafka`, `nats`, `none`).
+    fn name(&self) -> &'static str;
+
+    /// Publishes `events` (in `seq` order) in as few round trips as the broker allows, and
+    /// returns only once every event is acknowledged, or says how far it got.
+    fn publish<'a>(&'a mut self, events: &'a [StoredEvent]) -> BoxFuture<'a, Result<(), BatchFailure>>;
+
+    /// After a start or an error with an unknown outcome: which of `pending` (the oldest
+    /// unpublished events, in `seq` order) the broker already holds, so they are marked
+    /// instead of sent twice. Brokers that cannot tell return an empty list.
+    fn already_published<'a>(
+        &'a mut self,
+        pending: &'a [StoredEvent],
+    ) -> BoxFuture<'a, Result<Vec<i64>, PublishError>>;
+
+    /// Answers whether the broker is reachable right now (for `/health`).
+    fn ping(&mut self) -> BoxFuture<'_, Result<(), PublishError>>;
+}
+
+/// Builds the publisher named by `MESSAGE_BROKER`. Never fails because the broker is down:
+/// connecting happens lazily inside `publish`, so the relay starts and backs off instead.
+pub async fn from_settings(settings: &Settings) -> anyhow::Result<Box<dyn Publisher>> {
+    Ok(match settings.message_broker {
+        BrokerKind::Redis => Box::new(redis::RedisPublisher::new(&settings.redis)?),
+        BrokerKind::Kafka => Box::new(kafka::KafkaPublisher::new(&settings.kafka)?),
+        BrokerKind::Nats => Box::new(nats::NatsPublisher::new(&settings.nats)?),
+        BrokerKind::None => Box::new(none::NonePublisher),
+    })
+}

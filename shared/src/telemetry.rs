@@ -1,0 +1,19 @@
+//! `tracing` set-up for both binaries: JSON or text lines on stderr, filtered by `LOG_LEVEL`.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogFormat, LogSettings};
+
+/// Installs the global subscriber. Fails when `LOG_LEVEL` is not a valid filter.
+pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(&settings.log_level)
+        .map_err(|e| anyhow::anyhow!("LOG_LEVEL: `{}` is not a log filter ({e})", settings.log_level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match settings.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("installing the log subscriber: {e}"))
+}
