@@ -1,9 +1,12 @@
 //! The relay's settings: environment variables (and `.env`), each also a flag (`--help`).
+//!
+//! With no subcommand the binary runs the relay; `dead list` / `dead retry` are the operator's
+//! tools for parked events (see `docs/relay.md`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use inventory_shared::config::{DatabaseSettings, LogSettings, parse_duration};
 
 use crate::publisher::{kafka::KafkaSettings, nats::NatsSettings, redis::RedisSettings};
@@ -21,10 +24,30 @@ pub enum BrokerKind {
     None,
 }
 
+impl BrokerKind {
+    /// The name used in `MESSAGE_BROKER`, logs and `/health`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Redis => "redis",
+            Self::Kafka => "kafka",
+            Self::Nats => "nats",
+            Self::None => "none",
+        }
+    }
+}
+
 /// Everything the relay reads at start.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "inventory-relay", version, about = "Publishes the inventory outbox to a message broker, in order.")]
+#[command(
+    name = "inventory-relay",
+    version,
+    about = "Publishes the inventory outbox to a message broker, in order."
+)]
 pub struct Settings {
+    /// What to do; running the relay when absent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// The database the API writes.
     #[command(flatten)]
     pub database: DatabaseSettings,
@@ -61,7 +84,7 @@ pub struct Settings {
     #[arg(long, env = "RELAY_BACKOFF_MAX", default_value = "30s", value_parser = parse_duration)]
     pub relay_backoff_max: Duration,
 
-    /// Address of `/metrics`, `/livez` and `/health`.
+    /// Address of `/metrics`, `/livez` and `/health` (port 0 picks a free port).
     #[arg(long, env = "RELAY_HTTP_ADDR", default_value = "127.0.0.1:9091")]
     pub relay_http_addr: SocketAddr,
 
@@ -80,4 +103,125 @@ pub struct Settings {
     /// NATS settings (`MESSAGE_BROKER=nats`).
     #[command(flatten)]
     pub nats: NatsSettings,
+}
+
+/// The relay's subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the relay (the default when no subcommand is given).
+    Run,
+    /// Inspect or retry parked (dead) events.
+    #[command(subcommand)]
+    Dead(DeadCommand),
+}
+
+/// Operator tools for events the broker kept rejecting.
+#[derive(Debug, Clone, Subcommand)]
+pub enum DeadCommand {
+    /// Print the parked events, oldest first.
+    List {
+        /// At most this many rows.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Un-park events (all of them, or one with `--seq`) so the running relay publishes them
+    /// again, from zero attempts.
+    Retry {
+        /// Only this event.
+        #[arg(long)]
+        seq: Option<i64>,
+    },
+}
+
+impl Settings {
+    /// The backoff schedule these settings describe.
+    pub fn backoff(&self) -> crate::backoff::BackoffPolicy {
+        crate::backoff::BackoffPolicy {
+            initial: self.relay_backoff_initial,
+            max: self.relay_backoff_max.max(self.relay_backoff_initial),
+        }
+    }
+
+    /// The broker-specific target for the start-up log line, secrets masked.
+    pub fn broker_target(&self) -> String {
+        match self.message_broker {
+            BrokerKind::Redis => format!(
+                "{} stream={} maxlen~{}",
+                mask_url_password(&self.redis.url()),
+                self.redis.redis_stream,
+                self.redis.redis_stream_maxlen
+            ),
+            // Their settings belong to their modules; the publisher logs its own target.
+            BrokerKind::Kafka | BrokerKind::Nats => "see the publisher's log line".to_owned(),
+            BrokerKind::None => "events are marked published without sending".to_owned(),
+        }
+    }
+}
+
+/// Replaces the password of a URL (`scheme://user:password@host/...`) with `***`, so the URL can
+/// be logged. URLs without a password come back unchanged.
+pub fn mask_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_masked_and_nothing_else_changes() {
+        assert_eq!(
+            mask_url_password("redis://:s3cret@cache:6380/2"),
+            "redis://:***@cache:6380/2"
+        );
+        assert_eq!(
+            mask_url_password("rediss://app:p@ss@cache/0"),
+            "rediss://app:***@cache/0"
+        );
+        assert_eq!(
+            mask_url_password("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+        assert_eq!(mask_url_password("redis://user@host"), "redis://user@host");
+        assert_eq!(mask_url_password("not a url"), "not a url");
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let s = Settings::try_parse_from(["inventory-relay"]).expect("defaults parse");
+        assert!(s.command.is_none());
+        assert_eq!(s.message_broker, BrokerKind::Redis);
+        assert_eq!(s.relay_poll_interval, Duration::from_secs(10));
+        assert_eq!(s.relay_backoff_initial, Duration::from_millis(250));
+        assert_eq!(s.relay_backoff_max, Duration::from_secs(30));
+        assert_eq!(s.relay_http_addr.to_string(), "127.0.0.1:9091");
+        assert_eq!(s.redis.url(), "redis://127.0.0.1:6379");
+        assert_eq!(s.redis.redis_stream, "inventory-events");
+    }
+
+    #[test]
+    fn dead_subcommands_parse() {
+        let s = Settings::try_parse_from(["inventory-relay", "dead", "retry", "--seq", "42"])
+            .expect("parses");
+        assert!(matches!(
+            s.command,
+            Some(Command::Dead(DeadCommand::Retry { seq: Some(42) }))
+        ));
+        let s = Settings::try_parse_from(["inventory-relay", "dead", "list"]).expect("parses");
+        assert!(matches!(
+            s.command,
+            Some(Command::Dead(DeadCommand::List { limit: 100 }))
+        ));
+    }
 }

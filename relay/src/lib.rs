@@ -1,9 +1,35 @@
 //! The outbox relay: the only component that talks to a message broker.
 //!
+//! It reads the `events` table (`synced_at IS NULL AND dead_at IS NULL`, in `seq` order),
+//! publishes batches to the configured broker and marks them published.
+//!
 //! Module map:
-//! - [`config`]: settings from env / flags.
+//! - [`config`]: settings from env / flags, and the `dead` subcommands.
 //! - [`publisher`]: the `Publisher` trait and one module per broker (`redis`, `kafka`, `nats`,
 //!   `none`).
+//! - [`step`]: one publish step (read a batch, publish it in one round trip, mark it) and what
+//!   it reports: `Published(n)`, `Empty`, `Rejected`, `BrokerDown`.
+//! - [`pump`]: the loop around the step: waking on commits, polling, backoff, shutdown.
+//! - [`watch`]: the commit watcher (`PRAGMA data_version`) that wakes the loop early.
+//! - [`backoff`]: exponential backoff with full jitter.
+//! - [`metrics`]: the Prometheus metrics, one private recorder per relay.
+//! - [`status`]: the broker state shared between the loop and `/health`.
+//! - [`http`]: `/metrics`, `/livez`, `/health`.
+//! - [`app`]: [`Relay`]: build from settings, run until a shutdown token fires.
+//! - [`dead`]: `inventory-relay dead list|retry`, the operator path for parked events.
 
+pub mod app;
+pub mod backoff;
 pub mod config;
+pub mod dead;
+pub mod http;
+pub mod metrics;
 pub mod publisher;
+pub mod pump;
+pub mod status;
+pub mod step;
+pub mod watch;
+
+pub use app::Relay;
+pub use config::Settings;
+pub use step::{PublishStep, StepOutcome};

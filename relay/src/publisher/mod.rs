@@ -44,7 +44,10 @@ pub trait Publisher: Send {
 
     /// Publishes `events` (in `seq` order) in as few round trips as the broker allows, and
     /// returns only once every event is acknowledged, or says how far it got.
-    fn publish<'a>(&'a mut self, events: &'a [StoredEvent]) -> BoxFuture<'a, Result<(), BatchFailure>>;
+    fn publish<'a>(
+        &'a mut self,
+        events: &'a [StoredEvent],
+    ) -> BoxFuture<'a, Result<(), BatchFailure>>;
 
     /// After a start or an error with an unknown outcome: which of `pending` (the oldest
     /// unpublished events, in `seq` order) the broker already holds, so they are marked

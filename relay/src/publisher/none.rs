@@ -15,7 +15,10 @@ impl Publisher for NonePublisher {
         "none"
     }
 
-    fn publish<'a>(&'a mut self, _events: &'a [StoredEvent]) -> BoxFuture<'a, Result<(), BatchFailure>> {
+    fn publish<'a>(
+        &'a mut self,
+        _events: &'a [StoredEvent],
+    ) -> BoxFuture<'a, Result<(), BatchFailure>> {
         Box::pin(async { Ok(()) })
     }
 

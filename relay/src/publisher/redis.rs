@@ -1,23 +1,219 @@
-//! `MESSAGE_BROKER=redis` (to be written).
+//! `MESSAGE_BROKER=redis`: Redis Streams.
+//!
+//! Each event becomes one entry `XADD <stream> MAXLEN ~ N * id .. seq .. event_type ..
+//! aggregate_type .. aggregate_id .. store_id .. created_at .. payload .. timestamp ..`
+//! (DESIGN §6); a batch is one pipeline, so one round trip. `timestamp` is when the relay sent
+//! the entry (RFC 3339), `created_at` when the change was committed.
+//!
+//! The connection is opened lazily and dropped after any transport error, so the relay starts
+//! while Redis is down and reconnects by itself when it returns.
+
+use std::collections::HashSet;
+use std::time::Duration;
 
 use clap::Args;
 use futures::future::BoxFuture;
+use inventory_shared::config::parse_duration;
 use inventory_shared::outbox::StoredEvent;
+use inventory_shared::time;
+use redis::aio::MultiplexedConnection;
+use redis::streams::StreamRangeReply;
+use redis::{AsyncConnectionConfig, RedisError, RedisResult};
 
 use super::{BatchFailure, PublishError, Publisher};
 
 /// Redis connection settings.
 #[derive(Debug, Clone, Args)]
-pub struct RedisSettings {}
+pub struct RedisSettings {
+    /// Full Redis URL (`redis://[:password@]host:port[/db]`, `rediss://` not supported);
+    /// overrides REDIS_HOST and REDIS_PORT.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
 
-/// Publishes to Redis.
-#[derive(Debug)]
-pub struct RedisPublisher {}
+    /// Redis host, used when REDIS_URL is not set.
+    #[arg(long, env = "REDIS_HOST", default_value = "127.0.0.1")]
+    pub redis_host: String,
+
+    /// Redis port, used when REDIS_URL is not set.
+    #[arg(long, env = "REDIS_PORT", default_value_t = 6379)]
+    pub redis_port: u16,
+
+    /// The stream events are appended to.
+    #[arg(long, env = "REDIS_STREAM", default_value = "inventory-events")]
+    pub redis_stream: String,
+
+    /// Approximate cap on the stream length (`XADD … MAXLEN ~ N`); older entries are trimmed.
+    #[arg(long, env = "REDIS_STREAM_MAXLEN", default_value_t = 1_000_000)]
+    pub redis_stream_maxlen: u64,
+
+    /// Connect and reply timeout; a slower answer counts as the broker being down.
+    #[arg(long, env = "REDIS_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub redis_timeout: Duration,
+}
+
+impl RedisSettings {
+    /// The URL to connect to (may hold a password: log it through
+    /// [`mask_url_password`](crate::config::mask_url_password)).
+    pub fn url(&self) -> String {
+        match &self.redis_url {
+            Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
+            _ => format!("redis://{}:{}", self.redis_host, self.redis_port),
+        }
+    }
+}
+
+/// Publishes to a Redis stream.
+pub struct RedisPublisher {
+    client: redis::Client,
+    connection: Option<MultiplexedConnection>,
+    stream: String,
+    maxlen: u64,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisPublisher")
+            .field("stream", &self.stream)
+            .field("connected", &self.connection.is_some())
+            .finish_non_exhaustive()
+    }
+}
 
 impl RedisPublisher {
-    /// Builds the publisher; connects lazily.
-    pub fn new(_settings: &RedisSettings) -> anyhow::Result<Self> {
-        anyhow::bail!("MESSAGE_BROKER=redis is not built yet")
+    /// Builds the publisher; connects lazily. Fails only on a malformed URL, never because
+    /// Redis is down.
+    pub fn new(settings: &RedisSettings) -> anyhow::Result<Self> {
+        let client = redis::Client::open(settings.url()).map_err(|e| {
+            anyhow::anyhow!(
+                "REDIS_URL / REDIS_HOST / REDIS_PORT: `{}` is not a Redis URL ({e})",
+                crate::config::mask_url_password(&settings.url())
+            )
+        })?;
+        Ok(Self {
+            client,
+            connection: None,
+            stream: settings.redis_stream.clone(),
+            maxlen: settings.redis_stream_maxlen,
+            timeout: settings.redis_timeout,
+        })
+    }
+
+    async fn connection(&mut self) -> Result<&mut MultiplexedConnection, PublishError> {
+        if self.connection.is_none() {
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(self.timeout))
+                .set_response_timeout(Some(self.timeout));
+            let connection = self
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+                .map_err(transient)?;
+            self.connection = Some(connection);
+        }
+        self.connection
+            .as_mut()
+            .ok_or_else(|| PublishError::Transient("not connected".to_owned()))
+    }
+
+    /// Forgets the connection after a transport error so the next call reconnects.
+    fn disconnect_on<T>(&mut self, result: Result<T, PublishError>) -> Result<T, PublishError> {
+        if result.is_err() {
+            self.connection = None;
+        }
+        result
+    }
+
+    async fn send_batch(&mut self, events: &[StoredEvent]) -> Result<(), BatchFailure> {
+        let at_start = |error| BatchFailure {
+            published: 0,
+            error,
+        };
+        let mut pipe = redis::pipe();
+        let sent_at = time::to_wire(&time::now());
+        for event in events {
+            pipe.cmd("XADD")
+                .arg(&self.stream)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.maxlen)
+                .arg("*")
+                .arg("id")
+                .arg(&event.id)
+                .arg("seq")
+                .arg(event.seq)
+                .arg("event_type")
+                .arg(&event.event_type)
+                .arg("aggregate_type")
+                .arg(&event.aggregate_type)
+                .arg("aggregate_id")
+                .arg(&event.aggregate_id)
+                .arg("store_id")
+                .arg(event.store_id.as_deref().unwrap_or(""))
+                .arg("created_at")
+                .arg(time::to_wire(&event.created_at))
+                .arg("payload")
+                .arg(event.payload.get())
+                .arg("timestamp")
+                .arg(&sent_at);
+        }
+        // `ignore_errors` turns one entry's error reply into an `Err` item instead of failing
+        // the whole batch, so we know exactly which entries the server took.
+        pipe.ignore_errors();
+        let connection = self.connection().await.map_err(at_start)?;
+        let replies: RedisResult<Vec<RedisResult<String>>> = pipe.query_async(connection).await;
+        let replies = self
+            .disconnect_on(replies.map_err(transient))
+            .map_err(at_start)?;
+        let Some(failed) = replies.iter().position(Result::is_err) else {
+            return Ok(());
+        };
+        let error = match &replies[failed] {
+            Err(e) => classify_reply_error(e),
+            Ok(_) => PublishError::Transient("unexpected reply".to_owned()),
+        };
+        // Later entries of the pipeline may have been appended after the failed one. Remove
+        // them, so the stream holds exactly the acknowledged prefix and they are re-sent in
+        // order after the failed event; if that fails, the outcome is unknown (transient), and
+        // `already_published` sorts it out.
+        let appended_after: Vec<&String> = replies[failed + 1..].iter().flatten().collect();
+        if !appended_after.is_empty() {
+            let removed: RedisResult<i64> = redis::cmd("XDEL")
+                .arg(&self.stream)
+                .arg(&appended_after)
+                .query_async(self.connection().await.map_err(at_start)?)
+                .await;
+            if let Err(e) = removed {
+                self.connection = None;
+                return Err(BatchFailure {
+                    published: failed,
+                    error: transient(e),
+                });
+            }
+        }
+        Err(BatchFailure {
+            published: failed,
+            error,
+        })
+    }
+
+    async fn stream_seqs(&mut self, count: usize) -> Result<HashSet<i64>, PublishError> {
+        let stream = self.stream.clone();
+        let connection = self.connection().await?;
+        let reply: RedisResult<StreamRangeReply> = redis::cmd("XREVRANGE")
+            .arg(&stream)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(connection)
+            .await;
+        let reply = self.disconnect_on(reply.map_err(transient))?;
+        Ok(reply
+            .ids
+            .iter()
+            .filter_map(|entry| entry.get::<String>("seq")?.parse().ok())
+            .collect())
     }
 }
 
@@ -26,18 +222,76 @@ impl Publisher for RedisPublisher {
         "redis"
     }
 
-    fn publish<'a>(&'a mut self, _events: &'a [StoredEvent]) -> BoxFuture<'a, Result<(), BatchFailure>> {
-        Box::pin(async { Ok(()) })
+    fn publish<'a>(
+        &'a mut self,
+        events: &'a [StoredEvent],
+    ) -> BoxFuture<'a, Result<(), BatchFailure>> {
+        Box::pin(async move {
+            if events.is_empty() {
+                return Ok(());
+            }
+            self.send_batch(events).await
+        })
     }
 
+    /// Reads the stream tail: as many entries as there are `pending` events (the relay has
+    /// at most one unmarked batch in flight, so that covers it) and returns the pending seqs
+    /// found there. Matching each seq rather than "everything up to the tail's seq" means an
+    /// event missing from the stream is never marked, even if a later one made it.
     fn already_published<'a>(
         &'a mut self,
-        _pending: &'a [StoredEvent],
+        pending: &'a [StoredEvent],
     ) -> BoxFuture<'a, Result<Vec<i64>, PublishError>> {
-        Box::pin(async { Ok(Vec::new()) })
+        Box::pin(async move {
+            if pending.is_empty() {
+                return Ok(Vec::new());
+            }
+            let in_stream = self.stream_seqs(pending.len()).await?;
+            Ok(pending
+                .iter()
+                .map(|e| e.seq)
+                .filter(|seq| in_stream.contains(seq))
+                .collect())
+        })
     }
 
     fn ping(&mut self) -> BoxFuture<'_, Result<(), PublishError>> {
-        Box::pin(async { Ok(()) })
+        Box::pin(async move {
+            let connection = self.connection().await?;
+            let pong: RedisResult<String> = redis::cmd("PING").query_async(connection).await;
+            self.disconnect_on(pong.map(|_| ()).map_err(transient))
+        })
+    }
+}
+
+fn transient(error: RedisError) -> PublishError {
+    PublishError::Transient(error.to_string())
+}
+
+/// Error replies that describe the server's state, not the entry: every event would get them,
+/// so they must not count towards parking.
+const SERVER_STATE_CODES: [&str; 13] = [
+    "OOM",
+    "READONLY",
+    "MISCONF",
+    "NOAUTH",
+    "WRONGPASS",
+    "NOPERM",
+    "LOADING",
+    "BUSY",
+    "MASTERDOWN",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "WRONGTYPE",
+    "NOREPLICAS",
+];
+
+/// An error reply for one entry: a rejection of that event, unless it describes the server.
+fn classify_reply_error(error: &RedisError) -> PublishError {
+    let code = error.code().unwrap_or_default();
+    if SERVER_STATE_CODES.contains(&code) || error.is_io_error() || error.is_timeout() {
+        PublishError::Transient(error.to_string())
+    } else {
+        PublishError::Rejected(error.to_string())
     }
 }

@@ -1,0 +1,260 @@
+//! [`Relay`]: build it from settings (opens the database, binds the HTTP port, builds the
+//! publisher without connecting), then run it until a shutdown token is cancelled.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use inventory_shared::db::Database;
+use poem::listener::TcpAcceptor;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::http::{self, HttpState};
+use crate::metrics::Metrics;
+use crate::publisher::{self, Publisher};
+use crate::pump::{self, LoopSettings};
+use crate::status::Status;
+use crate::step::{PublishStep, StepSettings};
+
+/// How often buffered histogram samples are folded into buckets when nobody scrapes.
+const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A built relay, ready to run.
+pub struct Relay {
+    settings: Settings,
+    db: Database,
+    step: PublishStep,
+    metrics: Metrics,
+    status: Arc<Status>,
+    acceptor: TcpAcceptor,
+    http_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("broker", &self.status.broker())
+            .field("http_addr", &self.http_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Relay {
+    /// Opens the database (applying migrations: the relay may start before the API), binds
+    /// `RELAY_HTTP_ADDR` and builds the publisher `MESSAGE_BROKER` names. Does not need the
+    /// broker to be up.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let publisher = publisher::from_settings(&settings).await?;
+        Self::build_with_publisher(settings, publisher).await
+    }
+
+    /// Like [`Relay::build`] with a given publisher (tests use doubles).
+    pub async fn build_with_publisher(
+        settings: Settings,
+        publisher: Box<dyn Publisher>,
+    ) -> anyhow::Result<Self> {
+        let db = Database::open(&settings.database, 2).await?;
+        let listener = tokio::net::TcpListener::bind(settings.relay_http_addr)
+            .await
+            .with_context(|| {
+                format!(
+                    "RELAY_HTTP_ADDR: cannot listen on {}",
+                    settings.relay_http_addr
+                )
+            })?;
+        let http_addr = listener
+            .local_addr()
+            .context("reading the HTTP listener's address")?;
+        let acceptor = TcpAcceptor::from_tokio(listener).context("setting up the HTTP listener")?;
+        let metrics = Metrics::new()?;
+        let status = Arc::new(Status::new(publisher.name()));
+        let step = PublishStep::new(
+            db.clone(),
+            publisher,
+            StepSettings {
+                batch_size: settings.relay_batch_size,
+                max_attempts: settings.relay_max_attempts,
+            },
+            metrics.clone(),
+            status.clone(),
+        );
+        Ok(Self {
+            settings,
+            db,
+            step,
+            metrics,
+            status,
+            acceptor,
+            http_addr,
+        })
+    }
+
+    /// The address `/metrics`, `/livez` and `/health` are served on (the real port when
+    /// `RELAY_HTTP_ADDR` asked for port 0).
+    pub fn local_http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The database pools (for tests and tools).
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Runs until `shutdown` is cancelled, then finishes the batch in flight and stops every
+    /// task within `RELAY_SHUTDOWN_TIMEOUT`. Returns an error when a task failed or shutdown
+    /// took too long.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self {
+            settings,
+            db,
+            step,
+            metrics,
+            status,
+            acceptor,
+            http_addr,
+        } = self;
+        tracing::info!(
+            broker = settings.message_broker.as_str(),
+            target = settings.broker_target(),
+            database = %settings.database.path().display(),
+            http_addr = %http_addr,
+            poll_interval = ?settings.relay_poll_interval,
+            watch_interval = ?settings.relay_watch_interval,
+            batch_size = settings.relay_batch_size,
+            max_attempts = settings.relay_max_attempts,
+            backoff_initial = ?settings.relay_backoff_initial,
+            backoff_max = ?settings.relay_backoff_max,
+            shutdown_timeout = ?settings.relay_shutdown_timeout,
+            "relay starting"
+        );
+        // Our own token: a task that fails stops the others without touching the caller's.
+        let token = shutdown.child_token();
+        let wake = Arc::new(Notify::new());
+        let mut tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)> = Vec::new();
+
+        tasks.push((
+            "watcher",
+            tokio::spawn(crate::watch::watch_commits(
+                settings.database.clone(),
+                settings.relay_watch_interval,
+                wake.clone(),
+                token.clone(),
+            )),
+        ));
+        let loop_settings = LoopSettings {
+            poll_interval: settings.relay_poll_interval,
+            backoff: settings.backoff(),
+        };
+        let (m, s, t) = (metrics.clone(), status.clone(), token.clone());
+        tasks.push((
+            "publisher",
+            tokio::spawn(async move {
+                pump::run(step, loop_settings, wake, m, s, t).await;
+                Ok(())
+            }),
+        ));
+        let app = http::routes(HttpState {
+            db: db.clone(),
+            metrics: metrics.clone(),
+            status,
+        });
+        let t = token.clone();
+        tasks.push((
+            "http",
+            tokio::spawn(async move {
+                poem::Server::new_with_acceptor(acceptor)
+                    .run_with_graceful_shutdown(
+                        app,
+                        t.cancelled_owned(),
+                        Some(Duration::from_secs(1)),
+                    )
+                    .await
+                    .context("serving HTTP")
+            }),
+        ));
+        let (m, t) = (metrics, token.clone());
+        tasks.push((
+            "metrics-upkeep",
+            tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(METRICS_UPKEEP_INTERVAL);
+                loop {
+                    tokio::select! {
+                        () = t.cancelled() => return Ok(()),
+                        _ = ticker.tick() => m.run_upkeep(),
+                    }
+                }
+            }),
+        ));
+
+        // Until shutdown, or until a task ends on its own (which only happens on failure).
+        let early_exit = {
+            let finished = futures::future::select_all(tasks.iter_mut().map(|(_, h)| h));
+            tokio::select! {
+                () = token.cancelled() => None,
+                (result, index, _) = finished => Some((index, result)),
+            }
+        };
+        token.cancel();
+        let mut failure = None;
+        if let Some((index, result)) = early_exit {
+            let (name, _) = tasks.remove(index);
+            failure = report(name, result);
+            if failure.is_none() {
+                failure = Some(anyhow::anyhow!("the {name} task stopped unexpectedly"));
+            }
+        }
+        let deadline = tokio::time::Instant::now() + settings.relay_shutdown_timeout;
+        for (name, mut handle) in tasks {
+            match tokio::time::timeout_at(deadline, &mut handle).await {
+                Ok(result) => {
+                    if let Some(e) = report(name, result) {
+                        failure.get_or_insert(e);
+                    }
+                }
+                Err(_) => {
+                    handle.abort();
+                    tracing::error!(
+                        task = name,
+                        "task did not stop within RELAY_SHUTDOWN_TIMEOUT; aborted"
+                    );
+                    failure.get_or_insert_with(|| {
+                        anyhow::anyhow!("shutdown timed out waiting for the {name} task")
+                    });
+                }
+            }
+        }
+        db.close().await;
+        match failure {
+            None => {
+                tracing::info!("relay stopped");
+                Ok(())
+            }
+            Some(e) => Err(e),
+        }
+    }
+}
+
+/// Logs how a task ended; returns its error, if any.
+fn report(
+    name: &'static str,
+    result: Result<anyhow::Result<()>, tokio::task::JoinError>,
+) -> Option<anyhow::Error> {
+    match result {
+        Ok(Ok(())) => {
+            tracing::debug!(task = name, "task stopped");
+            None
+        }
+        Ok(Err(e)) => {
+            tracing::error!(task = name, error = format!("{e:#}"), "task failed");
+            Some(e)
+        }
+        Err(e) => {
+            tracing::error!(task = name, error = %e, "task panicked or was cancelled");
+            Some(anyhow::anyhow!("the {name} task panicked: {e}"))
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The relay's own HTTP listener: `/metrics` (Prometheus text), `/livez`, `/health`.
+
+use std::sync::Arc;
+
+use inventory_shared::db::{self, Database};
+use inventory_shared::outbox;
+use inventory_shared::time;
+use poem::http::StatusCode;
+use poem::web::{Data, Json};
+use poem::{EndpointExt, IntoResponse, Response, Route, get, handler};
+use serde::Serialize;
+
+use crate::metrics::Metrics;
+use crate::status::Status;
+
+/// What the handlers read.
+#[derive(Debug, Clone)]
+pub struct HttpState {
+    /// For the pending counts.
+    pub db: Database,
+    /// The relay's metrics.
+    pub metrics: Metrics,
+    /// The broker's state as the publish loop saw it.
+    pub status: Arc<Status>,
+}
+
+/// The routes, with their state attached.
+pub fn routes(state: HttpState) -> impl poem::Endpoint {
+    Route::new()
+        .at("/metrics", get(metrics))
+        .at("/livez", get(livez))
+        .at("/health", get(health))
+        .data(state)
+}
+
+/// `/health` body (DESIGN §6), the same shape for 200 and 503.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    /// `ok` when the database and the broker answer, else `unavailable`.
+    pub status: &'static str,
+    /// The broker's state.
+    pub broker: BrokerHealth,
+    /// `up` or `down`.
+    pub database: &'static str,
+    /// Events waiting to be published (`null` when the database does not answer).
+    pub pending: Option<i64>,
+    /// Age of the oldest of them, 0 when none (`null` when the database does not answer).
+    pub oldest_pending_age_seconds: Option<f64>,
+    /// When the relay last published an event (RFC 3339), `null` before the first.
+    pub last_publish_at: Option<String>,
+}
+
+/// The broker part of `/health`.
+#[derive(Debug, Serialize)]
+pub struct BrokerHealth {
+    /// `redis`, `kafka`, `nats` or `none`.
+    pub name: &'static str,
+    /// `up` or `down`.
+    pub status: &'static str,
+    /// The last error while down.
+    pub error: Option<String>,
+}
+
+#[handler]
+async fn livez() -> &'static str {
+    "ok"
+}
+
+#[handler]
+async fn health(Data(state): Data<&HttpState>) -> Response {
+    let summary = match db::ping(&state.db.reader).await {
+        Ok(()) => outbox::pending_summary(&state.db.reader).await.ok(),
+        Err(_) => None,
+    };
+    let broker_up = state.status.broker_up();
+    let body = Health {
+        status: if broker_up && summary.is_some() {
+            "ok"
+        } else {
+            "unavailable"
+        },
+        broker: BrokerHealth {
+            name: state.status.broker(),
+            status: if broker_up { "up" } else { "down" },
+            error: if broker_up {
+                None
+            } else {
+                state.status.last_error()
+            },
+        },
+        database: if summary.is_some() { "up" } else { "down" },
+        pending: summary.map(|s| s.count),
+        oldest_pending_age_seconds: summary.map(|s| oldest_age_seconds(s.oldest)),
+        last_publish_at: state.status.last_publish_at().map(|t| time::to_wire(&t)),
+    };
+    let code = if body.status == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Json(body).with_status(code).into_response()
+}
+
+/// Refreshes the backlog gauges from the database, then renders every metric. The gauges are
+/// computed at scrape time (one indexed count) rather than after every batch, so draining a
+/// large backlog does not pay for counting it over and over.
+#[handler]
+async fn metrics(Data(state): Data<&HttpState>) -> Response {
+    if let Ok(summary) = outbox::pending_summary(&state.db.reader).await {
+        state.metrics.pending.set(summary.count as f64);
+        state
+            .metrics
+            .oldest_pending_age
+            .set(oldest_age_seconds(summary.oldest));
+    }
+    state
+        .metrics
+        .render()
+        .with_content_type("text/plain; version=0.0.4; charset=utf-8")
+        .into_response()
+}
+
+fn oldest_age_seconds(oldest: Option<time::Timestamp>) -> f64 {
+    oldest.map_or(0.0, |t| {
+        let micros = (time::now() - t).num_microseconds().unwrap_or(0).max(0);
+        micros as f64 / 1e6
+    })
+}

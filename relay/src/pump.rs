@@ -1,0 +1,192 @@
+//! The loop around [`PublishStep`]: it owns waiting, waking, backoff and shutdown.
+//!
+//! - Something published: step again at once (drain).
+//! - Nothing pending: wait for a commit (the watcher's wake-up), the poll interval, or
+//!   shutdown; ping the broker every second meanwhile so `/health` stays current.
+//! - Broker down, an event rejected, or the database failing: wait a full-jitter backoff delay,
+//!   then try the same events again. A success resets the backoff.
+//!
+//! Shutdown is only observed between steps, never inside one, so the batch in flight is
+//! finished and marked before the loop returns.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::{Backoff, BackoffPolicy};
+use crate::metrics::{FailureReason, Metrics};
+use crate::status::Status;
+use crate::step::{PublishStep, StepOutcome};
+
+/// How often an idle relay checks that the broker still answers.
+pub const IDLE_PING_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Tunables of the loop.
+#[derive(Debug, Clone, Copy)]
+pub struct LoopSettings {
+    /// Longest idle wait without a wake-up (`RELAY_POLL_INTERVAL`).
+    pub poll_interval: Duration,
+    /// Retry schedule.
+    pub backoff: BackoffPolicy,
+}
+
+/// Runs steps until `shutdown` is cancelled. Never returns because of the broker or the
+/// database: those are retried with backoff.
+pub async fn run(
+    mut step: PublishStep,
+    settings: LoopSettings,
+    wake: Arc<Notify>,
+    metrics: Metrics,
+    status: Arc<Status>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Backoff::new(settings.backoff);
+    let mut down_since: Option<Instant> = None;
+    while !shutdown.is_cancelled() {
+        let outcome = step.step().await;
+        if matches!(
+            outcome,
+            Ok(StepOutcome::Published(_) | StepOutcome::Empty | StepOutcome::Rejected { .. })
+        ) && let Some(since) = down_since.take()
+        {
+            tracing::info!(
+                broker = status.broker(),
+                down_for_ms = since.elapsed().as_millis() as u64,
+                "broker reachable again"
+            );
+        }
+        let delay = match outcome {
+            Ok(StepOutcome::Published(count)) => {
+                tracing::debug!(count, "published");
+                backoff.reset();
+                metrics.backoff.set(0.0);
+                continue;
+            }
+            Ok(StepOutcome::Empty) => {
+                backoff.reset();
+                metrics.backoff.set(0.0);
+                if idle(
+                    &mut step,
+                    settings.poll_interval,
+                    &wake,
+                    &metrics,
+                    &status,
+                    &shutdown,
+                )
+                .await
+                {
+                    break;
+                }
+                continue;
+            }
+            Ok(StepOutcome::Rejected {
+                seq,
+                parked: true,
+                error,
+                ..
+            }) => {
+                tracing::error!(
+                    event.seq = seq,
+                    error,
+                    max_attempts = step.max_attempts(),
+                    "event parked after repeated rejections; skipping it (see `inventory-relay dead list`)"
+                );
+                backoff.reset();
+                continue;
+            }
+            Ok(StepOutcome::Rejected {
+                seq,
+                parked: false,
+                error,
+                ..
+            }) => {
+                tracing::warn!(
+                    event.seq = seq,
+                    error,
+                    "broker rejected an event; will retry it"
+                );
+                backoff.next_delay()
+            }
+            Ok(StepOutcome::BrokerDown { published, error }) => {
+                let delay = backoff.next_delay();
+                if down_since.is_none() {
+                    down_since = Some(Instant::now());
+                    tracing::warn!(
+                        broker = status.broker(),
+                        error,
+                        published,
+                        "broker unavailable; retrying with backoff"
+                    );
+                } else {
+                    tracing::debug!(
+                        error,
+                        delay_ms = delay.as_millis() as u64,
+                        "broker still unavailable"
+                    );
+                }
+                delay
+            }
+            Err(error) => {
+                metrics.failures(FailureReason::Database).increment(1);
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "publish step failed on the database; retrying"
+                );
+                backoff.next_delay()
+            }
+        };
+        metrics.backoff.set(delay.as_secs_f64());
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// Waits for a reason to step again. Returns `true` on shutdown.
+async fn idle(
+    step: &mut PublishStep,
+    poll_interval: Duration,
+    wake: &Notify,
+    metrics: &Metrics,
+    status: &Status,
+    shutdown: &CancellationToken,
+) -> bool {
+    let poll_at = tokio::time::Instant::now() + poll_interval;
+    // A broker not yet known to answer (at start, or down) is asked at once.
+    let mut ping_at = tokio::time::Instant::now();
+    if status.broker_up() {
+        ping_at += IDLE_PING_INTERVAL;
+    }
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return true,
+            () = wake.notified() => return false,
+            () = tokio::time::sleep_until(poll_at) => return false,
+            () = tokio::time::sleep_until(ping_at) => {}
+        }
+        let answer = tokio::time::timeout(IDLE_PING_INTERVAL, step.publisher().ping()).await;
+        ping_at = tokio::time::Instant::now() + IDLE_PING_INTERVAL;
+        match answer {
+            Ok(Ok(())) => {
+                if !status.broker_up() {
+                    tracing::info!(broker = status.broker(), "broker answers");
+                }
+                status.broker_answered();
+                metrics.broker_up.set(1.0);
+            }
+            Ok(Err(error)) => broker_silent(status, metrics, &error.to_string()),
+            Err(_) => broker_silent(status, metrics, "ping timed out"),
+        }
+    }
+}
+
+fn broker_silent(status: &Status, metrics: &Metrics, error: &str) {
+    if status.broker_up() {
+        tracing::warn!(broker = status.broker(), error, "broker stopped answering");
+    }
+    status.broker_failed(error);
+    metrics.broker_up.set(0.0);
+}

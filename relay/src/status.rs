@@ -1,0 +1,76 @@
+//! What the publish loop knows about the broker, shared with `/health`.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use inventory_shared::time::Timestamp;
+
+/// The broker's state as last observed, and when the relay last published.
+#[derive(Debug)]
+pub struct Status {
+    broker: &'static str,
+    broker_up: AtomicBool,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    last_error: Option<String>,
+    last_publish_at: Option<Timestamp>,
+}
+
+impl Status {
+    /// Starts as "broker down" until it answers once: a relay that never reached its broker is
+    /// not healthy.
+    pub fn new(broker: &'static str) -> Self {
+        Self {
+            broker,
+            broker_up: AtomicBool::new(false),
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// The broker's short name.
+    pub fn broker(&self) -> &'static str {
+        self.broker
+    }
+
+    /// Whether the broker answered the last request.
+    pub fn broker_up(&self) -> bool {
+        self.broker_up.load(Ordering::Relaxed)
+    }
+
+    /// The broker's last error, if it is down.
+    pub fn last_error(&self) -> Option<String> {
+        self.lock().last_error.clone()
+    }
+
+    /// When the last event was acknowledged.
+    pub fn last_publish_at(&self) -> Option<Timestamp> {
+        self.lock().last_publish_at
+    }
+
+    /// The broker answered.
+    pub fn broker_answered(&self) {
+        self.broker_up.store(true, Ordering::Relaxed);
+        self.lock().last_error = None;
+    }
+
+    /// The broker failed with `error`.
+    pub fn broker_failed(&self, error: &str) {
+        self.broker_up.store(false, Ordering::Relaxed);
+        self.lock().last_error = Some(error.to_owned());
+    }
+
+    /// Events were acknowledged at `at`.
+    pub fn published_at(&self, at: Timestamp) {
+        self.lock().last_publish_at = Some(at);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // The data is plain values; a panic elsewhere cannot leave it half-written.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

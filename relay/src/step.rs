@@ -1,0 +1,286 @@
+//! One publish step: read the oldest pending batch, publish it in one round trip, record the
+//! outcome in one short transaction. The loop ([`crate::pump`]) decides when to step again.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use inventory_shared::db::Database;
+use inventory_shared::outbox::{self, StoredEvent};
+use inventory_shared::time::{self, Timestamp};
+
+use crate::metrics::{FailureReason, Metrics};
+use crate::publisher::{BatchFailure, PublishError, Publisher};
+use crate::status::Status;
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// Nothing was pending.
+    Empty,
+    /// This many events were published (or found already in the broker) and marked.
+    Published(usize),
+    /// The broker refused the event `seq` for itself after acknowledging the first `published`
+    /// events of the batch (which are marked). `parked` when that was its last allowed attempt.
+    Rejected {
+        /// Events of the batch acknowledged before the rejected one.
+        published: usize,
+        /// The rejected event.
+        seq: i64,
+        /// Whether the event is now parked (`dead_at` set) and will be skipped.
+        parked: bool,
+        /// The broker's answer.
+        error: String,
+    },
+    /// The broker could not be reached, or the outcome is unknown. The first `published`
+    /// events were acknowledged and are marked; nothing after them is skipped.
+    BrokerDown {
+        /// Events of the batch acknowledged before the failure.
+        published: usize,
+        /// What went wrong.
+        error: String,
+    },
+}
+
+/// Tunables of a step.
+#[derive(Debug, Clone, Copy)]
+pub struct StepSettings {
+    /// Events per round trip (`RELAY_BATCH_SIZE`).
+    pub batch_size: u32,
+    /// Rejections before an event is parked (`RELAY_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+}
+
+/// The publish step and the little state it carries between calls.
+pub struct PublishStep {
+    publisher: Box<dyn Publisher>,
+    ledger: Ledger,
+    /// Set until a step's outcome is fully recorded: at start (a previous process may have
+    /// crashed between publishing and marking) and after a failure with an unknown outcome.
+    /// While set, the next step asks the broker what it already holds before sending.
+    reconcile: bool,
+}
+
+impl std::fmt::Debug for PublishStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishStep")
+            .field("publisher", &self.publisher.name())
+            .field("settings", &self.ledger.settings)
+            .field("reconcile", &self.reconcile)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PublishStep {
+    /// A step over `db` publishing through `publisher`.
+    pub fn new(
+        db: Database,
+        publisher: Box<dyn Publisher>,
+        settings: StepSettings,
+        metrics: Metrics,
+        status: Arc<Status>,
+    ) -> Self {
+        Self {
+            publisher,
+            ledger: Ledger {
+                db,
+                settings,
+                metrics,
+                status,
+            },
+            reconcile: true,
+        }
+    }
+
+    /// Rejections before an event is parked.
+    pub fn max_attempts(&self) -> u32 {
+        self.ledger.settings.max_attempts
+    }
+
+    /// The publisher, for pings between steps.
+    pub fn publisher(&mut self) -> &mut dyn Publisher {
+        self.publisher.as_mut()
+    }
+
+    /// Publishes the oldest pending batch. An `Err` is a database failure (nothing was
+    /// marked; the next step starts over from the same events).
+    pub async fn step(&mut self) -> anyhow::Result<StepOutcome> {
+        let mut batch = outbox::fetch_pending(
+            &self.ledger.db.reader,
+            i64::from(self.ledger.settings.batch_size),
+        )
+        .await
+        .context("reading pending events")?;
+        if batch.is_empty() {
+            return Ok(StepOutcome::Empty);
+        }
+        let mut already = 0;
+        if self.reconcile {
+            let held = match self.publisher.already_published(&batch).await {
+                Ok(held) => held,
+                Err(error) => return Ok(self.broker_down(0, error)),
+            };
+            if !held.is_empty() {
+                already = self.ledger.mark(&held, &time::now()).await?;
+                tracing::info!(
+                    count = held.len(),
+                    first_seq = held.first(),
+                    last_seq = held.last(),
+                    "events already in the broker marked published instead of re-sent"
+                );
+                batch.retain(|e| !held.contains(&e.seq));
+            }
+            if batch.is_empty() {
+                self.reconcile = false;
+                return Ok(StepOutcome::Published(already));
+            }
+        }
+        // Until this batch's outcome is recorded, a crash or an error leaves it unknown.
+        self.reconcile = true;
+        self.ledger.metrics.batch_size.record(batch.len() as f64);
+        let result = self.publisher.publish(&batch).await;
+        let acked_at = time::now();
+        let outcome = match result {
+            Ok(()) => {
+                self.ledger.record_published(&batch, &acked_at).await?;
+                StepOutcome::Published(already + batch.len())
+            }
+            Err(BatchFailure { published, error }) => {
+                let published = published.min(batch.len());
+                let (acked, rest) = batch.split_at(published);
+                match (error, rest.first()) {
+                    (PublishError::Rejected(error), Some(rejected)) => {
+                        self.ledger
+                            .record_rejection(acked, rejected, &error, &acked_at)
+                            .await?
+                    }
+                    (PublishError::Transient(error), _) | (PublishError::Rejected(error), None) => {
+                        self.ledger.record_published(acked, &acked_at).await?;
+                        // Outcome of the rest unknown: `reconcile` stays set.
+                        return Ok(
+                            self.broker_down(already + published, PublishError::Transient(error))
+                        );
+                    }
+                }
+            }
+        };
+        self.reconcile = false;
+        self.ledger.status.broker_answered();
+        self.ledger.metrics.broker_up.set(1.0);
+        Ok(outcome)
+    }
+
+    fn broker_down(&mut self, published: usize, error: PublishError) -> StepOutcome {
+        let error = match error {
+            PublishError::Transient(e) | PublishError::Rejected(e) => e,
+        };
+        self.ledger
+            .metrics
+            .failures(FailureReason::Transient)
+            .increment(1);
+        self.ledger.metrics.broker_up.set(0.0);
+        self.ledger.status.broker_failed(&error);
+        StepOutcome::BrokerDown { published, error }
+    }
+}
+
+/// The database and metrics side of a step: `Sync`, unlike the publisher, so it can be
+/// borrowed across awaits in a spawned task.
+struct Ledger {
+    db: Database,
+    settings: StepSettings,
+    metrics: Metrics,
+    status: Arc<Status>,
+}
+
+impl Ledger {
+    async fn mark(&self, seqs: &[i64], at: &Timestamp) -> anyhow::Result<usize> {
+        let mut tx = self
+            .db
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("marking events")?;
+        let marked = outbox::mark_published(&mut *tx, seqs, at)
+            .await
+            .context("marking events")?;
+        tx.commit().await.context("marking events")?;
+        Ok(usize::try_from(marked).unwrap_or(usize::MAX))
+    }
+
+    async fn record_published(
+        &self,
+        events: &[StoredEvent],
+        acked_at: &Timestamp,
+    ) -> anyhow::Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+        self.mark(&seqs, acked_at).await?;
+        self.count_published(events, acked_at);
+        Ok(())
+    }
+
+    /// Marks the acknowledged prefix and records the rejection in one transaction.
+    async fn record_rejection(
+        &self,
+        acked: &[StoredEvent],
+        rejected: &StoredEvent,
+        error: &str,
+        at: &Timestamp,
+    ) -> anyhow::Result<StepOutcome> {
+        let seqs: Vec<i64> = acked.iter().map(|e| e.seq).collect();
+        let mut tx = self
+            .db
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("recording a rejection")?;
+        outbox::mark_published(&mut *tx, &seqs, at)
+            .await
+            .context("recording a rejection")?;
+        let parked = outbox::record_rejection(
+            &mut *tx,
+            rejected.seq,
+            error,
+            i64::from(self.settings.max_attempts),
+            at,
+        )
+        .await
+        .context("recording a rejection")?;
+        tx.commit().await.context("recording a rejection")?;
+        self.count_published(acked, at);
+        self.metrics.failures(FailureReason::Rejected).increment(1);
+        if parked {
+            self.metrics.dead.increment(1);
+        }
+        Ok(StepOutcome::Rejected {
+            published: acked.len(),
+            seq: rejected.seq,
+            parked,
+            error: error.to_owned(),
+        })
+    }
+
+    fn count_published(&self, events: &[StoredEvent], acked_at: &Timestamp) {
+        if events.is_empty() {
+            return;
+        }
+        let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
+        for event in events {
+            *by_type.entry(event.event_type.as_str()).or_default() += 1;
+            let lag = (*acked_at - event.created_at)
+                .num_microseconds()
+                .unwrap_or(0)
+                .max(0);
+            self.metrics.lag.record(lag as f64 / 1e6);
+        }
+        for (event_type, count) in by_type {
+            self.metrics.published(event_type).increment(count);
+        }
+        let unix = acked_at.timestamp_micros() as f64 / 1e6;
+        self.metrics.last_publish.set(unix);
+        self.status.published_at(*acked_at);
+    }
+}
