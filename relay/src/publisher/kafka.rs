@@ -167,6 +167,12 @@ impl KafkaPublisher {
         );
         let producer = build_producer(settings)
             .map_err(|e| anyhow::anyhow!("invalid Kafka configuration (KAFKA_*): {e}"))?;
+        tracing::info!(
+            brokers = %settings.kafka_brokers,
+            topic = %settings.kafka_topic,
+            security_protocol = settings.kafka_security_protocol.as_deref().unwrap_or("plaintext"),
+            "Kafka publisher ready (idempotent, acks=all); connects in the background"
+        );
         Ok(Self {
             settings: settings.clone(),
             producer: Some(producer),

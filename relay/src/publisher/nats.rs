@@ -141,6 +141,12 @@ impl NatsPublisher {
             "NATS_STREAM must be a non-empty name without `.`, spaces, `*` or `>`"
         );
         server_addrs(&settings.nats_url).map_err(anyhow::Error::msg)?;
+        tracing::info!(
+            url = %crate::config::mask_url_password(&settings.nats_url),
+            stream = %settings.nats_stream,
+            subjects = %format!("{SUBJECT_PREFIX}.>"),
+            "NATS JetStream publisher ready; connects in the background"
+        );
         Ok(Self {
             settings: settings.clone(),
             context: None,
