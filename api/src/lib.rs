@@ -1,1 +1,184 @@
-//! placeholder
+//! The inventory HTTP API.
+//!
+//! Module map:
+//! - [`config`]: settings from env / flags / `.env`.
+//! - [`http`]: routes (one module per resource), the request-body checker, auth, the
+//!   middleware that turns every error into a problem body, the spec.
+//! - [`ops`]: the inventory operations: small SQL functions, each write appending its event
+//!   on the same connection.
+//! - [`writer`]: the one writer connection and its group commit.
+//! - [`expiry`]: the background task that expires due reservations.
+//! - [`demo`]: `--seed-demo` sample data.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`error`]: the error type and its RFC 9457 problem body.
+//!
+//! [`Application::build`] opens the database and binds the listener; [`Application::run`]
+//! serves until the shutdown token is cancelled, then stops the expiry task and the writer.
+
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod expiry;
+pub mod http;
+pub mod metrics;
+pub mod ops;
+pub mod writer;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use inventory_shared::db::Database;
+use poem::Server;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::http::AppState;
+use crate::writer::Writer;
+
+/// A built API: database open, migrations applied, listener bound.
+pub struct Application {
+    settings: Settings,
+    state: AppState,
+    keys: Arc<http::auth::ApiKeys>,
+    acceptor: poem::listener::TcpAcceptor,
+    local_addr: SocketAddr,
+    writer_task: tokio::task::JoinHandle<()>,
+    writer_stop: CancellationToken,
+}
+
+impl Application {
+    /// Opens the database, starts the writer, seeds demo data when asked, binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let keys = Arc::new(settings.keys()?);
+        let db = Database::open(&settings.database, settings.db_read_connections).await?;
+        let writer_stop = CancellationToken::new();
+        let (writer, writer_task) = Writer::start(
+            db.writer.clone(),
+            settings.write_batch_max as usize,
+            writer_stop.clone(),
+        );
+        let state = AppState {
+            db,
+            writer,
+            reservation_ttl: chrono::Duration::from_std(settings.reservation_ttl)
+                .context("RESERVATION_TTL out of range")?,
+        };
+        if settings.seed_demo {
+            let seeded = demo::seed(&state)
+                .await
+                .map_err(|e| anyhow::anyhow!("seeding demo data: {e}"))?;
+            tracing::info!(
+                products = seeded.products,
+                stock_rows = seeded.stock_rows,
+                "demo data loaded"
+            );
+        }
+        let acceptor = TcpListener::bind(settings.listen_addr())
+            .into_acceptor()
+            .await
+            .with_context(|| {
+                format!(
+                    "binding {} (SERVER_HOST/SERVER_PORT)",
+                    settings.listen_addr()
+                )
+            })?;
+        let local_addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .context("reading the bound address")?;
+        Ok(Self {
+            settings,
+            state,
+            keys,
+            acceptor,
+            local_addr,
+            writer_task,
+            writer_stop,
+        })
+    }
+
+    /// The address the listener is bound to (tests bind port 0 and read it here).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The shared state (tests use it to reach the database).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains requests in flight (up to
+    /// `SHUTDOWN_TIMEOUT`), stops the expiry task and the writer, and closes the database.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self {
+            settings,
+            state,
+            keys,
+            acceptor,
+            local_addr,
+            writer_task,
+            writer_stop,
+        } = self;
+        tracing::info!(
+            addr = %local_addr,
+            database = %settings.database.path().display(),
+            synchronous = ?settings.database.sqlite_synchronous,
+            reservation_ttl_s = settings.reservation_ttl.as_secs(),
+            api_keys = ?keys.names(),
+            "inventory API listening"
+        );
+        let expiry = tokio::spawn(expiry::run(
+            state.clone(),
+            settings.reservation_expiry_interval,
+            shutdown.child_token(),
+        ));
+        let app = http::routes(&state, keys);
+        let stop = shutdown.clone();
+        let served = Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(
+                app,
+                async move { stop.cancelled().await },
+                Some(settings.shutdown_timeout),
+            )
+            .await;
+        shutdown.cancel();
+        match tokio::time::timeout(Duration::from_secs(5), expiry).await {
+            Ok(Ok(())) => tracing::debug!("expiry task ended"),
+            Ok(Err(e)) => tracing::error!(error = %e, "expiry task panicked"),
+            Err(_) => tracing::warn!("expiry task did not stop in 5 s"),
+        }
+        writer_stop.cancel();
+        match tokio::time::timeout(settings.shutdown_timeout, writer_task).await {
+            Ok(Ok(())) => tracing::debug!("writer ended"),
+            Ok(Err(e)) => tracing::error!(error = %e, "writer panicked"),
+            Err(_) => tracing::warn!("writer did not stop in time"),
+        }
+        state.db.close().await;
+        served.context("HTTP server failed")
+    }
+}
+
+/// The spec as YAML (what `openapi.yaml` holds), built without opening a database.
+pub async fn openapi_yaml() -> anyhow::Result<String> {
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(":memory:");
+    let lazy = sqlx::sqlite::SqlitePoolOptions::new().connect_lazy_with(options);
+    let db = Database {
+        writer: lazy.clone(),
+        reader: lazy,
+    };
+    let stop = CancellationToken::new();
+    let (writer, task) = Writer::start(db.writer.clone(), 1, stop.clone());
+    let state = AppState {
+        db,
+        writer,
+        reservation_ttl: chrono::Duration::seconds(600),
+    };
+    let yaml = http::openapi_service(&state).spec_yaml();
+    stop.cancel();
+    let _ = task.await;
+    Ok(yaml)
+}

@@ -124,7 +124,11 @@ mod tests {
 
     #[test]
     fn database_url_forms_name_the_same_file() {
-        for url in ["data/x.db", "sqlite://data/x.db", "sqlite:data/x.db?mode=rwc"] {
+        for url in [
+            "data/x.db",
+            "sqlite://data/x.db",
+            "sqlite:data/x.db?mode=rwc",
+        ] {
             let s = DatabaseSettings::at(url);
             assert_eq!(s.path(), PathBuf::from("data/x.db"), "{url}");
         }

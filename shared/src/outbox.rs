@@ -82,7 +82,18 @@ pub async fn append_event(
     .await
 }
 
-type PendingRow = (i64, String, String, String, String, Option<String>, String, String, String, i64);
+type PendingRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    i64,
+);
 
 /// Up to `limit` unpublished, unparked events in `seq` order.
 pub async fn fetch_pending(
@@ -180,7 +191,10 @@ pub async fn record_rejection(
 
 /// Un-parks dead events (all, or the one with `seq`) so the relay tries them again from zero
 /// attempts. Returns how many were revived.
-pub async fn revive_dead(db: impl SqliteExecutor<'_>, seq: Option<i64>) -> Result<u64, sqlx::Error> {
+pub async fn revive_dead(
+    db: impl SqliteExecutor<'_>,
+    seq: Option<i64>,
+) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE events SET dead_at = NULL, attempts = 0 \
          WHERE dead_at IS NOT NULL AND synced_at IS NULL AND (?1 IS NULL OR seq = ?1)",
@@ -209,7 +223,10 @@ pub struct DeadEvent {
 }
 
 /// The parked events, oldest first.
-pub async fn list_dead(db: impl SqliteExecutor<'_>, limit: i64) -> Result<Vec<DeadEvent>, sqlx::Error> {
+pub async fn list_dead(
+    db: impl SqliteExecutor<'_>,
+    limit: i64,
+) -> Result<Vec<DeadEvent>, sqlx::Error> {
     sqlx::query_as(
         "SELECT seq, id, event_type, attempts, last_error, dead_at FROM events \
          WHERE dead_at IS NOT NULL AND synced_at IS NULL ORDER BY seq LIMIT ?",

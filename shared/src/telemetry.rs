@@ -6,8 +6,12 @@ use crate::config::{LogFormat, LogSettings};
 
 /// Installs the global subscriber. Fails when `LOG_LEVEL` is not a valid filter.
 pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(&settings.log_level)
-        .map_err(|e| anyhow::anyhow!("LOG_LEVEL: `{}` is not a log filter ({e})", settings.log_level))?;
+    let filter = EnvFilter::try_new(&settings.log_level).map_err(|e| {
+        anyhow::anyhow!(
+            "LOG_LEVEL: `{}` is not a log filter ({e})",
+            settings.log_level
+        )
+    })?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -1,0 +1,107 @@
+//! `--seed-demo`: the earlier system's sample catalogue and stock (DESIGN §8), loaded through
+//! the normal operations so every stock row has its `stock.created` event. What exists already
+//! (same SKU, same product × store) is skipped, so running it twice changes nothing.
+
+use inventory_shared::time;
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
+use crate::ops::{products, stock};
+
+/// The four demo stores.
+pub const STORES: [&str; 4] = ["MAD-001", "BCN-001", "VAL-001", "SEV-001"];
+
+/// (sku, name, category, price in cents, units per store in `STORES` order)
+const CATALOGUE: [(&str, &str, &str, i64, [i64; 4]); 5] = [
+    (
+        "PROD-001",
+        "Laptop HP Pavilion 15",
+        "electronics",
+        59_999,
+        [10, 15, 5, 20],
+    ),
+    (
+        "PROD-002",
+        "Mouse Logitech MX Master 3",
+        "accessories",
+        9_999,
+        [50, 30, 40, 35],
+    ),
+    (
+        "PROD-003",
+        "Teclado Mecánico RGB",
+        "accessories",
+        8_999,
+        [20, 25, 0, 18],
+    ),
+    (
+        "PROD-004",
+        "Monitor LG 27\" 4K",
+        "electronics",
+        34_999,
+        [5, 8, 3, 6],
+    ),
+    (
+        "PROD-005",
+        "Webcam Logitech C920",
+        "accessories",
+        7_999,
+        [15, 20, 12, 10],
+    ),
+];
+
+/// What the seeding did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Seeded {
+    /// Products created.
+    pub products: usize,
+    /// Stock rows created.
+    pub stock_rows: usize,
+}
+
+/// Loads the demo data, skipping what exists.
+pub async fn seed(state: &AppState) -> ApiResult<Seeded> {
+    let mut seeded = Seeded::default();
+    for (sku, name, category, price_cents, units) in CATALOGUE {
+        let product_id = match products::product_by_sku(&state.db.reader, sku).await {
+            Ok(existing) => existing.id,
+            Err(ApiError::NotFound(..)) => {
+                let input = products::ProductInput {
+                    sku: sku.to_owned(),
+                    name: name.to_owned(),
+                    description: None,
+                    category: Some(category.to_owned()),
+                    price_cents,
+                };
+                let row = state
+                    .writer
+                    .write(move |conn| {
+                        Box::pin(async move {
+                            products::insert_product(conn, &input, &time::now()).await
+                        })
+                    })
+                    .await?;
+                seeded.products += 1;
+                row.id
+            }
+            Err(e) => return Err(e),
+        };
+        for (store, quantity) in STORES.into_iter().zip(units) {
+            let product_id = product_id.clone();
+            let created = state
+                .writer
+                .write(move |conn| {
+                    Box::pin(async move {
+                        stock::create_stock(conn, &product_id, store, quantity, &time::now()).await
+                    })
+                })
+                .await;
+            match created {
+                Ok(_) => seeded.stock_rows += 1,
+                Err(ApiError::Conflict("STOCK_EXISTS", _)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(seeded)
+}

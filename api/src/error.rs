@@ -1,0 +1,220 @@
+//! The one error type of the API and its RFC 9457 problem body.
+//!
+//! Every 4xx/5xx answer is `application/problem+json` with `type`, `title`, `status`, `detail`
+//! and a stable `code`; validation failures add `errors: [{field, message}]`. Internal errors
+//! (storage, bugs) become a 500 with a generic detail: the cause is logged once, with the
+//! request id, by the middleware in [`crate::http`], never sent to the client.
+
+use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::{ToJSON, Type};
+use poem_openapi::{ApiResponse, Object};
+
+/// The problem body (RFC 9457) every error answer carries.
+#[derive(Debug, Clone, Object)]
+pub struct Problem {
+    /// A URI naming the kind of problem (`/problems/<code in kebab case>`).
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong in this request.
+    pub detail: String,
+    /// Stable machine-readable code, e.g. `INSUFFICIENT_STOCK`.
+    pub code: String,
+    /// For `VALIDATION_FAILED`: each offending field and why.
+    #[oai(skip_serializing_if_is_none)]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+/// One invalid input field.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+pub struct FieldError {
+    /// The field (body property, query or path parameter) name.
+    pub field: String,
+    /// Why it was refused.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A field error.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything an API operation can answer instead of success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `VALIDATION_FAILED`: one entry per offending field.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// 400 `MALFORMED_JSON`: the body is not JSON.
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    /// 401 `UNAUTHORIZED`.
+    #[error("missing or invalid API key")]
+    Unauthorized,
+    /// 404 with a specific code.
+    #[error("{1}")]
+    NotFound(&'static str, String),
+    /// 409 with a specific code.
+    #[error("{1}")]
+    Conflict(&'static str, String),
+    /// 412 `VERSION_MISMATCH`.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// Any other client error status with its code (404 route, 405, 413, 415 ...).
+    #[error("{2}")]
+    Other(StatusCode, &'static str, String),
+    /// 503 `SERVICE_UNAVAILABLE`.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500 `INTERNAL_ERROR`. The cause is logged, never returned.
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+impl ApiError {
+    /// A single-field validation failure.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) | Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound(..) => StatusCode::NOT_FOUND,
+            Self::Conflict(..) => StatusCode::CONFLICT,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Self::Other(status, ..) => *status,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => "VALIDATION_FAILED",
+            Self::MalformedJson(_) => "MALFORMED_JSON",
+            Self::Unauthorized => "UNAUTHORIZED",
+            Self::NotFound(code, _) | Self::Conflict(code, _) | Self::Other(_, code, _) => code,
+            Self::PreconditionFailed(_) => "VERSION_MISMATCH",
+            Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// The problem body sent to the client.
+    pub fn problem(&self) -> Problem {
+        let status = self.status();
+        let code = self.code();
+        let detail = match self {
+            Self::Validation(errors) => {
+                let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+                format!("invalid input: {}", fields.join(", "))
+            }
+            Self::Internal(_) => {
+                "the server could not complete the request; it was logged with the request id"
+                    .to_owned()
+            }
+            other => other.to_string(),
+        };
+        Problem {
+            kind: format!("/problems/{}", code.to_ascii_lowercase().replace('_', "-")),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            code: code.to_owned(),
+            errors: match self {
+                Self::Validation(errors) => Some(errors.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Renders a problem body as an `application/problem+json` response.
+pub fn problem_response(problem: &Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(&problem.to_json()).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .content_type("application/problem+json")
+        .body(body)
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        ApiError::status(self)
+    }
+
+    fn as_response(&self) -> Response {
+        problem_response(&self.problem())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        problem_response(&self.problem())
+    }
+}
+
+/// The statuses listed in the spec for every operation's error answers.
+const DOCUMENTED: [(u16, &str); 7] = [
+    (400, "Invalid input (`VALIDATION_FAILED`, `MALFORMED_JSON`)"),
+    (401, "Missing or invalid `X-API-Key` (`UNAUTHORIZED`)"),
+    (
+        404,
+        "Not found (`PRODUCT_NOT_FOUND`, `STOCK_NOT_FOUND`, `RESERVATION_NOT_FOUND`)",
+    ),
+    (409, "Conflict with the current state (see the `code`)"),
+    (412, "`If-Match` version is stale (`VERSION_MISMATCH`)"),
+    (
+        500,
+        "Internal error (`INTERNAL_ERROR`); details are in the server log",
+    ),
+    (503, "The database does not answer (`SERVICE_UNAVAILABLE`)"),
+];
+
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: DOCUMENTED
+                .iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(*status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/problem+json",
+                        schema: Problem::schema_ref(),
+                    }],
+                    headers: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        Problem::register(registry);
+    }
+}
+
+/// Result of an API operation.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,81 @@
+//! `/api/v1/events`: the audit log of every stock and reservation change, and outbox stats.
+
+use inventory_shared::events::EventType;
+use poem_openapi::OpenApi;
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+
+use super::models::{Event, EventPage, EventStats};
+use super::{ApiTags, AppState, auth::ApiKeyAuth, check_store_id};
+use crate::error::{ApiError, ApiResult};
+use crate::ops::events::{self, EventFilter};
+
+/// Event routes.
+pub struct EventsApi(pub AppState);
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Events")]
+impl EventsApi {
+    /// The audit log, oldest first, paged by `seq`
+    #[oai(path = "/events", method = "get", operation_id = "list_events")]
+    async fn list(
+        &self,
+        _auth: ApiKeyAuth,
+        /// Only events with a larger `seq` (the previous page's `next_after_seq`).
+        #[oai(default, validator(minimum(value = "0")))]
+        after_seq: Query<i64>,
+        /// Page size, 1–1000.
+        #[oai(
+            default = "default_limit",
+            validator(minimum(value = "1"), maximum(value = "1000"))
+        )]
+        limit: Query<i64>,
+        /// Only this type, e.g. `stock.updated`.
+        event_type: Query<Option<String>>,
+        /// Only this product (stock events) or reservation.
+        aggregate_id: Query<Option<String>>,
+        /// Only this store.
+        store_id: Query<Option<String>>,
+    ) -> ApiResult<Json<EventPage>> {
+        if let Some(t) = &event_type.0 {
+            if EventType::parse(t).is_none() {
+                let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+                return Err(ApiError::field(
+                    "event_type",
+                    format!("must be one of {}", known.join(", ")),
+                ));
+            }
+        }
+        if let Some(store) = &store_id.0 {
+            check_store_id("store_id", store)?;
+        }
+        let filter = EventFilter {
+            after_seq: after_seq.0,
+            event_type: event_type.0,
+            aggregate_id: aggregate_id.0,
+            store_id: store_id.0,
+        };
+        // One extra row tells whether another page exists.
+        let mut rows = events::list_events(&self.0.db.reader, &filter, limit.0 + 1).await?;
+        let more = rows.len() as i64 > limit.0;
+        rows.truncate(limit.0 as usize);
+        let next_after_seq = if more {
+            rows.last().map(|r| r.seq)
+        } else {
+            None
+        };
+        Ok(Json(EventPage {
+            events: rows.into_iter().map(Event::from).collect(),
+            next_after_seq,
+        }))
+    }
+
+    /// Outbox counters: pending, published, parked
+    #[oai(path = "/events/stats", method = "get", operation_id = "event_stats")]
+    async fn stats(&self, _auth: ApiKeyAuth) -> ApiResult<Json<EventStats>> {
+        Ok(Json(events::outbox_stats(&self.0.db.reader).await?.into()))
+    }
+}
+
+fn default_limit() -> i64 {
+    100
+}

@@ -1,0 +1,273 @@
+//! The HTTP layer: routes, the middleware every request goes through, and the spec.
+//!
+//! Every response leaves through [`around`]: it sets `X-Request-Id`, turns every error
+//! (ours, poem-openapi's parse errors, unknown routes, wrong methods) into a problem body,
+//! logs internal errors once with the request id, and records the request metrics.
+
+pub mod auth;
+pub mod body;
+pub mod events;
+pub mod models;
+pub mod products;
+pub mod reservations;
+pub mod stock;
+
+mod allow;
+mod system;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::http::{HeaderValue, StatusCode};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route};
+use poem_openapi::error::{
+    AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
+};
+use poem_openapi::{OpenApiService, OperationId, Tags};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::error::{ApiError, FieldError, problem_response};
+use crate::writer::Writer;
+use inventory_shared::db::Database;
+
+pub use allow::AllowIndex;
+
+/// What every handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// Reader pool (and the writer pool, used only by the writer task).
+    pub db: Database,
+    /// The one writer.
+    pub writer: Writer,
+    /// Default reservation time to live.
+    pub reservation_ttl: chrono::Duration,
+}
+
+/// Spec tags.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// The catalogue.
+    Products,
+    /// Per-store stock.
+    Stock,
+    /// Timed reservations.
+    Reservations,
+    /// The audit log and outbox.
+    Events,
+    /// Liveness of the service.
+    System,
+}
+
+type Apis = (
+    products::ProductsApi,
+    stock::StockApi,
+    reservations::ReservationsApi,
+    events::EventsApi,
+    system::SystemApi,
+);
+
+/// The OpenAPI service over every route.
+pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (
+            products::ProductsApi(state.clone()),
+            stock::StockApi(state.clone()),
+            reservations::ReservationsApi(state.clone()),
+            events::EventsApi(state.clone()),
+            system::SystemApi(state.clone()),
+        ),
+        "Inventory API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Multi-store inventory: products, per-store stock and timed reservations. Every stock \
+         change is written with its event in one transaction; errors are RFC 9457 problem \
+         bodies with a stable `code`.",
+    )
+}
+
+/// The whole application endpoint.
+pub fn routes(state: &AppState, keys: Arc<auth::ApiKeys>) -> impl Endpoint + 'static {
+    let service = openapi_service(state);
+    let allow = Arc::new(AllowIndex::from_spec(&service.spec()));
+    let metrics = crate::metrics::handle();
+    Route::new()
+        .nest("/docs", service.swagger_ui())
+        .at("/openapi.json", service.spec_endpoint())
+        .at("/openapi.yaml", service.spec_endpoint_yaml())
+        .at(
+            "/metrics",
+            poem::endpoint::make_sync(move |_| {
+                Response::builder()
+                    .content_type("text/plain; version=0.0.4")
+                    .body(metrics.render())
+            }),
+        )
+        .nest("/", service)
+        .data(keys)
+        .around(move |ep, req| around(ep, req, allow.clone()))
+        .into_endpoint()
+}
+
+/// A store id is 1–64 of `[A-Za-z0-9._-]`.
+pub fn check_store_id(field: &str, value: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            field,
+            "must be 1–64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
+        ))
+    }
+}
+
+async fn around<E: Endpoint>(
+    ep: Arc<E>,
+    req: Request,
+    allow: Arc<AllowIndex>,
+) -> poem::Result<Response> {
+    let request_id = req
+        .header("x-request-id")
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| Uuid::now_v7().to_string());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = Instant::now();
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
+    let result = ep
+        .call(req)
+        .instrument(span.clone())
+        .await
+        .map(IntoResponse::into_response);
+    let (mut response, route) = match result {
+        Ok(resp) => {
+            let route = resp
+                .data::<OperationId>()
+                .map(|o| o.0)
+                .unwrap_or_else(|| static_route(&path));
+            (ensure_problem(resp), route)
+        }
+        Err(err) => {
+            let route = err
+                .data::<OperationId>()
+                .map(|o| o.0)
+                .unwrap_or_else(|| static_route(&path));
+            let _guard = span.enter();
+            (error_response(err, method.as_str(), &path, &allow), route)
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    let status = response.status().as_u16();
+    crate::metrics::record_request(method.as_str(), route, status, started.elapsed());
+    if status >= 500 {
+        tracing::warn!(parent: &span, status, "request failed");
+    }
+    Ok(response)
+}
+
+fn static_route(path: &str) -> &'static str {
+    match path {
+        "/health" => "/health",
+        "/metrics" => "/metrics",
+        "/openapi.json" => "/openapi.json",
+        "/openapi.yaml" => "/openapi.yaml",
+        p if p.starts_with("/docs") => "/docs",
+        _ => "unmatched",
+    }
+}
+
+/// Any 4xx/5xx that is not yet a problem body becomes one (panics caught by poem, limits).
+fn ensure_problem(resp: Response) -> Response {
+    let status = resp.status();
+    let is_problem = resp
+        .content_type()
+        .is_some_and(|ct| ct.starts_with("application/problem+json"));
+    if status.as_u16() < 400 || is_problem {
+        return resp;
+    }
+    problem_response(&status_problem(status, String::new()).problem())
+}
+
+fn status_problem(status: StatusCode, detail: String) -> ApiError {
+    let code = match status {
+        StatusCode::NOT_FOUND => "NOT_FOUND",
+        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
+        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
+        StatusCode::UNAUTHORIZED => return ApiError::Unauthorized,
+        s if s.is_server_error() => return ApiError::Internal(anyhow::anyhow!("{s}: {detail}")),
+        _ => "BAD_REQUEST",
+    };
+    let detail = if detail.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        detail
+    };
+    ApiError::Other(status, code, detail)
+}
+
+/// The one place errors become responses.
+fn error_response(err: poem::Error, method: &str, path: &str, allow: &AllowIndex) -> Response {
+    let api_error = if let Some(e) = err.downcast_ref::<ApiError>() {
+        match e {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error");
+                return problem_response(&e.problem());
+            }
+            _ => return problem_response(&e.problem()),
+        }
+    } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        ApiError::Validation(vec![FieldError::new(e.name, clean_reason(&e.reason))])
+    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        ApiError::Validation(vec![FieldError::new(e.name, clean_reason(&e.reason))])
+    } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        ApiError::MalformedJson(e.reason.clone())
+    } else if err.is::<AuthorizationError>() {
+        ApiError::Unauthorized
+    } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
+        ApiError::Other(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            e.to_string(),
+        )
+    } else {
+        let status = err.status();
+        let detail = match status {
+            StatusCode::NOT_FOUND => format!("no route for {method} {path}"),
+            StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not allowed on {path}"),
+            s if s.is_server_error() => err.to_string(),
+            _ => err.to_string(),
+        };
+        status_problem(status, detail)
+    };
+    if let ApiError::Internal(cause) = &api_error {
+        tracing::error!(error = format!("{cause:#}"), "internal error");
+    }
+    let mut response = problem_response(&api_error.problem());
+    if api_error.status() == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(methods) = allow.allowed(path) {
+            if let Ok(value) = HeaderValue::from_str(&methods) {
+                response.headers_mut().insert("allow", value);
+            }
+        }
+    }
+    response
+}
+
+/// poem-openapi's reasons sometimes quote the raw input; keep them short.
+fn clean_reason(reason: &str) -> String {
+    let mut text: String = reason.chars().take(200).collect();
+    if text.is_empty() {
+        text = "is invalid".to_owned();
+    }
+    text
+}

@@ -1,0 +1,172 @@
+//! `/api/v1/products`: the catalogue. Reads are public; writes need a key.
+
+use inventory_shared::time;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::body::JsonBody;
+use super::models::{Product, ProductBody, ProductPage};
+use super::{ApiTags, AppState, auth::ApiKeyAuth};
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::ops::products::{self, ProductInput};
+
+/// Product routes.
+pub struct ProductsApi(pub AppState);
+
+#[derive(ApiResponse)]
+enum Created {
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<Product>, #[oai(header = "Location")] String),
+}
+
+#[derive(ApiResponse)]
+enum Deleted {
+    /// Deleted.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+impl ProductBody {
+    /// Turns a checked body into the operation's input (price to exact cents).
+    fn into_input(self) -> ApiResult<ProductInput> {
+        let mut errors = Vec::new();
+        if self.sku.trim().is_empty() {
+            errors.push(FieldError::new("sku", "must not be blank"));
+        }
+        if self.name.trim().is_empty() {
+            errors.push(FieldError::new("name", "must not be blank"));
+        }
+        let cents = self.price * 100.0;
+        if !cents.is_finite() || (cents - cents.round()).abs() > 1e-6 {
+            errors.push(FieldError::new("price", "must have at most two decimals"));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let blank_to_none = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        Ok(ProductInput {
+            sku: self.sku,
+            name: self.name,
+            description: blank_to_none(self.description),
+            category: blank_to_none(self.category),
+            price_cents: cents.round() as i64,
+        })
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Products")]
+impl ProductsApi {
+    /// List products, a page at a time
+    #[oai(path = "/products", method = "get", operation_id = "list_products")]
+    async fn list(
+        &self,
+        /// Page size, 1–200.
+        #[oai(
+            default = "default_limit",
+            validator(minimum(value = "1"), maximum(value = "200"))
+        )]
+        limit: Query<i64>,
+        /// Products to skip.
+        #[oai(default, validator(minimum(value = "0")))]
+        offset: Query<i64>,
+        /// Only this category.
+        category: Query<Option<String>>,
+    ) -> ApiResult<Json<ProductPage>> {
+        let category = category.0.filter(|c| !c.is_empty());
+        let (rows, total) =
+            products::list_products(&self.0.db.reader, category.as_deref(), limit.0, offset.0)
+                .await?;
+        Ok(Json(ProductPage {
+            data: rows.into_iter().map(Product::from).collect(),
+            limit: limit.0,
+            offset: offset.0,
+            total,
+        }))
+    }
+
+    /// Get a product by id
+    #[oai(path = "/products/:id", method = "get", operation_id = "get_product")]
+    async fn get(&self, id: Path<String>) -> ApiResult<Json<Product>> {
+        Ok(Json(
+            products::product_by_id(&self.0.db.reader, &id.0)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Get a product by SKU
+    #[oai(
+        path = "/products/sku/:sku",
+        method = "get",
+        operation_id = "get_product_by_sku"
+    )]
+    async fn get_by_sku(&self, sku: Path<String>) -> ApiResult<Json<Product>> {
+        Ok(Json(
+            products::product_by_sku(&self.0.db.reader, &sku.0)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Create a product
+    #[oai(path = "/products", method = "post", operation_id = "create_product")]
+    async fn create(&self, _auth: ApiKeyAuth, body: JsonBody<ProductBody>) -> ApiResult<Created> {
+        let input = body.0.into_input()?;
+        let row = self
+            .0
+            .writer
+            .write(move |conn| {
+                Box::pin(async move { products::insert_product(conn, &input, &time::now()).await })
+            })
+            .await?;
+        let location = format!("/api/v1/products/{}", row.id);
+        Ok(Created::Created(Json(row.into()), location))
+    }
+
+    /// Replace a product's fields
+    #[oai(
+        path = "/products/:id",
+        method = "put",
+        operation_id = "replace_product"
+    )]
+    async fn replace(
+        &self,
+        _auth: ApiKeyAuth,
+        id: Path<String>,
+        body: JsonBody<ProductBody>,
+    ) -> ApiResult<Json<Product>> {
+        let input = body.0.into_input()?;
+        let id = id.0;
+        let row = self
+            .0
+            .writer
+            .write(move |conn| {
+                Box::pin(
+                    async move { products::replace_product(conn, &id, &input, &time::now()).await },
+                )
+            })
+            .await?;
+        Ok(Json(row.into()))
+    }
+
+    /// Delete a product with no stock on hand and no pending reservation
+    #[oai(
+        path = "/products/:id",
+        method = "delete",
+        operation_id = "delete_product"
+    )]
+    async fn delete(&self, _auth: ApiKeyAuth, id: Path<String>) -> ApiResult<Deleted> {
+        let id = id.0;
+        self.0
+            .writer
+            .write(move |conn| Box::pin(async move { products::delete_product(conn, &id).await }))
+            .await?;
+        Ok(Deleted::NoContent)
+    }
+}
+
+fn default_limit() -> i64 {
+    20
+}

@@ -1,0 +1,214 @@
+//! `/api/v1/reservations`: units held for a customer for a limited time.
+
+use inventory_shared::time;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::body::JsonBody;
+use super::models::{
+    CancelBody, CreateReservationBody, ProductStoreReservations, Reservation, ReservationStats,
+    ReservationStatus, StorePending,
+};
+use super::{ApiTags, AppState, auth::ApiKeyAuth, check_store_id};
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::record_reservation;
+use crate::ops::reservations::{self, ConfirmOutcome, ReserveInput};
+
+/// Reservation routes.
+pub struct ReservationsApi(pub AppState);
+
+#[derive(ApiResponse)]
+enum Created {
+    /// The PENDING reservation.
+    #[oai(status = 201)]
+    Created(Json<Reservation>, #[oai(header = "Location")] String),
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Reservations")]
+impl ReservationsApi {
+    /// Reserve units for a customer
+    #[oai(
+        path = "/reservations",
+        method = "post",
+        operation_id = "create_reservation"
+    )]
+    async fn create(
+        &self,
+        _auth: ApiKeyAuth,
+        body: JsonBody<CreateReservationBody>,
+    ) -> ApiResult<Created> {
+        let b = body.0;
+        let ttl = b
+            .ttl_seconds
+            .map(chrono::Duration::seconds)
+            .unwrap_or(self.0.reservation_ttl);
+        let input = ReserveInput {
+            product_id: b.product_id,
+            store_id: b.store_id,
+            customer_id: b.customer_id,
+            quantity: b.quantity,
+            ttl,
+        };
+        let result = self
+            .0
+            .writer
+            .write(move |conn| {
+                Box::pin(async move { reservations::reserve(conn, &input, &time::now()).await })
+            })
+            .await;
+        record_reservation("create", &result);
+        let row = result?;
+        let location = format!("/api/v1/reservations/{}", row.id);
+        Ok(Created::Created(Json(row.into()), location))
+    }
+
+    /// Reservation counts per state
+    #[oai(
+        path = "/reservations/stats",
+        method = "get",
+        operation_id = "reservation_stats"
+    )]
+    async fn stats(
+        &self,
+        _auth: ApiKeyAuth,
+        store_id: Query<Option<String>>,
+    ) -> ApiResult<Json<ReservationStats>> {
+        if let Some(store) = &store_id.0 {
+            check_store_id("store_id", store)?;
+        }
+        let mut stats = ReservationStats::default();
+        for (status, n) in reservations::stats(&self.0.db.reader, store_id.0.as_deref()).await? {
+            match status.as_str() {
+                "PENDING" => stats.pending = n,
+                "CONFIRMED" => stats.confirmed = n,
+                "CANCELLED" => stats.cancelled = n,
+                "EXPIRED" => stats.expired = n,
+                _ => {}
+            }
+            stats.total += n;
+        }
+        Ok(Json(stats))
+    }
+
+    /// Get a reservation
+    #[oai(
+        path = "/reservations/:id",
+        method = "get",
+        operation_id = "get_reservation"
+    )]
+    async fn get(&self, _auth: ApiKeyAuth, id: Path<String>) -> ApiResult<Json<Reservation>> {
+        Ok(Json(
+            reservations::get_reservation(&self.0.db.reader, &id.0)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Confirm a reservation (the sale): the units leave the shelf
+    #[oai(
+        path = "/reservations/:id/confirm",
+        method = "post",
+        operation_id = "confirm_reservation"
+    )]
+    async fn confirm(&self, _auth: ApiKeyAuth, id: Path<String>) -> ApiResult<Json<Reservation>> {
+        let id = id.0;
+        let result = self
+            .0
+            .writer
+            .write(move |conn| {
+                Box::pin(async move { reservations::confirm(conn, &id, &time::now()).await })
+            })
+            .await;
+        let result = result.and_then(|outcome| match outcome {
+            ConfirmOutcome::Confirmed(row) => Ok(row),
+            ConfirmOutcome::Expired(row) => Err(ApiError::Conflict(
+                "RESERVATION_EXPIRED",
+                format!(
+                    "reservation {} expired at {}; its units were released",
+                    row.id, row.expires_at
+                ),
+            )),
+        });
+        record_reservation("confirm", &result);
+        Ok(Json(result?.into()))
+    }
+
+    /// Cancel a reservation: the units become available again
+    #[oai(
+        path = "/reservations/:id/cancel",
+        method = "post",
+        operation_id = "cancel_reservation"
+    )]
+    async fn cancel(
+        &self,
+        _auth: ApiKeyAuth,
+        id: Path<String>,
+        body: JsonBody<CancelBody>,
+    ) -> ApiResult<Json<Reservation>> {
+        let id = id.0;
+        let reason = body.0.reason;
+        let result = self
+            .0
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    reservations::cancel(conn, &id, reason.as_deref(), &time::now()).await
+                })
+            })
+            .await;
+        record_reservation("cancel", &result);
+        Ok(Json(result?.into()))
+    }
+
+    /// A store's pending, not yet due reservations, soonest deadline first
+    #[oai(
+        path = "/reservations/store/:store_id/pending",
+        method = "get",
+        operation_id = "pending_reservations"
+    )]
+    async fn pending(
+        &self,
+        _auth: ApiKeyAuth,
+        store_id: Path<String>,
+    ) -> ApiResult<Json<StorePending>> {
+        check_store_id("store_id", &store_id.0)?;
+        let rows =
+            reservations::pending_in_store(&self.0.db.reader, &store_id.0, &time::now()).await?;
+        Ok(Json(StorePending {
+            store_id: store_id.0,
+            count: rows.len() as i64,
+            reservations: rows.into_iter().map(Reservation::from).collect(),
+        }))
+    }
+
+    /// Reservations of a product in a store, newest first
+    #[oai(
+        path = "/reservations/product/:product_id/store/:store_id",
+        method = "get",
+        operation_id = "product_store_reservations"
+    )]
+    async fn of_product_in_store(
+        &self,
+        _auth: ApiKeyAuth,
+        product_id: Path<String>,
+        store_id: Path<String>,
+        /// Only this state.
+        status: Query<Option<ReservationStatus>>,
+    ) -> ApiResult<Json<ProductStoreReservations>> {
+        let rows = reservations::of_product_in_store(
+            &self.0.db.reader,
+            &product_id.0,
+            &store_id.0,
+            status.0.map(ReservationStatus::as_str),
+        )
+        .await?;
+        Ok(Json(ProductStoreReservations {
+            product_id: product_id.0,
+            store_id: store_id.0,
+            status: status.0,
+            count: rows.len() as i64,
+            reservations: rows.into_iter().map(Reservation::from).collect(),
+        }))
+    }
+}

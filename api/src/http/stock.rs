@@ -1,0 +1,343 @@
+//! `/api/v1/stock`: per-store stock rows and the changes to them.
+
+use inventory_shared::time;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::body::JsonBody;
+use super::models::{
+    AdjustStockBody, Availability, InitStockBody, LowStock, ProductStock, SetStockBody, Stock,
+    StoreStock, TransferBody, TransferResult,
+};
+use super::{ApiTags, AppState, auth::ApiKeyAuth, check_store_id};
+use crate::error::{ApiError, ApiResult};
+use crate::ops::stock::{self, QuantityChange};
+
+/// Stock routes.
+pub struct StockApi(pub AppState);
+
+#[derive(ApiResponse)]
+enum Created {
+    /// The new stock row.
+    #[oai(status = 201)]
+    Created(
+        Json<Stock>,
+        #[oai(header = "Location")] String,
+        #[oai(header = "ETag")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
+enum OneRow {
+    /// The stock row; `ETag` is its version.
+    #[oai(status = 200)]
+    Ok(Json<Stock>, #[oai(header = "ETag")] String),
+}
+
+fn one_row(row: stock::StockRow) -> OneRow {
+    let etag = format!("\"{}\"", row.version);
+    OneRow::Ok(Json(row.into()), etag)
+}
+
+/// Parses `If-Match`: `"7"`, `7`, `W/"7"`, or `*` (any version).
+fn expected_version(if_match: Option<&str>) -> ApiResult<Option<i64>> {
+    let Some(raw) = if_match.map(str::trim) else {
+        return Ok(None);
+    };
+    if raw == "*" {
+        return Ok(None);
+    }
+    let bare = raw.trim_start_matches("W/").trim_matches('"');
+    bare.parse::<i64>().map(Some).map_err(|_| {
+        ApiError::field(
+            "If-Match",
+            "must be a stock version as sent in ETag, e.g. \"3\"",
+        )
+    })
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Stock")]
+impl StockApi {
+    /// Create the stock row of a product in a store
+    #[oai(path = "/stock", method = "post", operation_id = "create_stock")]
+    async fn create(&self, _auth: ApiKeyAuth, body: JsonBody<InitStockBody>) -> ApiResult<Created> {
+        let b = body.0;
+        let row = self
+            .0
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    stock::create_stock(
+                        conn,
+                        &b.product_id,
+                        &b.store_id,
+                        b.initial_quantity,
+                        &time::now(),
+                    )
+                    .await
+                })
+            })
+            .await?;
+        let location = format!("/api/v1/stock/{}/{}", row.product_id, row.store_id);
+        let etag = format!("\"{}\"", row.version);
+        Ok(Created::Created(Json(row.into()), location, etag))
+    }
+
+    /// A product's stock in every store
+    #[oai(
+        path = "/stock/product/:product_id",
+        method = "get",
+        operation_id = "get_product_stock"
+    )]
+    async fn of_product(
+        &self,
+        _auth: ApiKeyAuth,
+        product_id: Path<String>,
+    ) -> ApiResult<Json<ProductStock>> {
+        let rows = stock::stock_of_product(&self.0.db.reader, &product_id.0).await?;
+        let stores: Vec<Stock> = rows.into_iter().map(Stock::from).collect();
+        Ok(Json(ProductStock {
+            product_id: product_id.0,
+            total_quantity: stores.iter().map(|s| s.quantity).sum(),
+            total_reserved: stores.iter().map(|s| s.reserved).sum(),
+            total_available: stores.iter().map(|s| s.available).sum(),
+            stores,
+        }))
+    }
+
+    /// A store's stock of every product
+    #[oai(
+        path = "/stock/store/:store_id",
+        method = "get",
+        operation_id = "get_store_stock"
+    )]
+    async fn of_store(
+        &self,
+        _auth: ApiKeyAuth,
+        store_id: Path<String>,
+    ) -> ApiResult<Json<StoreStock>> {
+        check_store_id("store_id", &store_id.0)?;
+        let items: Vec<Stock> = stock::stock_of_store(&self.0.db.reader, &store_id.0)
+            .await?
+            .into_iter()
+            .map(Stock::from)
+            .collect();
+        Ok(Json(StoreStock {
+            store_id: store_id.0,
+            count: items.len() as i64,
+            items,
+        }))
+    }
+
+    /// Rows whose available units are below a threshold, lowest first
+    #[oai(
+        path = "/stock/low-stock",
+        method = "get",
+        operation_id = "get_low_stock"
+    )]
+    async fn low_stock(
+        &self,
+        _auth: ApiKeyAuth,
+        /// Rows with `available < threshold` are listed.
+        #[oai(
+            default = "default_threshold",
+            validator(minimum(value = "0"), maximum(value = "1000000000"))
+        )]
+        threshold: Query<i64>,
+        /// Only this store.
+        store_id: Query<Option<String>>,
+    ) -> ApiResult<Json<LowStock>> {
+        if let Some(store) = &store_id.0 {
+            check_store_id("store_id", store)?;
+        }
+        let items: Vec<Stock> =
+            stock::low_stock(&self.0.db.reader, threshold.0, store_id.0.as_deref())
+                .await?
+                .into_iter()
+                .map(Stock::from)
+                .collect();
+        Ok(Json(LowStock {
+            threshold: threshold.0,
+            count: items.len() as i64,
+            items,
+        }))
+    }
+
+    /// One stock row (with its version as ETag)
+    #[oai(
+        path = "/stock/:product_id/:store_id",
+        method = "get",
+        operation_id = "get_stock"
+    )]
+    async fn get(
+        &self,
+        _auth: ApiKeyAuth,
+        product_id: Path<String>,
+        store_id: Path<String>,
+    ) -> ApiResult<OneRow> {
+        Ok(one_row(
+            stock::get_stock(&self.0.db.reader, &product_id.0, &store_id.0).await?,
+        ))
+    }
+
+    /// Whether a quantity is available right now
+    #[oai(
+        path = "/stock/:product_id/:store_id/availability",
+        method = "get",
+        operation_id = "check_availability"
+    )]
+    async fn availability(
+        &self,
+        _auth: ApiKeyAuth,
+        product_id: Path<String>,
+        store_id: Path<String>,
+        /// Units asked about, ≥ 1.
+        #[oai(
+            default = "default_requested",
+            validator(minimum(value = "1"), maximum(value = "1000000000"))
+        )]
+        quantity: Query<i64>,
+    ) -> ApiResult<Json<Availability>> {
+        let row = stock::get_stock(&self.0.db.reader, &product_id.0, &store_id.0).await?;
+        Ok(Json(Availability {
+            available: row.available(),
+            sufficient: row.available() >= quantity.0,
+            requested: quantity.0,
+            product_id: row.product_id,
+            store_id: row.store_id,
+        }))
+    }
+
+    /// Set the on-hand quantity
+    #[oai(
+        path = "/stock/:product_id/:store_id",
+        method = "put",
+        operation_id = "set_stock"
+    )]
+    async fn set(
+        &self,
+        _auth: ApiKeyAuth,
+        product_id: Path<String>,
+        store_id: Path<String>,
+        /// Only apply when the row is still at this version (`"3"`), else 412.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: JsonBody<SetStockBody>,
+    ) -> ApiResult<OneRow> {
+        let expected = expected_version(if_match.0.as_deref())?;
+        let change = QuantityChange::Set(body.0.quantity);
+        self.change(product_id.0, store_id.0, change, expected, body.0.reason)
+            .await
+    }
+
+    /// Add to or remove from the on-hand quantity atomically
+    #[oai(
+        path = "/stock/:product_id/:store_id/adjust",
+        method = "post",
+        operation_id = "adjust_stock"
+    )]
+    async fn adjust(
+        &self,
+        _auth: ApiKeyAuth,
+        product_id: Path<String>,
+        store_id: Path<String>,
+        /// Only apply when the row is still at this version (`"3"`), else 412.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: JsonBody<AdjustStockBody>,
+    ) -> ApiResult<OneRow> {
+        if body.0.adjustment == 0 {
+            return Err(ApiError::field("adjustment", "must not be 0"));
+        }
+        let expected = expected_version(if_match.0.as_deref())?;
+        let change = QuantityChange::Add(body.0.adjustment);
+        self.change(product_id.0, store_id.0, change, expected, body.0.reason)
+            .await
+    }
+
+    /// Move available units between two stores
+    #[oai(
+        path = "/stock/transfer",
+        method = "post",
+        operation_id = "transfer_stock"
+    )]
+    async fn transfer(
+        &self,
+        _auth: ApiKeyAuth,
+        body: JsonBody<TransferBody>,
+    ) -> ApiResult<Json<TransferResult>> {
+        let b = body.0;
+        if b.from_store_id == b.to_store_id {
+            return Err(ApiError::field(
+                "to_store_id",
+                "must differ from from_store_id",
+            ));
+        }
+        let done = self
+            .0
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let t = stock::transfer(
+                        conn,
+                        &b.product_id,
+                        &b.from_store_id,
+                        &b.to_store_id,
+                        b.quantity,
+                        b.reason.as_deref(),
+                        &time::now(),
+                    )
+                    .await?;
+                    Ok((b.product_id, b.quantity, t))
+                })
+            })
+            .await?;
+        let (product_id, quantity, t) = done;
+        Ok(Json(TransferResult {
+            product_id,
+            quantity,
+            from: t.from.into(),
+            to: t.to.into(),
+        }))
+    }
+}
+
+impl StockApi {
+    async fn change(
+        &self,
+        product_id: String,
+        store_id: String,
+        change: QuantityChange,
+        expected: Option<i64>,
+        reason: Option<String>,
+    ) -> ApiResult<OneRow> {
+        let row = self
+            .0
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    stock::change_quantity(
+                        conn,
+                        &product_id,
+                        &store_id,
+                        change,
+                        expected,
+                        reason.as_deref(),
+                        &time::now(),
+                    )
+                    .await
+                })
+            })
+            .await?;
+        Ok(one_row(row))
+    }
+}
+
+fn default_threshold() -> i64 {
+    10
+}
+
+fn default_requested() -> i64 {
+    1
+}

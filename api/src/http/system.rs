@@ -1,0 +1,42 @@
+//! `GET /health`: 200 when the database answers, 503 (problem body) when it does not.
+
+use std::time::Duration;
+
+use poem_openapi::OpenApi;
+use poem_openapi::payload::Json;
+
+use super::models::Health;
+use super::{ApiTags, AppState};
+use crate::error::{ApiError, ApiResult};
+
+/// System routes.
+pub struct SystemApi(pub AppState);
+
+#[OpenApi(tag = "ApiTags::System")]
+impl SystemApi {
+    /// Whether the service and its database answer
+    #[oai(path = "/health", method = "get", operation_id = "health")]
+    async fn health(&self) -> ApiResult<Json<Health>> {
+        let ping = tokio::time::timeout(
+            Duration::from_secs(2),
+            inventory_shared::db::ping(&self.0.db.reader),
+        )
+        .await;
+        match ping {
+            Ok(Ok(())) => Ok(Json(Health {
+                status: "ok".to_owned(),
+                database: "ok".to_owned(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            })),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "health check: database error");
+                Err(ApiError::Unavailable(
+                    "the database does not answer".to_owned(),
+                ))
+            }
+            Err(_) => Err(ApiError::Unavailable(
+                "the database did not answer within 2 s".to_owned(),
+            )),
+        }
+    }
+}

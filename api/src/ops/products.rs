@@ -1,0 +1,191 @@
+//! Products: the catalogue. Products emit no events (as in the seed).
+
+use inventory_shared::time::{self, Timestamp};
+use sqlx::{SqliteConnection, SqlitePool};
+use uuid::Uuid;
+
+use super::{product_not_found, unique_violation};
+use crate::error::{ApiError, ApiResult};
+
+/// A product as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProductRow {
+    /// UUIDv7.
+    pub id: String,
+    /// Unique stock-keeping unit.
+    pub sku: String,
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Category used by the list filter.
+    pub category: Option<String>,
+    /// Price in minor units (cents).
+    pub price_cents: i64,
+    /// Creation time (stored format).
+    pub created_at: String,
+    /// Last change (stored format).
+    pub updated_at: String,
+}
+
+/// A checked product body.
+#[derive(Debug, Clone)]
+pub struct ProductInput {
+    /// 1–64 characters.
+    pub sku: String,
+    /// 1–200 characters.
+    pub name: String,
+    /// At most 2000 characters.
+    pub description: Option<String>,
+    /// At most 64 characters.
+    pub category: Option<String>,
+    /// Minor units, never negative.
+    pub price_cents: i64,
+}
+
+fn sku_taken(sku: &str) -> ApiError {
+    ApiError::Conflict(
+        "SKU_TAKEN",
+        format!("another product already has SKU {sku}"),
+    )
+}
+
+/// Inserts a product.
+pub async fn insert_product(
+    conn: &mut SqliteConnection,
+    input: &ProductInput,
+    at: &Timestamp,
+) -> ApiResult<ProductRow> {
+    let now = time::to_db(at);
+    sqlx::query_as(
+        "INSERT INTO products (id, sku, name, description, category, price_cents, created_at, \
+         updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+    )
+    .bind(Uuid::now_v7().to_string())
+    .bind(&input.sku)
+    .bind(&input.name)
+    .bind(&input.description)
+    .bind(&input.category)
+    .bind(input.price_cents)
+    .bind(&now)
+    .bind(&now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| {
+        if unique_violation(&e, "products.sku") {
+            sku_taken(&input.sku)
+        } else {
+            e.into()
+        }
+    })
+}
+
+/// Replaces a product's fields.
+pub async fn replace_product(
+    conn: &mut SqliteConnection,
+    id: &str,
+    input: &ProductInput,
+    at: &Timestamp,
+) -> ApiResult<ProductRow> {
+    sqlx::query_as(
+        "UPDATE products SET sku = ?, name = ?, description = ?, category = ?, price_cents = ?, \
+         updated_at = ? WHERE id = ? RETURNING *",
+    )
+    .bind(&input.sku)
+    .bind(&input.name)
+    .bind(&input.description)
+    .bind(&input.category)
+    .bind(input.price_cents)
+    .bind(time::to_db(at))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+    .map_err(|e| {
+        if unique_violation(&e, "products.sku") {
+            sku_taken(&input.sku)
+        } else {
+            e.into()
+        }
+    })?
+    .ok_or_else(|| product_not_found(id))
+}
+
+/// Whether the product still has units on hand or pending reservations anywhere.
+async fn product_in_use(conn: &mut SqliteConnection, id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM stock WHERE product_id = ?1 AND quantity > 0) \
+         OR EXISTS (SELECT 1 FROM reservations WHERE product_id = ?1 AND status = 'PENDING')",
+    )
+    .bind(id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Deletes a product with nothing on hand and nothing pending. Its empty stock rows and
+/// finished reservations go with it (ON DELETE CASCADE); its events stay in the audit log.
+pub async fn delete_product(conn: &mut SqliteConnection, id: &str) -> ApiResult<()> {
+    if product_in_use(&mut *conn, id).await? {
+        return Err(ApiError::Conflict(
+            "PRODUCT_IN_USE",
+            format!("product {id} still has stock on hand or pending reservations"),
+        ));
+    }
+    let done = sqlx::query("DELETE FROM products WHERE id = ?")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(product_not_found(id));
+    }
+    Ok(())
+}
+
+/// One product by id.
+pub async fn product_by_id(db: &SqlitePool, id: &str) -> ApiResult<ProductRow> {
+    sqlx::query_as("SELECT * FROM products WHERE id = ?")
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| product_not_found(id))
+}
+
+/// One product by SKU.
+pub async fn product_by_sku(db: &SqlitePool, sku: &str) -> ApiResult<ProductRow> {
+    sqlx::query_as("SELECT * FROM products WHERE sku = ?")
+        .bind(sku)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("PRODUCT_NOT_FOUND", format!("no product has SKU {sku}")))
+}
+
+/// A page of products (oldest first), optionally of one category, and the filtered total.
+pub async fn list_products(
+    db: &SqlitePool,
+    category: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> ApiResult<(Vec<ProductRow>, i64)> {
+    let rows = sqlx::query_as(
+        "SELECT * FROM products WHERE (?1 IS NULL OR category = ?1) \
+         ORDER BY created_at, id LIMIT ?2 OFFSET ?3",
+    )
+    .bind(category)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await?;
+    let total =
+        sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE (?1 IS NULL OR category = ?1)")
+            .bind(category)
+            .fetch_one(db)
+            .await?;
+    Ok((rows, total))
+}
+
+/// Whether a product exists (inside a write transaction).
+pub async fn product_exists(conn: &mut SqliteConnection, id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM products WHERE id = ?)")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+}

@@ -1,0 +1,343 @@
+//! Reservations: units held for a customer until confirmed (a sale), cancelled, or expired.
+//!
+//! Reserving is one conditional statement (`... WHERE quantity - reserved >= q`), so two
+//! requests for the last unit cannot both win. Every transition is guarded by
+//! `status = 'PENDING'` in the statement that makes it, so confirm / cancel / expire races
+//! apply their stock change exactly once.
+
+use inventory_shared::events::{
+    NewEvent, ReservationCancelled, ReservationConfirmed, ReservationCreated, ReservationExpired,
+};
+use inventory_shared::outbox::append_event;
+use inventory_shared::time::{self, Timestamp};
+use sqlx::{SqliteConnection, SqlitePool};
+use uuid::Uuid;
+
+use super::stock::{insufficient, stock_row};
+use super::{product_not_found, products::product_exists, stock_not_found};
+use crate::error::{ApiError, ApiResult};
+
+/// A reservation as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReservationRow {
+    /// UUIDv7.
+    pub id: String,
+    /// Product.
+    pub product_id: String,
+    /// Store.
+    pub store_id: String,
+    /// Customer the units are held for.
+    pub customer_id: String,
+    /// Units held.
+    pub quantity: i64,
+    /// PENDING, CONFIRMED, CANCELLED or EXPIRED.
+    pub status: String,
+    /// Deadline (stored format).
+    pub expires_at: String,
+    /// Creation (stored format).
+    pub created_at: String,
+    /// Last change (stored format).
+    pub updated_at: String,
+}
+
+/// A checked reservation request.
+#[derive(Debug, Clone)]
+pub struct ReserveInput {
+    /// Product.
+    pub product_id: String,
+    /// Store.
+    pub store_id: String,
+    /// Customer.
+    pub customer_id: String,
+    /// Units, ≥ 1.
+    pub quantity: i64,
+    /// Time to live.
+    pub ttl: chrono::Duration,
+}
+
+/// Holds `quantity` units for a customer (`reservation.created`).
+pub async fn reserve(
+    conn: &mut SqliteConnection,
+    input: &ReserveInput,
+    at: &Timestamp,
+) -> ApiResult<ReservationRow> {
+    let now = time::to_db(at);
+    let held: Option<i64> = sqlx::query_scalar(
+        "UPDATE stock SET reserved = reserved + ?1, version = version + 1, updated_at = ?2 \
+         WHERE product_id = ?3 AND store_id = ?4 AND quantity - reserved >= ?1 RETURNING version",
+    )
+    .bind(input.quantity)
+    .bind(&now)
+    .bind(&input.product_id)
+    .bind(&input.store_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if held.is_none() {
+        return Err(
+            match stock_row(&mut *conn, &input.product_id, &input.store_id).await? {
+                Some(row) => insufficient(input.quantity, row.available(), &input.store_id),
+                None if !product_exists(&mut *conn, &input.product_id).await? => {
+                    product_not_found(&input.product_id)
+                }
+                None => stock_not_found(&input.product_id, &input.store_id),
+            },
+        );
+    }
+    let expires_at = *at + input.ttl;
+    let row: ReservationRow = sqlx::query_as(
+        "INSERT INTO reservations (id, product_id, store_id, customer_id, quantity, status, \
+         expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'PENDING', ?, ?, ?) RETURNING *",
+    )
+    .bind(Uuid::now_v7().to_string())
+    .bind(&input.product_id)
+    .bind(&input.store_id)
+    .bind(&input.customer_id)
+    .bind(input.quantity)
+    .bind(time::to_db(&expires_at))
+    .bind(&now)
+    .bind(&now)
+    .fetch_one(&mut *conn)
+    .await?;
+    let event = NewEvent::ReservationCreated(ReservationCreated {
+        reservation_id: row.id.clone(),
+        product_id: row.product_id.clone(),
+        store_id: row.store_id.clone(),
+        quantity: row.quantity,
+        customer_id: row.customer_id.clone(),
+        expires_at,
+    });
+    append_event(conn, &event, at).await?;
+    Ok(row)
+}
+
+/// What a confirm did.
+#[derive(Debug, Clone)]
+pub enum ConfirmOutcome {
+    /// PENDING → CONFIRMED; the units left the shelf.
+    Confirmed(ReservationRow),
+    /// It was past its deadline: it was expired instead (and that is committed).
+    Expired(ReservationRow),
+}
+
+async fn reservation_row(conn: &mut SqliteConnection, id: &str) -> ApiResult<ReservationRow> {
+    sqlx::query_as("SELECT * FROM reservations WHERE id = ?")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| reservation_not_found(id))
+}
+
+fn reservation_not_found(id: &str) -> ApiError {
+    ApiError::NotFound(
+        "RESERVATION_NOT_FOUND",
+        format!("reservation {id} does not exist"),
+    )
+}
+
+fn not_pending(row: &ReservationRow) -> ApiError {
+    ApiError::Conflict(
+        "INVALID_RESERVATION_STATE",
+        format!("reservation {} is {}, not PENDING", row.id, row.status),
+    )
+}
+
+/// Moves a PENDING reservation to `status`; `None` when it was no longer PENDING.
+async fn transition(
+    conn: &mut SqliteConnection,
+    id: &str,
+    status: &str,
+    at: &Timestamp,
+) -> Result<Option<ReservationRow>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE reservations SET status = ?, updated_at = ? WHERE id = ? AND status = 'PENDING' \
+         RETURNING *",
+    )
+    .bind(status)
+    .bind(time::to_db(at))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Gives the held units back to `available` (cancel, expire).
+async fn release_units(
+    conn: &mut SqliteConnection,
+    row: &ReservationRow,
+    at: &Timestamp,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE stock SET reserved = reserved - ?, version = version + 1, updated_at = ? \
+         WHERE product_id = ? AND store_id = ?",
+    )
+    .bind(row.quantity)
+    .bind(time::to_db(at))
+    .bind(&row.product_id)
+    .bind(&row.store_id)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// PENDING → CONFIRMED: the units leave on-hand and reserved (`reservation.confirmed`). Past
+/// its deadline the reservation is expired instead.
+pub async fn confirm(
+    conn: &mut SqliteConnection,
+    id: &str,
+    at: &Timestamp,
+) -> ApiResult<ConfirmOutcome> {
+    let row = reservation_row(&mut *conn, id).await?;
+    if row.status != "PENDING" {
+        return Err(not_pending(&row));
+    }
+    if row.expires_at <= time::to_db(at) {
+        return match expire(&mut *conn, id, at).await? {
+            Some(expired) => Ok(ConfirmOutcome::Expired(expired)),
+            None => Err(not_pending(&row)),
+        };
+    }
+    let row = transition(&mut *conn, id, "CONFIRMED", at)
+        .await?
+        .ok_or_else(|| not_pending(&row))?;
+    sqlx::query(
+        "UPDATE stock SET quantity = quantity - ?1, reserved = reserved - ?1, \
+         version = version + 1, updated_at = ?2 WHERE product_id = ?3 AND store_id = ?4",
+    )
+    .bind(row.quantity)
+    .bind(time::to_db(at))
+    .bind(&row.product_id)
+    .bind(&row.store_id)
+    .execute(&mut *conn)
+    .await?;
+    let event = NewEvent::ReservationConfirmed(ReservationConfirmed {
+        reservation_id: row.id.clone(),
+        product_id: row.product_id.clone(),
+        store_id: row.store_id.clone(),
+        quantity: row.quantity,
+        confirmed_at: *at,
+    });
+    append_event(conn, &event, at).await?;
+    Ok(ConfirmOutcome::Confirmed(row))
+}
+
+/// PENDING → CANCELLED: the units become available again (`reservation.cancelled`).
+pub async fn cancel(
+    conn: &mut SqliteConnection,
+    id: &str,
+    reason: Option<&str>,
+    at: &Timestamp,
+) -> ApiResult<ReservationRow> {
+    let current = reservation_row(&mut *conn, id).await?;
+    let row = transition(&mut *conn, id, "CANCELLED", at)
+        .await?
+        .ok_or_else(|| not_pending(&current))?;
+    release_units(&mut *conn, &row, at).await?;
+    let event = NewEvent::ReservationCancelled(ReservationCancelled {
+        reservation_id: row.id.clone(),
+        product_id: row.product_id.clone(),
+        store_id: row.store_id.clone(),
+        quantity: row.quantity,
+        reason: reason.unwrap_or("manual_cancellation").to_owned(),
+    });
+    append_event(conn, &event, at).await?;
+    Ok(row)
+}
+
+/// PENDING and due → EXPIRED (`reservation.expired`). `None` when it was not PENDING or not
+/// yet due (someone else got there first).
+pub async fn expire(
+    conn: &mut SqliteConnection,
+    id: &str,
+    at: &Timestamp,
+) -> ApiResult<Option<ReservationRow>> {
+    let now = time::to_db(at);
+    let row: Option<ReservationRow> = sqlx::query_as(
+        "UPDATE reservations SET status = 'EXPIRED', updated_at = ?1 \
+         WHERE id = ?2 AND status = 'PENDING' AND expires_at <= ?1 RETURNING *",
+    )
+    .bind(&now)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    release_units(&mut *conn, &row, at).await?;
+    let event = NewEvent::ReservationExpired(ReservationExpired {
+        reservation_id: row.id.clone(),
+        product_id: row.product_id.clone(),
+        store_id: row.store_id.clone(),
+        quantity: row.quantity,
+        expired_at: *at,
+    });
+    append_event(conn, &event, at).await?;
+    Ok(Some(row))
+}
+
+/// Ids of PENDING reservations past their deadline, most overdue first.
+pub async fn due_for_expiry(
+    db: &SqlitePool,
+    at: &Timestamp,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM reservations WHERE status = 'PENDING' AND expires_at <= ? \
+         ORDER BY expires_at LIMIT ?",
+    )
+    .bind(time::to_db(at))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// One reservation.
+pub async fn get_reservation(db: &SqlitePool, id: &str) -> ApiResult<ReservationRow> {
+    sqlx::query_as("SELECT * FROM reservations WHERE id = ?")
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| reservation_not_found(id))
+}
+
+/// A store's PENDING reservations that are not yet due, soonest deadline first.
+pub async fn pending_in_store(
+    db: &SqlitePool,
+    store_id: &str,
+    at: &Timestamp,
+) -> ApiResult<Vec<ReservationRow>> {
+    Ok(sqlx::query_as(
+        "SELECT * FROM reservations WHERE store_id = ? AND status = 'PENDING' AND expires_at > ? \
+         ORDER BY expires_at, id LIMIT 1000",
+    )
+    .bind(store_id)
+    .bind(time::to_db(at))
+    .fetch_all(db)
+    .await?)
+}
+
+/// Reservations of one product in one store, newest first, optionally of one status.
+pub async fn of_product_in_store(
+    db: &SqlitePool,
+    product_id: &str,
+    store_id: &str,
+    status: Option<&str>,
+) -> ApiResult<Vec<ReservationRow>> {
+    Ok(sqlx::query_as(
+        "SELECT * FROM reservations WHERE product_id = ?1 AND store_id = ?2 \
+         AND (?3 IS NULL OR status = ?3) ORDER BY created_at DESC, id DESC LIMIT 1000",
+    )
+    .bind(product_id)
+    .bind(store_id)
+    .bind(status)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Count of reservations per status, optionally in one store.
+pub async fn stats(db: &SqlitePool, store_id: Option<&str>) -> ApiResult<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT status, COUNT(*) FROM reservations WHERE (?1 IS NULL OR store_id = ?1) GROUP BY status",
+    )
+    .bind(store_id)
+    .fetch_all(db)
+    .await?)
+}

@@ -1,0 +1,329 @@
+//! Stock rows (one per product × store) and the changes to them: create, set, adjust,
+//! transfer. Every change bumps `version` and appends its event in the same transaction.
+//!
+//! Read-then-write inside one write transaction is safe here: the transaction holds SQLite's
+//! write lock from `BEGIN IMMEDIATE`, so no other writer can change the row in between. The
+//! updates still carry `version = ?` as a second guard.
+
+use inventory_shared::events::{NewEvent, StockCreated, StockTransferred, StockUpdated};
+use inventory_shared::outbox::append_event;
+use inventory_shared::time::{self, Timestamp};
+use sqlx::{SqliteConnection, SqlitePool};
+
+use super::{MAX_QUANTITY, product_not_found, products::product_exists, stock_not_found};
+use crate::error::{ApiError, ApiResult};
+
+/// A stock row as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StockRow {
+    /// Product.
+    pub product_id: String,
+    /// Store.
+    pub store_id: String,
+    /// Units on hand.
+    pub quantity: i64,
+    /// Units held by pending reservations.
+    pub reserved: i64,
+    /// Bumped by every change.
+    pub version: i64,
+    /// Last change (stored format).
+    pub updated_at: String,
+}
+
+impl StockRow {
+    /// Units that can still be reserved or moved.
+    pub fn available(&self) -> i64 {
+        self.quantity - self.reserved
+    }
+}
+
+/// The row of (product, store) inside a write transaction.
+pub async fn stock_row(
+    conn: &mut SqliteConnection,
+    product_id: &str,
+    store_id: &str,
+) -> Result<Option<StockRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT product_id, store_id, quantity, reserved, version, updated_at FROM stock \
+         WHERE product_id = ? AND store_id = ?",
+    )
+    .bind(product_id)
+    .bind(store_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Creates the stock row of a product in a store (`stock.created`).
+pub async fn create_stock(
+    conn: &mut SqliteConnection,
+    product_id: &str,
+    store_id: &str,
+    quantity: i64,
+    at: &Timestamp,
+) -> ApiResult<StockRow> {
+    if !product_exists(&mut *conn, product_id).await? {
+        return Err(product_not_found(product_id));
+    }
+    let now = time::to_db(at);
+    let row: Option<StockRow> = sqlx::query_as(
+        "INSERT INTO stock (product_id, store_id, quantity, reserved, version, created_at, \
+         updated_at) VALUES (?, ?, ?, 0, 1, ?, ?) ON CONFLICT (product_id, store_id) DO NOTHING \
+         RETURNING product_id, store_id, quantity, reserved, version, updated_at",
+    )
+    .bind(product_id)
+    .bind(store_id)
+    .bind(quantity)
+    .bind(&now)
+    .bind(&now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let row = row.ok_or_else(|| {
+        ApiError::Conflict(
+            "STOCK_EXISTS",
+            format!("product {product_id} already has stock in store {store_id}"),
+        )
+    })?;
+    let event = NewEvent::StockCreated(StockCreated {
+        product_id: row.product_id.clone(),
+        store_id: row.store_id.clone(),
+        quantity: row.quantity,
+        reason: "initial_stock".to_owned(),
+        version: row.version,
+    });
+    append_event(conn, &event, at).await?;
+    Ok(row)
+}
+
+/// How a quantity change is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuantityChange {
+    /// `PUT`: set on-hand to this value.
+    Set(i64),
+    /// `adjust`: add this (non-zero) delta.
+    Add(i64),
+}
+
+/// Sets or adjusts on-hand units (`stock.updated`), honouring `If-Match`.
+pub async fn change_quantity(
+    conn: &mut SqliteConnection,
+    product_id: &str,
+    store_id: &str,
+    change: QuantityChange,
+    expected_version: Option<i64>,
+    reason: Option<&str>,
+    at: &Timestamp,
+) -> ApiResult<StockRow> {
+    let current = stock_row(&mut *conn, product_id, store_id)
+        .await?
+        .ok_or_else(|| stock_not_found(product_id, store_id))?;
+    if let Some(expected) = expected_version {
+        if expected != current.version {
+            return Err(ApiError::PreconditionFailed(format!(
+                "If-Match names version {expected} but the stock row is at version {}",
+                current.version
+            )));
+        }
+    }
+    let new_quantity = match change {
+        QuantityChange::Set(q) => q,
+        QuantityChange::Add(delta) => current.quantity + delta,
+    };
+    if new_quantity < current.reserved {
+        return Err(ApiError::Conflict(
+            "QUANTITY_BELOW_RESERVED",
+            format!(
+                "the result ({new_quantity}) would be below the {} reserved units",
+                current.reserved
+            ),
+        ));
+    }
+    if new_quantity > MAX_QUANTITY {
+        let field = match change {
+            QuantityChange::Set(_) => "quantity",
+            QuantityChange::Add(_) => "adjustment",
+        };
+        return Err(ApiError::field(
+            field,
+            format!("the result ({new_quantity}) would exceed {MAX_QUANTITY} units"),
+        ));
+    }
+    let row: StockRow = sqlx::query_as(
+        "UPDATE stock SET quantity = ?, version = version + 1, updated_at = ? \
+         WHERE product_id = ? AND store_id = ? AND version = ? \
+         RETURNING product_id, store_id, quantity, reserved, version, updated_at",
+    )
+    .bind(new_quantity)
+    .bind(time::to_db(at))
+    .bind(product_id)
+    .bind(store_id)
+    .bind(current.version)
+    .fetch_one(&mut *conn)
+    .await?;
+    let default_reason = match change {
+        QuantityChange::Set(q) if q > current.quantity => "restock",
+        _ => "adjustment",
+    };
+    let event = NewEvent::StockUpdated(StockUpdated {
+        product_id: row.product_id.clone(),
+        store_id: row.store_id.clone(),
+        previous_quantity: current.quantity,
+        new_quantity: row.quantity,
+        change: row.quantity - current.quantity,
+        reason: reason.unwrap_or(default_reason).to_owned(),
+        reserved: row.reserved,
+        version: row.version,
+    });
+    append_event(conn, &event, at).await?;
+    Ok(row)
+}
+
+/// A completed transfer.
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    /// Source row after.
+    pub from: StockRow,
+    /// Destination row after.
+    pub to: StockRow,
+}
+
+/// Moves available units between two stores of one product in one transaction, creating the
+/// destination row when missing (`stock.transferred`).
+pub async fn transfer(
+    conn: &mut SqliteConnection,
+    product_id: &str,
+    from_store: &str,
+    to_store: &str,
+    quantity: i64,
+    reason: Option<&str>,
+    at: &Timestamp,
+) -> ApiResult<Transfer> {
+    let source = match stock_row(&mut *conn, product_id, from_store).await? {
+        Some(row) => row,
+        None if !product_exists(&mut *conn, product_id).await? => {
+            return Err(product_not_found(product_id));
+        }
+        None => return Err(stock_not_found(product_id, from_store)),
+    };
+    if source.available() < quantity {
+        return Err(insufficient(quantity, source.available(), from_store));
+    }
+    let destination = stock_row(&mut *conn, product_id, to_store).await?;
+    if destination.as_ref().map_or(0, |d| d.quantity) + quantity > MAX_QUANTITY {
+        return Err(ApiError::field(
+            "quantity",
+            format!("the destination would exceed {MAX_QUANTITY} units"),
+        ));
+    }
+    let now = time::to_db(at);
+    let from: StockRow = sqlx::query_as(
+        "UPDATE stock SET quantity = quantity - ?1, version = version + 1, updated_at = ?2 \
+         WHERE product_id = ?3 AND store_id = ?4 AND quantity - reserved >= ?1 \
+         RETURNING product_id, store_id, quantity, reserved, version, updated_at",
+    )
+    .bind(quantity)
+    .bind(&now)
+    .bind(product_id)
+    .bind(from_store)
+    .fetch_one(&mut *conn)
+    .await?;
+    let to: StockRow = sqlx::query_as(
+        "INSERT INTO stock (product_id, store_id, quantity, reserved, version, created_at, \
+         updated_at) VALUES (?1, ?2, ?3, 0, 1, ?4, ?4) \
+         ON CONFLICT (product_id, store_id) DO UPDATE SET quantity = quantity + excluded.quantity, \
+         version = version + 1, updated_at = excluded.updated_at \
+         RETURNING product_id, store_id, quantity, reserved, version, updated_at",
+    )
+    .bind(product_id)
+    .bind(to_store)
+    .bind(quantity)
+    .bind(&now)
+    .fetch_one(&mut *conn)
+    .await?;
+    let event = NewEvent::StockTransferred(StockTransferred {
+        product_id: product_id.to_owned(),
+        from_store: from_store.to_owned(),
+        to_store: to_store.to_owned(),
+        quantity,
+        reason: reason.unwrap_or("transfer").to_owned(),
+        from_new_quantity: from.quantity,
+        to_new_quantity: to.quantity,
+        from_version: from.version,
+        to_version: to.version,
+        to_created: destination.is_none(),
+    });
+    append_event(conn, &event, at).await?;
+    Ok(Transfer { from, to })
+}
+
+/// 409 INSUFFICIENT_STOCK.
+pub(crate) fn insufficient(requested: i64, available: i64, store_id: &str) -> ApiError {
+    ApiError::Conflict(
+        "INSUFFICIENT_STOCK",
+        format!(
+            "requested {requested} units but only {available} are available in store {store_id}"
+        ),
+    )
+}
+
+/// One stock row (reads).
+pub async fn get_stock(db: &SqlitePool, product_id: &str, store_id: &str) -> ApiResult<StockRow> {
+    sqlx::query_as(
+        "SELECT product_id, store_id, quantity, reserved, version, updated_at FROM stock \
+         WHERE product_id = ? AND store_id = ?",
+    )
+    .bind(product_id)
+    .bind(store_id)
+    .fetch_optional(db)
+    .await?
+    .ok_or_else(|| stock_not_found(product_id, store_id))
+}
+
+/// Every store's row of one product; 404 when the product does not exist.
+pub async fn stock_of_product(db: &SqlitePool, product_id: &str) -> ApiResult<Vec<StockRow>> {
+    let rows: Vec<StockRow> = sqlx::query_as(
+        "SELECT product_id, store_id, quantity, reserved, version, updated_at FROM stock \
+         WHERE product_id = ? ORDER BY store_id",
+    )
+    .bind(product_id)
+    .fetch_all(db)
+    .await?;
+    if rows.is_empty() {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM products WHERE id = ?)")
+                .bind(product_id)
+                .fetch_one(db)
+                .await?;
+        if !exists {
+            return Err(product_not_found(product_id));
+        }
+    }
+    Ok(rows)
+}
+
+/// Every product's row in one store.
+pub async fn stock_of_store(db: &SqlitePool, store_id: &str) -> ApiResult<Vec<StockRow>> {
+    Ok(sqlx::query_as(
+        "SELECT product_id, store_id, quantity, reserved, version, updated_at FROM stock \
+         WHERE store_id = ? ORDER BY product_id",
+    )
+    .bind(store_id)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Rows whose available units are below `threshold`, lowest first.
+pub async fn low_stock(
+    db: &SqlitePool,
+    threshold: i64,
+    store_id: Option<&str>,
+) -> ApiResult<Vec<StockRow>> {
+    Ok(sqlx::query_as(
+        "SELECT product_id, store_id, quantity, reserved, version, updated_at FROM stock \
+         WHERE quantity - reserved < ?1 AND (?2 IS NULL OR store_id = ?2) \
+         ORDER BY quantity - reserved, product_id, store_id LIMIT 1000",
+    )
+    .bind(threshold)
+    .bind(store_id)
+    .fetch_all(db)
+    .await?)
+}
