@@ -30,24 +30,37 @@ async fn a_relay_killed_mid_drain_and_restarted_publishes_every_event_exactly_on
             if published >= threshold {
                 break;
             }
-            assert!(Instant::now() < deadline, "the relay did not reach {threshold} events");
-            assert!(relay.child.try_wait().expect("try_wait").is_none(), "relay exited early");
+            assert!(
+                Instant::now() < deadline,
+                "the relay did not reach {threshold} events"
+            );
+            assert!(
+                relay.child.try_wait().expect("try_wait").is_none(),
+                "relay exited early"
+            );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         relay.signal("KILL");
-        relay.wait_timeout(Duration::from_secs(5)).expect("killed relay exits");
+        relay
+            .wait_timeout(Duration::from_secs(5))
+            .expect("killed relay exits");
         let (published, pending, _) = db.counts().await;
         let in_stream = redis.seqs(STREAM).await.len() as i64;
         assert!(pending > 0, "killed mid-drain (published {published})");
-        assert!(in_stream >= published, "the stream holds at least what is marked");
+        assert!(
+            in_stream >= published,
+            "the stream holds at least what is marked"
+        );
         killed_at.push((published, in_stream));
     }
     eprintln!("killed at (marked, in stream): {killed_at:?}");
 
     let _relay = RelayProcess::spawn(db.dir.path(), &env);
-    wait_until(Duration::from_secs(60), "the whole backlog is published", || async {
-        db.counts().await == (BACKLOG as i64, 0, 0)
-    })
+    wait_until(
+        Duration::from_secs(60),
+        "the whole backlog is published",
+        || async { db.counts().await == (BACKLOG as i64, 0, 0) },
+    )
     .await;
     let seqs = redis.seqs(STREAM).await;
     assert_eq!(seqs.len(), BACKLOG, "no event missing, none twice");

@@ -16,11 +16,19 @@ async fn every_metric_is_exposed_at_zero_before_anything_happens() {
 
     let text = relay.metrics().await;
     for name in names::ALL {
-        assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing:\n{text}");
+        assert!(
+            text.contains(&format!("# TYPE {name} ")),
+            "{name} missing:\n{text}"
+        );
     }
     for event_type in [
-        "stock.created", "stock.updated", "stock.transferred", "reservation.created",
-        "reservation.confirmed", "reservation.cancelled", "reservation.expired",
+        "stock.created",
+        "stock.updated",
+        "stock.transferred",
+        "reservation.created",
+        "reservation.confirmed",
+        "reservation.cancelled",
+        "reservation.expired",
     ] {
         let series = format!("relay_events_published_total{{event_type=\"{event_type}\"}}");
         assert_eq!(metric(&text, &series), Some(0.0), "{series}");
@@ -65,31 +73,47 @@ async fn pending_gauges_follow_a_backlog_down_to_zero() {
     let text = relay.metrics().await;
     assert_eq!(metric(&text, "relay_pending_events"), Some(300.0));
     let age = metric(&text, "relay_oldest_pending_age_seconds").expect("age");
-    assert!(age >= 0.2 && age < 30.0, "oldest age {age}");
+    assert!((0.2..30.0).contains(&age), "oldest age {age}");
 
     redis.restart().await;
     let mut seen = vec![300.0];
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while seen.last() != Some(&0.0) {
-        assert!(std::time::Instant::now() < deadline, "pending never reached 0: {seen:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pending never reached 0: {seen:?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
         seen.push(metric(&relay.metrics().await, "relay_pending_events").expect("pending"));
     }
-    assert!(seen.windows(2).all(|w| w[1] <= w[0]), "pending never goes up: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[1] <= w[0]),
+        "pending never goes up: {seen:?}"
+    );
 
     let text = relay.metrics().await;
     assert_eq!(metric(&text, "relay_oldest_pending_age_seconds"), Some(0.0));
-    for event_type in ["stock.created", "stock.updated", "reservation.created", "stock.transferred"] {
+    for event_type in [
+        "stock.created",
+        "stock.updated",
+        "reservation.created",
+        "stock.transferred",
+    ] {
         let series = format!("relay_events_published_total{{event_type=\"{event_type}\"}}");
         assert_eq!(metric(&text, &series), Some(75.0), "{series}");
     }
-    assert_eq!(metric(&text, "relay_publish_lag_seconds_count"), Some(300.0));
+    assert_eq!(
+        metric(&text, "relay_publish_lag_seconds_count"),
+        Some(300.0)
+    );
     assert_eq!(metric(&text, "relay_batch_size_count"), Some(30.0));
     assert_eq!(metric(&text, "relay_batch_size_sum"), Some(300.0));
     assert!(metric(&text, "relay_last_publish_timestamp_seconds") > Some(1.7e9));
 
-    wait_until(Duration::from_secs(5), "health 200", || async { relay.health().await.0 == 200 })
-        .await;
+    wait_until(Duration::from_secs(5), "health 200", || async {
+        relay.health().await.0 == 200
+    })
+    .await;
     let (_, body) = relay.health().await;
     assert_eq!(body["status"], "ok");
     assert_eq!(body["broker"]["name"], "redis");
@@ -98,6 +122,10 @@ async fn pending_gauges_follow_a_backlog_down_to_zero() {
     assert_eq!(body["database"], "up");
     assert_eq!(body["pending"], 0);
     assert_eq!(body["oldest_pending_age_seconds"], 0.0);
-    assert!(body["last_publish_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(
+        body["last_publish_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
     relay.stop().await;
 }

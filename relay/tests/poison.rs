@@ -46,16 +46,25 @@ impl Publisher for DoubleBroker {
         Box::pin(async move {
             if self.down.load(Ordering::SeqCst) {
                 let error = PublishError::Transient("connection refused".into());
-                return Err(BatchFailure { published: 0, error });
+                return Err(BatchFailure {
+                    published: 0,
+                    error,
+                });
             }
             for (index, event) in events.iter().enumerate() {
                 if self.reject.lock().expect("lock").contains(&event.seq) {
                     let error = PublishError::Rejected("message too large".into());
-                    return Err(BatchFailure { published: index, error });
+                    return Err(BatchFailure {
+                        published: index,
+                        error,
+                    });
                 }
                 if self.flaky.lock().expect("lock").remove(&event.seq) {
                     let error = PublishError::Transient("timed out".into());
-                    return Err(BatchFailure { published: index, error });
+                    return Err(BatchFailure {
+                        published: index,
+                        error,
+                    });
                 }
                 self.sent.lock().expect("lock").push(event.seq);
             }
@@ -72,7 +81,11 @@ impl Publisher for DoubleBroker {
                 return Err(PublishError::Transient("connection refused".into()));
             }
             let sent = self.sent();
-            Ok(pending.iter().map(|e| e.seq).filter(|s| sent.contains(s)).collect())
+            Ok(pending
+                .iter()
+                .map(|e| e.seq)
+                .filter(|s| sent.contains(s))
+                .collect())
         })
     }
 
@@ -87,11 +100,19 @@ impl Publisher for DoubleBroker {
     }
 }
 
-fn step_over(db: &TestDb, broker: &DoubleBroker, max_attempts: u32, metrics: &Metrics) -> PublishStep {
+fn step_over(
+    db: &TestDb,
+    broker: &DoubleBroker,
+    max_attempts: u32,
+    metrics: &Metrics,
+) -> PublishStep {
     PublishStep::new(
         db.db.clone(),
         Box::new(broker.clone()),
-        StepSettings { batch_size: 10, max_attempts },
+        StepSettings {
+            batch_size: 10,
+            max_attempts,
+        },
         metrics.clone(),
         Arc::new(Status::new("double")),
     )
@@ -110,7 +131,12 @@ async fn attempts(db: &TestDb) -> Vec<Attempts> {
 }
 
 fn rejected(published: usize, seq: i64, parked: bool) -> StepOutcome {
-    StepOutcome::Rejected { published, seq, parked, error: "message too large".into() }
+    StepOutcome::Rejected {
+        published,
+        seq,
+        parked,
+        error: "message too large".into(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,12 +166,20 @@ async fn a_poison_event_is_parked_after_max_attempts_and_later_events_flow() {
             (5, 0, None, false, true),
         ]
     );
-    let dead = outbox::list_dead(&db.db.reader, 10).await.expect("list dead");
+    let dead = outbox::list_dead(&db.db.reader, 10)
+        .await
+        .expect("list dead");
     assert_eq!(dead.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![3]);
     let text = metrics.render();
     assert_eq!(metric(&text, "relay_events_dead_total"), Some(1.0));
-    assert_eq!(metric(&text, "relay_publish_failures_total{reason=\"rejected\"}"), Some(3.0));
-    assert_eq!(metric(&text, "relay_publish_failures_total{reason=\"transient\"}"), Some(0.0));
+    assert_eq!(
+        metric(&text, "relay_publish_failures_total{reason=\"rejected\"}"),
+        Some(3.0)
+    );
+    assert_eq!(
+        metric(&text, "relay_publish_failures_total{reason=\"transient\"}"),
+        Some(0.0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,22 +193,38 @@ async fn a_transient_failure_never_parks_and_never_skips_ahead() {
     broker.down.store(true, Ordering::SeqCst);
     for _ in 0..5 {
         let outcome = step.step().await.expect("step");
-        let expected = StepOutcome::BrokerDown { published: 0, error: "connection refused".into() };
+        let expected = StepOutcome::BrokerDown {
+            published: 0,
+            error: "connection refused".into(),
+        };
         assert_eq!(outcome, expected);
     }
     broker.down.store(false, Ordering::SeqCst);
     // Event 4 times out after 1..3 were acknowledged: 1..3 are marked, nothing after 4 goes.
     broker.flaky.lock().expect("lock").insert(4);
     let outcome = step.step().await.expect("step");
-    assert_eq!(outcome, StepOutcome::BrokerDown { published: 3, error: "timed out".into() });
+    assert_eq!(
+        outcome,
+        StepOutcome::BrokerDown {
+            published: 3,
+            error: "timed out".into()
+        }
+    );
     assert_eq!(broker.sent(), vec![1, 2, 3]);
     assert_eq!(step.step().await.expect("step"), StepOutcome::Published(3));
     assert_eq!(broker.sent(), vec![1, 2, 3, 4, 5, 6]);
 
     let rows = attempts(&db).await;
-    assert!(rows.iter().all(|r| r.1 == 0 && r.2.is_none() && !r.3 && r.4), "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r.1 == 0 && r.2.is_none() && !r.3 && r.4),
+        "{rows:?}"
+    );
     let text = metrics.render();
-    assert_eq!(metric(&text, "relay_publish_failures_total{reason=\"transient\"}"), Some(6.0));
+    assert_eq!(
+        metric(&text, "relay_publish_failures_total{reason=\"transient\"}"),
+        Some(6.0)
+    );
     assert_eq!(metric(&text, "relay_events_dead_total"), Some(0.0));
 }
 
@@ -187,19 +237,26 @@ async fn the_loop_parks_a_poison_event_and_an_operator_can_retry_it() {
     let relay = RunningRelay::start_with(settings.clone(), Box::new(broker.clone())).await;
     db.append(20, 1).await;
 
-    wait_until(Duration::from_secs(15), "19 published and 1 parked", || async {
-        db.counts().await == (19, 0, 1)
-    })
+    wait_until(
+        Duration::from_secs(15),
+        "19 published and 1 parked",
+        || async { db.counts().await == (19, 0, 1) },
+    )
     .await;
     let expected: Vec<i64> = (1..=20).filter(|s| *s != 7).collect();
     assert_eq!(broker.sent(), expected);
     let text = relay.metrics().await;
     assert_eq!(metric(&text, "relay_events_dead_total"), Some(1.0));
-    assert_eq!(metric(&text, "relay_publish_failures_total{reason=\"rejected\"}"), Some(4.0));
+    assert_eq!(
+        metric(&text, "relay_publish_failures_total{reason=\"rejected\"}"),
+        Some(4.0)
+    );
 
     let mut listing = Vec::new();
     let list = DeadCommand::List { limit: 100 };
-    inventory_relay::dead::run(&settings, &list, &mut listing).await.expect("dead list");
+    inventory_relay::dead::run(&settings, &list, &mut listing)
+        .await
+        .expect("dead list");
     let listing = String::from_utf8(listing).expect("utf-8");
     let rows: Vec<&str> = listing.lines().collect();
     assert_eq!(rows.len(), 3, "{listing}");
@@ -211,14 +268,18 @@ async fn the_loop_parks_a_poison_event_and_an_operator_can_retry_it() {
     broker.reject.lock().expect("lock").clear();
     let mut output = Vec::new();
     let retry = DeadCommand::Retry { seq: Some(7) };
-    inventory_relay::dead::run(&settings, &retry, &mut output).await.expect("dead retry");
+    inventory_relay::dead::run(&settings, &retry, &mut output)
+        .await
+        .expect("dead retry");
     assert_eq!(
         String::from_utf8(output).expect("utf-8"),
         "revived 1 event(s); the running relay will publish them\n"
     );
-    wait_until(Duration::from_secs(15), "the revived event is published", || async {
-        db.counts().await == (20, 0, 0)
-    })
+    wait_until(
+        Duration::from_secs(15),
+        "the revived event is published",
+        || async { db.counts().await == (20, 0, 0) },
+    )
     .await;
     assert_eq!(broker.sent().last(), Some(&7));
     assert_eq!(broker.sent().len(), 20);
@@ -228,6 +289,9 @@ async fn the_loop_parks_a_poison_event_and_an_operator_can_retry_it() {
     let error = inventory_relay::dead::run(&settings, &retry_again, &mut nothing)
         .await
         .expect_err("7 is no longer parked");
-    assert_eq!(error.to_string(), "event 7 is not parked (or already published)");
+    assert_eq!(
+        error.to_string(),
+        "event 7 is not parked (or already published)"
+    );
     relay.stop().await;
 }

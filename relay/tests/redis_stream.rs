@@ -16,7 +16,16 @@ use inventory_relay::step::{PublishStep, StepOutcome, StepSettings};
 use inventory_shared::outbox;
 use inventory_shared::time;
 
-type Row = (i64, String, String, String, String, Option<String>, String, String);
+type Row = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+);
 
 fn step_over(db: &TestDb, redis: &RedisServer, batch_size: u32) -> PublishStep {
     let settings = settings(&db.path(), redis.port, &[]);
@@ -24,7 +33,10 @@ fn step_over(db: &TestDb, redis: &RedisServer, batch_size: u32) -> PublishStep {
     PublishStep::new(
         db.db.clone(),
         Box::new(publisher),
-        StepSettings { batch_size, max_attempts: 3 },
+        StepSettings {
+            batch_size,
+            max_attempts: 3,
+        },
         Metrics::new().expect("metrics"),
         Arc::new(Status::new("redis")),
     )
@@ -35,8 +47,12 @@ async fn every_event_reaches_the_stream_once_in_order_with_the_design_fields() {
     let redis = RedisServer::start().await;
     let db = TestDb::new().await;
     let backlog = db.append(300, 50).await;
-    let relay =
-        RunningRelay::start(settings(&db.path(), redis.port, &["--relay-batch-size", "64"])).await;
+    let relay = RunningRelay::start(settings(
+        &db.path(),
+        redis.port,
+        &["--relay-batch-size", "64"],
+    ))
+    .await;
     let live = db.append(200, 1).await;
 
     wait_until(Duration::from_secs(30), "500 events published", || async {
@@ -48,7 +64,10 @@ async fn every_event_reaches_the_stream_once_in_order_with_the_design_fields() {
     let entries = redis.entries(STREAM).await;
     let expected: Vec<i64> = backlog.iter().chain(&live).copied().collect();
     assert_eq!(expected, (1..=500).collect::<Vec<i64>>());
-    let seqs: Vec<i64> = entries.iter().map(|e| e["seq"].parse().expect("seq")).collect();
+    let seqs: Vec<i64> = entries
+        .iter()
+        .map(|e| e["seq"].parse().expect("seq"))
+        .collect();
     assert_eq!(seqs, expected, "every event once, in seq order");
 
     let rows: Vec<Row> = sqlx::query_as(
@@ -59,8 +78,15 @@ async fn every_event_reaches_the_stream_once_in_order_with_the_design_fields() {
     .await
     .expect("rows");
     let field_names: BTreeSet<&str> = [
-        "id", "seq", "event_type", "aggregate_type", "aggregate_id", "store_id", "created_at",
-        "payload", "timestamp",
+        "id",
+        "seq",
+        "event_type",
+        "aggregate_type",
+        "aggregate_id",
+        "store_id",
+        "created_at",
+        "payload",
+        "timestamp",
     ]
     .into();
     for (entry, row) in entries.iter().zip(&rows) {
@@ -104,7 +130,9 @@ async fn events_already_in_the_stream_after_a_crash_are_marked_not_sent_again() 
     // A previous relay published the first five, then died before marking them.
     let settings = settings(&db.path(), redis.port, &[]);
     let mut earlier = RedisPublisher::new(&settings.redis).expect("publisher");
-    let first_five = outbox::fetch_pending(&db.db.reader, 5).await.expect("pending");
+    let first_five = outbox::fetch_pending(&db.db.reader, 5)
+        .await
+        .expect("pending");
     earlier.publish(&first_five).await.expect("publish");
     assert_eq!(db.counts().await, (0, 8, 0));
 
@@ -126,7 +154,10 @@ async fn a_step_while_redis_is_down_reports_broker_down_and_changes_nothing() {
 
     for _ in 0..3 {
         match step.step().await.expect("step") {
-            StepOutcome::BrokerDown { published: 0, error } => assert!(!error.is_empty()),
+            StepOutcome::BrokerDown {
+                published: 0,
+                error,
+            } => assert!(!error.is_empty()),
             other => panic!("expected BrokerDown, got {other:?}"),
         }
     }

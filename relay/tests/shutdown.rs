@@ -22,7 +22,10 @@ async fn sigterm_during_a_drain_exits_in_time_with_stream_and_table_in_agreement
     let mut relay = RelayProcess::spawn(db.dir.path(), &env);
     let deadline = Instant::now() + Duration::from_secs(60);
     while db.counts().await.0 < 3_000 {
-        assert!(Instant::now() < deadline, "the relay did not start draining");
+        assert!(
+            Instant::now() < deadline,
+            "the relay did not start draining"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 

@@ -1,6 +1,9 @@
 //! Test harness: a private `redis-server` per test, a temp database, event writers, stream
 //! readers, a relay running in-process, and the relay binary as a child process.
-#![allow(dead_code, reason = "each test file uses a different part of the harness")]
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of the harness"
+)]
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
@@ -86,11 +89,18 @@ impl RedisServer {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(mut conn) = self.connection().await
-                && redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
+                && redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok()
             {
                 return;
             }
-            assert!(Instant::now() < deadline, "redis-server did not answer on port {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer on port {}",
+                self.port
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -98,8 +108,8 @@ impl RedisServer {
     /// A fresh connection.
     pub async fn connection(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
         // Generous timeouts: the debug build parses large XRANGE pages slowly.
-        let config = redis::AsyncConnectionConfig::new()
-            .set_response_timeout(Some(Duration::from_secs(30)));
+        let config =
+            redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(30)));
         redis::Client::open(self.url())?
             .get_multiplexed_async_connection_with_config(&config)
             .await
@@ -187,7 +197,7 @@ impl TestDb {
                 .await
                 .expect("begin");
             for _ in 0..per_tx.min(count - i) {
-                let seq = outbox::append_event(&mut *tx, &sample_event(i), &time::now())
+                let seq = outbox::append_event(&mut tx, &sample_event(i), &time::now())
                     .await
                     .expect("append event");
                 seqs.push(seq);
@@ -319,7 +329,11 @@ impl RunningRelay {
         let addr = relay.local_http_addr();
         let token = CancellationToken::new();
         let handle = tokio::spawn(relay.run(token.clone()));
-        Self { addr, token, handle: Some(handle) }
+        Self {
+            addr,
+            token,
+            handle: Some(handle),
+        }
     }
 
     /// `http://ADDR/PATH`.
@@ -329,14 +343,18 @@ impl RunningRelay {
 
     /// GET `/metrics` as text.
     pub async fn metrics(&self) -> String {
-        let response = reqwest::get(self.url("/metrics")).await.expect("GET /metrics");
+        let response = reqwest::get(self.url("/metrics"))
+            .await
+            .expect("GET /metrics");
         assert_eq!(response.status(), 200);
         response.text().await.expect("metrics body")
     }
 
     /// GET `/health`: status code and JSON body.
     pub async fn health(&self) -> (u16, serde_json::Value) {
-        let response = reqwest::get(self.url("/health")).await.expect("GET /health");
+        let response = reqwest::get(self.url("/health"))
+            .await
+            .expect("GET /health");
         let status = response.status().as_u16();
         (status, response.json().await.expect("health JSON"))
     }
@@ -363,9 +381,13 @@ impl Drop for RunningRelay {
 /// The value of an unlabelled (or fully labelled, e.g. `name{label="x"}`) sample in a
 /// Prometheus text exposition.
 pub fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 /// Polls `check` every 20 ms until it returns true; panics with `what` after `timeout`.
@@ -376,7 +398,10 @@ where
 {
     let deadline = Instant::now() + timeout;
     while !check().await {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -399,7 +424,9 @@ impl RelayProcess {
         for (key, value) in env {
             command.env(key, value);
         }
-        Self { child: command.spawn().expect("start the relay binary") }
+        Self {
+            child: command.spawn().expect("start the relay binary"),
+        }
     }
 
     /// Sends `signal` (`KILL`, `TERM`) to the process by PID.
