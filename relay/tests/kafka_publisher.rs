@@ -35,14 +35,7 @@ async fn every_event_arrives_once_in_order_per_product_with_key_headers_and_enve
                 .await;
         }
 
-        let records = read_kafka(
-            &tansu.brokers_addr(),
-            TOPIC,
-            PARTITIONS,
-            total,
-            Duration::from_secs(2),
-        )
-        .await;
+        let records = read_kafka(&tansu.brokers_addr(), TOPIC, total, Duration::from_secs(2)).await;
         assert_eq!(records.len(), total, "every event exactly once");
         let by_seq: HashMap<i64, _> = records.iter().map(|r| (r.seq(), r)).collect();
         assert_eq!(by_seq.len(), total, "no seq twice");
@@ -113,14 +106,7 @@ async fn after_a_crash_already_published_names_exactly_the_events_the_topic_hold
         let rest = db.pending(1_000).await;
         assert_eq!(rest.len(), 63);
         restarted.publish(&rest).await.expect("rest acknowledged");
-        let records = read_kafka(
-            &tansu.brokers_addr(),
-            TOPIC,
-            PARTITIONS,
-            100,
-            Duration::from_secs(2),
-        )
-        .await;
+        let records = read_kafka(&tansu.brokers_addr(), TOPIC, 100, Duration::from_secs(2)).await;
         let seqs: BTreeSet<i64> = records.iter().map(|r| r.seq()).collect();
         assert_eq!(records.len(), 100);
         assert_eq!(seqs, pending.iter().map(|e| e.seq).collect());
@@ -171,14 +157,7 @@ async fn an_oversized_event_is_rejected_after_the_events_before_it_are_acknowled
 
         // The event after it goes through on its own; nothing was stored twice.
         publisher.publish(&events[3..]).await.expect("the last one");
-        let records = read_kafka(
-            &tansu.brokers_addr(),
-            TOPIC,
-            PARTITIONS,
-            3,
-            Duration::from_secs(2),
-        )
-        .await;
+        let records = read_kafka(&tansu.brokers_addr(), TOPIC, 3, Duration::from_secs(2)).await;
         let seqs: Vec<i64> = records.iter().map(|r| r.seq()).collect();
         assert_eq!(seqs, vec![events[0].seq, events[1].seq, events[3].seq]);
     })

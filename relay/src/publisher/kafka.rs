@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use futures::future::BoxFuture;
@@ -446,10 +446,14 @@ fn topic_partitions(
     }
 }
 
-/// For every non-empty partition, the largest `seq` header among its last few records (blocking).
+/// For every non-empty partition, the largest `seq` header among its last records (blocking).
 ///
-/// A few records rather than one, so that a stray record without a `seq` header (written by
-/// another producer) does not hide ours.
+/// Reads from a few records before the high watermark to the end of each partition: a few
+/// records rather than one, so that a stray record without a `seq` header (written by another
+/// producer) does not hide ours; to the end (end-of-partition event, or no new record for
+/// [`TAIL_IDLE`]) rather than to `high - 1`, because some Kafka-protocol brokers report a
+/// coarse high watermark (tansu reports the last *batch*). Nothing writes to the topic while
+/// this runs: the relay is the only producer and it is between batches.
 fn last_seq_per_partition(
     settings: &KafkaSettings,
     partitions: i32,
@@ -463,13 +467,14 @@ fn last_seq_per_partition(
         .set("group.id", "inventory-relay-tail-reader")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest")
         .create()
         .map_err(|e| transient("creating the Kafka tail reader", e))?;
 
     let mut assignment = TopicPartitionList::new();
-    // partition -> offset of its last record
-    let mut wanted: HashMap<i32, i64> = HashMap::new();
+    // Partitions still being read, with when their last record arrived.
+    let mut reading: HashMap<i32, Option<Instant>> = HashMap::new();
     for partition in 0..partitions {
         let (low, high) = consumer
             .fetch_watermarks(topic, partition, timeout)
@@ -478,30 +483,42 @@ fn last_seq_per_partition(
             assignment
                 .add_partition_offset(topic, partition, Offset::Offset((high - TAIL).max(low)))
                 .map_err(|e| transient("assigning partitions", e))?;
-            wanted.insert(partition, high - 1);
+            reading.insert(partition, None);
         }
     }
     let mut last_seqs = HashMap::new();
-    if wanted.is_empty() {
+    if reading.is_empty() {
         return Ok(last_seqs);
     }
     consumer
         .assign(&assignment)
         .map_err(|e| transient("assigning partitions", e))?;
-    let deadline = std::time::Instant::now() + timeout * 2;
-    while !wanted.is_empty() {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
+    let deadline = Instant::now() + timeout * 2;
+    loop {
+        let now = Instant::now();
+        reading.retain(|_, last| last.is_none_or(|at| now.duration_since(at) < TAIL_IDLE));
+        if reading.is_empty() {
+            return Ok(last_seqs);
+        }
+        if now > deadline {
             return Err(PublishError::Transient(format!(
                 "timed out reading the last records of {} partition(s) of {topic}",
-                wanted.len()
+                reading.len()
             )));
         }
-        let Some(message) = consumer.poll(left.min(Duration::from_millis(200))) else {
-            continue;
+        let message = match consumer.poll(Duration::from_millis(50)) {
+            None => continue,
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                reading.remove(&partition);
+                continue;
+            }
+            Some(Err(e)) => return Err(transient("reading the topic tail", e)),
+            Some(Ok(message)) => message,
         };
-        let message = message.map_err(|e| transient("reading the topic tail", e))?;
         let partition = message.partition();
+        if let Some(last) = reading.get_mut(&partition) {
+            *last = Some(Instant::now());
+        }
         if let Some(seq) = message.headers().and_then(|h| {
             h.iter()
                 .find(|h| h.key == "seq")
@@ -512,15 +529,12 @@ fn last_seq_per_partition(
             let entry = last_seqs.entry(partition).or_insert(seq);
             *entry = (*entry).max(seq);
         }
-        if wanted
-            .get(&partition)
-            .is_some_and(|last| message.offset() >= *last)
-        {
-            wanted.remove(&partition);
-        }
     }
-    Ok(last_seqs)
 }
+
+/// How long the tail reader waits for more records of a partition that sent no
+/// end-of-partition event.
+const TAIL_IDLE: Duration = Duration::from_millis(500);
 
 /// Which partition a key goes to: the Java client's default partitioner
 /// (`toPositive(murmur2(key)) % partitions`), so other Kafka clients agree with us.

@@ -163,6 +163,11 @@ impl NatsPublisher {
             .name("inventory-relay")
             .retry_on_initial_connect()
             .max_reconnects(None)
+            // The default grows to several seconds; after a broker restart the relay should
+            // resume within about a second.
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis((attempts as u64).saturating_mul(100).min(1_000))
+            })
             .connection_timeout(s.nats_timeout)
             .request_timeout(Some(s.nats_timeout));
         if let Some(path) = s.nats_creds_file.as_deref().filter(|p| !p.is_empty()) {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use inventory_shared::config::DatabaseSettings;
 use inventory_shared::db::Database;
-use inventory_shared::events::{NewEvent, StockUpdated};
+use inventory_shared::events::{NewEvent, ReservationCancelled, StockUpdated};
 use inventory_shared::outbox::{self, StoredEvent};
 
 /// Upper bound for any single wait in these tests.
@@ -217,7 +217,6 @@ impl KafkaRecord {
 pub async fn read_kafka(
     brokers: &str,
     topic: &str,
-    partitions: i32,
     expected: usize,
     settle: Duration,
 ) -> Vec<KafkaRecord> {
@@ -233,6 +232,11 @@ pub async fn read_kafka(
             .set("enable.auto.commit", "false")
             .create()
             .expect("consumer");
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .expect("topic metadata");
+        let partitions = metadata.topics()[0].partitions().len() as i32;
+        assert!(partitions > 0, "topic {topic} has no partitions");
         let mut list = TopicPartitionList::new();
         for p in 0..partitions {
             list.add_partition_offset(&topic, p, Offset::Beginning)
@@ -461,7 +465,12 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        // KEEP_TEST_DIRS=1 keeps the folder (database, broker and relay logs) for a post-mortem.
+        let dir = tempfile::Builder::new()
+            .prefix("relay-broker-test-")
+            .disable_cleanup(std::env::var_os("KEEP_TEST_DIRS").is_some())
+            .tempdir()
+            .expect("temp dir");
         let path = dir.path().join("inventory.db");
         let db = Database::open(&DatabaseSettings::at(&path), 2)
             .await
@@ -488,6 +497,18 @@ impl TestDb {
         rounds: usize,
         reason: impl Fn(usize, usize) -> String,
     ) -> usize {
+        self.seed_events(products, rounds, |p, r| stock_updated(p, r, reason(p, r)))
+            .await
+    }
+
+    /// Appends `make(product, round)` for every round and product, interleaved, in
+    /// transactions of up to 1,000 events. Returns how many were appended.
+    pub async fn seed_events(
+        &self,
+        products: usize,
+        rounds: usize,
+        make: impl Fn(usize, usize) -> NewEvent,
+    ) -> usize {
         let all: Vec<(usize, usize)> = (0..rounds)
             .flat_map(|r| (0..products).map(move |p| (p, r)))
             .collect();
@@ -498,17 +519,7 @@ impl TestDb {
                 .await
                 .expect("begin");
             for &(p, r) in chunk {
-                let event = NewEvent::StockUpdated(StockUpdated {
-                    product_id: product_id(p),
-                    store_id: "MAD-001".to_owned(),
-                    previous_quantity: r as i64,
-                    new_quantity: r as i64 + 1,
-                    change: 1,
-                    reason: reason(p, r),
-                    reserved: 0,
-                    version: r as i64 + 2,
-                });
-                outbox::append_event(&mut conn, &event, &inventory_shared::time::now())
+                outbox::append_event(&mut conn, &make(p, r), &inventory_shared::time::now())
                     .await
                     .expect("appending an event");
             }
@@ -518,6 +529,25 @@ impl TestDb {
                 .expect("commit");
         }
         all.len()
+    }
+
+    /// Two event types taking turns (`stock.updated`, `reservation.cancelled`), so ordering can
+    /// be checked per subject as well as per product.
+    pub async fn seed_mixed(&self, products: usize, rounds: usize) -> usize {
+        self.seed_events(products, rounds, |p, r| {
+            if r % 2 == 0 {
+                stock_updated(p, r, "restock".to_owned())
+            } else {
+                NewEvent::ReservationCancelled(ReservationCancelled {
+                    reservation_id: format!("res-{p:04}-{r:06}"),
+                    product_id: product_id(p),
+                    store_id: "BCN-001".to_owned(),
+                    quantity: 1,
+                    reason: "manual_cancellation".to_owned(),
+                })
+            }
+        })
+        .await
     }
 
     pub async fn pending(&self, limit: i64) -> Vec<StoredEvent> {
@@ -577,6 +607,19 @@ impl TestDb {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+}
+
+fn stock_updated(p: usize, r: usize, reason: String) -> NewEvent {
+    NewEvent::StockUpdated(StockUpdated {
+        product_id: product_id(p),
+        store_id: "MAD-001".to_owned(),
+        previous_quantity: r as i64,
+        new_quantity: r as i64 + 1,
+        change: 1,
+        reason,
+        reserved: 0,
+        version: r as i64 + 2,
+    })
 }
 
 pub fn product_id(p: usize) -> String {
