@@ -146,3 +146,37 @@ async fn a_relay_killed_mid_drain_and_restarted_stores_no_duplicates() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_sent_by_a_relay_that_died_before_marking_them_are_not_stored_again() {
+    use inventory_relay::publisher::Publisher;
+    use inventory_relay::publisher::nats::{NatsPublisher, NatsSettings};
+    within(Duration::from_secs(120), async {
+        let db = TestDb::new().await;
+        let nats = NatsServer::start(db.dir());
+        let total = db.seed_mixed(7, 100).await;
+        let pending = db.pending(100_000).await;
+
+        // The crashed relay: its last batch (events 0..333) reached the stream, the marks did
+        // not reach the database.
+        let mut crashed =
+            NatsPublisher::new(&NatsSettings::new(nats.url(), STREAM)).expect("publisher");
+        crashed
+            .publish(&pending[..333])
+            .await
+            .expect("acknowledged");
+        drop(crashed);
+
+        let _relay = Relay::start(&db, &nats_env(&nats, 100));
+        db.wait_drained(Duration::from_secs(60)).await;
+
+        let records = read_nats(&nats.url(), STREAM, total as u64).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(nats_stream_count(&nats.url(), STREAM).await, 700);
+        assert_eq!(records.len(), 700);
+        assert_in_order_once(&records);
+        let seqs: Vec<i64> = records.iter().map(NatsRecord::seq).collect();
+        assert_eq!(seqs, pending.iter().map(|e| e.seq).collect::<Vec<_>>());
+    })
+    .await;
+}

@@ -20,6 +20,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -27,7 +28,9 @@ use futures::future::BoxFuture;
 use inventory_shared::config::parse_duration;
 use inventory_shared::outbox::StoredEvent;
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -139,12 +142,18 @@ impl KafkaSettings {
 pub struct KafkaPublisher {
     settings: KafkaSettings,
     /// `None` after a fatal producer error: rebuilt before the next batch.
-    producer: Option<FutureProducer>,
+    producer: Option<FutureProducer<RelayContext>>,
     /// The topic's partition count, read from metadata on first use and after failures.
     partitions: Option<i32>,
     /// Events acknowledged by the broker *after* an earlier event of their batch failed. The
     /// relay retries them with the failed one; they are not sent twice.
     acked_ahead: BTreeSet<i64>,
+    /// The last `seq` on each partition as the last tail read found it (after a start or a
+    /// failure). Events at or below it are in the topic already and are never sent again, even
+    /// when the publish loop stops asking (it asks for one batch; a crashed relay may have left
+    /// more than one batch unmarked, e.g. when `RELAY_BATCH_SIZE` was lowered).
+    /// Keyed by the partition count it was read with (keys map elsewhere when it changes).
+    known_tail: Option<(i32, HashMap<i32, i64>)>,
 }
 
 impl fmt::Debug for KafkaPublisher {
@@ -178,10 +187,11 @@ impl KafkaPublisher {
             producer: Some(producer),
             partitions: None,
             acked_ahead: BTreeSet::new(),
+            known_tail: None,
         })
     }
 
-    fn producer(&mut self) -> Result<FutureProducer, PublishError> {
+    fn producer(&mut self) -> Result<FutureProducer<RelayContext>, PublishError> {
         if let Some(producer) = &self.producer {
             return Ok(producer.clone());
         }
@@ -241,7 +251,11 @@ impl KafkaPublisher {
         let mut deliveries = Vec::with_capacity(events.len());
         let mut queue_error = None;
         for event in events {
-            if self.acked_ahead.contains(&event.seq) {
+            let partition = partition_for(event.partition_key.as_bytes(), partitions);
+            let in_topic = self.known_tail.as_ref().is_some_and(|(count, tail)| {
+                *count == partitions && tail.get(&partition).is_some_and(|last| event.seq <= *last)
+            });
+            if in_topic || self.acked_ahead.contains(&event.seq) {
                 deliveries.push(None);
                 continue;
             }
@@ -263,7 +277,7 @@ impl KafkaPublisher {
             let mut record = FutureRecord::to(topic)
                 .key(event.partition_key.as_str())
                 .payload(payload.as_str())
-                .partition(partition_for(event.partition_key.as_bytes(), partitions))
+                .partition(partition)
                 .headers(headers);
             let queued_until = tokio::time::Instant::now() + timeout;
             loop {
@@ -349,6 +363,7 @@ impl KafkaPublisher {
             tokio::task::spawn_blocking(move || last_seq_per_partition(&settings, partitions))
                 .await
                 .map_err(|e| PublishError::Transient(format!("tail read task failed: {e}")))??;
+        self.known_tail = Some((partitions, last_seqs.clone()));
         let found: Vec<i64> = pending
             .iter()
             .filter(|event| {
@@ -402,7 +417,7 @@ impl Publisher for KafkaPublisher {
     }
 }
 
-fn build_producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError> {
+fn build_producer(settings: &KafkaSettings) -> Result<FutureProducer<RelayContext>, KafkaError> {
     let timeout_ms = settings
         .kafka_timeout
         .as_millis()
@@ -416,12 +431,12 @@ fn build_producer(settings: &KafkaSettings) -> Result<FutureProducer, KafkaError
         .set("message.timeout.ms", &timeout_ms)
         .set("linger.ms", "5")
         .set("queue.buffering.max.messages", "200000")
-        .create()
+        .create_with_context(RelayContext::default())
 }
 
 /// Reads the topic's partition count from the broker (blocking).
 fn topic_partitions(
-    producer: &FutureProducer,
+    producer: &FutureProducer<RelayContext>,
     topic: &str,
     timeout: Duration,
 ) -> Result<i32, PublishError> {
@@ -462,14 +477,14 @@ fn last_seq_per_partition(
     let topic = settings.kafka_topic.as_str();
     let timeout = settings.metadata_timeout();
     let transient = |what: &str, e: KafkaError| PublishError::Transient(format!("{what}: {e}"));
-    let consumer: BaseConsumer = settings
+    let consumer: BaseConsumer<RelayContext> = settings
         .client_config()
         .set("group.id", "inventory-relay-tail-reader")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
-        .create()
+        .create_with_context(RelayContext::default())
         .map_err(|e| transient("creating the Kafka tail reader", e))?;
 
     let mut assignment = TopicPartitionList::new();
@@ -535,6 +550,47 @@ fn last_seq_per_partition(
 /// How long the tail reader waits for more records of a partition that sent no
 /// end-of-partition event.
 const TAIL_IDLE: Duration = Duration::from_millis(500);
+
+/// librdkafka's own logging, toned down: while a broker is down librdkafka reports every
+/// failed connection attempt as an error, and the relay already says "broker down" once (and
+/// on `/health`). Each librdkafka facility is logged at `warn` at most every 30 s; repeats in
+/// between go to `debug`. Global errors repeat what the log callback said and go to `debug`.
+#[derive(Default)]
+pub struct RelayContext {
+    last_warned: Mutex<HashMap<String, Instant>>,
+}
+
+impl ClientContext for RelayContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        match level {
+            RDKafkaLogLevel::Debug | RDKafkaLogLevel::Info | RDKafkaLogLevel::Notice => {
+                tracing::debug!(target: "librdkafka", fac, "{log_message}");
+            }
+            _ => {
+                let now = Instant::now();
+                let mut last = self
+                    .last_warned
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let due = last
+                    .get(fac)
+                    .is_none_or(|at| now.duration_since(*at) >= Duration::from_secs(30));
+                if due {
+                    last.insert(fac.to_owned(), now);
+                    tracing::warn!(target: "librdkafka", fac, "{log_message}");
+                } else {
+                    tracing::debug!(target: "librdkafka", fac, "{log_message}");
+                }
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!(target: "librdkafka", %error, "{reason}");
+    }
+}
+
+impl ConsumerContext for RelayContext {}
 
 /// Which partition a key goes to: the Java client's default partitioner
 /// (`toPositive(murmur2(key)) % partitions`), so other Kafka clients agree with us.
