@@ -36,14 +36,14 @@ impl EventsApi {
         /// Only this store.
         store_id: Query<Option<String>>,
     ) -> ApiResult<Json<EventPage>> {
-        if let Some(t) = &event_type.0 {
-            if EventType::parse(t).is_none() {
-                let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
-                return Err(ApiError::field(
-                    "event_type",
-                    format!("must be one of {}", known.join(", ")),
-                ));
-            }
+        if let Some(t) = &event_type.0
+            && EventType::parse(t).is_none()
+        {
+            let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+            return Err(ApiError::field(
+                "event_type",
+                format!("must be one of {}", known.join(", ")),
+            ));
         }
         if let Some(store) = &store_id.0 {
             check_store_id("store_id", store)?;

@@ -116,13 +116,13 @@ pub async fn change_quantity(
     let current = stock_row(&mut *conn, product_id, store_id)
         .await?
         .ok_or_else(|| stock_not_found(product_id, store_id))?;
-    if let Some(expected) = expected_version {
-        if expected != current.version {
-            return Err(ApiError::PreconditionFailed(format!(
-                "If-Match names version {expected} but the stock row is at version {}",
-                current.version
-            )));
-        }
+    if let Some(expected) = expected_version
+        && expected != current.version
+    {
+        return Err(ApiError::PreconditionFailed(format!(
+            "If-Match names version {expected} but the stock row is at version {}",
+            current.version
+        )));
     }
     let new_quantity = match change {
         QuantityChange::Set(q) => q,
