@@ -141,7 +141,7 @@ async fn concurrent_transfers_both_ways_conserve_units() {
     let product = app.product_with_stock("RACE-4", "MAD-001", 30).await;
     app.create_stock(&product, "BCN-001", 30).await;
     let transfer = |i: usize| {
-        let (from, to) = if i % 2 == 0 {
+        let (from, to) = if i.is_multiple_of(2) {
             ("MAD-001", "BCN-001")
         } else {
             ("BCN-001", "MAD-001")

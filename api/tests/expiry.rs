@@ -94,8 +94,12 @@ async fn many_due_reservations_all_expire_once() {
     let product = app.product_with_stock("EXP-MANY", "MAD-001", 100).await;
     app.create_stock(&product, "BCN-001", 100).await;
     let mut ids = Vec::new();
-    for i in 0..20 {
-        let store = if i % 2 == 0 { "MAD-001" } else { "BCN-001" };
+    for i in 0..20_u32 {
+        let store = if i.is_multiple_of(2) {
+            "MAD-001"
+        } else {
+            "BCN-001"
+        };
         ids.push(app.reserve(&product, store, 2, Some(1)).await);
     }
 

@@ -237,12 +237,21 @@ async fn folding_the_events_reproduces_every_stock_row() {
             if path == "/api/v1/reservations" && reply.status == 201 {
                 reservations.push(reply.str("id").to_owned());
             }
-            let kind = match path.rsplit('/').next() {
-                Some(
-                    k @ ("adjust" | "confirm" | "cancel" | "transfer" | "stock" | "reservations"),
-                ) => k,
-                _ => "set",
-            };
+            let kind = path
+                .rsplit('/')
+                .next()
+                .filter(|k| {
+                    [
+                        "adjust",
+                        "confirm",
+                        "cancel",
+                        "transfer",
+                        "stock",
+                        "reservations",
+                    ]
+                    .contains(k)
+                })
+                .unwrap_or("set");
             *seen.entry(format!("{method} {kind} {got}")).or_insert(0) += 1;
         }
         // Give the 1 s reservations a chance to come due while the mix goes on.
