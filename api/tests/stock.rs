@@ -761,3 +761,66 @@ async fn every_stock_change_bumps_the_version() {
     // The destination row of the transfer starts at version 1 and the next transfer bumps it.
     assert_eq!(app.stock(&product, "BCN-001").await.version, 1);
 }
+
+#[tokio::test]
+async fn if_match_accepts_weak_and_any_and_refuses_garbage() {
+    let app = spawn_app().await;
+    let product = app.product_with_stock("IFM-2", "MAD-001", 10).await;
+    let path = format!("/api/v1/stock/{product}/MAD-001");
+    let put = |if_match: &'static str, quantity: i64| {
+        common::send(
+            app.client
+                .put(app.url(&path))
+                .header("x-api-key", &app.key)
+                .header("if-match", if_match)
+                .json(&json!({"quantity": quantity})),
+        )
+    };
+
+    let weak = put("W/\"1\"", 11).await;
+    let any = put("*", 12).await;
+    let before = app.snapshot().await;
+    let garbage = put("\"two\"", 13).await;
+
+    weak.expect_status(200);
+    assert_eq!(weak.int("version"), 2);
+    any.expect_status(200);
+    assert_eq!(any.int("version"), 3);
+    garbage.expect_invalid_fields(&["If-Match"]);
+    assert_eq!(app.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn no_change_may_push_a_row_past_one_billion_units() {
+    let app = spawn_app().await;
+    let product = app
+        .product_with_stock("MAX-1", "MAD-001", 1_000_000_000)
+        .await;
+    app.create_stock(&product, "BCN-001", 1).await;
+    let before = app.snapshot().await;
+
+    let adjust = app
+        .post(
+            &format!("/api/v1/stock/{product}/MAD-001/adjust"),
+            json!({"adjustment": 1}),
+        )
+        .await;
+    let transfer = app
+        .post(
+            "/api/v1/stock/transfer",
+            json!({"product_id": product, "from_store_id": "BCN-001", "to_store_id": "MAD-001", "quantity": 1}),
+        )
+        .await;
+
+    adjust.expect_invalid_fields(&["adjustment"]);
+    transfer.expect_invalid_fields(&["quantity"]);
+    assert_eq!(app.snapshot().await, before);
+    let put = app
+        .put(
+            &format!("/api/v1/stock/{product}/BCN-001"),
+            json!({"quantity": 1_000_000_000}),
+        )
+        .await;
+    put.expect_status(200);
+    assert_eq!(put.int("quantity"), 1_000_000_000);
+}

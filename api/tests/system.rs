@@ -299,3 +299,26 @@ async fn product_reads_health_docs_and_metrics_are_public() {
         app.get_public(path).await.expect_status(200);
     }
 }
+
+#[tokio::test]
+async fn without_a_database_health_is_503_and_errors_leak_no_driver_text() {
+    let app = spawn_app().await;
+    app.create_product("DOWN-1").await;
+    // Closing the app's read pool makes every read fail, as a dead database would.
+    app.db.close().await;
+
+    let health = app.get_public("/health").await;
+    let read = app.get_public("/api/v1/products").await;
+
+    health.expect_problem(503, "SERVICE_UNAVAILABLE");
+    read.expect_problem(500, "INTERNAL_ERROR");
+    let text = read.text.to_lowercase();
+    for leak in ["sqlx", "sqlite", "pool", "select", "closed"] {
+        assert!(
+            !text.contains(leak),
+            "the 500 body leaks {leak:?}: {}",
+            read.text
+        );
+    }
+    assert!(read.header("x-request-id").is_some());
+}
