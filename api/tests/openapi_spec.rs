@@ -23,12 +23,16 @@ async fn committed_spec_matches_the_served_spec() {
     stop.cancel();
     server.await.expect("server task").expect("server ran");
 
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml"))
-        .expect("openapi.yaml exists at the repository root");
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml"))
+            .expect("openapi.yaml exists at the repository root");
     assert!(
         served == committed,
         "openapi.yaml differs from the served spec; regenerate it with \
          `cargo run -p inventory-api -- openapi > openapi.yaml` and review the diff"
     );
-    assert_eq!(inventory_api::openapi_yaml().await.expect("spec builds"), served);
+    assert_eq!(
+        inventory_api::openapi_yaml().await.expect("spec builds"),
+        served
+    );
 }

@@ -116,9 +116,10 @@ pub async fn data_version(conn: &mut sqlx::SqliteConnection) -> Result<i64, sqlx
         .await
 }
 
-/// Answers whether the database responds (for `/health`).
+/// Answers whether the database responds (for `/health`): reads the schema page, so an
+/// unreadable file fails too, not only a closed pool.
 pub async fn ping(pool: &SqlitePool) -> Result<(), sqlx::Error> {
-    sqlx::query_scalar::<_, i64>("SELECT 1")
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sqlite_schema")
         .fetch_one(pool)
         .await
         .map(|_| ())

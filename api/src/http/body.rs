@@ -78,7 +78,7 @@ impl<'a, T: ParseFromJSON> ApiExtractor<'a> for JsonBody<T> {
                 content_type: Self::CONTENT_TYPE,
                 schema: Self::schema_ref(),
             }],
-            required: true,
+            required: has_required_fields::<T>(),
         })
     }
 
@@ -89,17 +89,16 @@ impl<'a, T: ParseFromJSON> ApiExtractor<'a> for JsonBody<T> {
     ) -> poem::Result<Self> {
         // A missing Content-Type, or curl's default for `-d`, is read as JSON (the body must
         // still parse as JSON); any other type is 415.
-        if let Some(content_type) = request.content_type() {
-            if !Self::check_content_type(content_type)
-                && !content_type.starts_with("application/x-www-form-urlencoded")
-            {
-                return Err(ApiError::Other(
-                    poem::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "UNSUPPORTED_MEDIA_TYPE",
-                    format!("send the body as application/json, not {content_type}"),
-                )
-                .into());
-            }
+        if let Some(content_type) = request.content_type()
+            && !Self::check_content_type(content_type)
+            && !content_type.starts_with("application/x-www-form-urlencoded")
+        {
+            return Err(ApiError::Other(
+                poem::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                format!("send the body as application/json, not {content_type}"),
+            )
+            .into());
         }
         <Self as ParsePayload>::from_request(request, body).await
     }
@@ -130,6 +129,14 @@ pub fn parse<T: ParseFromJSON>(data: &[u8]) -> Result<T, ApiError> {
     T::parse_from_json(Some(value)).map_err(|e| ApiError::field("body", e.into_message()))
 }
 
+/// Whether `T`'s schema requires any property (a body of only optional fields may be left out;
+/// an empty body reads as `{}`).
+fn has_required_fields<T: Type>() -> bool {
+    let mut registry = Registry::new();
+    T::register(&mut registry);
+    resolve(&registry, &T::schema_ref()).is_none_or(|schema| !schema.required.is_empty())
+}
+
 fn resolve<'r>(registry: &'r Registry, schema: &'r MetaSchemaRef) -> Option<&'r MetaSchema> {
     match schema {
         MetaSchemaRef::Inline(schema) => Some(schema),
@@ -156,10 +163,10 @@ fn check_object(
             }
             None | Some(Value::Null) => {}
             Some(v) => {
-                if let Some(prop) = resolve(registry, property) {
-                    if let Some(message) = check_value(prop, v) {
-                        errors.push(FieldError::new(field, message));
-                    }
+                if let Some(prop) = resolve(registry, property)
+                    && let Some(message) = check_value(prop, v)
+                {
+                    errors.push(FieldError::new(field, message));
                 }
             }
         }
@@ -175,24 +182,24 @@ fn check_value(schema: &MetaSchema, value: &Value) -> Option<String> {
                 return Some("must be a string".to_owned());
             };
             let chars = text.chars().count();
-            if let Some(min) = schema.min_length {
-                if chars < min {
-                    return Some(if min == 1 {
-                        "must not be empty".to_owned()
-                    } else {
-                        format!("must be at least {min} characters")
-                    });
-                }
+            if let Some(min) = schema.min_length
+                && chars < min
+            {
+                return Some(if min == 1 {
+                    "must not be empty".to_owned()
+                } else {
+                    format!("must be at least {min} characters")
+                });
             }
-            if let Some(max) = schema.max_length {
-                if chars > max {
-                    return Some(format!("must be at most {max} characters"));
-                }
+            if let Some(max) = schema.max_length
+                && chars > max
+            {
+                return Some(format!("must be at most {max} characters"));
             }
-            if let Some(pattern) = &schema.pattern {
-                if !pattern_matches(pattern, text) {
-                    return Some(format!("must match {pattern}"));
-                }
+            if let Some(pattern) = &schema.pattern
+                && !pattern_matches(pattern, text)
+            {
+                return Some(format!("must match {pattern}"));
             }
             if !schema.enum_items.is_empty() && !schema.enum_items.contains(value) {
                 return Some(format!(

@@ -253,12 +253,11 @@ fn error_response(err: poem::Error, method: &str, path: &str, allow: &AllowIndex
         tracing::error!(error = format!("{cause:#}"), "internal error");
     }
     let mut response = problem_response(&api_error.problem());
-    if api_error.status() == StatusCode::METHOD_NOT_ALLOWED {
-        if let Some(methods) = allow.allowed(path) {
-            if let Ok(value) = HeaderValue::from_str(&methods) {
-                response.headers_mut().insert("allow", value);
-            }
-        }
+    if api_error.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(methods) = allow.allowed(path)
+        && let Ok(value) = HeaderValue::from_str(&methods)
+    {
+        response.headers_mut().insert("allow", value);
     }
     response
 }
