@@ -664,6 +664,25 @@ impl Relay {
     }
 }
 
+/// CPU time (user + system) a process used so far, from `/proc/<pid>/stat`.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // After the command name: state is field 0, utime 11, stime 12 (clock ticks of 1/100 s).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Runs `body` with a hard time limit, so a hung broker fails the test instead of the suite.
 pub async fn within<F: std::future::Future<Output = T>, T>(limit: Duration, body: F) -> T {
     tokio::time::timeout(limit, body)
