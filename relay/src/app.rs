@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use inventory_shared::db::Database;
+use inventory_shared::db::{self, Database};
 use poem::listener::TcpAcceptor;
+use sqlx::sqlite::SqlitePoolOptions;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +28,8 @@ const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 pub struct Relay {
     settings: Settings,
     db: Database,
+    /// The step's pools: `db`'s reader and the marking connection.
+    step_db: Database,
     step: PublishStep,
     metrics: Metrics,
     status: Arc<Status>,
@@ -58,6 +61,20 @@ impl Relay {
         publisher: Box<dyn Publisher>,
     ) -> anyhow::Result<Self> {
         let db = Database::open(&settings.database, 2).await?;
+        // The step marks through its own connection with no SQLite busy timeout: it retries
+        // taking the write lock itself, every millisecond (see `step.rs`, `Ledger::begin`).
+        let marker = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(db::connect_options(&settings.database)?.busy_timeout(Duration::ZERO))
+            .await
+            .context("opening the relay's marking connection")?;
+        let step_db = Database {
+            writer: marker,
+            reader: db.reader.clone(),
+        };
         let listener = tokio::net::TcpListener::bind(settings.relay_http_addr)
             .await
             .with_context(|| {
@@ -73,7 +90,7 @@ impl Relay {
         let metrics = Metrics::new()?;
         let status = Arc::new(Status::new(publisher.name()));
         let step = PublishStep::new(
-            db.clone(),
+            step_db.clone(),
             publisher,
             StepSettings {
                 batch_size: settings.relay_batch_size,
@@ -85,6 +102,7 @@ impl Relay {
         Ok(Self {
             settings,
             db,
+            step_db,
             step,
             metrics,
             status,
@@ -111,6 +129,7 @@ impl Relay {
         let Self {
             settings,
             db,
+            step_db,
             step,
             metrics,
             status,
@@ -194,6 +213,8 @@ impl Relay {
         let early_exit = {
             let finished = futures::future::select_all(tasks.iter_mut().map(|(_, h)| h));
             tokio::select! {
+                // Shutdown first: once the token fires, tasks end normally and race this select.
+                biased;
                 () = token.cancelled() => None,
                 (result, index, _) = finished => Some((index, result)),
             }
@@ -203,7 +224,8 @@ impl Relay {
         if let Some((index, result)) = early_exit {
             let (name, _) = tasks.remove(index);
             failure = report(name, result);
-            if failure.is_none() {
+            // A task that ended cleanly because shutdown was requested meanwhile is no failure.
+            if failure.is_none() && !shutdown.is_cancelled() {
                 failure = Some(anyhow::anyhow!("the {name} task stopped unexpectedly"));
             }
         }
@@ -227,6 +249,7 @@ impl Relay {
                 }
             }
         }
+        step_db.writer.close().await;
         db.close().await;
         match failure {
             None => {

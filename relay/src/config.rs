@@ -151,8 +151,15 @@ impl Settings {
                 self.redis.redis_stream,
                 self.redis.redis_stream_maxlen
             ),
-            // Their settings belong to their modules; the publisher logs its own target.
-            BrokerKind::Kafka | BrokerKind::Nats => "see the publisher's log line".to_owned(),
+            BrokerKind::Kafka => format!(
+                "brokers={} topic={}",
+                self.kafka.kafka_brokers, self.kafka.kafka_topic
+            ),
+            BrokerKind::Nats => format!(
+                "{} stream={}",
+                mask_url_password(&self.nats.nats_url),
+                self.nats.nats_stream
+            ),
             BrokerKind::None => "events are marked published without sending".to_owned(),
         }
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use inventory_shared::db::Database;
+use inventory_shared::db::{self, Database};
 use inventory_shared::outbox::{self, StoredEvent};
 use inventory_shared::time::{self, Timestamp};
 
@@ -105,6 +105,7 @@ impl PublishStep {
     /// Publishes the oldest pending batch. An `Err` is a database failure (nothing was
     /// marked; the next step starts over from the same events).
     pub async fn step(&mut self) -> anyhow::Result<StepOutcome> {
+        let started = std::time::Instant::now();
         let mut batch = outbox::fetch_pending(
             &self.ledger.db.reader,
             i64::from(self.ledger.settings.batch_size),
@@ -138,11 +139,20 @@ impl PublishStep {
         // Until this batch's outcome is recorded, a crash or an error leaves it unknown.
         self.reconcile = true;
         self.ledger.metrics.batch_size.record(batch.len() as f64);
+        let read = started.elapsed();
         let result = self.publisher.publish(&batch).await;
         let acked_at = time::now();
+        let published = started.elapsed();
         let outcome = match result {
             Ok(()) => {
                 self.ledger.record_published(&batch, &acked_at).await?;
+                tracing::debug!(
+                    count = batch.len(),
+                    read_ms = read.as_secs_f64() * 1e3,
+                    publish_ms = (published - read).as_secs_f64() * 1e3,
+                    mark_ms = (started.elapsed() - published).as_secs_f64() * 1e3,
+                    "batch published"
+                );
                 StepOutcome::Published(already + batch.len())
             }
             Err(BatchFailure { published, error }) => {
@@ -194,13 +204,25 @@ struct Ledger {
 }
 
 impl Ledger {
+    /// Starts the write transaction that records a step's outcome. `BEGIN IMMEDIATE` takes the
+    /// write lock up front; when the API holds it, we retry every millisecond rather than leave
+    /// it to SQLite's busy handler, whose sleeps grow to 100 ms and, against an API committing
+    /// hundreds of times a second, showed up as 100–250 ms publish-lag spikes. The relay gives
+    /// its marking connection a zero busy timeout for this reason (see `app.rs`).
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        let deadline = std::time::Instant::now() + db::BUSY_TIMEOUT;
+        loop {
+            match self.db.writer.begin_with("BEGIN IMMEDIATE").await {
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
     async fn mark(&self, seqs: &[i64], at: &Timestamp) -> anyhow::Result<usize> {
-        let mut tx = self
-            .db
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("marking events")?;
+        let mut tx = self.begin().await.context("marking events")?;
         let marked = outbox::mark_published(&mut *tx, seqs, at)
             .await
             .context("marking events")?;
@@ -231,12 +253,7 @@ impl Ledger {
         at: &Timestamp,
     ) -> anyhow::Result<StepOutcome> {
         let seqs: Vec<i64> = acked.iter().map(|e| e.seq).collect();
-        let mut tx = self
-            .db
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("recording a rejection")?;
+        let mut tx = self.begin().await.context("recording a rejection")?;
         outbox::mark_published(&mut *tx, &seqs, at)
             .await
             .context("recording a rejection")?;
@@ -282,5 +299,16 @@ impl Ledger {
         let unix = acked_at.timestamp_micros() as f64 / 1e6;
         self.metrics.last_publish.set(unix);
         self.status.published_at(*acked_at);
+    }
+}
+
+/// SQLITE_BUSY and its extended codes (`database is locked`).
+fn is_busy(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => e
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| code & 0xff == 5),
+        _ => false,
     }
 }
