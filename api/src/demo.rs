@@ -75,11 +75,7 @@ pub async fn seed(state: &AppState) -> ApiResult<Seeded> {
                 };
                 let row = state
                     .writer
-                    .write(move |conn| {
-                        Box::pin(async move {
-                            products::insert_product(conn, &input, &time::now()).await
-                        })
-                    })
+                    .write(move |conn| products::insert_product(conn, &input, &time::now()))
                     .await?;
                 seeded.products += 1;
                 row.id
@@ -91,9 +87,7 @@ pub async fn seed(state: &AppState) -> ApiResult<Seeded> {
             let created = state
                 .writer
                 .write(move |conn| {
-                    Box::pin(async move {
-                        stock::create_stock(conn, &product_id, store, quantity, &time::now()).await
-                    })
+                    stock::create_stock(conn, &product_id, store, quantity, &time::now())
                 })
                 .await;
             match created {

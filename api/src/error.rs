@@ -87,6 +87,12 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("database (writer)"))
+    }
+}
+
 impl ApiError {
     /// A single-field validation failure.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {

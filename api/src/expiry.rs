@@ -46,9 +46,7 @@ pub async fn expire_due(state: &AppState, shutdown: &CancellationToken) -> ApiRe
         // Submitted together so they share the next group commit, each its own savepoint.
         waiting.push(async move {
             writer
-                .write(move |conn| {
-                    Box::pin(async move { reservations::expire(conn, &id, &time::now()).await })
-                })
+                .write(move |conn| reservations::expire(conn, &id, &time::now()))
                 .await
         });
     }

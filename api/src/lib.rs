@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::http::AppState;
-use crate::writer::Writer;
+use crate::writer::{Writer, WriterThread};
 
 /// A built API: database open, migrations applied, listener bound.
 pub struct Application {
@@ -45,8 +45,7 @@ pub struct Application {
     keys: Arc<http::auth::ApiKeys>,
     acceptor: poem::listener::TcpAcceptor,
     local_addr: SocketAddr,
-    writer_task: tokio::task::JoinHandle<()>,
-    writer_stop: CancellationToken,
+    writer_thread: WriterThread,
 }
 
 impl Application {
@@ -54,12 +53,10 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let keys = Arc::new(settings.keys()?);
         let db = Database::open(&settings.database, settings.db_read_connections).await?;
-        let writer_stop = CancellationToken::new();
-        let (writer, writer_task) = Writer::start(
-            db.writer.clone(),
-            settings.write_batch_max as usize,
-            writer_stop.clone(),
-        );
+        // The sqlx writer pool only applied the migrations; writes go through the writer thread.
+        db.writer.close().await;
+        let (writer, writer_thread) =
+            Writer::start(&settings.database, settings.write_batch_max as usize)?;
         let state = AppState {
             db,
             writer,
@@ -96,8 +93,7 @@ impl Application {
             keys,
             acceptor,
             local_addr,
-            writer_task,
-            writer_stop,
+            writer_thread,
         })
     }
 
@@ -120,8 +116,7 @@ impl Application {
             keys,
             acceptor,
             local_addr,
-            writer_task,
-            writer_stop,
+            writer_thread,
         } = self;
         tracing::info!(
             addr = %local_addr,
@@ -151,11 +146,11 @@ impl Application {
             Ok(Err(e)) => tracing::error!(error = %e, "expiry task panicked"),
             Err(_) => tracing::warn!("expiry task did not stop in 5 s"),
         }
-        writer_stop.cancel();
-        match tokio::time::timeout(settings.shutdown_timeout, writer_task).await {
-            Ok(Ok(())) => tracing::debug!("writer ended"),
-            Ok(Err(e)) => tracing::error!(error = %e, "writer panicked"),
-            Err(_) => tracing::warn!("writer did not stop in time"),
+        if tokio::time::timeout(settings.shutdown_timeout, writer_thread.stop())
+            .await
+            .is_err()
+        {
+            tracing::warn!("writer did not stop in time");
         }
         state.db.close().await;
         served.context("HTTP server failed")
@@ -170,15 +165,10 @@ pub async fn openapi_yaml() -> anyhow::Result<String> {
         writer: lazy.clone(),
         reader: lazy,
     };
-    let stop = CancellationToken::new();
-    let (writer, task) = Writer::start(db.writer.clone(), 1, stop.clone());
     let state = AppState {
         db,
-        writer,
+        writer: Writer::detached(),
         reservation_ttl: chrono::Duration::seconds(600),
     };
-    let yaml = http::openapi_service(&state).spec_yaml();
-    stop.cancel();
-    let _ = task.await;
-    Ok(yaml)
+    Ok(http::openapi_service(&state).spec_yaml())
 }

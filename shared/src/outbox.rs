@@ -82,6 +82,33 @@ pub async fn append_event(
     .await
 }
 
+/// [`append_event`] for the API's writer thread, which drives its one connection with
+/// `rusqlite` directly (see `api/src/writer.rs` for why): same row, same transaction rule.
+pub fn append_event_blocking(
+    conn: &rusqlite::Connection,
+    event: &NewEvent,
+    at: &Timestamp,
+) -> rusqlite::Result<i64> {
+    let event_type = event.event_type();
+    conn.prepare_cached(
+        "INSERT INTO events (id, event_type, aggregate_type, aggregate_id, store_id, \
+         partition_key, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+    )?
+    .query_row(
+        rusqlite::params![
+            Uuid::now_v7().to_string(),
+            event_type.as_str(),
+            event_type.aggregate_type(),
+            event.aggregate_id(),
+            event.store_id(),
+            event.partition_key(),
+            event.payload_json(),
+            time::to_db(at),
+        ],
+        |row| row.get(0),
+    )
+}
+
 type PendingRow = (
     i64,
     String,

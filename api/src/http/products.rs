@@ -117,9 +117,7 @@ impl ProductsApi {
         let row = self
             .0
             .writer
-            .write(move |conn| {
-                Box::pin(async move { products::insert_product(conn, &input, &time::now()).await })
-            })
+            .write(move |conn| products::insert_product(conn, &input, &time::now()))
             .await?;
         let location = format!("/api/v1/products/{}", row.id);
         Ok(Created::Created(Json(row.into()), location))
@@ -142,11 +140,7 @@ impl ProductsApi {
         let row = self
             .0
             .writer
-            .write(move |conn| {
-                Box::pin(
-                    async move { products::replace_product(conn, &id, &input, &time::now()).await },
-                )
-            })
+            .write(move |conn| products::replace_product(conn, &id, &input, &time::now()))
             .await?;
         Ok(Json(row.into()))
     }
@@ -161,7 +155,7 @@ impl ProductsApi {
         let id = id.0;
         self.0
             .writer
-            .write(move |conn| Box::pin(async move { products::delete_product(conn, &id).await }))
+            .write(move |conn| products::delete_product(conn, &id))
             .await?;
         Ok(Deleted::NoContent)
     }

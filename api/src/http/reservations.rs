@@ -53,9 +53,7 @@ impl ReservationsApi {
         let result = self
             .0
             .writer
-            .write(move |conn| {
-                Box::pin(async move { reservations::reserve(conn, &input, &time::now()).await })
-            })
+            .write(move |conn| reservations::reserve(conn, &input, &time::now()))
             .await;
         record_reservation("create", &result);
         let row = result?;
@@ -116,9 +114,7 @@ impl ReservationsApi {
         let result = self
             .0
             .writer
-            .write(move |conn| {
-                Box::pin(async move { reservations::confirm(conn, &id, &time::now()).await })
-            })
+            .write(move |conn| reservations::confirm(conn, &id, &time::now()))
             .await;
         let result = result.and_then(|outcome| match outcome {
             ConfirmOutcome::Confirmed(row) => Ok(row),
@@ -151,11 +147,7 @@ impl ReservationsApi {
         let result = self
             .0
             .writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    reservations::cancel(conn, &id, reason.as_deref(), &time::now()).await
-                })
-            })
+            .write(move |conn| reservations::cancel(conn, &id, reason.as_deref(), &time::now()))
             .await;
         record_reservation("cancel", &result);
         Ok(Json(result?.into()))

@@ -67,7 +67,7 @@ impl StockApi {
             .0
             .writer
             .write(move |conn| {
-                Box::pin(async move {
+                {
                     stock::create_stock(
                         conn,
                         &b.product_id,
@@ -75,8 +75,7 @@ impl StockApi {
                         b.initial_quantity,
                         &time::now(),
                     )
-                    .await
-                })
+                }
             })
             .await?;
         let location = format!("/api/v1/stock/{}/{}", row.product_id, row.store_id);
@@ -278,19 +277,16 @@ impl StockApi {
             .0
             .writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let t = stock::transfer(
-                        conn,
-                        &b.product_id,
-                        &b.from_store_id,
-                        &b.to_store_id,
-                        b.quantity,
-                        b.reason.as_deref(),
-                        &time::now(),
-                    )
-                    .await?;
-                    Ok((b.product_id, b.quantity, t))
-                })
+                let t = stock::transfer(
+                    conn,
+                    &b.product_id,
+                    &b.from_store_id,
+                    &b.to_store_id,
+                    b.quantity,
+                    b.reason.as_deref(),
+                    &time::now(),
+                )?;
+                Ok((b.product_id, b.quantity, t))
             })
             .await?;
         let (product_id, quantity, t) = done;
@@ -316,7 +312,7 @@ impl StockApi {
             .0
             .writer
             .write(move |conn| {
-                Box::pin(async move {
+                {
                     stock::change_quantity(
                         conn,
                         &product_id,
@@ -326,8 +322,7 @@ impl StockApi {
                         reason.as_deref(),
                         &time::now(),
                     )
-                    .await
-                })
+                }
             })
             .await?;
         Ok(one_row(row))

@@ -1,9 +1,9 @@
 //! The inventory operations: small SQL functions plus the rules around them.
 //!
-//! Writes take the writer's `&mut SqliteConnection` (already inside `BEGIN IMMEDIATE`, see
-//! [`crate::writer`]) and append their event with [`inventory_shared::outbox::append_event`]
-//! on that same connection, so the change and its event commit or roll back together. Reads
-//! take the reader pool.
+//! Writes are plain functions on the writer thread's `rusqlite::Connection`, already inside
+//! `BEGIN IMMEDIATE` (see [`crate::writer`]), and append their event with
+//! [`inventory_shared::outbox::append_event_blocking`] on that same connection, so the change
+//! and its event commit or roll back together. Reads are async and take the sqlx reader pool.
 
 pub mod events;
 pub mod products;
@@ -15,12 +15,11 @@ use crate::error::ApiError;
 /// Largest quantity a stock row or request may hold.
 pub const MAX_QUANTITY: i64 = 1_000_000_000;
 
-/// `SQLITE_CONSTRAINT_UNIQUE` naming `table.column`: the one place unique violations become
-/// 409s is the caller that passes the code it wants.
-pub(crate) fn unique_violation(err: &sqlx::Error, column: &str) -> bool {
+/// `SQLITE_CONSTRAINT_UNIQUE` naming `table.column`: callers turn it into their own 409.
+pub(crate) fn unique_violation(err: &rusqlite::Error, column: &str) -> bool {
     match err {
-        sqlx::Error::Database(db) => {
-            db.kind() == sqlx::error::ErrorKind::UniqueViolation && db.message().contains(column)
+        rusqlite::Error::SqliteFailure(e, Some(message)) => {
+            e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE && message.contains(column)
         }
         _ => false,
     }

@@ -1,7 +1,8 @@
 //! Products: the catalogue. Products emit no events (as in the seed).
 
 use inventory_shared::time::{self, Timestamp};
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::{Connection, OptionalExtension, params};
+use sqlx::SqlitePool;
 use uuid::Uuid;
 
 use super::{product_not_found, unique_violation};
@@ -50,27 +51,45 @@ fn sku_taken(sku: &str) -> ApiError {
     )
 }
 
+impl ProductRow {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get("id")?,
+            sku: row.get("sku")?,
+            name: row.get("name")?,
+            description: row.get("description")?,
+            category: row.get("category")?,
+            price_cents: row.get("price_cents")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+        })
+    }
+}
+
 /// Inserts a product.
-pub async fn insert_product(
-    conn: &mut SqliteConnection,
+pub fn insert_product(
+    conn: &Connection,
     input: &ProductInput,
     at: &Timestamp,
 ) -> ApiResult<ProductRow> {
     let now = time::to_db(at);
-    sqlx::query_as(
+    conn.prepare_cached(
         "INSERT INTO products (id, sku, name, description, category, price_cents, created_at, \
          updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+    )?
+    .query_row(
+        params![
+            Uuid::now_v7().to_string(),
+            input.sku,
+            input.name,
+            input.description,
+            input.category,
+            input.price_cents,
+            now,
+            now
+        ],
+        ProductRow::from_row,
     )
-    .bind(Uuid::now_v7().to_string())
-    .bind(&input.sku)
-    .bind(&input.name)
-    .bind(&input.description)
-    .bind(&input.category)
-    .bind(input.price_cents)
-    .bind(&now)
-    .bind(&now)
-    .fetch_one(conn)
-    .await
     .map_err(|e| {
         if unique_violation(&e, "products.sku") {
             sku_taken(&input.sku)
@@ -81,25 +100,29 @@ pub async fn insert_product(
 }
 
 /// Replaces a product's fields.
-pub async fn replace_product(
-    conn: &mut SqliteConnection,
+pub fn replace_product(
+    conn: &Connection,
     id: &str,
     input: &ProductInput,
     at: &Timestamp,
 ) -> ApiResult<ProductRow> {
-    sqlx::query_as(
+    conn.prepare_cached(
         "UPDATE products SET sku = ?, name = ?, description = ?, category = ?, price_cents = ?, \
          updated_at = ? WHERE id = ? RETURNING *",
+    )?
+    .query_row(
+        params![
+            input.sku,
+            input.name,
+            input.description,
+            input.category,
+            input.price_cents,
+            time::to_db(at),
+            id
+        ],
+        ProductRow::from_row,
     )
-    .bind(&input.sku)
-    .bind(&input.name)
-    .bind(&input.description)
-    .bind(&input.category)
-    .bind(input.price_cents)
-    .bind(time::to_db(at))
-    .bind(id)
-    .fetch_optional(conn)
-    .await
+    .optional()
     .map_err(|e| {
         if unique_violation(&e, "products.sku") {
             sku_taken(&input.sku)
@@ -111,30 +134,27 @@ pub async fn replace_product(
 }
 
 /// Whether the product still has units on hand or pending reservations anywhere.
-async fn product_in_use(conn: &mut SqliteConnection, id: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
+fn product_in_use(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM stock WHERE product_id = ?1 AND quantity > 0) \
          OR EXISTS (SELECT 1 FROM reservations WHERE product_id = ?1 AND status = 'PENDING')",
-    )
-    .bind(id)
-    .fetch_one(conn)
-    .await
+    )?
+    .query_row([id], |row| row.get(0))
 }
 
 /// Deletes a product with nothing on hand and nothing pending. Its empty stock rows and
 /// finished reservations go with it (ON DELETE CASCADE); its events stay in the audit log.
-pub async fn delete_product(conn: &mut SqliteConnection, id: &str) -> ApiResult<()> {
-    if product_in_use(&mut *conn, id).await? {
+pub fn delete_product(conn: &Connection, id: &str) -> ApiResult<()> {
+    if product_in_use(conn, id)? {
         return Err(ApiError::Conflict(
             "PRODUCT_IN_USE",
             format!("product {id} still has stock on hand or pending reservations"),
         ));
     }
-    let done = sqlx::query("DELETE FROM products WHERE id = ?")
-        .bind(id)
-        .execute(conn)
-        .await?;
-    if done.rows_affected() == 0 {
+    let deleted = conn
+        .prepare_cached("DELETE FROM products WHERE id = ?")?
+        .execute([id])?;
+    if deleted == 0 {
         return Err(product_not_found(id));
     }
     Ok(())
@@ -183,9 +203,7 @@ pub async fn list_products(
 }
 
 /// Whether a product exists (inside a write transaction).
-pub async fn product_exists(conn: &mut SqliteConnection, id: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM products WHERE id = ?)")
-        .bind(id)
-        .fetch_one(conn)
-        .await
+pub fn product_exists(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM products WHERE id = ?)")?
+        .query_row([id], |row| row.get(0))
 }

@@ -8,9 +8,10 @@
 use inventory_shared::events::{
     NewEvent, ReservationCancelled, ReservationConfirmed, ReservationCreated, ReservationExpired,
 };
-use inventory_shared::outbox::append_event;
+use inventory_shared::outbox::append_event_blocking;
 use inventory_shared::time::{self, Timestamp};
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::{Connection, OptionalExtension, params};
+use sqlx::SqlitePool;
 use uuid::Uuid;
 
 use super::stock::{insufficient, stock_row};
@@ -55,49 +56,76 @@ pub struct ReserveInput {
     pub ttl: chrono::Duration,
 }
 
+impl ReservationRow {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get("id")?,
+            product_id: row.get("product_id")?,
+            store_id: row.get("store_id")?,
+            customer_id: row.get("customer_id")?,
+            quantity: row.get("quantity")?,
+            status: row.get("status")?,
+            expires_at: row.get("expires_at")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+        })
+    }
+}
+
 /// Holds `quantity` units for a customer (`reservation.created`).
-pub async fn reserve(
-    conn: &mut SqliteConnection,
+pub fn reserve(
+    conn: &Connection,
     input: &ReserveInput,
     at: &Timestamp,
 ) -> ApiResult<ReservationRow> {
     let now = time::to_db(at);
-    let held: Option<i64> = sqlx::query_scalar(
-        "UPDATE stock SET reserved = reserved + ?1, version = version + 1, updated_at = ?2 \
-         WHERE product_id = ?3 AND store_id = ?4 AND quantity - reserved >= ?1 RETURNING version",
-    )
-    .bind(input.quantity)
-    .bind(&now)
-    .bind(&input.product_id)
-    .bind(&input.store_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let held = conn
+        .prepare_cached(
+            "UPDATE stock SET reserved = reserved + ?1, version = version + 1, updated_at = ?2 \
+             WHERE product_id = ?3 AND store_id = ?4 AND quantity - reserved >= ?1 \
+             RETURNING version",
+        )?
+        .query_row(
+            params![input.quantity, now, input.product_id, input.store_id],
+            |row| row.get::<_, i64>(0),
+        )
+        .optional()?;
     if held.is_none() {
-        return Err(
-            match stock_row(&mut *conn, &input.product_id, &input.store_id).await? {
-                Some(row) => insufficient(input.quantity, row.available(), &input.store_id),
-                None if !product_exists(&mut *conn, &input.product_id).await? => {
-                    product_not_found(&input.product_id)
-                }
-                None => stock_not_found(&input.product_id, &input.store_id),
-            },
-        );
+        return Err(match stock_row(conn, &input.product_id, &input.store_id)? {
+            Some(row) => insufficient(input.quantity, row.available(), &input.store_id),
+            None if !product_exists(conn, &input.product_id)? => {
+                product_not_found(&input.product_id)
+            }
+            None => stock_not_found(&input.product_id, &input.store_id),
+        });
     }
     let expires_at = *at + input.ttl;
-    let row: ReservationRow = sqlx::query_as(
+    let row = ReservationRow {
+        id: Uuid::now_v7().to_string(),
+        product_id: input.product_id.clone(),
+        store_id: input.store_id.clone(),
+        customer_id: input.customer_id.clone(),
+        quantity: input.quantity,
+        status: "PENDING".to_owned(),
+        expires_at: time::to_db(&expires_at),
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    conn.prepare_cached(
         "INSERT INTO reservations (id, product_id, store_id, customer_id, quantity, status, \
-         expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'PENDING', ?, ?, ?) RETURNING *",
-    )
-    .bind(Uuid::now_v7().to_string())
-    .bind(&input.product_id)
-    .bind(&input.store_id)
-    .bind(&input.customer_id)
-    .bind(input.quantity)
-    .bind(time::to_db(&expires_at))
-    .bind(&now)
-    .bind(&now)
-    .fetch_one(&mut *conn)
-    .await?;
+         expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        row.id,
+        row.product_id,
+        row.store_id,
+        row.customer_id,
+        row.quantity,
+        row.status,
+        row.expires_at,
+        row.created_at,
+        row.updated_at
+    ])?;
     let event = NewEvent::ReservationCreated(ReservationCreated {
         reservation_id: row.id.clone(),
         product_id: row.product_id.clone(),
@@ -106,7 +134,7 @@ pub async fn reserve(
         customer_id: row.customer_id.clone(),
         expires_at,
     });
-    append_event(conn, &event, at).await?;
+    append_event_blocking(conn, &event, at)?;
     Ok(row)
 }
 
@@ -119,11 +147,10 @@ pub enum ConfirmOutcome {
     Expired(ReservationRow),
 }
 
-async fn reservation_row(conn: &mut SqliteConnection, id: &str) -> ApiResult<ReservationRow> {
-    sqlx::query_as("SELECT * FROM reservations WHERE id = ?")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
+fn reservation_row(conn: &Connection, id: &str) -> ApiResult<ReservationRow> {
+    conn.prepare_cached("SELECT * FROM reservations WHERE id = ?")?
+        .query_row([id], ReservationRow::from_row)
+        .optional()?
         .ok_or_else(|| reservation_not_found(id))
 }
 
@@ -142,72 +169,62 @@ fn not_pending(row: &ReservationRow) -> ApiError {
 }
 
 /// Moves a PENDING reservation to `status`; `None` when it was no longer PENDING.
-async fn transition(
-    conn: &mut SqliteConnection,
+fn transition(
+    conn: &Connection,
     id: &str,
     status: &str,
     at: &Timestamp,
-) -> Result<Option<ReservationRow>, sqlx::Error> {
-    sqlx::query_as(
+) -> rusqlite::Result<Option<ReservationRow>> {
+    conn.prepare_cached(
         "UPDATE reservations SET status = ?, updated_at = ? WHERE id = ? AND status = 'PENDING' \
          RETURNING *",
+    )?
+    .query_row(
+        params![status, time::to_db(at), id],
+        ReservationRow::from_row,
     )
-    .bind(status)
-    .bind(time::to_db(at))
-    .bind(id)
-    .fetch_optional(conn)
-    .await
+    .optional()
 }
 
 /// Gives the held units back to `available` (cancel, expire).
-async fn release_units(
-    conn: &mut SqliteConnection,
-    row: &ReservationRow,
-    at: &Timestamp,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+fn release_units(conn: &Connection, row: &ReservationRow, at: &Timestamp) -> rusqlite::Result<()> {
+    conn.prepare_cached(
         "UPDATE stock SET reserved = reserved - ?, version = version + 1, updated_at = ? \
          WHERE product_id = ? AND store_id = ?",
-    )
-    .bind(row.quantity)
-    .bind(time::to_db(at))
-    .bind(&row.product_id)
-    .bind(&row.store_id)
-    .execute(conn)
-    .await
+    )?
+    .execute(params![
+        row.quantity,
+        time::to_db(at),
+        row.product_id,
+        row.store_id
+    ])
     .map(|_| ())
 }
 
 /// PENDING → CONFIRMED: the units leave on-hand and reserved (`reservation.confirmed`). Past
 /// its deadline the reservation is expired instead.
-pub async fn confirm(
-    conn: &mut SqliteConnection,
-    id: &str,
-    at: &Timestamp,
-) -> ApiResult<ConfirmOutcome> {
-    let row = reservation_row(&mut *conn, id).await?;
+pub fn confirm(conn: &Connection, id: &str, at: &Timestamp) -> ApiResult<ConfirmOutcome> {
+    let row = reservation_row(conn, id)?;
     if row.status != "PENDING" {
         return Err(not_pending(&row));
     }
     if row.expires_at <= time::to_db(at) {
-        return match expire(&mut *conn, id, at).await? {
+        return match expire(conn, id, at)? {
             Some(expired) => Ok(ConfirmOutcome::Expired(expired)),
             None => Err(not_pending(&row)),
         };
     }
-    let row = transition(&mut *conn, id, "CONFIRMED", at)
-        .await?
-        .ok_or_else(|| not_pending(&row))?;
-    sqlx::query(
+    let row = transition(conn, id, "CONFIRMED", at)?.ok_or_else(|| not_pending(&row))?;
+    conn.prepare_cached(
         "UPDATE stock SET quantity = quantity - ?1, reserved = reserved - ?1, \
          version = version + 1, updated_at = ?2 WHERE product_id = ?3 AND store_id = ?4",
-    )
-    .bind(row.quantity)
-    .bind(time::to_db(at))
-    .bind(&row.product_id)
-    .bind(&row.store_id)
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(params![
+        row.quantity,
+        time::to_db(at),
+        row.product_id,
+        row.store_id
+    ])?;
     let event = NewEvent::ReservationConfirmed(ReservationConfirmed {
         reservation_id: row.id.clone(),
         product_id: row.product_id.clone(),
@@ -215,22 +232,20 @@ pub async fn confirm(
         quantity: row.quantity,
         confirmed_at: *at,
     });
-    append_event(conn, &event, at).await?;
+    append_event_blocking(conn, &event, at)?;
     Ok(ConfirmOutcome::Confirmed(row))
 }
 
 /// PENDING → CANCELLED: the units become available again (`reservation.cancelled`).
-pub async fn cancel(
-    conn: &mut SqliteConnection,
+pub fn cancel(
+    conn: &Connection,
     id: &str,
     reason: Option<&str>,
     at: &Timestamp,
 ) -> ApiResult<ReservationRow> {
-    let current = reservation_row(&mut *conn, id).await?;
-    let row = transition(&mut *conn, id, "CANCELLED", at)
-        .await?
-        .ok_or_else(|| not_pending(&current))?;
-    release_units(&mut *conn, &row, at).await?;
+    let current = reservation_row(conn, id)?;
+    let row = transition(conn, id, "CANCELLED", at)?.ok_or_else(|| not_pending(&current))?;
+    release_units(conn, &row, at)?;
     let event = NewEvent::ReservationCancelled(ReservationCancelled {
         reservation_id: row.id.clone(),
         product_id: row.product_id.clone(),
@@ -238,30 +253,25 @@ pub async fn cancel(
         quantity: row.quantity,
         reason: reason.unwrap_or("manual_cancellation").to_owned(),
     });
-    append_event(conn, &event, at).await?;
+    append_event_blocking(conn, &event, at)?;
     Ok(row)
 }
 
 /// PENDING and due → EXPIRED (`reservation.expired`). `None` when it was not PENDING or not
 /// yet due (someone else got there first).
-pub async fn expire(
-    conn: &mut SqliteConnection,
-    id: &str,
-    at: &Timestamp,
-) -> ApiResult<Option<ReservationRow>> {
+pub fn expire(conn: &Connection, id: &str, at: &Timestamp) -> ApiResult<Option<ReservationRow>> {
     let now = time::to_db(at);
-    let row: Option<ReservationRow> = sqlx::query_as(
-        "UPDATE reservations SET status = 'EXPIRED', updated_at = ?1 \
-         WHERE id = ?2 AND status = 'PENDING' AND expires_at <= ?1 RETURNING *",
-    )
-    .bind(&now)
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row = conn
+        .prepare_cached(
+            "UPDATE reservations SET status = 'EXPIRED', updated_at = ?1 \
+             WHERE id = ?2 AND status = 'PENDING' AND expires_at <= ?1 RETURNING *",
+        )?
+        .query_row(params![now, id], ReservationRow::from_row)
+        .optional()?;
     let Some(row) = row else {
         return Ok(None);
     };
-    release_units(&mut *conn, &row, at).await?;
+    release_units(conn, &row, at)?;
     let event = NewEvent::ReservationExpired(ReservationExpired {
         reservation_id: row.id.clone(),
         product_id: row.product_id.clone(),
@@ -269,7 +279,7 @@ pub async fn expire(
         quantity: row.quantity,
         expired_at: *at,
     });
-    append_event(conn, &event, at).await?;
+    append_event_blocking(conn, &event, at)?;
     Ok(Some(row))
 }
 

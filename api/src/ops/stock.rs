@@ -6,9 +6,10 @@
 //! updates still carry `version = ?` as a second guard.
 
 use inventory_shared::events::{NewEvent, StockCreated, StockTransferred, StockUpdated};
-use inventory_shared::outbox::append_event;
+use inventory_shared::outbox::append_event_blocking;
 use inventory_shared::time::{self, Timestamp};
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::{Connection, OptionalExtension, params};
+use sqlx::SqlitePool;
 
 use super::{MAX_QUANTITY, product_not_found, products::product_exists, stock_not_found};
 use crate::error::{ApiError, ApiResult};
@@ -37,46 +38,56 @@ impl StockRow {
     }
 }
 
+impl StockRow {
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            product_id: row.get(0)?,
+            store_id: row.get(1)?,
+            quantity: row.get(2)?,
+            reserved: row.get(3)?,
+            version: row.get(4)?,
+            updated_at: row.get(5)?,
+        })
+    }
+}
+
 /// The row of (product, store) inside a write transaction.
-pub async fn stock_row(
-    conn: &mut SqliteConnection,
+pub fn stock_row(
+    conn: &Connection,
     product_id: &str,
     store_id: &str,
-) -> Result<Option<StockRow>, sqlx::Error> {
-    sqlx::query_as(
+) -> rusqlite::Result<Option<StockRow>> {
+    conn.prepare_cached(
         "SELECT product_id, store_id, quantity, reserved, version, updated_at FROM stock \
          WHERE product_id = ? AND store_id = ?",
-    )
-    .bind(product_id)
-    .bind(store_id)
-    .fetch_optional(conn)
-    .await
+    )?
+    .query_row([product_id, store_id], StockRow::from_row)
+    .optional()
 }
 
 /// Creates the stock row of a product in a store (`stock.created`).
-pub async fn create_stock(
-    conn: &mut SqliteConnection,
+pub fn create_stock(
+    conn: &Connection,
     product_id: &str,
     store_id: &str,
     quantity: i64,
     at: &Timestamp,
 ) -> ApiResult<StockRow> {
-    if !product_exists(&mut *conn, product_id).await? {
+    if !product_exists(conn, product_id)? {
         return Err(product_not_found(product_id));
     }
     let now = time::to_db(at);
-    let row: Option<StockRow> = sqlx::query_as(
-        "INSERT INTO stock (product_id, store_id, quantity, reserved, version, created_at, \
-         updated_at) VALUES (?, ?, ?, 0, 1, ?, ?) ON CONFLICT (product_id, store_id) DO NOTHING \
-         RETURNING product_id, store_id, quantity, reserved, version, updated_at",
-    )
-    .bind(product_id)
-    .bind(store_id)
-    .bind(quantity)
-    .bind(&now)
-    .bind(&now)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row = conn
+        .prepare_cached(
+            "INSERT INTO stock (product_id, store_id, quantity, reserved, version, created_at, \
+             updated_at) VALUES (?1, ?2, ?3, 0, 1, ?4, ?4) ON CONFLICT (product_id, store_id) \
+             DO NOTHING RETURNING product_id, store_id, quantity, reserved, version, updated_at",
+        )?
+        .query_row(
+            params![product_id, store_id, quantity, now],
+            StockRow::from_row,
+        )
+        .optional()?;
     let row = row.ok_or_else(|| {
         ApiError::Conflict(
             "STOCK_EXISTS",
@@ -90,7 +101,7 @@ pub async fn create_stock(
         reason: "initial_stock".to_owned(),
         version: row.version,
     });
-    append_event(conn, &event, at).await?;
+    append_event_blocking(conn, &event, at)?;
     Ok(row)
 }
 
@@ -104,8 +115,8 @@ pub enum QuantityChange {
 }
 
 /// Sets or adjusts on-hand units (`stock.updated`), honouring `If-Match`.
-pub async fn change_quantity(
-    conn: &mut SqliteConnection,
+pub fn change_quantity(
+    conn: &Connection,
     product_id: &str,
     store_id: &str,
     change: QuantityChange,
@@ -113,8 +124,7 @@ pub async fn change_quantity(
     reason: Option<&str>,
     at: &Timestamp,
 ) -> ApiResult<StockRow> {
-    let current = stock_row(&mut *conn, product_id, store_id)
-        .await?
+    let current = stock_row(conn, product_id, store_id)?
         .ok_or_else(|| stock_not_found(product_id, store_id))?;
     if let Some(expected) = expected_version
         && expected != current.version
@@ -147,18 +157,22 @@ pub async fn change_quantity(
             format!("the result ({new_quantity}) would exceed {MAX_QUANTITY} units"),
         ));
     }
-    let row: StockRow = sqlx::query_as(
-        "UPDATE stock SET quantity = ?, version = version + 1, updated_at = ? \
-         WHERE product_id = ? AND store_id = ? AND version = ? \
-         RETURNING product_id, store_id, quantity, reserved, version, updated_at",
-    )
-    .bind(new_quantity)
-    .bind(time::to_db(at))
-    .bind(product_id)
-    .bind(store_id)
-    .bind(current.version)
-    .fetch_one(&mut *conn)
-    .await?;
+    let row = conn
+        .prepare_cached(
+            "UPDATE stock SET quantity = ?, version = version + 1, updated_at = ? \
+             WHERE product_id = ? AND store_id = ? AND version = ? \
+             RETURNING product_id, store_id, quantity, reserved, version, updated_at",
+        )?
+        .query_row(
+            params![
+                new_quantity,
+                time::to_db(at),
+                product_id,
+                store_id,
+                current.version
+            ],
+            StockRow::from_row,
+        )?;
     let default_reason = match change {
         QuantityChange::Set(q) if q > current.quantity => "restock",
         _ => "adjustment",
@@ -173,7 +187,7 @@ pub async fn change_quantity(
         reserved: row.reserved,
         version: row.version,
     });
-    append_event(conn, &event, at).await?;
+    append_event_blocking(conn, &event, at)?;
     Ok(row)
 }
 
@@ -188,8 +202,8 @@ pub struct Transfer {
 
 /// Moves available units between two stores of one product in one transaction, creating the
 /// destination row when missing (`stock.transferred`).
-pub async fn transfer(
-    conn: &mut SqliteConnection,
+pub fn transfer(
+    conn: &Connection,
     product_id: &str,
     from_store: &str,
     to_store: &str,
@@ -197,17 +211,15 @@ pub async fn transfer(
     reason: Option<&str>,
     at: &Timestamp,
 ) -> ApiResult<Transfer> {
-    let source = match stock_row(&mut *conn, product_id, from_store).await? {
+    let source = match stock_row(conn, product_id, from_store)? {
         Some(row) => row,
-        None if !product_exists(&mut *conn, product_id).await? => {
-            return Err(product_not_found(product_id));
-        }
+        None if !product_exists(conn, product_id)? => return Err(product_not_found(product_id)),
         None => return Err(stock_not_found(product_id, from_store)),
     };
     if source.available() < quantity {
         return Err(insufficient(quantity, source.available(), from_store));
     }
-    let destination = stock_row(&mut *conn, product_id, to_store).await?;
+    let destination = stock_row(conn, product_id, to_store)?;
     if destination.as_ref().map_or(0, |d| d.quantity) + quantity > MAX_QUANTITY {
         return Err(ApiError::field(
             "quantity",
@@ -215,30 +227,29 @@ pub async fn transfer(
         ));
     }
     let now = time::to_db(at);
-    let from: StockRow = sqlx::query_as(
-        "UPDATE stock SET quantity = quantity - ?1, version = version + 1, updated_at = ?2 \
-         WHERE product_id = ?3 AND store_id = ?4 AND quantity - reserved >= ?1 \
-         RETURNING product_id, store_id, quantity, reserved, version, updated_at",
-    )
-    .bind(quantity)
-    .bind(&now)
-    .bind(product_id)
-    .bind(from_store)
-    .fetch_one(&mut *conn)
-    .await?;
-    let to: StockRow = sqlx::query_as(
-        "INSERT INTO stock (product_id, store_id, quantity, reserved, version, created_at, \
-         updated_at) VALUES (?1, ?2, ?3, 0, 1, ?4, ?4) \
-         ON CONFLICT (product_id, store_id) DO UPDATE SET quantity = quantity + excluded.quantity, \
-         version = version + 1, updated_at = excluded.updated_at \
-         RETURNING product_id, store_id, quantity, reserved, version, updated_at",
-    )
-    .bind(product_id)
-    .bind(to_store)
-    .bind(quantity)
-    .bind(&now)
-    .fetch_one(&mut *conn)
-    .await?;
+    let from = conn
+        .prepare_cached(
+            "UPDATE stock SET quantity = quantity - ?1, version = version + 1, updated_at = ?2 \
+             WHERE product_id = ?3 AND store_id = ?4 AND quantity - reserved >= ?1 \
+             RETURNING product_id, store_id, quantity, reserved, version, updated_at",
+        )?
+        .query_row(
+            params![quantity, now, product_id, from_store],
+            StockRow::from_row,
+        )?;
+    let to = conn
+        .prepare_cached(
+            "INSERT INTO stock (product_id, store_id, quantity, reserved, version, created_at, \
+             updated_at) VALUES (?1, ?2, ?3, 0, 1, ?4, ?4) \
+             ON CONFLICT (product_id, store_id) DO UPDATE SET \
+             quantity = quantity + excluded.quantity, version = version + 1, \
+             updated_at = excluded.updated_at \
+             RETURNING product_id, store_id, quantity, reserved, version, updated_at",
+        )?
+        .query_row(
+            params![product_id, to_store, quantity, now],
+            StockRow::from_row,
+        )?;
     let event = NewEvent::StockTransferred(StockTransferred {
         product_id: product_id.to_owned(),
         from_store: from_store.to_owned(),
@@ -251,7 +262,7 @@ pub async fn transfer(
         to_version: to.version,
         to_created: destination.is_none(),
     });
-    append_event(conn, &event, at).await?;
+    append_event_blocking(conn, &event, at)?;
     Ok(Transfer { from, to })
 }
 
