@@ -63,7 +63,7 @@ pub struct Seeded {
 pub async fn seed(state: &AppState) -> ApiResult<Seeded> {
     let mut seeded = Seeded::default();
     for (sku, name, category, price_cents, units) in CATALOGUE {
-        let product_id = match products::product_by_sku(&state.db.reader, sku).await {
+        let product_id = match state.point.read(|c| products::product_by_sku(c, sku)) {
             Ok(existing) => existing.id,
             Err(ApiError::NotFound(..)) => {
                 let input = products::ProductInput {

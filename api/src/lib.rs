@@ -7,6 +7,7 @@
 //! - [`ops`]: the inventory operations: small SQL functions, each write appending its event
 //!   on the same connection.
 //! - [`writer`]: the one writer connection and its group commit.
+//! - [`reads`]: point reads inline on per-thread read-only connections.
 //! - [`expiry`]: the background task that expires due reservations.
 //! - [`demo`]: `--seed-demo` sample data.
 //! - [`metrics`]: Prometheus metrics.
@@ -22,6 +23,7 @@ pub mod expiry;
 pub mod http;
 pub mod metrics;
 pub mod ops;
+pub mod reads;
 pub mod writer;
 
 use std::net::SocketAddr;
@@ -58,6 +60,7 @@ impl Application {
         let (writer, writer_thread) =
             Writer::start(&settings.database, settings.write_batch_max as usize)?;
         let state = AppState {
+            point: reads::PointReader::new(&settings.database),
             db,
             writer,
             reservation_ttl: chrono::Duration::from_std(settings.reservation_ttl)
@@ -166,6 +169,7 @@ pub async fn openapi_yaml() -> anyhow::Result<String> {
         reader: lazy,
     };
     let state = AppState {
+        point: reads::PointReader::new(&inventory_shared::config::DatabaseSettings::at(":memory:")),
         db,
         writer: Writer::detached(),
         reservation_ttl: chrono::Duration::seconds(600),

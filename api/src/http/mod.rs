@@ -40,6 +40,8 @@ pub struct AppState {
     pub db: Database,
     /// The one writer.
     pub writer: Writer,
+    /// Point reads (one row by key).
+    pub point: crate::reads::PointReader,
     /// Default reservation time to live.
     pub reservation_ttl: chrono::Duration,
 }

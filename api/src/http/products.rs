@@ -90,8 +90,9 @@ impl ProductsApi {
     #[oai(path = "/products/:id", method = "get", operation_id = "get_product")]
     async fn get(&self, id: Path<String>) -> ApiResult<Json<Product>> {
         Ok(Json(
-            products::product_by_id(&self.0.db.reader, &id.0)
-                .await?
+            self.0
+                .point
+                .read(|c| products::product_by_id(c, &id.0))?
                 .into(),
         ))
     }
@@ -104,8 +105,9 @@ impl ProductsApi {
     )]
     async fn get_by_sku(&self, sku: Path<String>) -> ApiResult<Json<Product>> {
         Ok(Json(
-            products::product_by_sku(&self.0.db.reader, &sku.0)
-                .await?
+            self.0
+                .point
+                .read(|c| products::product_by_sku(c, &sku.0))?
                 .into(),
         ))
     }

@@ -97,8 +97,9 @@ impl ReservationsApi {
     )]
     async fn get(&self, _auth: ApiKeyAuth, id: Path<String>) -> ApiResult<Json<Reservation>> {
         Ok(Json(
-            reservations::get_reservation(&self.0.db.reader, &id.0)
-                .await?
+            self.0
+                .point
+                .read(|c| reservations::get_reservation(c, &id.0))?
                 .into(),
         ))
     }

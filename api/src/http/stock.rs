@@ -175,9 +175,9 @@ impl StockApi {
         product_id: Path<String>,
         store_id: Path<String>,
     ) -> ApiResult<OneRow> {
-        Ok(one_row(
-            stock::get_stock(&self.0.db.reader, &product_id.0, &store_id.0).await?,
-        ))
+        Ok(one_row(self.0.point.read(|c| {
+            stock::get_stock(c, &product_id.0, &store_id.0)
+        })?))
     }
 
     /// Whether a quantity is available right now
@@ -198,7 +198,10 @@ impl StockApi {
         )]
         quantity: Query<i64>,
     ) -> ApiResult<Json<Availability>> {
-        let row = stock::get_stock(&self.0.db.reader, &product_id.0, &store_id.0).await?;
+        let row = self
+            .0
+            .point
+            .read(|c| stock::get_stock(c, &product_id.0, &store_id.0))?;
         Ok(Json(Availability {
             available: row.available(),
             sufficient: row.available() >= quantity.0,

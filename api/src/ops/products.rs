@@ -160,21 +160,19 @@ pub fn delete_product(conn: &Connection, id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// One product by id.
-pub async fn product_by_id(db: &SqlitePool, id: &str) -> ApiResult<ProductRow> {
-    sqlx::query_as("SELECT * FROM products WHERE id = ?")
-        .bind(id)
-        .fetch_optional(db)
-        .await?
+/// One product by id (a point read).
+pub fn product_by_id(conn: &Connection, id: &str) -> ApiResult<ProductRow> {
+    conn.prepare_cached("SELECT * FROM products WHERE id = ?")?
+        .query_row([id], ProductRow::from_row)
+        .optional()?
         .ok_or_else(|| product_not_found(id))
 }
 
-/// One product by SKU.
-pub async fn product_by_sku(db: &SqlitePool, sku: &str) -> ApiResult<ProductRow> {
-    sqlx::query_as("SELECT * FROM products WHERE sku = ?")
-        .bind(sku)
-        .fetch_optional(db)
-        .await?
+/// One product by SKU (a point read).
+pub fn product_by_sku(conn: &Connection, sku: &str) -> ApiResult<ProductRow> {
+    conn.prepare_cached("SELECT * FROM products WHERE sku = ?")?
+        .query_row([sku], ProductRow::from_row)
+        .optional()?
         .ok_or_else(|| ApiError::NotFound("PRODUCT_NOT_FOUND", format!("no product has SKU {sku}")))
 }
 

@@ -299,13 +299,9 @@ pub async fn due_for_expiry(
     .await
 }
 
-/// One reservation.
-pub async fn get_reservation(db: &SqlitePool, id: &str) -> ApiResult<ReservationRow> {
-    sqlx::query_as("SELECT * FROM reservations WHERE id = ?")
-        .bind(id)
-        .fetch_optional(db)
-        .await?
-        .ok_or_else(|| reservation_not_found(id))
+/// One reservation (a point read).
+pub fn get_reservation(conn: &Connection, id: &str) -> ApiResult<ReservationRow> {
+    reservation_row(conn, id)
 }
 
 /// A store's PENDING reservations that are not yet due, soonest deadline first.

@@ -276,17 +276,9 @@ pub(crate) fn insufficient(requested: i64, available: i64, store_id: &str) -> Ap
     )
 }
 
-/// One stock row (reads).
-pub async fn get_stock(db: &SqlitePool, product_id: &str, store_id: &str) -> ApiResult<StockRow> {
-    sqlx::query_as(
-        "SELECT product_id, store_id, quantity, reserved, version, updated_at FROM stock \
-         WHERE product_id = ? AND store_id = ?",
-    )
-    .bind(product_id)
-    .bind(store_id)
-    .fetch_optional(db)
-    .await?
-    .ok_or_else(|| stock_not_found(product_id, store_id))
+/// One stock row (a point read).
+pub fn get_stock(conn: &Connection, product_id: &str, store_id: &str) -> ApiResult<StockRow> {
+    stock_row(conn, product_id, store_id)?.ok_or_else(|| stock_not_found(product_id, store_id))
 }
 
 /// Every store's row of one product; 404 when the product does not exist.
