@@ -184,8 +184,9 @@ async fn idle(
 }
 
 fn broker_silent(status: &Status, metrics: &Metrics, error: &str) {
-    if status.broker_up() {
-        tracing::warn!(broker = status.broker(), error, "broker stopped answering");
+    // Logged once per outage (and once at start when the broker is not there yet).
+    if status.broker_up() || status.last_error().is_none() {
+        tracing::warn!(broker = status.broker(), error, "broker is not answering");
     }
     status.broker_failed(error);
     metrics.broker_up.set(0.0);
