@@ -258,14 +258,17 @@ impl NatsPublisher {
                 }
             }
         }
-        // Await what is still in flight, in order.
+        // Await what is still in flight, in order, until the first failure. Each ack's timeout
+        // starts when it is awaited, so after a failure (typically a lost connection) the rest
+        // are dropped, not awaited one timeout after another; whichever of them were stored are
+        // found by `already_published` or dropped by the server as duplicates on the retry.
         for ack in inflight {
-            let result = ack.await;
-            if failure.is_none() {
-                match result {
-                    Ok(_) => acked += 1,
-                    Err(error) => failure = Some((acked, classify(&error))),
-                }
+            if failure.is_some() {
+                break;
+            }
+            match ack.await {
+                Ok(_) => acked += 1,
+                Err(error) => failure = Some((acked, classify(&error))),
             }
         }
         // Everything sent was acknowledged, but the next event could not even be sent.
@@ -385,13 +388,22 @@ impl Publisher for NatsPublisher {
 
     fn ping(&mut self) -> BoxFuture<'_, Result<(), PublishError>> {
         Box::pin(async {
-            let context = self.context().await?;
+            // A stream info request: answers only when the server, JetStream and the stream
+            // are all there (the stream is created on the first call if missing).
             let timeout = self.settings.nats_timeout.min(Duration::from_secs(2));
-            match tokio::time::timeout(timeout, context.query_account()).await {
+            let context = tokio::time::timeout(timeout, self.ensure_stream())
+                .await
+                .map_err(|_| PublishError::Transient("NATS did not answer in time".into()))??;
+            match tokio::time::timeout(timeout, context.get_stream(&self.settings.nats_stream))
+                .await
+            {
                 Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(PublishError::Transient(format!(
-                    "JetStream did not answer: {e}"
-                ))),
+                Ok(Err(e)) => {
+                    self.stream_ready = false;
+                    Err(PublishError::Transient(format!(
+                        "JetStream did not answer: {e}"
+                    )))
+                }
                 Err(_) => Err(PublishError::Transient(
                     "NATS did not answer in time".into(),
                 )),
