@@ -134,7 +134,9 @@ pub fn open_blocking_writer(settings: &DatabaseSettings) -> anyhow::Result<rusql
     let path = settings.path();
     let conn = rusqlite::Connection::open(&path)
         .with_context(|| format!("opening the database {} for writing", path.display()))?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // SQLite's own busy handler sleeps up to 100 ms between tries; the relay holds the write
+    // lock for a few milliseconds at a time, so retry every millisecond instead.
+    conn.busy_handler(Some(retry_every_millisecond))?;
     let synchronous = match settings.sqlite_synchronous {
         Synchronous::Full => "FULL",
         Synchronous::Normal => "NORMAL",
@@ -145,4 +147,13 @@ pub fn open_blocking_writer(settings: &DatabaseSettings) -> anyhow::Result<rusql
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
+}
+
+/// Busy handler of the writer connection: wait 1 ms and retry, for up to [`BUSY_TIMEOUT`].
+fn retry_every_millisecond(attempt: i32) -> bool {
+    if u128::from(attempt.unsigned_abs()) >= BUSY_TIMEOUT.as_millis() {
+        return false;
+    }
+    std::thread::sleep(Duration::from_millis(1));
+    true
 }

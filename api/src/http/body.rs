@@ -6,7 +6,9 @@
 //! documented in the spec), and answers 400 `VALIDATION_FAILED` listing every offending field,
 //! or 400 `MALFORMED_JSON` when the body is not JSON at all.
 
-use std::sync::LazyLock;
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
 
 use poem::{Request, RequestBody};
 use poem_openapi::payload::{ParsePayload, Payload};
@@ -41,7 +43,7 @@ impl<T: Type> Payload for JsonBody<T> {
     }
 }
 
-impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
+impl<T: ParseFromJSON + 'static> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
@@ -62,7 +64,7 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
     }
 }
 
-impl<'a, T: ParseFromJSON> ApiExtractor<'a> for JsonBody<T> {
+impl<'a, T: ParseFromJSON + 'static> ApiExtractor<'a> for JsonBody<T> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
     type ParamType = ();
     type ParamRawType = ();
@@ -105,7 +107,7 @@ impl<'a, T: ParseFromJSON> ApiExtractor<'a> for JsonBody<T> {
 }
 
 /// Parses and checks a body. Public for unit tests.
-pub fn parse<T: ParseFromJSON>(data: &[u8]) -> Result<T, ApiError> {
+pub fn parse<T: ParseFromJSON + 'static>(data: &[u8]) -> Result<T, ApiError> {
     // An empty body is an empty object: bodies whose fields are all optional (cancel) may be
     // left out, and the others report each missing field.
     let data: &[u8] = if data.iter().all(u8::is_ascii_whitespace) {
@@ -118,8 +120,7 @@ pub fn parse<T: ParseFromJSON>(data: &[u8]) -> Result<T, ApiError> {
     if !value.is_object() {
         return Err(ApiError::field("body", "must be a JSON object"));
     }
-    let mut registry = Registry::new();
-    T::register(&mut registry);
+    let registry = registry_of::<T>();
     if let Some(schema) = resolve(&registry, &T::schema_ref()) {
         let errors = check_object(&registry, schema, &value, "");
         if !errors.is_empty() {
@@ -131,10 +132,26 @@ pub fn parse<T: ParseFromJSON>(data: &[u8]) -> Result<T, ApiError> {
 
 /// Whether `T`'s schema requires any property (a body of only optional fields may be left out;
 /// an empty body reads as `{}`).
-fn has_required_fields<T: Type>() -> bool {
+fn has_required_fields<T: Type + 'static>() -> bool {
+    let registry = registry_of::<T>();
+    resolve(&registry, &T::schema_ref()).is_none_or(|schema| !schema.required.is_empty())
+}
+
+/// The schemas `T` registers, built once per body type (this runs on every request).
+fn registry_of<T: Type + 'static>() -> Arc<Registry> {
+    static CACHE: LazyLock<RwLock<HashMap<TypeId, Arc<Registry>>>> =
+        LazyLock::new(Default::default);
+    let key = TypeId::of::<T>();
+    if let Some(found) = CACHE.read().ok().and_then(|c| c.get(&key).cloned()) {
+        return found;
+    }
     let mut registry = Registry::new();
     T::register(&mut registry);
-    resolve(&registry, &T::schema_ref()).is_none_or(|schema| !schema.required.is_empty())
+    let registry = Arc::new(registry);
+    if let Ok(mut cache) = CACHE.write() {
+        cache.insert(key, registry.clone());
+    }
+    registry
 }
 
 fn resolve<'r>(registry: &'r Registry, schema: &'r MetaSchemaRef) -> Option<&'r MetaSchema> {
