@@ -59,6 +59,43 @@ pub struct PublishStep {
     /// crashed between publishing and marking) and after a failure with an unknown outcome.
     /// While set, the next step asks the broker what it already holds before sending.
     reconcile: bool,
+    pending: PendingReader,
+}
+
+/// Reads batches of pending events on a plain `rusqlite` connection in a blocking task (see
+/// [`outbox::fetch_pending_blocking`] for why); opened on first use.
+struct PendingReader {
+    path: std::path::PathBuf,
+    conn: Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
+}
+
+impl PendingReader {
+    fn new(db: &Database) -> Self {
+        Self {
+            path: db.reader.connect_options().get_filename().to_path_buf(),
+            conn: Arc::new(std::sync::Mutex::new(None)),
+        }
+    }
+
+    async fn fetch(&self, limit: i64) -> anyhow::Result<Vec<outbox::StoredEvent>> {
+        let conn = self.conn.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| anyhow::anyhow!("pending reader poisoned"))?;
+            let conn = match guard.take() {
+                Some(conn) => conn,
+                None => db::open_blocking_reader(&path)?,
+            };
+            let result = outbox::fetch_pending_blocking(&conn, limit);
+            if result.is_ok() {
+                *guard = Some(conn);
+            }
+            Ok(result?)
+        })
+        .await?
+    }
 }
 
 impl std::fmt::Debug for PublishStep {
@@ -80,6 +117,7 @@ impl PublishStep {
         metrics: Metrics,
         status: Arc<Status>,
     ) -> Self {
+        let pending = PendingReader::new(&db);
         Self {
             publisher,
             ledger: Ledger {
@@ -89,6 +127,7 @@ impl PublishStep {
                 status,
             },
             reconcile: true,
+            pending,
         }
     }
 
@@ -106,12 +145,11 @@ impl PublishStep {
     /// marked; the next step starts over from the same events).
     pub async fn step(&mut self) -> anyhow::Result<StepOutcome> {
         let started = std::time::Instant::now();
-        let mut batch = outbox::fetch_pending(
-            &self.ledger.db.reader,
-            i64::from(self.ledger.settings.batch_size),
-        )
-        .await
-        .context("reading pending events")?;
+        let mut batch = self
+            .pending
+            .fetch(i64::from(self.ledger.settings.batch_size))
+            .await
+            .context("reading pending events")?;
         if batch.is_empty() {
             return Ok(StepOutcome::Empty);
         }
@@ -132,7 +170,8 @@ impl PublishStep {
                 batch.retain(|e| !held.contains(&e.seq));
             }
             if batch.is_empty() {
-                self.reconcile = false;
+                // The broker held the whole batch: the next one may be held too (a crashed
+                // relay can leave more than one batch unmarked), so keep asking.
                 return Ok(StepOutcome::Published(already));
             }
         }

@@ -157,3 +157,14 @@ fn retry_every_millisecond(attempt: i32) -> bool {
     std::thread::sleep(Duration::from_millis(1));
     true
 }
+
+/// Opens a read-only `rusqlite` connection to an existing database file (for bulk reads that
+/// sqlx would hand over row by row).
+pub fn open_blocking_reader(path: &std::path::Path) -> anyhow::Result<rusqlite::Connection> {
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)
+        .with_context(|| format!("opening {} for reading", path.display()))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}

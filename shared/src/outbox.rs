@@ -154,6 +154,40 @@ pub async fn fetch_pending(
         .collect()
 }
 
+/// [`fetch_pending`] on a plain `rusqlite` connection: the relay reads its batches this way
+/// (in a blocking task), because sqlx hands rows over one by one through its worker thread
+/// (about 7 ms for 500 events here, against about 1 ms).
+pub fn fetch_pending_blocking(
+    conn: &rusqlite::Connection,
+    limit: i64,
+) -> rusqlite::Result<Vec<StoredEvent>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT seq, id, event_type, aggregate_type, aggregate_id, store_id, partition_key, \
+         payload, created_at, attempts FROM events \
+         WHERE synced_at IS NULL AND dead_at IS NULL ORDER BY seq LIMIT ?",
+    )?;
+    let rows = statement.query_map([limit], |row| {
+        let decode = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
+        };
+        let payload: String = row.get(7)?;
+        let created_at: String = row.get(8)?;
+        Ok(StoredEvent {
+            seq: row.get(0)?,
+            id: row.get(1)?,
+            event_type: row.get(2)?,
+            aggregate_type: row.get(3)?,
+            aggregate_id: row.get(4)?,
+            store_id: row.get(5)?,
+            partition_key: row.get(6)?,
+            payload: RawValue::from_string(payload).map_err(|e| decode(7, Box::new(e)))?,
+            created_at: time::from_db(&created_at).map_err(|e| decode(8, Box::new(e)))?,
+            attempts: row.get(9)?,
+        })
+    })?;
+    rows.collect()
+}
+
 /// Marks the given events published at `at`. One statement, so one short transaction.
 pub async fn mark_published(
     db: impl SqliteExecutor<'_>,
