@@ -20,123 +20,25 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use clap::Args;
 use futures::future::BoxFuture;
-use inventory_shared::config::parse_duration;
 use inventory_shared::outbox::StoredEvent;
-use rdkafka::ClientConfig;
-use rdkafka::client::ClientContext;
-use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{Offset, TopicPartitionList};
 
 use super::{BatchFailure, PublishError, Publisher};
 
-/// Kafka connection settings (any Kafka-protocol broker).
-#[derive(Clone, Args)]
-pub struct KafkaSettings {
-    /// Bootstrap brokers, comma-separated `host:port`.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "localhost:9092")]
-    pub kafka_brokers: String,
+mod context;
+mod partition;
+mod settings;
+mod tail;
 
-    /// Topic the events go to. It must exist (or the broker must auto-create it).
-    #[arg(long, env = "KAFKA_TOPIC", default_value = "inventory-events")]
-    pub kafka_topic: String,
-
-    /// `security.protocol`: `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl` [default: plaintext].
-    #[arg(long, env = "KAFKA_SECURITY_PROTOCOL")]
-    pub kafka_security_protocol: Option<String>,
-
-    /// `sasl.mechanism`, e.g. `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`.
-    #[arg(long, env = "KAFKA_SASL_MECHANISM")]
-    pub kafka_sasl_mechanism: Option<String>,
-
-    /// SASL user name.
-    #[arg(long, env = "KAFKA_SASL_USERNAME")]
-    pub kafka_sasl_username: Option<String>,
-
-    /// SASL password (never logged).
-    #[arg(long, env = "KAFKA_SASL_PASSWORD", hide_env_values = true)]
-    pub kafka_sasl_password: Option<String>,
-
-    /// CA certificate file (PEM) to verify the brokers' TLS certificates.
-    #[arg(long, env = "KAFKA_SSL_CA_LOCATION")]
-    pub kafka_ssl_ca_location: Option<String>,
-
-    /// How long a record may wait for the broker's acknowledgement (librdkafka
-    /// `message.timeout.ms`) before the batch fails and is retried with backoff.
-    #[arg(long, env = "KAFKA_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
-    pub kafka_timeout: Duration,
-}
-
-impl fmt::Debug for KafkaSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KafkaSettings")
-            .field("kafka_brokers", &self.kafka_brokers)
-            .field("kafka_topic", &self.kafka_topic)
-            .field("kafka_security_protocol", &self.kafka_security_protocol)
-            .field("kafka_sasl_mechanism", &self.kafka_sasl_mechanism)
-            .field("kafka_sasl_username", &self.kafka_sasl_username)
-            .field(
-                "kafka_sasl_password",
-                &self.kafka_sasl_password.as_ref().map(|_| "<redacted>"),
-            )
-            .field("kafka_ssl_ca_location", &self.kafka_ssl_ca_location)
-            .field("kafka_timeout", &self.kafka_timeout)
-            .finish()
-    }
-}
-
-impl KafkaSettings {
-    /// Settings for `brokers` and `topic`, everything else at its default.
-    pub fn new(brokers: impl Into<String>, topic: impl Into<String>) -> Self {
-        Self {
-            kafka_brokers: brokers.into(),
-            kafka_topic: topic.into(),
-            kafka_security_protocol: None,
-            kafka_sasl_mechanism: None,
-            kafka_sasl_username: None,
-            kafka_sasl_password: None,
-            kafka_ssl_ca_location: None,
-            kafka_timeout: Duration::from_secs(30),
-        }
-    }
-
-    /// The connection part of the librdkafka configuration (shared by the producer and the
-    /// tail reader).
-    pub fn client_config(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", &self.kafka_brokers)
-            .set("client.id", "inventory-relay");
-        let optional = [
-            ("security.protocol", &self.kafka_security_protocol),
-            ("sasl.mechanism", &self.kafka_sasl_mechanism),
-            ("sasl.username", &self.kafka_sasl_username),
-            ("sasl.password", &self.kafka_sasl_password),
-            ("ssl.ca.location", &self.kafka_ssl_ca_location),
-        ];
-        for (key, value) in optional {
-            if let Some(value) = value.as_deref().filter(|v| !v.trim().is_empty()) {
-                config.set(key, value.trim());
-            }
-        }
-        config
-    }
-
-    /// Metadata look-ups and tail reads wait at most this long.
-    fn metadata_timeout(&self) -> Duration {
-        self.kafka_timeout
-            .clamp(Duration::from_millis(500), Duration::from_secs(5))
-    }
-}
+pub use context::RelayContext;
+pub use partition::partition_for;
+pub use settings::KafkaSettings;
+use tail::{last_seq_per_partition, topic_partitions};
 
 /// Publishes to a Kafka topic with an idempotent producer.
 pub struct KafkaPublisher {
@@ -436,202 +338,6 @@ fn build_producer(settings: &KafkaSettings) -> Result<FutureProducer<RelayContex
         .create_with_context(RelayContext::default())
 }
 
-/// Reads the topic's partition count from the broker (blocking).
-fn topic_partitions(
-    producer: &FutureProducer<RelayContext>,
-    topic: &str,
-    timeout: Duration,
-) -> Result<i32, PublishError> {
-    let metadata = producer
-        .client()
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(|e| PublishError::Transient(format!("reading metadata of topic {topic}: {e}")))?;
-    let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
-        return Err(PublishError::Transient(format!("topic {topic} not found")));
-    };
-    if let Some(error) = found.error()
-        && error != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR
-    {
-        let code = RDKafkaErrorCode::from(error);
-        return Err(PublishError::Transient(format!("topic {topic}: {code}")));
-    }
-    match i32::try_from(found.partitions().len()) {
-        Ok(count) if count > 0 => Ok(count),
-        _ => Err(PublishError::Transient(format!(
-            "topic {topic} has no partitions (yet)"
-        ))),
-    }
-}
-
-/// For every non-empty partition, the largest `seq` header among its last records (blocking).
-///
-/// Reads from a few records before the high watermark to the end of each partition: a few
-/// records rather than one, so that a stray record without a `seq` header (written by another
-/// producer) does not hide ours; to the end (end-of-partition event, or no new record for
-/// [`TAIL_IDLE`]) rather than to `high - 1`, because some Kafka-protocol brokers report a
-/// coarse high watermark (tansu reports the last *batch*). Nothing writes to the topic while
-/// this runs: the relay is the only producer and it is between batches.
-fn last_seq_per_partition(
-    settings: &KafkaSettings,
-    partitions: i32,
-) -> Result<HashMap<i32, i64>, PublishError> {
-    const TAIL: i64 = 8;
-    let topic = settings.kafka_topic.as_str();
-    let timeout = settings.metadata_timeout();
-    let transient = |what: &str, e: KafkaError| PublishError::Transient(format!("{what}: {e}"));
-    let consumer: BaseConsumer<RelayContext> = settings
-        .client_config()
-        .set("group.id", "inventory-relay-tail-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "true")
-        .set("auto.offset.reset", "earliest")
-        .create_with_context(RelayContext::default())
-        .map_err(|e| transient("creating the Kafka tail reader", e))?;
-
-    let mut assignment = TopicPartitionList::new();
-    // Partitions still being read, with when their last record arrived.
-    let mut reading: HashMap<i32, Option<Instant>> = HashMap::new();
-    for partition in 0..partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, partition, timeout)
-            .map_err(|e| transient("reading partition offsets", e))?;
-        if high > low {
-            assignment
-                .add_partition_offset(topic, partition, Offset::Offset((high - TAIL).max(low)))
-                .map_err(|e| transient("assigning partitions", e))?;
-            reading.insert(partition, None);
-        }
-    }
-    let mut last_seqs = HashMap::new();
-    if reading.is_empty() {
-        return Ok(last_seqs);
-    }
-    consumer
-        .assign(&assignment)
-        .map_err(|e| transient("assigning partitions", e))?;
-    let deadline = Instant::now() + timeout * 2;
-    loop {
-        let now = Instant::now();
-        reading.retain(|_, last| last.is_none_or(|at| now.duration_since(at) < TAIL_IDLE));
-        if reading.is_empty() {
-            return Ok(last_seqs);
-        }
-        if now > deadline {
-            return Err(PublishError::Transient(format!(
-                "timed out reading the last records of {} partition(s) of {topic}",
-                reading.len()
-            )));
-        }
-        let message = match consumer.poll(Duration::from_millis(50)) {
-            None => continue,
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                reading.remove(&partition);
-                continue;
-            }
-            Some(Err(e)) => return Err(transient("reading the topic tail", e)),
-            Some(Ok(message)) => message,
-        };
-        let partition = message.partition();
-        if let Some(last) = reading.get_mut(&partition) {
-            *last = Some(Instant::now());
-        }
-        if let Some(seq) = message.headers().and_then(|h| {
-            h.iter()
-                .find(|h| h.key == "seq")
-                .and_then(|h| h.value)
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .and_then(|v| v.parse::<i64>().ok())
-        }) {
-            let entry = last_seqs.entry(partition).or_insert(seq);
-            *entry = (*entry).max(seq);
-        }
-    }
-}
-
-/// How long the tail reader waits for more records of a partition that sent no
-/// end-of-partition event.
-const TAIL_IDLE: Duration = Duration::from_millis(500);
-
-/// librdkafka's own logging, toned down: while a broker is down librdkafka reports every
-/// failed connection attempt as an error, and the relay already says "broker down" once (and
-/// on `/health`). Each librdkafka facility is logged at `warn` at most every 30 s; repeats in
-/// between go to `debug`. Global errors repeat what the log callback said and go to `debug`.
-#[derive(Default)]
-pub struct RelayContext {
-    last_warned: Mutex<HashMap<String, Instant>>,
-}
-
-impl ClientContext for RelayContext {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        match level {
-            RDKafkaLogLevel::Debug | RDKafkaLogLevel::Info | RDKafkaLogLevel::Notice => {
-                tracing::debug!(target: "librdkafka", fac, "{log_message}");
-            }
-            _ => {
-                let now = Instant::now();
-                let mut last = self
-                    .last_warned
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                let due = last
-                    .get(fac)
-                    .is_none_or(|at| now.duration_since(*at) >= Duration::from_secs(30));
-                if due {
-                    last.insert(fac.to_owned(), now);
-                    tracing::warn!(target: "librdkafka", fac, "{log_message}");
-                } else {
-                    tracing::debug!(target: "librdkafka", fac, "{log_message}");
-                }
-            }
-        }
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        tracing::debug!(target: "librdkafka", %error, "{reason}");
-    }
-}
-
-impl ConsumerContext for RelayContext {}
-
-/// Which partition a key goes to: the Java client's default partitioner
-/// (`toPositive(murmur2(key)) % partitions`), so other Kafka clients agree with us.
-pub fn partition_for(key: &[u8], partitions: i32) -> i32 {
-    let positive = (murmur2(key) & 0x7fff_ffff) as i32;
-    positive % partitions.max(1)
-}
-
-/// Kafka's murmur2 (seed `0x9747b28c`), as in `org.apache.kafka.common.utils.Utils`.
-fn murmur2(data: &[u8]) -> u32 {
-    const M: u32 = 0x5bd1_e995;
-    const R: u32 = 24;
-    let mut h: u32 = 0x9747_b28c ^ (data.len() as u32);
-    let mut chunks = data.chunks_exact(4);
-    for chunk in &mut chunks {
-        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        k = k.wrapping_mul(M);
-        k ^= k >> R;
-        k = k.wrapping_mul(M);
-        h = h.wrapping_mul(M);
-        h ^= k;
-    }
-    let rest = chunks.remainder();
-    if rest.len() >= 3 {
-        h ^= u32::from(rest[2]) << 16;
-    }
-    if rest.len() >= 2 {
-        h ^= u32::from(rest[1]) << 8;
-    }
-    if !rest.is_empty() {
-        h ^= u32::from(rest[0]);
-        h = h.wrapping_mul(M);
-    }
-    h ^= h >> 13;
-    h = h.wrapping_mul(M);
-    h ^= h >> 15;
-    h
-}
-
 /// Rejected: the broker (or librdkafka's local checks) refuses this record for itself, so
 /// retrying cannot help. Everything else (unreachable, timeouts, queue full, leader changes,
 /// authorization, unknown outcome) is transient.
@@ -653,35 +359,6 @@ fn classify(error: &KafkaError) -> PublishError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn murmur2_matches_the_java_client() {
-        // Vectors from Kafka's UtilsTest.testMurmur2.
-        let cases: [(&str, i32); 6] = [
-            ("21", -973_932_308),
-            ("foobar", -790_332_482),
-            ("a-little-bit-long-string", -985_981_536),
-            ("a-little-bit-longer-string", -1_486_304_829),
-            (
-                "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
-                -58_897_971,
-            ),
-            ("abc", 479_470_107),
-        ];
-        for (key, expected) in cases {
-            assert_eq!(murmur2(key.as_bytes()) as i32, expected, "{key}");
-        }
-    }
-
-    #[test]
-    fn partitions_are_stable_and_in_range() {
-        for key in ["p-1", "p-2", "0194c2a8-0000-7000-8000-000000000001"] {
-            let p = partition_for(key.as_bytes(), 3);
-            assert!((0..3).contains(&p));
-            assert_eq!(p, partition_for(key.as_bytes(), 3));
-        }
-        assert_eq!(partition_for(b"anything", 1), 0);
-    }
 
     #[test]
     fn size_errors_are_rejections_and_the_rest_transient() {
