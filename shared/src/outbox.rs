@@ -209,24 +209,6 @@ pub async fn mark_published(
     Ok(done.rows_affected())
 }
 
-/// Marks every pending event up to and including `seq` published: used when the broker already
-/// holds them (found after a crash between publishing and marking).
-pub async fn mark_published_through(
-    db: impl SqliteExecutor<'_>,
-    seq: i64,
-    at: &Timestamp,
-) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE events SET synced_at = ? \
-         WHERE seq <= ? AND synced_at IS NULL AND dead_at IS NULL",
-    )
-    .bind(time::to_db(at))
-    .bind(seq)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected())
-}
-
 /// Records that the broker rejected event `seq` for itself (not a transient failure). Parks it
 /// (`dead_at`) once it reached `max_attempts`. Returns whether it is now parked.
 pub async fn record_rejection(
