@@ -155,6 +155,7 @@ fn run(conn: Connection, mut queue: mpsc::Receiver<Message>, max_batch: usize) {
             if let Err(e) = run_batch(&conn, &mut batch) {
                 tracing::error!(error = format!("{e:#}"), jobs, "write batch failed");
             }
+            crate::metrics::record_write_batch(jobs, started.elapsed(), queue.len());
             tracing::trace!(
                 jobs,
                 micros = started.elapsed().as_micros() as u64,
