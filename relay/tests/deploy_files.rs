@@ -43,7 +43,11 @@ fn repo() -> PathBuf {
 
 /// Runs `program args` in the repository; fails naming the tool when it is missing.
 fn run(program: &str, args: &[&str], install_hint: &str) -> Output {
-    match Command::new(program).args(args).current_dir(repo()).output() {
+    match Command::new(program)
+        .args(args)
+        .current_dir(repo())
+        .output()
+    {
         Ok(output) => output,
         Err(e) => panic!("cannot run `{program}` ({e}); this test needs it: {install_hint}"),
     }
@@ -136,10 +140,16 @@ fn env_example_lists_every_variable_of_both_binaries_with_its_default() {
             Some(var) => {
                 if let Some((_, default)) = outside {
                     if let Some(default) = default {
-                        assert_eq!(value, default, ".env.example: {name} differs from the default");
+                        assert_eq!(
+                            value, default,
+                            ".env.example: {name} differs from the default"
+                        );
                     }
                 } else if let Some(default) = &var.default {
-                    assert_eq!(value, default, ".env.example: {name} differs from the default");
+                    assert_eq!(
+                        value, default,
+                        ".env.example: {name} differs from the default"
+                    );
                 }
             }
             None => {
@@ -209,14 +219,20 @@ fn compose_sets_only_variables_the_binaries_accept() {
     let relay = variables(RelaySettings::command());
     let api_env = environment("api");
     for name in api_env.keys() {
-        assert!(api.contains_key(name), "compose gives the api {name}, which it does not accept");
+        assert!(
+            api.contains_key(name),
+            "compose gives the api {name}, which it does not accept"
+        );
     }
     let settings = parse_api(&api_env, &api);
     assert_eq!(settings.server_host.to_string(), "0.0.0.0");
     settings.keys().expect("compose's API_KEYS parse");
     let relay_env = environment("relay");
     for name in relay_env.keys() {
-        assert!(relay.contains_key(name), "compose gives the relay {name}, which it does not accept");
+        assert!(
+            relay.contains_key(name),
+            "compose gives the relay {name}, which it does not accept"
+        );
     }
     let settings = parse_relay(&relay_env, &relay);
     assert_eq!(settings.relay_http_addr.to_string(), "0.0.0.0:9091");
@@ -240,7 +256,10 @@ fn the_dockerfile_builds_with_the_pinned_toolchain() {
         "deploy/Dockerfile must build with Rust {channel} (rust-toolchain.toml)"
     );
     for needed in ["USER inventory", "HEALTHCHECK", "AS api", "AS relay"] {
-        assert!(dockerfile.contains(needed), "deploy/Dockerfile lacks {needed}");
+        assert!(
+            dockerfile.contains(needed),
+            "deploy/Dockerfile lacks {needed}"
+        );
     }
 }
 
@@ -321,7 +340,11 @@ fn parse_relay(env: &BTreeMap<String, String>, vars: &BTreeMap<String, Var>) -> 
 fn env_example() -> (BTreeMap<String, String>, BTreeSet<String>) {
     let mut set = BTreeMap::new();
     let mut commented = BTreeSet::new();
-    let is_name = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    let is_name = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    };
     for line in read(".env.example").lines() {
         let line = line.trim();
         if let Some(rest) = line.strip_prefix("# ") {

@@ -84,9 +84,15 @@ async fn a_slow_broker_that_answers_pings_is_reported_stuck_then_ok_again() {
     let (_, body) = relay.health().await;
     assert_eq!(body["status"], "stuck", "{body}");
     assert_eq!(body["stuck"], true);
-    assert_eq!(body["broker"]["status"], "up", "the ping alone says up: {body}");
+    assert_eq!(
+        body["broker"]["status"], "up",
+        "the ping alone says up: {body}"
+    );
     assert!(body["pending"].as_i64() > Some(0), "{body}");
-    assert!(body["oldest_pending_age_seconds"].as_f64() > Some(1.0), "{body}");
+    assert!(
+        body["oldest_pending_age_seconds"].as_f64() > Some(1.0),
+        "{body}"
+    );
     let text = relay.metrics().await;
     assert_eq!(metric(&text, "relay_stuck"), Some(1.0));
     assert_eq!(metric(&text, "relay_broker_up"), Some(1.0));
