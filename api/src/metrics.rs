@@ -5,7 +5,8 @@
 //! - `reservations_total{operation, outcome}`: create / confirm / cancel by result code
 //!   (`ok`, `INSUFFICIENT_STOCK`, `RESERVATION_EXPIRED`, ...), and `expire` from the task.
 //! - The writer's group commit: `db_write_batch_size` (writes per commit, histogram),
-//!   `db_commit_duration_seconds` (`BEGIN IMMEDIATE` to `COMMIT` returned, fsync included) and
+//!   `db_commit_duration_seconds` (one batch: `BEGIN IMMEDIATE` to `COMMIT`, fsync included,
+//!   and answering its callers) and
 //!   `db_writer_queue_depth` (writes waiting for the writer after a batch was taken).
 //! - Expiry: `reservation_expiry_lag_seconds` (histogram: how long after `expires_at` each
 //!   reservation was expired) and `reservation_expiry_last_run_timestamp_seconds`.
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::error::ApiError;
+use crate::ops::OpResult;
 
 static HANDLE: OnceLock<MetricsHandle> = OnceLock::new();
 
@@ -30,7 +31,7 @@ static HANDLE: OnceLock<MetricsHandle> = OnceLock::new();
 pub mod names {
     /// Histogram: writes committed together in one transaction (group commit).
     pub const WRITE_BATCH_SIZE: &str = "db_write_batch_size";
-    /// Histogram: one batch's transaction, `BEGIN IMMEDIATE` to `COMMIT` returned.
+    /// Histogram: one batch, `BEGIN IMMEDIATE` to `COMMIT` (fsync included) and its answers.
     pub const COMMIT_DURATION: &str = "db_commit_duration_seconds";
     /// Gauge: writes waiting for the writer thread after it took a batch.
     pub const WRITER_QUEUE_DEPTH: &str = "db_writer_queue_depth";
@@ -132,7 +133,7 @@ fn describe() {
     metrics::describe_histogram!(
         names::COMMIT_DURATION,
         metrics::Unit::Seconds,
-        "One write batch's transaction, BEGIN IMMEDIATE to COMMIT returned (fsync included)"
+        "One write batch: BEGIN IMMEDIATE to COMMIT (fsync included) and answering its callers"
     );
     metrics::describe_gauge!(
         names::WRITER_QUEUE_DEPTH,
@@ -168,7 +169,7 @@ pub fn record_request(method: &str, route: &'static str, status: u16, elapsed: D
 }
 
 /// Records the outcome of a reservation operation.
-pub fn record_reservation<T>(operation: &'static str, result: &Result<T, ApiError>) {
+pub fn record_reservation<T>(operation: &'static str, result: &OpResult<T>) {
     let outcome = match result {
         Ok(_) => "ok",
         Err(e) => e.code(),
