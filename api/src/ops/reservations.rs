@@ -90,7 +90,7 @@ pub fn reserve(
             |row| row.get::<_, i64>(0),
         )
         .optional()?;
-    if held.is_none() {
+    let Some(version) = held else {
         return Err(match stock_row(conn, &input.product_id, &input.store_id)? {
             Some(row) => insufficient(input.quantity, row.available(), &input.store_id),
             None if !product_exists(conn, &input.product_id)? => {
@@ -98,7 +98,7 @@ pub fn reserve(
             }
             None => stock_not_found(&input.product_id, &input.store_id),
         });
-    }
+    };
     let expires_at = *at + input.ttl;
     let row = ReservationRow {
         id: Uuid::now_v7().to_string(),
@@ -133,6 +133,7 @@ pub fn reserve(
         quantity: row.quantity,
         customer_id: row.customer_id.clone(),
         expires_at,
+        version,
     });
     append_event_blocking(conn, &event, at)?;
     Ok(row)
@@ -186,19 +187,22 @@ fn transition(
     .optional()
 }
 
-/// Gives the held units back to `available` (cancel, expire).
-fn release_units(conn: &Connection, row: &ReservationRow, at: &Timestamp) -> rusqlite::Result<()> {
+/// Gives the held units back to `available` (cancel, expire); returns the stock row's new
+/// version (carried by the event).
+fn release_units(conn: &Connection, row: &ReservationRow, at: &Timestamp) -> rusqlite::Result<i64> {
     conn.prepare_cached(
         "UPDATE stock SET reserved = reserved - ?, version = version + 1, updated_at = ? \
-         WHERE product_id = ? AND store_id = ?",
+         WHERE product_id = ? AND store_id = ? RETURNING version",
     )?
-    .execute(params![
-        row.quantity,
-        time::to_db(at),
-        row.product_id,
-        row.store_id
-    ])
-    .map(|_| ())
+    .query_row(
+        params![
+            row.quantity,
+            time::to_db(at),
+            row.product_id,
+            row.store_id
+        ],
+        |r| r.get(0),
+    )
 }
 
 /// PENDING → CONFIRMED: the units leave on-hand and reserved (`reservation.confirmed`). Past
@@ -215,22 +219,28 @@ pub fn confirm(conn: &Connection, id: &str, at: &Timestamp) -> ApiResult<Confirm
         };
     }
     let row = transition(conn, id, "CONFIRMED", at)?.ok_or_else(|| not_pending(&row))?;
-    conn.prepare_cached(
-        "UPDATE stock SET quantity = quantity - ?1, reserved = reserved - ?1, \
-         version = version + 1, updated_at = ?2 WHERE product_id = ?3 AND store_id = ?4",
-    )?
-    .execute(params![
-        row.quantity,
-        time::to_db(at),
-        row.product_id,
-        row.store_id
-    ])?;
+    let version: i64 = conn
+        .prepare_cached(
+            "UPDATE stock SET quantity = quantity - ?1, reserved = reserved - ?1, \
+             version = version + 1, updated_at = ?2 WHERE product_id = ?3 AND store_id = ?4 \
+             RETURNING version",
+        )?
+        .query_row(
+            params![
+                row.quantity,
+                time::to_db(at),
+                row.product_id,
+                row.store_id
+            ],
+            |r| r.get(0),
+        )?;
     let event = NewEvent::ReservationConfirmed(ReservationConfirmed {
         reservation_id: row.id.clone(),
         product_id: row.product_id.clone(),
         store_id: row.store_id.clone(),
         quantity: row.quantity,
         confirmed_at: *at,
+        version,
     });
     append_event_blocking(conn, &event, at)?;
     Ok(ConfirmOutcome::Confirmed(row))
@@ -245,13 +255,14 @@ pub fn cancel(
 ) -> ApiResult<ReservationRow> {
     let current = reservation_row(conn, id)?;
     let row = transition(conn, id, "CANCELLED", at)?.ok_or_else(|| not_pending(&current))?;
-    release_units(conn, &row, at)?;
+    let version = release_units(conn, &row, at)?;
     let event = NewEvent::ReservationCancelled(ReservationCancelled {
         reservation_id: row.id.clone(),
         product_id: row.product_id.clone(),
         store_id: row.store_id.clone(),
         quantity: row.quantity,
         reason: reason.unwrap_or("manual_cancellation").to_owned(),
+        version,
     });
     append_event_blocking(conn, &event, at)?;
     Ok(row)
@@ -271,13 +282,14 @@ pub fn expire(conn: &Connection, id: &str, at: &Timestamp) -> ApiResult<Option<R
     let Some(row) = row else {
         return Ok(None);
     };
-    release_units(conn, &row, at)?;
+    let version = release_units(conn, &row, at)?;
     let event = NewEvent::ReservationExpired(ReservationExpired {
         reservation_id: row.id.clone(),
         product_id: row.product_id.clone(),
         store_id: row.store_id.clone(),
         quantity: row.quantity,
         expired_at: *at,
+        version,
     });
     append_event_blocking(conn, &event, at)?;
     Ok(Some(row))
