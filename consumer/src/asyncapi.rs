@@ -130,7 +130,10 @@ pub fn document() -> Value {
                 }}
             }),
         );
-        refs.insert(name.clone(), json!({"$ref": format!("#/components/messages/{name}")}));
+        refs.insert(
+            name.clone(),
+            json!({"$ref": format!("#/components/messages/{name}")}),
+        );
     }
     let channel_refs = |channel: &str| -> Vec<Value> {
         EventType::ALL
@@ -202,7 +205,10 @@ mod tests {
     #[test]
     fn message_names_are_pascal_case() {
         assert_eq!(message_name(EventType::StockCreated), "StockCreated");
-        assert_eq!(message_name(EventType::ReservationExpired), "ReservationExpired");
+        assert_eq!(
+            message_name(EventType::ReservationExpired),
+            "ReservationExpired"
+        );
     }
 
     #[test]

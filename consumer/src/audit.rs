@@ -64,7 +64,10 @@ impl AuditLog {
             .await
             .with_context(|| format!("reading the audit log at {url}"))?;
         let status = response.status();
-        anyhow::ensure!(status.is_success(), "the audit log at {url} answered {status}");
+        anyhow::ensure!(
+            status.is_success(),
+            "the audit log at {url} answered {status}"
+        );
         let wire: Wire = response.json().await.context("reading an audit-log page")?;
         let events = wire
             .events

@@ -45,7 +45,11 @@ pub struct Settings {
     pub command: Option<Command>,
 
     /// The projection's own SQLite file (a path or `sqlite://` URL); created when missing.
-    #[arg(long, env = "CONSUMER_DATABASE_URL", default_value = "data/availability.db")]
+    #[arg(
+        long,
+        env = "CONSUMER_DATABASE_URL",
+        default_value = "data/availability.db"
+    )]
     pub consumer_database_url: String,
 
     /// Address of `/availability`, `/health` and `/metrics` (port 0 picks a free port).
@@ -114,11 +118,20 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct ApiSettings {
     /// Base URL of the inventory API.
-    #[arg(long, env = "INVENTORY_API_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "INVENTORY_API_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub inventory_api_url: String,
 
     /// API key sent as `X-API-Key` (never logged).
-    #[arg(long, env = "INVENTORY_API_KEY", default_value = "dev-key-change-me", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "INVENTORY_API_KEY",
+        default_value = "dev-key-change-me",
+        hide_env_values = true
+    )]
     pub inventory_api_key: String,
 
     /// Audit-log page size (1–1000).
@@ -221,7 +234,11 @@ impl Settings {
 
     /// This member's name: `CONSUMER_NAME`, else the host name, else `consumer`.
     pub fn member_name(&self) -> String {
-        if let Some(name) = self.consumer_name.as_deref().filter(|n| !n.trim().is_empty()) {
+        if let Some(name) = self
+            .consumer_name
+            .as_deref()
+            .filter(|n| !n.trim().is_empty())
+        {
             return name.trim().to_owned();
         }
         std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -55,9 +55,7 @@ impl Incoming {
         if id.is_empty() {
             return Err(ParseError::Missing("id"));
         }
-        let seq = seq
-            .parse()
-            .map_err(|e| invalid("seq", format!("{e}")))?;
+        let seq = seq.parse().map_err(|e| invalid("seq", format!("{e}")))?;
         let kind = EventType::parse(event_type)
             .ok_or_else(|| invalid("event_type", format!("unknown type `{event_type}`")))?;
         let created_at =

@@ -55,7 +55,9 @@ async fn read<T: Send + 'static>(
 ) -> Result<T, Response> {
     let reader = state.reader.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let guard = reader.lock().map_err(|_| "reader lock poisoned".to_owned())?;
+        let guard = reader
+            .lock()
+            .map_err(|_| "reader lock poisoned".to_owned())?;
         f(&guard).map_err(|e| e.to_string())
     })
     .await
@@ -121,7 +123,11 @@ async fn health(Data(state): Data<&HttpState>) -> Response {
         "last_seq": state.status.last_seq.load(Ordering::Relaxed),
         "lag_seconds": state.status.lag_us.load(Ordering::Relaxed) as f64 / 1e6,
     });
-    let code = if up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body)).into_response()
 }
 

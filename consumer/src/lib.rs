@@ -66,8 +66,16 @@ impl Consumer {
                 &member,
                 settings.consumer_claim_idle,
             )?),
-            BrokerKind::Kafka => Box::new(source::kafka::KafkaSource::new(&settings.kafka, &group, &member)?),
-            BrokerKind::Nats => Box::new(source::nats::NatsSource::new(&settings.nats, &group, &member)?),
+            BrokerKind::Kafka => Box::new(source::kafka::KafkaSource::new(
+                &settings.kafka,
+                &group,
+                &member,
+            )?),
+            BrokerKind::Nats => Box::new(source::nats::NatsSource::new(
+                &settings.nats,
+                &group,
+                &member,
+            )?),
         };
         let status = Arc::new(Status {
             broker: settings.message_broker.as_str(),
@@ -89,7 +97,9 @@ impl Consumer {
         let acceptor = TcpListener::bind(settings.consumer_http_addr)
             .into_acceptor()
             .await
-            .with_context(|| format!("binding CONSUMER_HTTP_ADDR {}", settings.consumer_http_addr))?;
+            .with_context(|| {
+                format!("binding CONSUMER_HTTP_ADDR {}", settings.consumer_http_addr)
+            })?;
         let local_addr = acceptor
             .local_addr()
             .first()
@@ -135,8 +145,16 @@ impl Consumer {
         let consumed = consuming.await;
         let served = served.await;
         tracing::info!(
-            consumer = if consumed.is_ok() { "stopped" } else { "panicked" },
-            http = match &served { Ok(Ok(())) => "stopped", Ok(Err(_)) => "failed", Err(_) => "panicked" },
+            consumer = if consumed.is_ok() {
+                "stopped"
+            } else {
+                "panicked"
+            },
+            http = match &served {
+                Ok(Ok(())) => "stopped",
+                Ok(Err(_)) => "failed",
+                Err(_) => "panicked",
+            },
             "consumer stopped"
         );
         consumed.context("consumer task")?;

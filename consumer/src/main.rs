@@ -21,9 +21,11 @@ async fn main() -> ExitCode {
     }
     let result = match settings.command.clone() {
         None | Some(Command::Run) => run(settings).await,
-        Some(Command::Rebuild) => inventory_consumer::rebuild::run(&settings, &mut std::io::stdout())
-            .await
-            .map(|_| ()),
+        Some(Command::Rebuild) => {
+            inventory_consumer::rebuild::run(&settings, &mut std::io::stdout())
+                .await
+                .map(|_| ())
+        }
         Some(Command::Asyncapi) => inventory_consumer::asyncapi::yaml().map(|doc| print!("{doc}")),
     };
     match result {

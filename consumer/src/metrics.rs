@@ -63,14 +63,32 @@ impl Metrics {
     pub fn new() -> Self {
         let recorder = PrometheusBuilder::new().build_recorder();
         let help = [
-            (names::APPLIED, "Events applied to the projection, by event type."),
-            (names::DUPLICATES, "Redelivered or duplicated events, skipped."),
-            (names::GAPS, "Version jumps detected and repaired from the audit log."),
-            (names::MALFORMED, "Messages that were not a readable event (acknowledged)."),
+            (
+                names::APPLIED,
+                "Events applied to the projection, by event type.",
+            ),
+            (
+                names::DUPLICATES,
+                "Redelivered or duplicated events, skipped.",
+            ),
+            (
+                names::GAPS,
+                "Version jumps detected and repaired from the audit log.",
+            ),
+            (
+                names::MALFORMED,
+                "Messages that were not a readable event (acknowledged).",
+            ),
             (names::CATCHUP, "Events read from the API's audit log."),
             (names::LAST_SEQ, "Highest event seq applied."),
-            (names::LAG, "Seconds from the last applied event's commit to its application."),
-            (names::BROKER_UP, "1 when the last broker call succeeded, else 0."),
+            (
+                names::LAG,
+                "Seconds from the last applied event's commit to its application.",
+            ),
+            (
+                names::BROKER_UP,
+                "1 when the last broker call succeeded, else 0.",
+            ),
         ];
         for (name, text) in help {
             let key = metrics::KeyName::from_const_str(name);
@@ -80,16 +98,16 @@ impl Metrics {
                 recorder.describe_gauge(key, None, text.into());
             }
         }
-        let counter = |name: &'static str| {
-            recorder.register_counter(&Key::from_static_name(name), &METADATA)
-        };
+        let counter =
+            |name: &'static str| recorder.register_counter(&Key::from_static_name(name), &METADATA);
         let gauge =
             |name: &'static str| recorder.register_gauge(&Key::from_static_name(name), &METADATA);
         let applied = EventType::ALL
             .into_iter()
             .map(|t| {
                 let labels = vec![Label::new("event_type", t.as_str())];
-                let c = recorder.register_counter(&Key::from_parts(names::APPLIED, labels), &METADATA);
+                let c =
+                    recorder.register_counter(&Key::from_parts(names::APPLIED, labels), &METADATA);
                 c.absolute(0);
                 (t, c)
             })
@@ -106,7 +124,12 @@ impl Metrics {
             applied,
             recorder: Arc::new(recorder),
         };
-        for c in [&metrics.duplicates, &metrics.gaps, &metrics.malformed, &metrics.catchup] {
+        for c in [
+            &metrics.duplicates,
+            &metrics.gaps,
+            &metrics.malformed,
+            &metrics.catchup,
+        ] {
             c.absolute(0);
         }
         for g in [&metrics.last_seq, &metrics.lag, &metrics.broker_up] {

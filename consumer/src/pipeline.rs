@@ -111,9 +111,16 @@ impl Pipeline {
                 self.broker_up(acked.is_ok());
                 // A failed acknowledgement only means redelivery, which the inbox absorbs.
                 if let Err(e) = acked {
-                    tracing::warn!(error = format!("{e:#}"), "acknowledgement failed; the batch will be redelivered");
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "acknowledgement failed; the batch will be redelivered"
+                    );
                 }
-                Ok(Step::Consumed { applied, duplicates, gaps })
+                Ok(Step::Consumed {
+                    applied,
+                    duplicates,
+                    gaps,
+                })
             }
             Err(e) => {
                 self.held = Some(batch);
@@ -134,10 +141,15 @@ impl Pipeline {
             duplicates += outcome.duplicates;
             self.metrics.duplicates.increment(outcome.duplicates);
             if let Some((seq, created_at)) = outcome.last {
-                let lag_us = (time::now() - created_at).num_microseconds().unwrap_or(0).max(0);
+                let lag_us = (time::now() - created_at)
+                    .num_microseconds()
+                    .unwrap_or(0)
+                    .max(0);
                 self.status.last_seq.fetch_max(seq, Ordering::Relaxed);
                 self.status.lag_us.store(lag_us, Ordering::Relaxed);
-                self.metrics.last_seq.set(self.status.last_seq.load(Ordering::Relaxed) as f64);
+                self.metrics
+                    .last_seq
+                    .set(self.status.last_seq.load(Ordering::Relaxed) as f64);
                 self.metrics.lag.set(lag_us as f64 / 1e6);
             }
             let Some(gap) = outcome.gap else {
@@ -153,7 +165,8 @@ impl Pipeline {
             repaired_at = Some(gap.seq);
             gaps += 1;
             self.metrics.gaps.increment(1);
-            let from = audit::row_last_seq(&self.projection, &gap.product_id, &gap.store_id).await?;
+            let from =
+                audit::row_last_seq(&self.projection, &gap.product_id, &gap.store_id).await?;
             tracing::warn!(
                 event.seq = gap.seq,
                 product.id = %gap.product_id,
@@ -166,7 +179,11 @@ impl Pipeline {
             let done = audit::catch_up(&self.projection, &self.audit, &self.metrics, from, |_| {})
                 .await
                 .context("catching up from the audit log")?;
-            tracing::info!(read = done.read, applied = done.applied, "caught up from the audit log");
+            tracing::info!(
+                read = done.read,
+                applied = done.applied,
+                "caught up from the audit log"
+            );
             events.drain(..gap.index);
         }
     }
@@ -187,7 +204,11 @@ impl Pipeline {
             match step {
                 Ok(_) => backoff = Duration::from_millis(250),
                 Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), backoff_ms = backoff.as_millis() as u64, "consumer step failed; retrying");
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        backoff_ms = backoff.as_millis() as u64,
+                        "consumer step failed; retrying"
+                    );
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(backoff) => {}

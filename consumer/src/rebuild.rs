@@ -34,7 +34,8 @@ pub async fn run(settings: &Settings, out: &mut impl Write) -> anyhow::Result<Re
     let projection = Arc::new(Mutex::new(projection));
     let total = audit.total().await.context("counting the audit log")?;
     // `stderr()` draws only on a terminal: piped or in CI the bar stays hidden.
-    let bar = ProgressBar::with_draw_target(Some(total.max(0) as u64), ProgressDrawTarget::stderr());
+    let bar =
+        ProgressBar::with_draw_target(Some(total.max(0) as u64), ProgressDrawTarget::stderr());
     if let Ok(style) = ProgressStyle::with_template(
         "{spinner} rebuilding [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
     ) {

@@ -13,11 +13,17 @@ async fn over_kafka_every_row_ends_equal_to_the_api() {
     let dir = tempfile::tempdir().expect("temp dir");
     let tansu = Tansu::start_with_topic(dir.path(), "inventory-events", 3).await;
     let api = Api::start(dir.path()).await;
-    let broker = [("MESSAGE_BROKER", "kafka".to_owned()), ("KAFKA_BROKERS", tansu.brokers())];
+    let broker = [
+        ("MESSAGE_BROKER", "kafka".to_owned()),
+        ("KAFKA_BROKERS", tansu.brokers()),
+    ];
     let mut relay = spawn_relay(dir.path(), &api, &broker);
     let projection_path = dir.path().join("availability.db");
     let mut env = broker.to_vec();
-    env.push(("CONSUMER_DATABASE_URL", projection_path.display().to_string()));
+    env.push((
+        "CONSUMER_DATABASE_URL",
+        projection_path.display().to_string(),
+    ));
     env.push(("INVENTORY_API_URL", api.base.clone()));
     let mut consumer = ConsumerProc::spawn(dir.path(), "k1", &env);
     random_workload(&api, 21, 4, 300).await;

@@ -13,12 +13,18 @@ async fn over_nats_every_row_ends_equal_to_the_api() {
     let dir = tempfile::tempdir().expect("temp dir");
     let nats = Nats::start(dir.path());
     let api = Api::start(dir.path()).await;
-    let broker = [("MESSAGE_BROKER", "nats".to_owned()), ("NATS_URL", nats.url())];
+    let broker = [
+        ("MESSAGE_BROKER", "nats".to_owned()),
+        ("NATS_URL", nats.url()),
+    ];
     let mut relay = spawn_relay(dir.path(), &api, &broker);
     // The relay creates the stream; the consumer retries until it exists.
     let projection_path = dir.path().join("availability.db");
     let mut env = broker.to_vec();
-    env.push(("CONSUMER_DATABASE_URL", projection_path.display().to_string()));
+    env.push((
+        "CONSUMER_DATABASE_URL",
+        projection_path.display().to_string(),
+    ));
     env.push(("INVENTORY_API_URL", api.base.clone()));
     let mut consumer = ConsumerProc::spawn(dir.path(), "n1", &env);
     random_workload(&api, 21, 4, 300).await;

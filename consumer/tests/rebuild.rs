@@ -15,7 +15,10 @@ use tokio_util::sync::CancellationToken;
 const EVENTS: i64 = 100_000;
 
 /// Runs `op` inside a savepoint: a refused operation (409-style) leaves no trace.
-fn attempt<T, E>(conn: &rusqlite::Connection, op: impl FnOnce(&rusqlite::Connection) -> Result<T, E>) -> Option<T> {
+fn attempt<T, E>(
+    conn: &rusqlite::Connection,
+    op: impl FnOnce(&rusqlite::Connection) -> Result<T, E>,
+) -> Option<T> {
     conn.execute_batch("SAVEPOINT op").expect("savepoint");
     match op(conn) {
         Ok(value) => {
@@ -23,7 +26,8 @@ fn attempt<T, E>(conn: &rusqlite::Connection, op: impl FnOnce(&rusqlite::Connect
             Some(value)
         }
         Err(_) => {
-            conn.execute_batch("ROLLBACK TO op; RELEASE op").expect("rollback");
+            conn.execute_batch("ROLLBACK TO op; RELEASE op")
+                .expect("rollback");
             None
         }
     }
@@ -32,7 +36,8 @@ fn attempt<T, E>(conn: &rusqlite::Connection, op: impl FnOnce(&rusqlite::Connect
 fn write_history(settings: &DatabaseSettings) {
     let conn = inventory_shared::db::open_blocking_writer(settings).expect("writer");
     let count = |conn: &rusqlite::Connection| -> i64 {
-        conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).expect("count")
+        conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .expect("count")
     };
     let stores = ["MAD-001", "BCN-001", "SEV-001", "VLC-001", "BIO-001"];
     let mut rng = Rng::new(99);
@@ -48,9 +53,13 @@ fn write_history(settings: &DatabaseSettings) {
             category: None,
             price_cents: 100,
         };
-        let product = attempt(&conn, |c| products::insert_product(c, &input, &now)).expect("product");
+        let product =
+            attempt(&conn, |c| products::insert_product(c, &input, &now)).expect("product");
         for store in &stores[..3] {
-            attempt(&conn, |c| stock::create_stock(c, &product.id, store, 1_000, &now)).expect("stock");
+            attempt(&conn, |c| {
+                stock::create_stock(c, &product.id, store, 1_000, &now)
+            })
+            .expect("stock");
         }
         ids.push(product.id);
     }
@@ -62,13 +71,24 @@ fn write_history(settings: &DatabaseSettings) {
         let store = stores[rng.below(3) as usize];
         let done = match rng.below(7) {
             0 => attempt(&conn, |c| {
-                stock::change_quantity(c, product, store, stock::QuantityChange::Add(rng.below(9) as i64 + 1), None, None, &now)
+                stock::change_quantity(
+                    c,
+                    product,
+                    store,
+                    stock::QuantityChange::Add(rng.below(9) as i64 + 1),
+                    None,
+                    None,
+                    &now,
+                )
             })
             .is_some(),
             1 => {
                 let to = stores[rng.below(stores.len() as u64) as usize];
                 to != store
-                    && attempt(&conn, |c| stock::transfer(c, product, store, to, 1, None, &now)).is_some()
+                    && attempt(&conn, |c| {
+                        stock::transfer(c, product, store, to, 1, None, &now)
+                    })
+                    .is_some()
             }
             2 | 3 => {
                 let input = reservations::ReserveInput {
@@ -101,7 +121,8 @@ fn write_history(settings: &DatabaseSettings) {
             since_commit += 1;
         }
         if since_commit >= 5_000 {
-            conn.execute_batch("COMMIT; BEGIN IMMEDIATE").expect("commit");
+            conn.execute_batch("COMMIT; BEGIN IMMEDIATE")
+                .expect("commit");
             since_commit = 0;
         }
     }
@@ -113,15 +134,25 @@ async fn rebuild_from_a_100k_event_audit_log_equals_the_api_state() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_path = dir.path().join("inventory.db");
     let settings = DatabaseSettings::at(&db_path);
-    inventory_shared::db::Database::open(&settings, 1).await.expect("migrated").close().await;
+    inventory_shared::db::Database::open(&settings, 1)
+        .await
+        .expect("migrated")
+        .close()
+        .await;
     let started = Instant::now();
     let writer_settings = settings.clone();
-    tokio::task::spawn_blocking(move || write_history(&writer_settings)).await.expect("history");
-    eprintln!("wrote the history in {:.1}s", started.elapsed().as_secs_f64());
-
-    let api = inventory_api::Application::build(inventory_api::config::Settings::for_database(&db_path))
+    tokio::task::spawn_blocking(move || write_history(&writer_settings))
         .await
-        .expect("API builds");
+        .expect("history");
+    eprintln!(
+        "wrote the history in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let api =
+        inventory_api::Application::build(inventory_api::config::Settings::for_database(&db_path))
+            .await
+            .expect("API builds");
     let base = format!("http://{}", api.local_addr());
     let stop = CancellationToken::new();
     let server = tokio::spawn(api.run(stop.clone()));
@@ -137,19 +168,34 @@ async fn rebuild_from_a_100k_event_audit_log_equals_the_api_state() {
         .await
         .expect("rebuild runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "rebuild failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    eprintln!("rebuild: {} ({:.1}s)", stdout.trim(), started.elapsed().as_secs_f64());
+    assert!(
+        output.status.success(),
+        "rebuild failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!(
+        "rebuild: {} ({:.1}s)",
+        stdout.trim(),
+        started.elapsed().as_secs_f64()
+    );
     let events: i64 = {
         let conn = inventory_shared::db::open_blocking_reader(&db_path).expect("db");
-        conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).expect("count")
+        conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .expect("count")
     };
     assert!(events >= EVENTS);
-    assert!(stdout.starts_with(&format!("rebuilt {events} events into ")), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!("rebuilt {events} events into ")),
+        "{stdout}"
+    );
 
     let expected = stock_table(&db_path);
     let got = projection(&projection_path);
     assert_eq!(got.len(), expected.len());
-    assert!(got == expected, "the rebuilt projection differs from the API's stock");
+    assert!(
+        got == expected,
+        "the rebuilt projection differs from the API's stock"
+    );
 
     stop.cancel();
     server.await.expect("API task").expect("API stops");

@@ -195,12 +195,7 @@ fn release_units(conn: &Connection, row: &ReservationRow, at: &Timestamp) -> rus
          WHERE product_id = ? AND store_id = ? RETURNING version",
     )?
     .query_row(
-        params![
-            row.quantity,
-            time::to_db(at),
-            row.product_id,
-            row.store_id
-        ],
+        params![row.quantity, time::to_db(at), row.product_id, row.store_id],
         |r| r.get(0),
     )
 }
@@ -226,12 +221,7 @@ pub fn confirm(conn: &Connection, id: &str, at: &Timestamp) -> ApiResult<Confirm
              RETURNING version",
         )?
         .query_row(
-            params![
-                row.quantity,
-                time::to_db(at),
-                row.product_id,
-                row.store_id
-            ],
+            params![row.quantity, time::to_db(at), row.product_id, row.store_id],
             |r| r.get(0),
         )?;
     let event = NewEvent::ReservationConfirmed(ReservationConfirmed {

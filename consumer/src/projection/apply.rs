@@ -50,7 +50,10 @@ pub struct BatchOutcome {
 #[derive(Debug, Clone, Copy)]
 enum Change {
     /// Absolute on-hand quantity (and reserved when the event states it).
-    Set { quantity: i64, reserved: Option<i64> },
+    Set {
+        quantity: i64,
+        reserved: Option<i64>,
+    },
     /// Relative change (reservations).
     Delta { quantity: i64, reserved: i64 },
 }
@@ -110,13 +113,9 @@ fn steps(event: &NewEvent) -> Vec<Step<'_>> {
                 },
             },
         ],
-        NewEvent::ReservationCreated(p) => vec![delta(
-            &p.product_id,
-            &p.store_id,
-            p.version,
-            0,
-            p.quantity,
-        )],
+        NewEvent::ReservationCreated(p) => {
+            vec![delta(&p.product_id, &p.store_id, p.version, 0, p.quantity)]
+        }
         NewEvent::ReservationConfirmed(p) => vec![delta(
             &p.product_id,
             &p.store_id,
@@ -124,20 +123,12 @@ fn steps(event: &NewEvent) -> Vec<Step<'_>> {
             -p.quantity,
             -p.quantity,
         )],
-        NewEvent::ReservationCancelled(p) => vec![delta(
-            &p.product_id,
-            &p.store_id,
-            p.version,
-            0,
-            -p.quantity,
-        )],
-        NewEvent::ReservationExpired(p) => vec![delta(
-            &p.product_id,
-            &p.store_id,
-            p.version,
-            0,
-            -p.quantity,
-        )],
+        NewEvent::ReservationCancelled(p) => {
+            vec![delta(&p.product_id, &p.store_id, p.version, 0, -p.quantity)]
+        }
+        NewEvent::ReservationExpired(p) => {
+            vec![delta(&p.product_id, &p.store_id, p.version, 0, -p.quantity)]
+        }
     }
 }
 

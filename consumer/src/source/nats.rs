@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, consumer::DeliverPolicy};
+use async_nats::jetstream::{self, consumer::AckPolicy, consumer::DeliverPolicy, consumer::pull};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 
@@ -66,12 +66,17 @@ impl NatsSource {
             options = options.user_and_password(user, password);
         }
         let servers: Vec<String> = s.nats_url.split(',').map(|u| u.trim().to_owned()).collect();
-        let client = options.connect(servers).await.context("connecting to NATS")?;
-        let context = jetstream::new(client);
-        let stream = context
-            .get_stream(&s.nats_stream)
+        let client = options
+            .connect(servers)
             .await
-            .with_context(|| format!("getting the stream {} (the relay creates it)", s.nats_stream))?;
+            .context("connecting to NATS")?;
+        let context = jetstream::new(client);
+        let stream = context.get_stream(&s.nats_stream).await.with_context(|| {
+            format!(
+                "getting the stream {} (the relay creates it)",
+                s.nats_stream
+            )
+        })?;
         let consumer = stream
             .get_or_create_consumer(
                 &self.durable,

@@ -50,8 +50,9 @@ impl RedisSource {
         member: &str,
         claim_idle: Duration,
     ) -> anyhow::Result<Self> {
-        let client = redis::Client::open(settings.url())
-            .map_err(|e| anyhow::anyhow!("REDIS_URL / REDIS_HOST / REDIS_PORT: not a Redis URL ({e})"))?;
+        let client = redis::Client::open(settings.url()).map_err(|e| {
+            anyhow::anyhow!("REDIS_URL / REDIS_HOST / REDIS_PORT: not a Redis URL ({e})")
+        })?;
         Ok(Self {
             client,
             connection: None,
@@ -89,7 +90,9 @@ impl RedisSource {
                 .query_async(&mut connection)
                 .await;
             match created {
-                Ok(()) => tracing::info!(stream = %self.stream, group = %self.group, "consumer group created"),
+                Ok(()) => {
+                    tracing::info!(stream = %self.stream, group = %self.group, "consumer group created")
+                }
                 Err(e) if e.code() == Some("BUSYGROUP") => {}
                 Err(e) => return Err(e).context("creating the consumer group"),
             }
@@ -103,9 +106,14 @@ impl RedisSource {
         let mut connection = self.connection().await?;
         if let Some(cursor) = self.own_pending.clone() {
             let reply: Option<Vec<(String, Vec<Entry>)>> = redis::cmd("XREADGROUP")
-                .arg("GROUP").arg(&self.group).arg(&self.member)
-                .arg("COUNT").arg(max)
-                .arg("STREAMS").arg(&self.stream).arg(&cursor)
+                .arg("GROUP")
+                .arg(&self.group)
+                .arg(&self.member)
+                .arg("COUNT")
+                .arg(max)
+                .arg("STREAMS")
+                .arg(&self.stream)
+                .arg(&cursor)
                 .query_async(&mut connection)
                 .await
                 .context("XREADGROUP (own pending entries)")?;
@@ -115,33 +123,50 @@ impl RedisSource {
                 None => self.own_pending = None,
             }
             if !entries.is_empty() {
-                tracing::info!(count = entries.len(), "re-reading entries left pending by this member");
+                tracing::info!(
+                    count = entries.len(),
+                    "re-reading entries left pending by this member"
+                );
                 return Ok(entries);
             }
         }
         if Instant::now() >= self.next_claim {
-            let (next, claimed, _deleted): (String, Vec<Entry>, Vec<String>) = redis::cmd("XAUTOCLAIM")
-                .arg(&self.stream).arg(&self.group).arg(&self.member)
-                .arg(self.claim_idle.as_millis() as u64)
-                .arg(&self.claim_cursor)
-                .arg("COUNT").arg(max)
-                .query_async(&mut connection)
-                .await
-                .context("XAUTOCLAIM")?;
+            let (next, claimed, _deleted): (String, Vec<Entry>, Vec<String>) =
+                redis::cmd("XAUTOCLAIM")
+                    .arg(&self.stream)
+                    .arg(&self.group)
+                    .arg(&self.member)
+                    .arg(self.claim_idle.as_millis() as u64)
+                    .arg(&self.claim_cursor)
+                    .arg("COUNT")
+                    .arg(max)
+                    .query_async(&mut connection)
+                    .await
+                    .context("XAUTOCLAIM")?;
             if next == "0-0" {
-                self.next_claim = Instant::now() + (self.claim_idle / 2).max(Duration::from_millis(200));
+                self.next_claim =
+                    Instant::now() + (self.claim_idle / 2).max(Duration::from_millis(200));
             }
             self.claim_cursor = next;
             if !claimed.is_empty() {
-                tracing::info!(count = claimed.len(), "claimed entries another member left pending");
+                tracing::info!(
+                    count = claimed.len(),
+                    "claimed entries another member left pending"
+                );
                 return Ok(claimed);
             }
         }
         let reply: Option<Vec<(String, Vec<Entry>)>> = redis::cmd("XREADGROUP")
-            .arg("GROUP").arg(&self.group).arg(&self.member)
-            .arg("COUNT").arg(max)
-            .arg("BLOCK").arg(BLOCK.as_millis() as u64)
-            .arg("STREAMS").arg(&self.stream).arg(">")
+            .arg("GROUP")
+            .arg(&self.group)
+            .arg(&self.member)
+            .arg("COUNT")
+            .arg(max)
+            .arg("BLOCK")
+            .arg(BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&self.stream)
+            .arg(">")
             .query_async(&mut connection)
             .await
             .context("XREADGROUP")?;
@@ -156,7 +181,10 @@ impl Source for RedisSource {
 
     fn next_batch(&mut self, max: usize) -> BoxFuture<'_, anyhow::Result<Vec<Delivery>>> {
         Box::pin(async move {
-            let entries = self.read(max).await.inspect_err(|_| self.connection = None)?;
+            let entries = self
+                .read(max)
+                .await
+                .inspect_err(|_| self.connection = None)?;
             Ok(entries
                 .into_iter()
                 .map(|(id, fields)| Delivery {
@@ -189,7 +217,9 @@ impl Source for RedisSource {
                 .arg(&ids)
                 .query_async(&mut connection)
                 .await;
-            acked.inspect_err(|_| self.connection = None).context("XACK")?;
+            acked
+                .inspect_err(|_| self.connection = None)
+                .context("XACK")?;
             Ok(())
         })
     }

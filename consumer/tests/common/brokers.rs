@@ -33,8 +33,16 @@ impl Redis {
         let program = require("redis-server", "apt-get install redis-server");
         let port = free_port();
         let args = [
-            "--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", &dir.display().to_string(),
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            &dir.display().to_string(),
         ]
         .map(str::to_owned);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -96,7 +104,15 @@ impl Tansu {
         let proc = Proc::spawn(
             "tansu",
             &program,
-            &["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"],
+            &[
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             &[("RUST_LOG", "warn".to_owned())],
             dir,
         );
@@ -126,7 +142,10 @@ async fn create_topic(brokers: &str, topic: &str, partitions: i32) {
             Ok(results) => match results.into_iter().next() {
                 Some(Ok(_)) => return,
                 Some(Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists))) => return,
-                other => assert!(Instant::now() < deadline, "creating topic {topic}: {other:?}"),
+                other => assert!(
+                    Instant::now() < deadline,
+                    "creating topic {topic}: {other:?}"
+                ),
             },
             Err(e) => assert!(Instant::now() < deadline, "creating topic {topic}: {e}"),
         }
@@ -149,7 +168,15 @@ impl Nats {
         let proc = Proc::spawn(
             "nats",
             &program,
-            &["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd", &store.display().to_string()],
+            &[
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-sd",
+                &store.display().to_string(),
+            ],
             &[],
             dir,
         );

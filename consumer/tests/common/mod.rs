@@ -60,7 +60,13 @@ pub struct Proc {
 }
 
 impl Proc {
-    pub fn spawn(name: &str, program: &Path, args: &[&str], env: &[(&str, String)], dir: &Path) -> Self {
+    pub fn spawn(
+        name: &str,
+        program: &Path,
+        args: &[&str],
+        env: &[(&str, String)],
+        dir: &Path,
+    ) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -140,7 +146,12 @@ impl Api {
     }
 
     /// Sends a request; returns (status, body).
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut request = self
             .client
             .request(method, format!("{}/api/v1{path}", self.base))
@@ -174,8 +185,12 @@ impl Api {
     /// Number of events not yet published.
     pub fn pending(&self) -> i64 {
         let conn = inventory_shared::db::open_blocking_reader(&self.db).expect("open API db");
-        conn.query_row("SELECT COUNT(*) FROM events WHERE synced_at IS NULL", [], |r| r.get(0))
-            .expect("count")
+        conn.query_row(
+            "SELECT COUNT(*) FROM events WHERE synced_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count")
     }
 }
 
@@ -186,7 +201,9 @@ pub fn stock_table(db: &Path) -> BTreeMap<(String, String), (i64, i64, i64)> {
         .prepare("SELECT product_id, store_id, quantity, reserved, version FROM stock")
         .expect("prepare");
     statement
-        .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?, r.get(4)?))))
+        .query_map([], |r| {
+            Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?, r.get(4)?)))
+        })
         .expect("query")
         .map(|r| r.expect("row"))
         .collect()
@@ -240,13 +257,19 @@ pub async fn random_workload(api: &Api, seed: u64, products: usize, operations: 
     let mut writes = 0;
     for i in 0..products {
         let (status, body) = api
-            .post("/products", json!({"sku": format!("SKU-{seed}-{i}"), "name": "Thing", "price": 9.5}))
+            .post(
+                "/products",
+                json!({"sku": format!("SKU-{seed}-{i}"), "name": "Thing", "price": 9.5}),
+            )
             .await;
         assert_eq!(status, 201, "{body}");
         let id = body["id"].as_str().expect("id").to_owned();
         for store in &stores[..2] {
             let (status, body) = api
-                .post("/stock", json!({"product_id": id, "store_id": store, "initial_quantity": 200}))
+                .post(
+                    "/stock",
+                    json!({"product_id": id, "store_id": store, "initial_quantity": 200}),
+                )
                 .await;
             assert_eq!(status, 201, "{body}");
             writes += 1;
@@ -261,11 +284,17 @@ pub async fn random_workload(api: &Api, seed: u64, products: usize, operations: 
             0 => {
                 let adjustment = rng.below(20) as i64 - 5;
                 let body = json!({"adjustment": if adjustment == 0 { 7 } else { adjustment }, "reason": "recount"});
-                api.post(&format!("/stock/{product}/{store}/adjust"), body).await
+                api.post(&format!("/stock/{product}/{store}/adjust"), body)
+                    .await
             }
             1 => {
                 let body = json!({"quantity": 100 + rng.below(100) as i64});
-                api.send(reqwest::Method::PUT, &format!("/stock/{product}/{store}"), Some(body)).await
+                api.send(
+                    reqwest::Method::PUT,
+                    &format!("/stock/{product}/{store}"),
+                    Some(body),
+                )
+                .await
             }
             2 => {
                 let to = stores[rng.below(stores.len() as u64) as usize];
@@ -288,16 +317,21 @@ pub async fn random_workload(api: &Api, seed: u64, products: usize, operations: 
             }
             5 | 6 if !pending.is_empty() => {
                 let id = pending.swap_remove(rng.below(pending.len() as u64) as usize);
-                api.post(&format!("/reservations/{id}/confirm"), json!({})).await
+                api.post(&format!("/reservations/{id}/confirm"), json!({}))
+                    .await
             }
             _ if !pending.is_empty() => {
                 let id = pending.swap_remove(rng.below(pending.len() as u64) as usize);
-                api.post(&format!("/reservations/{id}/cancel"), json!({})).await
+                api.post(&format!("/reservations/{id}/cancel"), json!({}))
+                    .await
             }
             _ => continue,
         };
         // 409s (insufficient stock, already expired) are part of a random mix.
-        assert!(status < 500 && status != 400 && status != 422, "{status}: {body}");
+        assert!(
+            status < 500 && status != 400 && status != 422,
+            "{status}: {body}"
+        );
         if (200..300).contains(&status) {
             writes += 1;
         }
@@ -340,12 +374,20 @@ pub async fn assert_converges(api: &Api, projection_path: &Path, within: Duratio
     let reader = inventory_consumer::projection::Reader::open(projection_path).expect("reader");
     for (product, row) in reader.all().expect("rows") {
         let (status, body) = api
-            .send(reqwest::Method::GET, &format!("/stock/{product}/{}", row.store_id), None)
+            .send(
+                reqwest::Method::GET,
+                &format!("/stock/{product}/{}", row.store_id),
+                None,
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["quantity"], row.quantity, "{product}/{}", row.store_id);
         assert_eq!(body["reserved"], row.reserved, "{product}/{}", row.store_id);
-        assert_eq!(body["available"], row.available, "{product}/{}", row.store_id);
+        assert_eq!(
+            body["available"], row.available,
+            "{product}/{}",
+            row.store_id
+        );
         assert_eq!(body["version"], row.version, "{product}/{}", row.store_id);
     }
 }
