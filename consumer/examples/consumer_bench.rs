@@ -130,7 +130,11 @@ fn write_history(settings: &DatabaseSettings, events: i64) {
     let mut i = 0usize;
     while written < events {
         let product = &ids[i % ids.len()];
-        let store = if i.is_multiple_of(3) { "MAD-001" } else { "BCN-001" };
+        let store = if i.is_multiple_of(3) {
+            "MAD-001"
+        } else {
+            "BCN-001"
+        };
         match i % 4 {
             0 | 1 => {
                 stock::change_quantity(
