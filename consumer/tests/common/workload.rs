@@ -114,5 +114,25 @@ pub async fn random_workload(api: &Api, seed: u64, products: usize, operations: 
         let (status, body) = api.post("/reservations", body).await;
         assert!(status == 201 || status == 409, "{status}: {body}");
     }
+    // Let them expire before returning, so callers see a settled history.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let conn = inventory_shared::db::open_blocking_reader(&api.db).expect("API db");
+        let waiting: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM reservations WHERE status = 'PENDING' AND customer_id = 'late'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        if waiting == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reservations did not expire"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     writes
 }
