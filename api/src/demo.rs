@@ -1,11 +1,11 @@
-//! `--seed-demo`: the earlier system's sample catalogue and stock (DESIGN §8), loaded through
+//! `--seed-demo`: the earlier system's sample catalogue and stock, loaded through
 //! the normal operations so every stock row has its `stock.created` event. What exists already
 //! (same SKU, same product × store) is skipped, so running it twice changes nothing.
 
 use inventory_shared::time;
 
-use crate::error::{ApiError, ApiResult};
 use crate::http::AppState;
+use crate::ops::{OpError, OpResult};
 use crate::ops::{products, stock};
 
 /// The four demo stores.
@@ -60,12 +60,12 @@ pub struct Seeded {
 }
 
 /// Loads the demo data, skipping what exists.
-pub async fn seed(state: &AppState) -> ApiResult<Seeded> {
+pub async fn seed(state: &AppState) -> OpResult<Seeded> {
     let mut seeded = Seeded::default();
     for (sku, name, category, price_cents, units) in CATALOGUE {
         let product_id = match state.point.read(|c| products::product_by_sku(c, sku)) {
             Ok(existing) => existing.id,
-            Err(ApiError::NotFound(..)) => {
+            Err(OpError::SkuNotFound(_)) => {
                 let input = products::ProductInput {
                     sku: sku.to_owned(),
                     name: name.to_owned(),
@@ -92,7 +92,7 @@ pub async fn seed(state: &AppState) -> ApiResult<Seeded> {
                 .await;
             match created {
                 Ok(_) => seeded.stock_rows += 1,
-                Err(ApiError::Conflict("STOCK_EXISTS", _)) => {}
+                Err(OpError::StockExists { .. }) => {}
                 Err(e) => return Err(e),
             }
         }

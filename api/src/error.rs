@@ -1,4 +1,5 @@
-//! The one error type of the API and its RFC 9457 problem body.
+//! The one error type of the HTTP edge and its RFC 9457 problem body, and the one place an
+//! inventory operation's [`OpError`] becomes a status.
 //!
 //! Every 4xx/5xx answer is `application/problem+json` with `type`, `title`, `status`, `detail`
 //! and a stable `code`; validation failures add `errors: [{field, message}]`. Internal errors
@@ -10,6 +11,8 @@ use poem::{IntoResponse, Response};
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Object};
+
+use crate::ops::OpError;
 
 /// The problem body (RFC 9457) every error answer carries.
 #[derive(Debug, Clone, Object)]
@@ -61,15 +64,9 @@ pub enum ApiError {
     /// 401 `UNAUTHORIZED`.
     #[error("missing or invalid API key")]
     Unauthorized,
-    /// 404 with a specific code.
-    #[error("{1}")]
-    NotFound(&'static str, String),
-    /// 409 with a specific code.
-    #[error("{1}")]
-    Conflict(&'static str, String),
-    /// 412 `VERSION_MISMATCH`.
+    /// An inventory operation's refusal (404, 409, 412 with the operation's code).
     #[error("{0}")]
-    PreconditionFailed(String),
+    Refused(OpError),
     /// Any other client error status with its code (404 route, 405, 413, 415 ...).
     #[error("{2}")]
     Other(StatusCode, &'static str, String),
@@ -81,15 +78,29 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+/// The one mapping of operation errors to HTTP: storage failures become a generic 500 (the
+/// cause is logged by the middleware), a value out of range once combined with the stored
+/// state is a 400 on its field, the rest keep their own code and message.
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
+        match e {
+            OpError::Storage(cause) => Self::Internal(cause),
+            OpError::ShuttingDown => Self::Unavailable(e.to_string()),
+            OpError::OutOfRange { field, message } => Self::field(field, message),
+            refused => Self::Refused(refused),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Internal(anyhow::Error::new(e).context("database"))
+        OpError::from(e).into()
     }
 }
 
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
-        Self::Internal(anyhow::Error::new(e).context("database (writer)"))
+        OpError::from(e).into()
     }
 }
 
@@ -104,9 +115,17 @@ impl ApiError {
         match self {
             Self::Validation(_) | Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::NotFound(..) => StatusCode::NOT_FOUND,
-            Self::Conflict(..) => StatusCode::CONFLICT,
-            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Self::Refused(e) => match e {
+                OpError::ProductNotFound(_)
+                | OpError::SkuNotFound(_)
+                | OpError::StockNotFound { .. }
+                | OpError::ReservationNotFound(_) => StatusCode::NOT_FOUND,
+                OpError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
+                OpError::OutOfRange { .. } => StatusCode::BAD_REQUEST,
+                OpError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+                OpError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::CONFLICT,
+            },
             Self::Other(status, ..) => *status,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -119,8 +138,8 @@ impl ApiError {
             Self::Validation(_) => "VALIDATION_FAILED",
             Self::MalformedJson(_) => "MALFORMED_JSON",
             Self::Unauthorized => "UNAUTHORIZED",
-            Self::NotFound(code, _) | Self::Conflict(code, _) | Self::Other(_, code, _) => code,
-            Self::PreconditionFailed(_) => "VERSION_MISMATCH",
+            Self::Refused(e) => e.code(),
+            Self::Other(_, code, _) => code,
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
         }

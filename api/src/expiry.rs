@@ -8,9 +8,9 @@ use std::time::Duration;
 use inventory_shared::time;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::ApiResult;
 use crate::http::AppState;
 use crate::metrics::record_reservation;
+use crate::ops::OpResult;
 use crate::ops::reservations;
 
 /// Most reservations expired per tick (the next tick takes the rest).
@@ -35,8 +35,8 @@ pub async fn run(state: AppState, interval: Duration, shutdown: CancellationToke
 }
 
 /// Expires every reservation due now; returns how many it expired.
-pub async fn expire_due(state: &AppState, shutdown: &CancellationToken) -> ApiResult<usize> {
-    let due = reservations::due_for_expiry(&state.db.reader, &time::now(), PER_TICK).await?;
+pub async fn expire_due(state: &AppState, shutdown: &CancellationToken) -> OpResult<usize> {
+    let due = reservations::due_for_expiry(&state.reader, &time::now(), PER_TICK).await?;
     let mut waiting = Vec::with_capacity(due.len());
     for id in due {
         if shutdown.is_cancelled() {

@@ -5,13 +5,18 @@
 //! - [`http`]: routes (one module per resource), the request-body checker, auth, the
 //!   middleware that turns every error into a problem body, the spec.
 //! - [`ops`]: the inventory operations: small SQL functions, each write appending its event
-//!   on the same connection.
+//!   on the same connection, and their domain error [`ops::OpError`].
 //! - [`writer`]: the one writer connection and its group commit.
 //! - [`reads`]: point reads inline on per-thread read-only connections.
 //! - [`expiry`]: the background task that expires due reservations.
 //! - [`demo`]: `--seed-demo` sample data.
 //! - [`metrics`]: Prometheus metrics.
-//! - [`error`]: the error type and its RFC 9457 problem body.
+//! - [`error`]: the HTTP error type, its RFC 9457 problem body, and the one mapping from
+//!   [`ops::OpError`] to a status.
+//!
+//! Imports point one way: `http` → `ops` → `inventory_shared`; `writer`, `reads` and
+//! `expiry` serve `http` and call `ops`; nothing under `ops` knows HTTP. How the pieces fit:
+//! `docs/architecture.md`.
 //!
 //! [`Application::build`] opens the database and binds the listener; [`Application::run`]
 //! serves until the shutdown token is cancelled, then stops the expiry task and the writer.
@@ -31,7 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use inventory_shared::db::Database;
+use inventory_shared::db;
 use poem::Server;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use tokio_util::sync::CancellationToken;
@@ -51,17 +56,17 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens the database, starts the writer, seeds demo data when asked, binds the listener.
+    /// Migrates the database, opens its connections (the read pool, the writer thread, the
+    /// point reader), seeds demo data when asked, binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let keys = Arc::new(settings.keys()?);
-        let db = Database::open(&settings.database, settings.db_read_connections).await?;
-        // The sqlx writer pool only applied the migrations; writes go through the writer thread.
-        db.writer.close().await;
+        db::migrate(&settings.database).await?;
+        let reader = db::open_read_pool(&settings.database, settings.db_read_connections).await?;
         let (writer, writer_thread) =
             Writer::start(&settings.database, settings.write_batch_max as usize)?;
         let state = AppState {
             point: reads::PointReader::new(&settings.database),
-            db,
+            reader,
             writer,
             reservation_ttl: chrono::Duration::from_std(settings.reservation_ttl)
                 .context("RESERVATION_TTL out of range")?,
@@ -111,7 +116,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` is cancelled, then drains requests in flight (up to
-    /// `SHUTDOWN_TIMEOUT`), stops the expiry task and the writer, and closes the database.
+    /// `SHUTDOWN_TIMEOUT`), stops the expiry task and the writer, and closes the read pool.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
             settings,
@@ -155,7 +160,7 @@ impl Application {
         {
             tracing::warn!("writer did not stop in time");
         }
-        state.db.close().await;
+        state.reader.close().await;
         served.context("HTTP server failed")
     }
 }
@@ -163,14 +168,9 @@ impl Application {
 /// The spec as YAML (what `openapi.yaml` holds), built without opening a database.
 pub async fn openapi_yaml() -> anyhow::Result<String> {
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(":memory:");
-    let lazy = sqlx::sqlite::SqlitePoolOptions::new().connect_lazy_with(options);
-    let db = Database {
-        writer: lazy.clone(),
-        reader: lazy,
-    };
     let state = AppState {
         point: reads::PointReader::new(&inventory_shared::config::DatabaseSettings::at(":memory:")),
-        db,
+        reader: sqlx::sqlite::SqlitePoolOptions::new().connect_lazy_with(options),
         writer: Writer::detached(),
         reservation_ttl: chrono::Duration::seconds(600),
     };

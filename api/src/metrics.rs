@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::error::ApiError;
+use crate::ops::OpResult;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -68,7 +68,7 @@ pub fn record_request(method: &str, route: &'static str, status: u16, elapsed: D
 }
 
 /// Records the outcome of a reservation operation.
-pub fn record_reservation<T>(operation: &'static str, result: &Result<T, ApiError>) {
+pub fn record_reservation<T>(operation: &'static str, result: &OpResult<T>) {
     let outcome = match result {
         Ok(_) => "ok",
         Err(e) => e.code(),

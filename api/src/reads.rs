@@ -3,8 +3,9 @@
 //!
 //! Why: such a lookup costs a few microseconds in SQLite, less than handing it to sqlx's
 //! per-connection worker thread and back (measured at 27–40 µs per statement here). Under WAL
-//! a reader never waits for the writer, so the worker thread is not held up. Scans and lists
-//! (which can read many rows) stay on the sqlx reader pool.
+//! a reader never waits for the writer, so the worker thread is not held up. Pages of the
+//! audit log (up to 1,000 rows) run on the same kind of connection in a blocking task
+//! ([`PointReader::scan`]); the other lists and the stats stay on the sqlx read pool.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -13,9 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use inventory_shared::config::DatabaseSettings;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
-use crate::error::{ApiError, ApiResult};
+use crate::ops::{OpError, OpResult};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -41,7 +42,7 @@ impl PointReader {
     }
 
     /// Runs `read` on this thread's connection (opening it the first time).
-    pub fn read<T>(&self, read: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {
+    pub fn read<T>(&self, read: impl FnOnce(&Connection) -> OpResult<T>) -> OpResult<T> {
         CONNECTIONS.with(|cell| {
             let mut connections = cell.borrow_mut();
             let conn = match connections.entry(self.id) {
@@ -52,13 +53,21 @@ impl PointReader {
         })
     }
 
-    fn open(&self) -> ApiResult<Connection> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(self.path.as_ref(), flags).map_err(|e| {
-            ApiError::Internal(anyhow::Error::new(e).context("opening a read connection"))
-        })?;
-        conn.busy_timeout(std::time::Duration::from_secs(1))?;
-        conn.set_prepared_statement_cache_capacity(32);
-        Ok(conn)
+    /// Runs `read` on a blocking thread's connection: for reads of many rows, which would hold
+    /// an async worker thread too long.
+    pub async fn scan<T, F>(&self, read: F) -> OpResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> OpResult<T> + Send + 'static,
+    {
+        let reader = self.clone();
+        tokio::task::spawn_blocking(move || reader.read(read))
+            .await
+            .map_err(|e| OpError::storage("a read task failed", e))?
+    }
+
+    fn open(&self) -> OpResult<Connection> {
+        inventory_shared::db::open_reader(&self.path)
+            .map_err(|e| OpError::Storage(e.context("opening a read connection")))
     }
 }

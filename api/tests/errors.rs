@@ -7,7 +7,7 @@ mod common;
 use common::{Reply, TestApp, spawn_app};
 use serde_json::{Value, json};
 
-/// What a body field accepts (DESIGN §4 limits).
+/// What a body field accepts (the limits the spec declares).
 #[derive(Clone, Copy)]
 enum Kind {
     /// A string of `min..=max` characters.

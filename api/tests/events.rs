@@ -110,6 +110,7 @@ async fn an_event_shows_its_envelope_and_payload() {
     assert_eq!(event["partition_key"], json!(product));
     assert_eq!(event["payload"], stored.payload());
     assert_eq!(event["published_at"], json!(null));
+    assert_eq!(event["synced_at"], json!(null));
     assert_eq!(event["attempts"], json!(0));
     assert_eq!(event["dead_at"], json!(null));
     let id = event["id"].as_str().expect("id");
@@ -213,16 +214,16 @@ async fn stats_add_up_and_count_pending_by_type() {
     empty.expect_status(200);
     assert_eq!(
         empty.body,
-        json!({"total": 0, "pending": 0, "published": 0, "dead": 0,
+        json!({"total": 0, "pending": 0, "synced": 0, "published": 0, "dead": 0,
                "oldest_pending_age_seconds": null, "pending_by_type": {}})
     );
 
     six_events(&app).await;
     let seqs: Vec<i64> = app.events().await.iter().map(|e| e.seq).collect();
     // Arrange what the relay would have done: the first two published, the third parked.
-    inventory_shared::outbox::mark_published(&app.db, &seqs[..2], &inventory_shared::time::now())
+    inventory_shared::outbox::mark_synced(&app.db, &seqs[..2], &inventory_shared::time::now())
         .await
-        .expect("marking published");
+        .expect("marking synced");
     let parked = inventory_shared::outbox::record_rejection(
         &app.db,
         seqs[2],
@@ -238,7 +239,12 @@ async fn stats_add_up_and_count_pending_by_type() {
 
     reply.expect_status(200);
     assert_eq!(reply.int("total"), 6);
-    assert_eq!(reply.int("published"), 2);
+    assert_eq!(reply.int("synced"), 2);
+    assert_eq!(
+        reply.int("published"),
+        2,
+        "the deprecated name keeps the same count"
+    );
     assert_eq!(reply.int("dead"), 1);
     assert_eq!(reply.int("pending"), 3);
     assert_eq!(

@@ -1,6 +1,6 @@
 //! Replaying the audit log reproduces the state: after a random mix of every kind of change,
 //! folding the events of each (product, store) from seq 1 gives its current `quantity` and
-//! `reserved` exactly (DESIGN §5).
+//! `reserved` exactly (`docs/architecture.md`, "Event schema").
 
 mod common;
 

@@ -9,7 +9,7 @@ fn reservation_body(product_id: &str, store_id: &str, quantity: i64) -> Value {
     json!({"product_id": product_id, "store_id": store_id, "customer_id": "cust-42", "quantity": quantity})
 }
 
-/// Asserts the newest event is a reservation event with the envelope DESIGN §5 fixes.
+/// Asserts the newest event is a reservation event with the envelope of `docs/architecture.md`, "Event schema".
 async fn assert_last_reservation_event(
     app: &TestApp,
     event_type: &str,

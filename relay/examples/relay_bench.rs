@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use inventory_relay::publisher::Publisher;
 use inventory_relay::publisher::redis::{RedisPublisher, RedisSettings};
 use inventory_shared::config::DatabaseSettings;
-use inventory_shared::db::Database;
+use inventory_shared::db;
 use inventory_shared::events::{NewEvent, StockUpdated};
 use inventory_shared::outbox::{self, StoredEvent};
 use inventory_shared::time;
@@ -54,13 +54,20 @@ fn event(i: usize) -> NewEvent {
     })
 }
 
-async fn append(db: &Database, from: usize, count: usize) -> anyhow::Result<()> {
-    let mut tx = db.writer.begin_with("BEGIN IMMEDIATE").await?;
-    for i in from..from + count {
-        outbox::append_event(&mut tx, &event(i), &time::now()).await?;
-    }
-    tx.commit().await?;
-    Ok(())
+/// The bench's database: a read pool for counts and a writer connection like the API's.
+struct BenchDb {
+    reader: sqlx::SqlitePool,
+    writer: rusqlite::Connection,
+}
+
+/// Appends events `from..from + count` in one transaction, as the API's writer would.
+fn append(db: &BenchDb, from: usize, count: usize) -> anyhow::Result<Vec<i64>> {
+    db.writer.execute_batch("BEGIN IMMEDIATE")?;
+    let seqs = (from..from + count)
+        .map(|i| outbox::append_event(&db.writer, &event(i), &time::now()))
+        .collect::<Result<Vec<_>, _>>()?;
+    db.writer.execute_batch("COMMIT")?;
+    Ok(seqs)
 }
 
 struct RelayChild(Child);
@@ -118,12 +125,18 @@ impl Drop for RelayChild {
     }
 }
 
-async fn open_db(dir: &Path) -> anyhow::Result<(Database, std::path::PathBuf)> {
+async fn open_db(dir: &Path) -> anyhow::Result<(BenchDb, std::path::PathBuf)> {
     let path = dir.join("bench.db");
-    Ok((Database::open(&DatabaseSettings::at(&path), 2).await?, path))
+    let settings = DatabaseSettings::at(&path);
+    db::migrate(&settings).await?;
+    let bench = BenchDb {
+        reader: db::open_read_pool(&settings, 2).await?,
+        writer: db::open_writer(&settings)?,
+    };
+    Ok((bench, path))
 }
 
-async fn pending(db: &Database) -> anyhow::Result<i64> {
+async fn pending(db: &BenchDb) -> anyhow::Result<i64> {
     Ok(outbox::pending_summary(&db.reader).await?.count)
 }
 
@@ -144,7 +157,7 @@ async fn drain(port: u16, n: usize) -> anyhow::Result<()> {
     let (db, path) = open_db(dir.path()).await?;
     let started = Instant::now();
     for from in (0..n).step_by(1000) {
-        append(&db, from, 1000.min(n - from)).await?;
+        append(&db, from, 1000.min(n - from))?;
     }
     println!("backlog: {n} events written in {:.2?}", started.elapsed());
     let stream = format!("bench-drain-{}", std::process::id());
@@ -191,10 +204,10 @@ async fn bare(port: u16, n: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (db, _) = open_db(dir.path()).await?;
     for from in (0..n).step_by(1000) {
-        append(&db, from, 1000.min(n - from)).await?;
+        append(&db, from, 1000.min(n - from))?;
     }
     // Read the rows once, outside the timing: this measures Redis and the pipeline alone.
-    let events: Vec<StoredEvent> = outbox::fetch_pending(&db.reader, n as i64).await?;
+    let events: Vec<StoredEvent> = outbox::fetch_pending(&db.writer, n as i64)?;
     let stream = format!("bench-bare-{}", std::process::id());
     let settings = RedisSettings {
         redis_url: Some(format!("redis://127.0.0.1:{port}")),
@@ -240,9 +253,7 @@ async fn lag(port: u16, rate: u64, secs: u64) -> anyhow::Result<()> {
     let started = Instant::now();
     for i in 0..total as usize {
         ticker.tick().await;
-        let mut tx = db.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let seq = outbox::append_event(&mut tx, &event(i), &time::now()).await?;
-        tx.commit().await?;
+        let seq = append(&db, i, 1)?[0];
         committed.insert(seq, chrono::Utc::now().timestamp_micros());
         if i % 500 == 0 {
             peak = peak.max(relay.rss_kib().0);

@@ -6,17 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use inventory_shared::db::{self, Database};
+use inventory_shared::db;
 use poem::listener::TcpAcceptor;
-use sqlx::sqlite::SqlitePoolOptions;
+use sqlx::SqlitePool;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Settings;
+use crate::config::{BrokerKind, Settings};
 use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
-use crate::publisher::{self, Publisher};
+use crate::publisher::{Publisher, kafka, nats, none, redis};
 use crate::pump::{self, LoopSettings};
 use crate::status::Status;
 use crate::step::{PublishStep, StepSettings};
@@ -27,9 +27,10 @@ const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// A built relay, ready to run.
 pub struct Relay {
     settings: Settings,
-    db: Database,
-    /// The step's pools: `db`'s reader and the marking connection.
-    step_db: Database,
+    /// Reads for `/health` and `/metrics` (pending count, oldest pending).
+    reader: SqlitePool,
+    /// The step's marking connection ([`db::open_marker`]), closed after the step stopped.
+    marker: SqlitePool,
     step: PublishStep,
     metrics: Metrics,
     status: Arc<Status>,
@@ -51,7 +52,7 @@ impl Relay {
     /// `RELAY_HTTP_ADDR` and builds the publisher `MESSAGE_BROKER` names. Does not need the
     /// broker to be up.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let publisher = publisher::from_settings(&settings).await?;
+        let publisher = build_publisher(&settings)?;
         Self::build_with_publisher(settings, publisher).await
     }
 
@@ -60,21 +61,9 @@ impl Relay {
         settings: Settings,
         publisher: Box<dyn Publisher>,
     ) -> anyhow::Result<Self> {
-        let db = Database::open(&settings.database, 2).await?;
-        // The step marks through its own connection with no SQLite busy timeout: it retries
-        // taking the write lock itself, every millisecond (see `step.rs`, `Ledger::begin`).
-        let marker = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(db::connect_options(&settings.database)?.busy_timeout(Duration::ZERO))
-            .await
-            .context("opening the relay's marking connection")?;
-        let step_db = Database {
-            writer: marker,
-            reader: db.reader.clone(),
-        };
+        db::migrate(&settings.database).await?;
+        let reader = db::open_read_pool(&settings.database, 1).await?;
+        let marker = db::open_marker(&settings.database).await?;
         let listener = tokio::net::TcpListener::bind(settings.relay_http_addr)
             .await
             .with_context(|| {
@@ -90,7 +79,8 @@ impl Relay {
         let metrics = Metrics::new()?;
         let status = Arc::new(Status::new(publisher.name()));
         let step = PublishStep::new(
-            step_db.clone(),
+            &settings.database.path(),
+            marker.clone(),
             publisher,
             StepSettings {
                 batch_size: settings.relay_batch_size,
@@ -101,8 +91,8 @@ impl Relay {
         );
         Ok(Self {
             settings,
-            db,
-            step_db,
+            reader,
+            marker,
             step,
             metrics,
             status,
@@ -117,19 +107,14 @@ impl Relay {
         self.http_addr
     }
 
-    /// The database pools (for tests and tools).
-    pub fn database(&self) -> &Database {
-        &self.db
-    }
-
     /// Runs until `shutdown` is cancelled, then finishes the batch in flight and stops every
     /// task within `RELAY_SHUTDOWN_TIMEOUT`. Returns an error when a task failed or shutdown
     /// took too long.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
             settings,
-            db,
-            step_db,
+            reader,
+            marker,
             step,
             metrics,
             status,
@@ -177,7 +162,7 @@ impl Relay {
             }),
         ));
         let app = http::routes(HttpState {
-            db: db.clone(),
+            reader: reader.clone(),
             metrics: metrics.clone(),
             status,
         });
@@ -249,8 +234,8 @@ impl Relay {
                 }
             }
         }
-        step_db.writer.close().await;
-        db.close().await;
+        marker.close().await;
+        reader.close().await;
         match failure {
             None => {
                 tracing::info!("relay stopped");
@@ -259,6 +244,17 @@ impl Relay {
             Some(e) => Err(e),
         }
     }
+}
+
+/// Builds the publisher named by `MESSAGE_BROKER`. Never fails because the broker is down:
+/// connecting happens lazily inside `publish`, so the relay starts and backs off instead.
+pub fn build_publisher(settings: &Settings) -> anyhow::Result<Box<dyn Publisher>> {
+    Ok(match settings.message_broker {
+        BrokerKind::Redis => Box::new(redis::RedisPublisher::new(&settings.redis)?),
+        BrokerKind::Kafka => Box::new(kafka::KafkaPublisher::new(&settings.kafka)?),
+        BrokerKind::Nats => Box::new(nats::NatsPublisher::new(&settings.nats)?),
+        BrokerKind::None => Box::new(none::NonePublisher),
+    })
 }
 
 /// Logs how a task ended; returns its error, if any.

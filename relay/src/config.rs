@@ -20,7 +20,7 @@ pub enum BrokerKind {
     Kafka,
     /// NATS JetStream.
     Nats,
-    /// Mark events published without sending (database-only installs).
+    /// Mark events synced without sending (database-only installs).
     None,
 }
 
@@ -147,7 +147,7 @@ impl Settings {
         match self.message_broker {
             BrokerKind::Redis => format!(
                 "{} stream={} maxlen~{}",
-                mask_url_password(&self.redis.url()),
+                crate::redact::mask_url_password(&self.redis.url()),
                 self.redis.redis_stream,
                 self.redis.redis_stream_maxlen
             ),
@@ -157,52 +157,17 @@ impl Settings {
             ),
             BrokerKind::Nats => format!(
                 "{} stream={}",
-                mask_url_password(&self.nats.nats_url),
+                crate::redact::mask_url_password(&self.nats.nats_url),
                 self.nats.nats_stream
             ),
-            BrokerKind::None => "events are marked published without sending".to_owned(),
+            BrokerKind::None => "events are marked synced without sending".to_owned(),
         }
-    }
-}
-
-/// Replaces the password of a URL (`scheme://user:password@host/...`) with `***`, so the URL can
-/// be logged. URLs without a password come back unchanged.
-pub fn mask_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
-        None => url.to_owned(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_masked_and_nothing_else_changes() {
-        assert_eq!(
-            mask_url_password("redis://:s3cret@cache:6380/2"),
-            "redis://:***@cache:6380/2"
-        );
-        assert_eq!(
-            mask_url_password("rediss://app:p@ss@cache/0"),
-            "rediss://app:***@cache/0"
-        );
-        assert_eq!(
-            mask_url_password("redis://127.0.0.1:6379"),
-            "redis://127.0.0.1:6379"
-        );
-        assert_eq!(mask_url_password("redis://user@host"), "redis://user@host");
-        assert_eq!(mask_url_password("not a url"), "not a url");
-    }
 
     #[test]
     fn defaults_match_the_design() {

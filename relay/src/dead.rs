@@ -9,8 +9,10 @@
 use std::io::Write;
 
 use anyhow::Context;
-use inventory_shared::db::Database;
+use inventory_shared::config::DatabaseSettings;
+use inventory_shared::db;
 use inventory_shared::outbox;
+use inventory_shared::time;
 
 use crate::config::{DeadCommand, Settings};
 
@@ -20,19 +22,16 @@ pub async fn run(
     command: &DeadCommand,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let db = Database::open(&settings.database, 1).await?;
-    let result = match command {
-        DeadCommand::List { limit } => list(&db, *limit, out).await,
-        DeadCommand::Retry { seq } => retry(&db, *seq, out).await,
-    };
-    db.close().await;
-    result
+    db::migrate(&settings.database).await?;
+    match command {
+        DeadCommand::List { limit } => list(&settings.database, *limit, out),
+        DeadCommand::Retry { seq } => retry(&settings.database, *seq, out).await,
+    }
 }
 
-async fn list(db: &Database, limit: i64, out: &mut impl Write) -> anyhow::Result<()> {
-    let dead = outbox::list_dead(&db.reader, limit.max(1))
-        .await
-        .context("listing parked events")?;
+fn list(database: &DatabaseSettings, limit: i64, out: &mut impl Write) -> anyhow::Result<()> {
+    let conn = db::open_reader(&database.path())?;
+    let dead = outbox::list_dead(&conn, limit.max(1)).context("listing parked events")?;
     if dead.is_empty() {
         writeln!(out, "no parked events")?;
         return Ok(());
@@ -50,7 +49,7 @@ async fn list(db: &Database, limit: i64, out: &mut impl Write) -> anyhow::Result
             event.id,
             event.event_type,
             event.attempts,
-            event.dead_at,
+            event.dead_at.as_ref().map(time::to_db).unwrap_or_default(),
             event
                 .last_error
                 .as_deref()
@@ -62,13 +61,18 @@ async fn list(db: &Database, limit: i64, out: &mut impl Write) -> anyhow::Result
     Ok(())
 }
 
-async fn retry(db: &Database, seq: Option<i64>, out: &mut impl Write) -> anyhow::Result<()> {
-    let revived = outbox::revive_dead(&db.writer, seq)
+async fn retry(
+    database: &DatabaseSettings,
+    seq: Option<i64>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let mut conn = db::open_admin(database).await?;
+    let revived = outbox::revive_dead(&mut conn, seq)
         .await
         .context("reviving parked events")?;
     match seq {
         Some(seq) if revived == 0 => {
-            anyhow::bail!("event {seq} is not parked (or already published)")
+            anyhow::bail!("event {seq} is not parked (or already synced)")
         }
         _ => writeln!(
             out,

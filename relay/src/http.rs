@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
-use inventory_shared::db::{self, Database};
+use inventory_shared::db;
 use inventory_shared::outbox;
 use inventory_shared::time;
 use poem::http::StatusCode;
 use poem::web::{Data, Json};
 use poem::{EndpointExt, IntoResponse, Response, Route, get, handler};
 use serde::Serialize;
+use sqlx::SqlitePool;
 
 use crate::metrics::Metrics;
 use crate::status::Status;
@@ -17,7 +18,7 @@ use crate::status::Status;
 #[derive(Debug, Clone)]
 pub struct HttpState {
     /// For the pending counts.
-    pub db: Database,
+    pub reader: SqlitePool,
     /// The relay's metrics.
     pub metrics: Metrics,
     /// The broker's state as the publish loop saw it.
@@ -33,7 +34,7 @@ pub fn routes(state: HttpState) -> impl poem::Endpoint {
         .data(state)
 }
 
-/// `/health` body (DESIGN §6), the same shape for 200 and 503.
+/// `/health` body (documented in `docs/relay.md`), the same shape for 200 and 503.
 #[derive(Debug, Serialize)]
 pub struct Health {
     /// `ok` when the database and the broker answer, else `unavailable`.
@@ -68,8 +69,8 @@ async fn livez() -> &'static str {
 
 #[handler]
 async fn health(Data(state): Data<&HttpState>) -> Response {
-    let summary = match db::ping(&state.db.reader).await {
-        Ok(()) => outbox::pending_summary(&state.db.reader).await.ok(),
+    let summary = match db::ping(&state.reader).await {
+        Ok(()) => outbox::pending_summary(&state.reader).await.ok(),
         Err(_) => None,
     };
     let broker_up = state.status.broker_up();
@@ -106,7 +107,7 @@ async fn health(Data(state): Data<&HttpState>) -> Response {
 /// large backlog does not pay for counting it over and over.
 #[handler]
 async fn metrics(Data(state): Data<&HttpState>) -> Response {
-    if let Ok(summary) = outbox::pending_summary(&state.db.reader).await {
+    if let Ok(summary) = outbox::pending_summary(&state.reader).await {
         state.metrics.pending.set(summary.count as f64);
         state
             .metrics

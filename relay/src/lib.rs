@@ -1,7 +1,7 @@
 //! The outbox relay: the only component that talks to a message broker.
 //!
 //! It reads the `events` table (`synced_at IS NULL AND dead_at IS NULL`, in `seq` order),
-//! publishes batches to the configured broker and marks them published.
+//! publishes batches to the configured broker and marks them synced once acknowledged.
 //!
 //! Module map:
 //! - [`config`]: settings from env / flags, and the `dead` subcommands.
@@ -17,6 +17,11 @@
 //! - [`http`]: `/metrics`, `/livez`, `/health`.
 //! - [`app`]: [`Relay`]: build from settings, run until a shutdown token fires.
 //! - [`dead`]: `inventory-relay dead list|retry`, the operator path for parked events.
+//! - [`redact`]: masking passwords in URLs before they are logged.
+//!
+//! Imports point one way: `app` → `config` → `publisher` → `redact`; `pump` → `step` →
+//! `publisher`; nothing under `publisher` reads the relay's configuration. How the relay fits
+//! with the API: `docs/architecture.md`.
 
 pub mod app;
 pub mod backoff;
@@ -26,6 +31,7 @@ pub mod http;
 pub mod metrics;
 pub mod publisher;
 pub mod pump;
+pub mod redact;
 pub mod status;
 pub mod step;
 pub mod watch;

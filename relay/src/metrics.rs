@@ -14,7 +14,7 @@ use metrics_exporter_prometheus::{
 
 use inventory_shared::events::EventType;
 
-/// Metric names (DESIGN §6).
+/// Metric names (documented in `docs/relay.md`, "Metrics").
 pub mod names {
     /// Counter, label `event_type`: events the broker acknowledged.
     pub const PUBLISHED: &str = "relay_events_published_total";

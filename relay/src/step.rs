@@ -4,10 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use std::path::{Path, PathBuf};
+
 use anyhow::Context;
-use inventory_shared::db::{self, Database};
+use inventory_shared::db;
 use inventory_shared::outbox::{self, StoredEvent};
 use inventory_shared::time::{self, Timestamp};
+use sqlx::SqlitePool;
+use tracing::Instrument;
 
 use crate::metrics::{FailureReason, Metrics};
 use crate::publisher::{BatchFailure, PublishError, Publisher};
@@ -62,17 +66,17 @@ pub struct PublishStep {
     pending: PendingReader,
 }
 
-/// Reads batches of pending events on a plain `rusqlite` connection in a blocking task (see
-/// [`outbox::fetch_pending_blocking`] for why); opened on first use.
+/// Reads batches of pending events on a read-only `rusqlite` connection in a blocking task
+/// (see [`db::open_reader`] for why); opened on first use.
 struct PendingReader {
-    path: std::path::PathBuf,
+    path: PathBuf,
     conn: Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
 }
 
 impl PendingReader {
-    fn new(db: &Database) -> Self {
+    fn new(path: &Path) -> Self {
         Self {
-            path: db.reader.connect_options().get_filename().to_path_buf(),
+            path: path.to_path_buf(),
             conn: Arc::new(std::sync::Mutex::new(None)),
         }
     }
@@ -86,9 +90,9 @@ impl PendingReader {
                 .map_err(|_| anyhow::anyhow!("pending reader poisoned"))?;
             let conn = match guard.take() {
                 Some(conn) => conn,
-                None => db::open_blocking_reader(&path)?,
+                None => db::open_reader(&path)?,
             };
-            let result = outbox::fetch_pending_blocking(&conn, limit);
+            let result = outbox::fetch_pending(&conn, limit);
             if result.is_ok() {
                 *guard = Some(conn);
             }
@@ -109,19 +113,22 @@ impl std::fmt::Debug for PublishStep {
 }
 
 impl PublishStep {
-    /// A step over `db` publishing through `publisher`.
+    /// A step reading pending events from the database file at `database`, marking them on
+    /// `marker` (the relay's marking connection, [`db::open_marker`]), publishing through
+    /// `publisher`.
     pub fn new(
-        db: Database,
+        database: &Path,
+        marker: SqlitePool,
         publisher: Box<dyn Publisher>,
         settings: StepSettings,
         metrics: Metrics,
         status: Arc<Status>,
     ) -> Self {
-        let pending = PendingReader::new(&db);
+        let pending = PendingReader::new(database);
         Self {
             publisher,
             ledger: Ledger {
-                db,
+                marker,
                 settings,
                 metrics,
                 status,
@@ -143,6 +150,7 @@ impl PublishStep {
 
     /// Publishes the oldest pending batch. An `Err` is a database failure (nothing was
     /// marked; the next step starts over from the same events).
+    #[tracing::instrument(level = "debug", name = "relay_step", skip(self), fields(broker = self.publisher.name()))]
     pub async fn step(&mut self) -> anyhow::Result<StepOutcome> {
         let started = std::time::Instant::now();
         let mut batch = self
@@ -165,7 +173,7 @@ impl PublishStep {
                     count = held.len(),
                     first_seq = held.first(),
                     last_seq = held.last(),
-                    "events already in the broker marked published instead of re-sent"
+                    "events already in the broker marked synced instead of re-sent"
                 );
                 batch.retain(|e| !held.contains(&e.seq));
             }
@@ -179,7 +187,13 @@ impl PublishStep {
         self.reconcile = true;
         self.ledger.metrics.batch_size.record(batch.len() as f64);
         let read = started.elapsed();
-        let result = self.publisher.publish(&batch).await;
+        let round_trip = tracing::debug_span!(
+            "publish",
+            events = batch.len(),
+            first_seq = batch.first().map(|e| e.seq),
+            last_seq = batch.last().map(|e| e.seq)
+        );
+        let result = self.publisher.publish(&batch).instrument(round_trip).await;
         let acked_at = time::now();
         let published = started.elapsed();
         let outcome = match result {
@@ -236,7 +250,7 @@ impl PublishStep {
 /// The database and metrics side of a step: `Sync`, unlike the publisher, so it can be
 /// borrowed across awaits in a spawned task.
 struct Ledger {
-    db: Database,
+    marker: SqlitePool,
     settings: StepSettings,
     metrics: Metrics,
     status: Arc<Status>,
@@ -247,11 +261,11 @@ impl Ledger {
     /// write lock up front; when the API holds it, we retry every millisecond rather than leave
     /// it to SQLite's busy handler, whose sleeps grow to 100 ms and, against an API committing
     /// hundreds of times a second, showed up as 100–250 ms publish-lag spikes. The relay gives
-    /// its marking connection a zero busy timeout for this reason (see `app.rs`).
+    /// its marking connection a zero busy timeout for this reason ([`db::open_marker`]).
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         let deadline = std::time::Instant::now() + db::BUSY_TIMEOUT;
         loop {
-            match self.db.writer.begin_with("BEGIN IMMEDIATE").await {
+            match self.marker.begin_with("BEGIN IMMEDIATE").await {
                 Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
                     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
                 }
@@ -262,7 +276,7 @@ impl Ledger {
 
     async fn mark(&self, seqs: &[i64], at: &Timestamp) -> anyhow::Result<usize> {
         let mut tx = self.begin().await.context("marking events")?;
-        let marked = outbox::mark_published(&mut *tx, seqs, at)
+        let marked = outbox::mark_synced(&mut *tx, seqs, at)
             .await
             .context("marking events")?;
         tx.commit().await.context("marking events")?;
@@ -293,7 +307,7 @@ impl Ledger {
     ) -> anyhow::Result<StepOutcome> {
         let seqs: Vec<i64> = acked.iter().map(|e| e.seq).collect();
         let mut tx = self.begin().await.context("recording a rejection")?;
-        outbox::mark_published(&mut *tx, &seqs, at)
+        outbox::mark_synced(&mut *tx, &seqs, at)
             .await
             .context("recording a rejection")?;
         let parked = outbox::record_rejection(

@@ -8,10 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use inventory_shared::config::DatabaseSettings;
 use inventory_shared::db;
-use sqlx::ConnectOptions;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -24,11 +22,7 @@ pub async fn watch_commits(
     wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let options = db::connect_options(&database)?;
-    let mut connection = options
-        .connect()
-        .await
-        .context("opening the commit watcher's connection")?;
+    let mut connection = db::open_watcher(&database).await?;
     let mut last = None;
     let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -107,7 +107,8 @@ fn step_over(
     metrics: &Metrics,
 ) -> PublishStep {
     PublishStep::new(
-        db.db.clone(),
+        &db.path(),
+        db.db.writer.clone(),
         Box::new(broker.clone()),
         StepSettings {
             batch_size: 10,
@@ -166,9 +167,8 @@ async fn a_poison_event_is_parked_after_max_attempts_and_later_events_flow() {
             (5, 0, None, false, true),
         ]
     );
-    let dead = outbox::list_dead(&db.db.reader, 10)
-        .await
-        .expect("list dead");
+    let reader = inventory_shared::db::open_reader(&db.path()).expect("reader");
+    let dead = outbox::list_dead(&reader, 10).expect("list dead");
     assert_eq!(dead.iter().map(|d| d.seq).collect::<Vec<_>>(), vec![3]);
     let text = metrics.render();
     assert_eq!(metric(&text, "relay_events_dead_total"), Some(1.0));
@@ -291,7 +291,7 @@ async fn the_loop_parks_a_poison_event_and_an_operator_can_retry_it() {
         .expect_err("7 is no longer parked");
     assert_eq!(
         error.to_string(),
-        "event 7 is not parked (or already published)"
+        "event 7 is not parked (or already synced)"
     );
     relay.stop().await;
 }

@@ -31,7 +31,8 @@ fn step_over(db: &TestDb, redis: &RedisServer, batch_size: u32) -> PublishStep {
     let settings = settings(&db.path(), redis.port, &[]);
     let publisher = RedisPublisher::new(&settings.redis).expect("publisher");
     PublishStep::new(
-        db.db.clone(),
+        &db.path(),
+        db.db.writer.clone(),
         Box::new(publisher),
         StepSettings {
             batch_size,
@@ -130,9 +131,8 @@ async fn events_already_in_the_stream_after_a_crash_are_marked_not_sent_again() 
     // A previous relay published the first five, then died before marking them.
     let settings = settings(&db.path(), redis.port, &[]);
     let mut earlier = RedisPublisher::new(&settings.redis).expect("publisher");
-    let first_five = outbox::fetch_pending(&db.db.reader, 5)
-        .await
-        .expect("pending");
+    let reader = inventory_shared::db::open_reader(&db.path()).expect("reader");
+    let first_five = outbox::fetch_pending(&reader, 5).expect("pending");
     earlier.publish(&first_five).await.expect("publish");
     assert_eq!(db.counts().await, (0, 8, 0));
 

@@ -1,5 +1,5 @@
 //! End to end: writes made through the API's HTTP routes reach the Redis stream exactly once,
-//! in `seq` order, with the DESIGN §6 fields and the payload equal to the stored one.
+//! in `seq` order, with the fields of `docs/relay.md` and the payload equal to the stored one.
 
 mod common;
 
@@ -53,7 +53,7 @@ async fn api_writes_reach_the_stream_once_in_order_with_the_stored_payloads() {
         base: format!("http://{}/api/v1", api.local_addr()),
         client: reqwest::Client::new(),
     };
-    let reader = api.state().db.reader.clone();
+    let reader = api.state().reader.clone();
     let stop_api = CancellationToken::new();
     let api_task = tokio::spawn(api.run(stop_api.clone()));
     let relay = RunningRelay::start(settings(&db_path, redis.port, &[])).await;

@@ -1,4 +1,5 @@
-//! Event types and payloads (DESIGN §5), and the envelope the relay publishes.
+//! Event types and payloads, and the envelope the relay publishes (the event schema:
+//! `docs/architecture.md`, "Event schema").
 //!
 //! Every state change of stock or of a reservation appends exactly one event, built here, in
 //! the transaction that makes the change. The partition key is always the product id, so every
@@ -325,7 +326,7 @@ impl NewEvent {
     }
 }
 
-/// The published form of an event (DESIGN §5): what consumers receive on every broker.
+/// The published form of an event: what consumers receive on every broker.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventEnvelope {
     /// UUIDv7; the consumers' deduplication key.

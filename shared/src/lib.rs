@@ -1,12 +1,15 @@
-//! Pieces shared by the inventory API and the outbox relay.
+//! Pieces shared by the inventory API and the outbox relay (how they fit together:
+//! `docs/architecture.md`).
 //!
 //! Module map:
-//! - [`db`]: the SQLite file, its connection settings (WAL, busy timeout, `synchronous`),
-//!   the one-writer / many-readers pools and the embedded migrations.
+//! - [`db`]: the SQLite file: one function per kind of connection (migration, the API's
+//!   writer, read-only readers, read pools, the relay's marker and watcher), their settings
+//!   (WAL, busy timeout, `synchronous`) and the embedded migrations.
 //! - [`time`]: the one timestamp format we store (sortable RFC 3339, UTC, `Z`).
 //! - [`events`]: event types, their payloads and the envelope the relay publishes.
-//! - [`outbox`]: the `events` table: append inside the caller's transaction, read pending,
-//!   mark published, record failures and park poison events.
+//! - [`outbox`]: every statement on the `events` table: append inside the caller's
+//!   transaction, read pending, mark synced, record rejections and park poison events, page
+//!   the audit log, count the outbox.
 //! - [`config`]: configuration pieces both binaries use (database, logging, durations).
 //! - [`telemetry`]: `tracing` subscriber set-up (JSON or text).
 

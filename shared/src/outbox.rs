@@ -1,18 +1,41 @@
-//! The `events` table: the transactional outbox and the audit log.
+//! The `events` table: the transactional outbox and the audit log. Every statement that
+//! touches it lives here.
+//!
+//! Vocabulary: the relay *publishes* an event to the broker; once the broker acknowledged it
+//! the event is *synced* (`synced_at` is set, [`mark_synced`]). An event the broker kept
+//! refusing is *parked* (`dead_at` is set). *Pending* means neither.
 //!
 //! The API appends with [`append_event`] inside the transaction that changes state, so a
 //! committed change always has its event and a rolled-back one never does. The relay reads
-//! [`fetch_pending`] in `seq` order, publishes, then [`mark_published`]; a broker that rejects
-//! an event for itself leads to [`record_rejection`], which parks the event after too many tries.
+//! [`fetch_pending`] in `seq` order, publishes, then [`mark_synced`]; a broker that rejects
+//! an event for itself leads to [`record_rejection`], which parks the event after too many
+//! tries. The API's audit log reads [`list_events`] and [`outbox_stats`].
+//!
+//! Reads that return event rows run on a plain `rusqlite` connection (see
+//! [`crate::db::open_reader`] for why), all through one column list and one row mapper,
+//! [`StoredEvent::from_row`]; the relay's marks and the counters run on sqlx.
+
+use std::collections::HashMap;
 
 use serde_json::value::RawValue;
-use sqlx::{SqliteConnection, SqliteExecutor};
+use sqlx::SqliteExecutor;
 use uuid::Uuid;
 
 use crate::events::{EventEnvelope, NewEvent};
 use crate::time::{self, Timestamp};
 
-/// One row of the outbox as the relay sees it.
+/// `SELECT <every column of StoredEvent> FROM events <rest>`, as one literal.
+macro_rules! select_events {
+    ($rest:literal) => {
+        concat!(
+            "SELECT seq, id, event_type, aggregate_type, aggregate_id, store_id, partition_key, \
+             payload, created_at, synced_at, attempts, last_error, dead_at FROM events ",
+            $rest
+        )
+    };
+}
+
+/// One row of the `events` table.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
     /// Global commit order.
@@ -33,12 +56,50 @@ pub struct StoredEvent {
     pub payload: Box<RawValue>,
     /// Commit time.
     pub created_at: Timestamp,
+    /// When the broker acknowledged it; `None` while pending or parked.
+    pub synced_at: Option<Timestamp>,
     /// How many times a broker rejected it so far.
     pub attempts: i64,
+    /// The broker's last rejection.
+    pub last_error: Option<String>,
+    /// When it was parked after too many rejections.
+    pub dead_at: Option<Timestamp>,
 }
 
 impl StoredEvent {
-    /// The published envelope (DESIGN §5).
+    /// Maps a row selected with the `select_events!` column list.
+    pub fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        fn decode(i: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+        }
+        let instant = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
+            row.get::<_, Option<String>>(i)?
+                .map(|text| time::from_db(&text).map_err(|e| decode(i, e)))
+                .transpose()
+        };
+        let payload: String = row.get(7)?;
+        Ok(Self {
+            seq: row.get(0)?,
+            id: row.get(1)?,
+            event_type: row.get(2)?,
+            aggregate_type: row.get(3)?,
+            aggregate_id: row.get(4)?,
+            store_id: row.get(5)?,
+            partition_key: row.get(6)?,
+            payload: RawValue::from_string(payload).map_err(|e| decode(7, e))?,
+            created_at: instant(8)?.ok_or(rusqlite::Error::InvalidColumnType(
+                8,
+                "created_at".to_owned(),
+                rusqlite::types::Type::Null,
+            ))?,
+            synced_at: instant(9)?,
+            attempts: row.get(10)?,
+            last_error: row.get(11)?,
+            dead_at: instant(12)?,
+        })
+    }
+
+    /// The published envelope (see `docs/architecture.md`, "Event schema").
     pub fn envelope(&self) -> EventEnvelope {
         EventEnvelope {
             id: self.id.clone(),
@@ -60,31 +121,7 @@ impl StoredEvent {
 
 /// Appends `event` to the outbox on the caller's connection (inside its transaction) and
 /// returns its `seq`.
-pub async fn append_event(
-    conn: &mut SqliteConnection,
-    event: &NewEvent,
-    at: &Timestamp,
-) -> Result<i64, sqlx::Error> {
-    let event_type = event.event_type();
-    sqlx::query_scalar(
-        "INSERT INTO events (id, event_type, aggregate_type, aggregate_id, store_id, \
-         partition_key, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-    )
-    .bind(Uuid::now_v7().to_string())
-    .bind(event_type.as_str())
-    .bind(event_type.aggregate_type())
-    .bind(event.aggregate_id())
-    .bind(event.store_id())
-    .bind(event.partition_key())
-    .bind(event.payload_json())
-    .bind(time::to_db(at))
-    .fetch_one(conn)
-    .await
-}
-
-/// [`append_event`] for the API's writer thread, which drives its one connection with
-/// `rusqlite` directly (see `api/src/writer.rs` for why): same row, same transaction rule.
-pub fn append_event_blocking(
+pub fn append_event(
     conn: &rusqlite::Connection,
     event: &NewEvent,
     at: &Timestamp,
@@ -109,87 +146,67 @@ pub fn append_event_blocking(
     )
 }
 
-type PendingRow = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    String,
-    i64,
-);
-
-/// Up to `limit` unpublished, unparked events in `seq` order.
-pub async fn fetch_pending(
-    db: impl SqliteExecutor<'_>,
-    limit: i64,
-) -> Result<Vec<StoredEvent>, sqlx::Error> {
-    let rows: Vec<PendingRow> = sqlx::query_as(
-        "SELECT seq, id, event_type, aggregate_type, aggregate_id, store_id, partition_key, \
-         payload, created_at, attempts FROM events \
-         WHERE synced_at IS NULL AND dead_at IS NULL ORDER BY seq LIMIT ?",
-    )
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(StoredEvent {
-                seq: r.0,
-                id: r.1,
-                event_type: r.2,
-                aggregate_type: r.3,
-                aggregate_id: r.4,
-                store_id: r.5,
-                partition_key: r.6,
-                payload: RawValue::from_string(r.7)
-                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-                created_at: time::from_db(&r.8).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-                attempts: r.9,
-            })
-        })
-        .collect()
-}
-
-/// [`fetch_pending`] on a plain `rusqlite` connection: the relay reads its batches this way
-/// (in a blocking task), because sqlx hands rows over one by one through its worker thread
-/// (about 7 ms for 500 events here, against about 1 ms).
-pub fn fetch_pending_blocking(
+/// Up to `limit` pending (unsynced, unparked) events in `seq` order.
+pub fn fetch_pending(
     conn: &rusqlite::Connection,
     limit: i64,
 ) -> rusqlite::Result<Vec<StoredEvent>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT seq, id, event_type, aggregate_type, aggregate_id, store_id, partition_key, \
-         payload, created_at, attempts FROM events \
-         WHERE synced_at IS NULL AND dead_at IS NULL ORDER BY seq LIMIT ?",
-    )?;
-    let rows = statement.query_map([limit], |row| {
-        let decode = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
-            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
-        };
-        let payload: String = row.get(7)?;
-        let created_at: String = row.get(8)?;
-        Ok(StoredEvent {
-            seq: row.get(0)?,
-            id: row.get(1)?,
-            event_type: row.get(2)?,
-            aggregate_type: row.get(3)?,
-            aggregate_id: row.get(4)?,
-            store_id: row.get(5)?,
-            partition_key: row.get(6)?,
-            payload: RawValue::from_string(payload).map_err(|e| decode(7, Box::new(e)))?,
-            created_at: time::from_db(&created_at).map_err(|e| decode(8, Box::new(e)))?,
-            attempts: row.get(9)?,
-        })
-    })?;
-    rows.collect()
+    conn.prepare_cached(select_events!(
+        "WHERE synced_at IS NULL AND dead_at IS NULL ORDER BY seq LIMIT ?"
+    ))?
+    .query_map([limit], StoredEvent::from_row)?
+    .collect()
 }
 
-/// Marks the given events published at `at`. One statement, so one short transaction.
-pub async fn mark_published(
+/// The parked events, oldest first.
+pub fn list_dead(conn: &rusqlite::Connection, limit: i64) -> rusqlite::Result<Vec<StoredEvent>> {
+    conn.prepare_cached(select_events!(
+        "WHERE dead_at IS NOT NULL AND synced_at IS NULL ORDER BY seq LIMIT ?"
+    ))?
+    .query_map([limit], StoredEvent::from_row)?
+    .collect()
+}
+
+/// Filters of the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only events after this seq.
+    pub after_seq: i64,
+    /// Only this type.
+    pub event_type: Option<String>,
+    /// Only this aggregate.
+    pub aggregate_id: Option<String>,
+    /// Only this store.
+    pub store_id: Option<String>,
+}
+
+/// Up to `limit` events of the audit log after the filter's cursor, in seq order.
+pub fn list_events(
+    conn: &rusqlite::Connection,
+    filter: &EventFilter,
+    limit: i64,
+) -> rusqlite::Result<Vec<StoredEvent>> {
+    conn.prepare_cached(select_events!(
+        "WHERE seq > ?1 AND (?2 IS NULL OR event_type = ?2) \
+         AND (?3 IS NULL OR aggregate_id = ?3) AND (?4 IS NULL OR store_id = ?4) \
+         ORDER BY seq LIMIT ?5"
+    ))?
+    .query_map(
+        rusqlite::params![
+            filter.after_seq,
+            filter.event_type,
+            filter.aggregate_id,
+            filter.store_id,
+            limit
+        ],
+        StoredEvent::from_row,
+    )?
+    .collect()
+}
+
+/// Marks the given events synced at `at` (the broker acknowledged them). One statement, so
+/// one short transaction.
+pub async fn mark_synced(
     db: impl SqliteExecutor<'_>,
     seqs: &[i64],
     at: &Timestamp,
@@ -248,41 +265,10 @@ pub async fn revive_dead(
     Ok(done.rows_affected())
 }
 
-/// One parked event, for operators.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct DeadEvent {
-    /// Global order.
-    pub seq: i64,
-    /// UUIDv7.
-    pub id: String,
-    /// Type.
-    pub event_type: String,
-    /// Times the broker rejected it.
-    pub attempts: i64,
-    /// The broker's last answer.
-    pub last_error: Option<String>,
-    /// When it was parked.
-    pub dead_at: String,
-}
-
-/// The parked events, oldest first.
-pub async fn list_dead(
-    db: impl SqliteExecutor<'_>,
-    limit: i64,
-) -> Result<Vec<DeadEvent>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT seq, id, event_type, attempts, last_error, dead_at FROM events \
-         WHERE dead_at IS NOT NULL AND synced_at IS NULL ORDER BY seq LIMIT ?",
-    )
-    .bind(limit)
-    .fetch_all(db)
-    .await
-}
-
 /// How much is waiting to be published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PendingSummary {
-    /// Unpublished, unparked events.
+    /// Pending events.
     pub count: i64,
     /// Commit time of the oldest of them.
     pub oldest: Option<Timestamp>,
@@ -298,6 +284,51 @@ pub async fn pending_summary(db: impl SqliteExecutor<'_>) -> Result<PendingSumma
     Ok(PendingSummary {
         count,
         oldest: oldest.and_then(|t| time::from_db(&t).ok()),
+    })
+}
+
+/// Outbox counters by state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutboxStats {
+    /// All events.
+    pub total: i64,
+    /// Neither synced nor parked.
+    pub pending: i64,
+    /// Acknowledged by the broker.
+    pub synced: i64,
+    /// Parked.
+    pub dead: i64,
+    /// Commit time of the oldest pending event.
+    pub oldest_pending: Option<Timestamp>,
+    /// Pending count per type.
+    pub pending_by_type: HashMap<String, i64>,
+}
+
+/// Counts the outbox by state.
+pub async fn outbox_stats(db: &sqlx::SqlitePool) -> Result<OutboxStats, sqlx::Error> {
+    let (total, synced, dead): (i64, i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(synced_at), \
+         COALESCE(SUM(synced_at IS NULL AND dead_at IS NOT NULL), 0) FROM events",
+    )
+    .fetch_one(db)
+    .await?;
+    let by_type: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT event_type, COUNT(*), MIN(created_at) FROM events \
+         WHERE synced_at IS NULL AND dead_at IS NULL GROUP BY event_type",
+    )
+    .fetch_all(db)
+    .await?;
+    let oldest_pending = by_type
+        .iter()
+        .filter_map(|(_, _, at)| time::from_db(at).ok())
+        .min();
+    Ok(OutboxStats {
+        total,
+        pending: by_type.iter().map(|(_, n, _)| n).sum(),
+        synced,
+        dead,
+        oldest_pending,
+        pending_by_type: by_type.into_iter().map(|(t, n, _)| (t, n)).collect(),
     })
 }
 

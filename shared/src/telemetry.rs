@@ -1,4 +1,8 @@
 //! `tracing` set-up for both binaries: JSON or text lines on stderr, filtered by `LOG_LEVEL`.
+//! Text lines carry ANSI colours only when stderr is a terminal, so a log redirected to a file
+//! or collected by systemd or a container runtime holds no escape codes.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -14,7 +18,8 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
     })?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let result = match settings.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),

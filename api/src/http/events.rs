@@ -1,6 +1,7 @@
 //! `/api/v1/events`: the audit log of every stock and reservation change, and outbox stats.
 
 use inventory_shared::events::EventType;
+use inventory_shared::outbox::{self, EventFilter};
 use poem_openapi::OpenApi;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -8,7 +9,7 @@ use poem_openapi::payload::Json;
 use super::models::{Event, EventPage, EventStats};
 use super::{ApiTags, AppState, auth::ApiKeyAuth, check_store_id};
 use crate::error::{ApiError, ApiResult};
-use crate::ops::events::{self, EventFilter};
+use crate::ops::OpError;
 
 /// Event routes.
 pub struct EventsApi(pub AppState);
@@ -55,7 +56,12 @@ impl EventsApi {
             store_id: store_id.0,
         };
         // One extra row tells whether another page exists.
-        let mut rows = events::list_events(&self.0.db.reader, &filter, limit.0 + 1).await?;
+        let page = limit.0 + 1;
+        let mut rows = self
+            .0
+            .point
+            .scan(move |conn| Ok(outbox::list_events(conn, &filter, page)?))
+            .await?;
         let more = rows.len() as i64 > limit.0;
         rows.truncate(limit.0 as usize);
         let next_after_seq = if more {
@@ -69,10 +75,13 @@ impl EventsApi {
         }))
     }
 
-    /// Outbox counters: pending, published, parked
+    /// Outbox counters: pending, synced, parked
     #[oai(path = "/events/stats", method = "get", operation_id = "event_stats")]
     async fn stats(&self, _auth: ApiKeyAuth) -> ApiResult<Json<EventStats>> {
-        Ok(Json(events::outbox_stats(&self.0.db.reader).await?.into()))
+        let stats = outbox::outbox_stats(&self.0.reader)
+            .await
+            .map_err(OpError::from)?;
+        Ok(Json(stats.into()))
     }
 }
 

@@ -29,18 +29,17 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, FieldError, problem_response};
 use crate::writer::Writer;
-use inventory_shared::db::Database;
 
 pub use allow::AllowIndex;
 
-/// What every handler needs.
+/// What every handler needs: the three ways to the database, each for one kind of work.
 #[derive(Clone)]
 pub struct AppState {
-    /// Reader pool (and the writer pool, used only by the writer task).
-    pub db: Database,
-    /// The one writer.
+    /// sqlx read pool (`DB_READ_CONNECTIONS`): lists, stats, the health ping.
+    pub reader: sqlx::SqlitePool,
+    /// The one writer: every write of the process, group-committed.
     pub writer: Writer,
-    /// Point reads (one row by key).
+    /// Point reads (one row by key) and audit-log pages on read-only `rusqlite` connections.
     pub point: crate::reads::PointReader,
     /// Default reservation time to live.
     pub reservation_ttl: chrono::Duration,

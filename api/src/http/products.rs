@@ -76,8 +76,7 @@ impl ProductsApi {
     ) -> ApiResult<Json<ProductPage>> {
         let category = category.0.filter(|c| !c.is_empty());
         let (rows, total) =
-            products::list_products(&self.0.db.reader, category.as_deref(), limit.0, offset.0)
-                .await?;
+            products::list_products(&self.0.reader, category.as_deref(), limit.0, offset.0).await?;
         Ok(Json(ProductPage {
             data: rows.into_iter().map(Product::from).collect(),
             limit: limit.0,

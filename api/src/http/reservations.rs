@@ -11,8 +11,9 @@ use super::models::{
     ReservationStatus, StorePending,
 };
 use super::{ApiTags, AppState, auth::ApiKeyAuth, check_store_id};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::metrics::record_reservation;
+use crate::ops::OpError;
 use crate::ops::reservations::{self, ConfirmOutcome, ReserveInput};
 
 /// Reservation routes.
@@ -76,7 +77,7 @@ impl ReservationsApi {
             check_store_id("store_id", store)?;
         }
         let mut stats = ReservationStats::default();
-        for (status, n) in reservations::stats(&self.0.db.reader, store_id.0.as_deref()).await? {
+        for (status, n) in reservations::stats(&self.0.reader, store_id.0.as_deref()).await? {
             match status.as_str() {
                 "PENDING" => stats.pending = n,
                 "CONFIRMED" => stats.confirmed = n,
@@ -119,13 +120,10 @@ impl ReservationsApi {
             .await;
         let result = result.and_then(|outcome| match outcome {
             ConfirmOutcome::Confirmed(row) => Ok(row),
-            ConfirmOutcome::Expired(row) => Err(ApiError::Conflict(
-                "RESERVATION_EXPIRED",
-                format!(
-                    "reservation {} expired at {}; its units were released",
-                    row.id, row.expires_at
-                ),
-            )),
+            ConfirmOutcome::Expired(row) => Err(OpError::ReservationExpired {
+                id: row.id,
+                expires_at: row.expires_at,
+            }),
         });
         record_reservation("confirm", &result);
         Ok(Json(result?.into()))
@@ -167,7 +165,7 @@ impl ReservationsApi {
     ) -> ApiResult<Json<StorePending>> {
         check_store_id("store_id", &store_id.0)?;
         let rows =
-            reservations::pending_in_store(&self.0.db.reader, &store_id.0, &time::now()).await?;
+            reservations::pending_in_store(&self.0.reader, &store_id.0, &time::now()).await?;
         Ok(Json(StorePending {
             store_id: store_id.0,
             count: rows.len() as i64,
@@ -190,7 +188,7 @@ impl ReservationsApi {
         status: Query<Option<ReservationStatus>>,
     ) -> ApiResult<Json<ProductStoreReservations>> {
         let rows = reservations::of_product_in_store(
-            &self.0.db.reader,
+            &self.0.reader,
             &product_id.0,
             &store_id.0,
             status.0.map(ReservationStatus::as_str),

@@ -94,7 +94,7 @@ impl StockApi {
         _auth: ApiKeyAuth,
         product_id: Path<String>,
     ) -> ApiResult<Json<ProductStock>> {
-        let rows = stock::stock_of_product(&self.0.db.reader, &product_id.0).await?;
+        let rows = stock::stock_of_product(&self.0.reader, &product_id.0).await?;
         let stores: Vec<Stock> = rows.into_iter().map(Stock::from).collect();
         Ok(Json(ProductStock {
             product_id: product_id.0,
@@ -117,7 +117,7 @@ impl StockApi {
         store_id: Path<String>,
     ) -> ApiResult<Json<StoreStock>> {
         check_store_id("store_id", &store_id.0)?;
-        let items: Vec<Stock> = stock::stock_of_store(&self.0.db.reader, &store_id.0)
+        let items: Vec<Stock> = stock::stock_of_store(&self.0.reader, &store_id.0)
             .await?
             .into_iter()
             .map(Stock::from)
@@ -151,7 +151,7 @@ impl StockApi {
             check_store_id("store_id", store)?;
         }
         let items: Vec<Stock> =
-            stock::low_stock(&self.0.db.reader, threshold.0, store_id.0.as_deref())
+            stock::low_stock(&self.0.reader, threshold.0, store_id.0.as_deref())
                 .await?
                 .into_iter()
                 .map(Stock::from)

@@ -19,7 +19,7 @@ impl SystemApi {
     async fn health(&self) -> ApiResult<Json<Health>> {
         let ping = tokio::time::timeout(
             Duration::from_secs(2),
-            inventory_shared::db::ping(&self.0.db.reader),
+            inventory_shared::db::ping(&self.0.reader),
         )
         .await;
         match ping {

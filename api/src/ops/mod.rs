@@ -2,15 +2,19 @@
 //!
 //! Writes are plain functions on the writer thread's `rusqlite::Connection`, already inside
 //! `BEGIN IMMEDIATE` (see [`crate::writer`]), and append their event with
-//! [`inventory_shared::outbox::append_event_blocking`] on that same connection, so the change
-//! and its event commit or roll back together. Reads are async and take the sqlx reader pool.
+//! [`inventory_shared::outbox::append_event`] on that same connection, so the change and its
+//! event commit or roll back together. Point reads take a read-only `rusqlite` connection
+//! ([`crate::reads`]); lists and stats are async on the sqlx read pool. Every operation
+//! answers an [`OpError`] when it does not happen; the HTTP edge maps it.
+//! (The audit log's reads are in [`inventory_shared::outbox`] with the rest of the
+//! `events` table's SQL.)
 
-pub mod events;
+pub mod error;
 pub mod products;
 pub mod reservations;
 pub mod stock;
 
-use crate::error::ApiError;
+pub use error::{OpError, OpResult};
 
 /// Largest quantity a stock row or request may hold.
 pub const MAX_QUANTITY: i64 = 1_000_000_000;
@@ -23,17 +27,4 @@ pub(crate) fn unique_violation(err: &rusqlite::Error, column: &str) -> bool {
         }
         _ => false,
     }
-}
-
-/// 404 PRODUCT_NOT_FOUND.
-pub(crate) fn product_not_found(id: &str) -> ApiError {
-    ApiError::NotFound("PRODUCT_NOT_FOUND", format!("product {id} does not exist"))
-}
-
-/// 404 STOCK_NOT_FOUND.
-pub(crate) fn stock_not_found(product_id: &str, store_id: &str) -> ApiError {
-    ApiError::NotFound(
-        "STOCK_NOT_FOUND",
-        format!("product {product_id} has no stock row in store {store_id}"),
-    )
 }

@@ -5,8 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqlitePool;
 use uuid::Uuid;
 
-use super::{product_not_found, unique_violation};
-use crate::error::{ApiError, ApiResult};
+use super::{OpError, OpResult, unique_violation};
 
 /// A product as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -44,13 +43,6 @@ pub struct ProductInput {
     pub price_cents: i64,
 }
 
-fn sku_taken(sku: &str) -> ApiError {
-    ApiError::Conflict(
-        "SKU_TAKEN",
-        format!("another product already has SKU {sku}"),
-    )
-}
-
 impl ProductRow {
     fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
@@ -71,7 +63,7 @@ pub fn insert_product(
     conn: &Connection,
     input: &ProductInput,
     at: &Timestamp,
-) -> ApiResult<ProductRow> {
+) -> OpResult<ProductRow> {
     let now = time::to_db(at);
     conn.prepare_cached(
         "INSERT INTO products (id, sku, name, description, category, price_cents, created_at, \
@@ -92,7 +84,7 @@ pub fn insert_product(
     )
     .map_err(|e| {
         if unique_violation(&e, "products.sku") {
-            sku_taken(&input.sku)
+            OpError::SkuTaken(input.sku.clone())
         } else {
             e.into()
         }
@@ -105,7 +97,7 @@ pub fn replace_product(
     id: &str,
     input: &ProductInput,
     at: &Timestamp,
-) -> ApiResult<ProductRow> {
+) -> OpResult<ProductRow> {
     conn.prepare_cached(
         "UPDATE products SET sku = ?, name = ?, description = ?, category = ?, price_cents = ?, \
          updated_at = ? WHERE id = ? RETURNING *",
@@ -125,12 +117,12 @@ pub fn replace_product(
     .optional()
     .map_err(|e| {
         if unique_violation(&e, "products.sku") {
-            sku_taken(&input.sku)
+            OpError::SkuTaken(input.sku.clone())
         } else {
             e.into()
         }
     })?
-    .ok_or_else(|| product_not_found(id))
+    .ok_or_else(|| OpError::ProductNotFound(id.to_owned()))
 }
 
 /// Whether the product still has units on hand or pending reservations anywhere.
@@ -144,36 +136,33 @@ fn product_in_use(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
 
 /// Deletes a product with nothing on hand and nothing pending. Its empty stock rows and
 /// finished reservations go with it (ON DELETE CASCADE); its events stay in the audit log.
-pub fn delete_product(conn: &Connection, id: &str) -> ApiResult<()> {
+pub fn delete_product(conn: &Connection, id: &str) -> OpResult<()> {
     if product_in_use(conn, id)? {
-        return Err(ApiError::Conflict(
-            "PRODUCT_IN_USE",
-            format!("product {id} still has stock on hand or pending reservations"),
-        ));
+        return Err(OpError::ProductInUse(id.to_owned()));
     }
     let deleted = conn
         .prepare_cached("DELETE FROM products WHERE id = ?")?
         .execute([id])?;
     if deleted == 0 {
-        return Err(product_not_found(id));
+        return Err(OpError::ProductNotFound(id.to_owned()));
     }
     Ok(())
 }
 
 /// One product by id (a point read).
-pub fn product_by_id(conn: &Connection, id: &str) -> ApiResult<ProductRow> {
+pub fn product_by_id(conn: &Connection, id: &str) -> OpResult<ProductRow> {
     conn.prepare_cached("SELECT * FROM products WHERE id = ?")?
         .query_row([id], ProductRow::from_row)
         .optional()?
-        .ok_or_else(|| product_not_found(id))
+        .ok_or_else(|| OpError::ProductNotFound(id.to_owned()))
 }
 
 /// One product by SKU (a point read).
-pub fn product_by_sku(conn: &Connection, sku: &str) -> ApiResult<ProductRow> {
+pub fn product_by_sku(conn: &Connection, sku: &str) -> OpResult<ProductRow> {
     conn.prepare_cached("SELECT * FROM products WHERE sku = ?")?
         .query_row([sku], ProductRow::from_row)
         .optional()?
-        .ok_or_else(|| ApiError::NotFound("PRODUCT_NOT_FOUND", format!("no product has SKU {sku}")))
+        .ok_or_else(|| OpError::SkuNotFound(sku.to_owned()))
 }
 
 /// A page of products (oldest first), optionally of one category, and the filtered total.
@@ -182,7 +171,7 @@ pub async fn list_products(
     category: Option<&str>,
     limit: i64,
     offset: i64,
-) -> ApiResult<(Vec<ProductRow>, i64)> {
+) -> OpResult<(Vec<ProductRow>, i64)> {
     let rows = sqlx::query_as(
         "SELECT * FROM products WHERE (?1 IS NULL OR category = ?1) \
          ORDER BY created_at, id LIMIT ?2 OFFSET ?3",

@@ -8,15 +8,14 @@
 use inventory_shared::events::{
     NewEvent, ReservationCancelled, ReservationConfirmed, ReservationCreated, ReservationExpired,
 };
-use inventory_shared::outbox::append_event_blocking;
+use inventory_shared::outbox::append_event;
 use inventory_shared::time::{self, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqlitePool;
 use uuid::Uuid;
 
 use super::stock::{insufficient, stock_row};
-use super::{product_not_found, products::product_exists, stock_not_found};
-use crate::error::{ApiError, ApiResult};
+use super::{OpError, OpResult, products::product_exists};
 
 /// A reservation as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -77,7 +76,7 @@ pub fn reserve(
     conn: &Connection,
     input: &ReserveInput,
     at: &Timestamp,
-) -> ApiResult<ReservationRow> {
+) -> OpResult<ReservationRow> {
     let now = time::to_db(at);
     let held = conn
         .prepare_cached(
@@ -94,9 +93,9 @@ pub fn reserve(
         return Err(match stock_row(conn, &input.product_id, &input.store_id)? {
             Some(row) => insufficient(input.quantity, row.available(), &input.store_id),
             None if !product_exists(conn, &input.product_id)? => {
-                product_not_found(&input.product_id)
+                OpError::ProductNotFound(input.product_id.clone())
             }
-            None => stock_not_found(&input.product_id, &input.store_id),
+            None => OpError::stock_not_found(&input.product_id, &input.store_id),
         });
     };
     let expires_at = *at + input.ttl;
@@ -135,7 +134,7 @@ pub fn reserve(
         expires_at,
         version,
     });
-    append_event_blocking(conn, &event, at)?;
+    append_event(conn, &event, at)?;
     Ok(row)
 }
 
@@ -148,25 +147,18 @@ pub enum ConfirmOutcome {
     Expired(ReservationRow),
 }
 
-fn reservation_row(conn: &Connection, id: &str) -> ApiResult<ReservationRow> {
+fn reservation_row(conn: &Connection, id: &str) -> OpResult<ReservationRow> {
     conn.prepare_cached("SELECT * FROM reservations WHERE id = ?")?
         .query_row([id], ReservationRow::from_row)
         .optional()?
-        .ok_or_else(|| reservation_not_found(id))
+        .ok_or_else(|| OpError::ReservationNotFound(id.to_owned()))
 }
 
-fn reservation_not_found(id: &str) -> ApiError {
-    ApiError::NotFound(
-        "RESERVATION_NOT_FOUND",
-        format!("reservation {id} does not exist"),
-    )
-}
-
-fn not_pending(row: &ReservationRow) -> ApiError {
-    ApiError::Conflict(
-        "INVALID_RESERVATION_STATE",
-        format!("reservation {} is {}, not PENDING", row.id, row.status),
-    )
+fn not_pending(row: &ReservationRow) -> OpError {
+    OpError::NotPending {
+        id: row.id.clone(),
+        status: row.status.clone(),
+    }
 }
 
 /// Moves a PENDING reservation to `status`; `None` when it was no longer PENDING.
@@ -202,7 +194,7 @@ fn release_units(conn: &Connection, row: &ReservationRow, at: &Timestamp) -> rus
 
 /// PENDING → CONFIRMED: the units leave on-hand and reserved (`reservation.confirmed`). Past
 /// its deadline the reservation is expired instead.
-pub fn confirm(conn: &Connection, id: &str, at: &Timestamp) -> ApiResult<ConfirmOutcome> {
+pub fn confirm(conn: &Connection, id: &str, at: &Timestamp) -> OpResult<ConfirmOutcome> {
     let row = reservation_row(conn, id)?;
     if row.status != "PENDING" {
         return Err(not_pending(&row));
@@ -232,7 +224,7 @@ pub fn confirm(conn: &Connection, id: &str, at: &Timestamp) -> ApiResult<Confirm
         confirmed_at: *at,
         version,
     });
-    append_event_blocking(conn, &event, at)?;
+    append_event(conn, &event, at)?;
     Ok(ConfirmOutcome::Confirmed(row))
 }
 
@@ -242,7 +234,7 @@ pub fn cancel(
     id: &str,
     reason: Option<&str>,
     at: &Timestamp,
-) -> ApiResult<ReservationRow> {
+) -> OpResult<ReservationRow> {
     let current = reservation_row(conn, id)?;
     let row = transition(conn, id, "CANCELLED", at)?.ok_or_else(|| not_pending(&current))?;
     let version = release_units(conn, &row, at)?;
@@ -254,13 +246,13 @@ pub fn cancel(
         reason: reason.unwrap_or("manual_cancellation").to_owned(),
         version,
     });
-    append_event_blocking(conn, &event, at)?;
+    append_event(conn, &event, at)?;
     Ok(row)
 }
 
 /// PENDING and due → EXPIRED (`reservation.expired`). `None` when it was not PENDING or not
 /// yet due (someone else got there first).
-pub fn expire(conn: &Connection, id: &str, at: &Timestamp) -> ApiResult<Option<ReservationRow>> {
+pub fn expire(conn: &Connection, id: &str, at: &Timestamp) -> OpResult<Option<ReservationRow>> {
     let now = time::to_db(at);
     let row = conn
         .prepare_cached(
@@ -281,7 +273,7 @@ pub fn expire(conn: &Connection, id: &str, at: &Timestamp) -> ApiResult<Option<R
         expired_at: *at,
         version,
     });
-    append_event_blocking(conn, &event, at)?;
+    append_event(conn, &event, at)?;
     Ok(Some(row))
 }
 
@@ -302,7 +294,7 @@ pub async fn due_for_expiry(
 }
 
 /// One reservation (a point read).
-pub fn get_reservation(conn: &Connection, id: &str) -> ApiResult<ReservationRow> {
+pub fn get_reservation(conn: &Connection, id: &str) -> OpResult<ReservationRow> {
     reservation_row(conn, id)
 }
 
@@ -311,7 +303,7 @@ pub async fn pending_in_store(
     db: &SqlitePool,
     store_id: &str,
     at: &Timestamp,
-) -> ApiResult<Vec<ReservationRow>> {
+) -> OpResult<Vec<ReservationRow>> {
     Ok(sqlx::query_as(
         "SELECT * FROM reservations WHERE store_id = ? AND status = 'PENDING' AND expires_at > ? \
          ORDER BY expires_at, id LIMIT 1000",
@@ -328,7 +320,7 @@ pub async fn of_product_in_store(
     product_id: &str,
     store_id: &str,
     status: Option<&str>,
-) -> ApiResult<Vec<ReservationRow>> {
+) -> OpResult<Vec<ReservationRow>> {
     Ok(sqlx::query_as(
         "SELECT * FROM reservations WHERE product_id = ?1 AND store_id = ?2 \
          AND (?3 IS NULL OR status = ?3) ORDER BY created_at DESC, id DESC LIMIT 1000",
@@ -341,7 +333,7 @@ pub async fn of_product_in_store(
 }
 
 /// Count of reservations per status, optionally in one store.
-pub async fn stats(db: &SqlitePool, store_id: Option<&str>) -> ApiResult<Vec<(String, i64)>> {
+pub async fn stats(db: &SqlitePool, store_id: Option<&str>) -> OpResult<Vec<(String, i64)>> {
     Ok(sqlx::query_as(
         "SELECT status, COUNT(*) FROM reservations WHERE (?1 IS NULL OR store_id = ?1) GROUP BY status",
     )

@@ -6,13 +6,12 @@
 //! updates still carry `version = ?` as a second guard.
 
 use inventory_shared::events::{NewEvent, StockCreated, StockTransferred, StockUpdated};
-use inventory_shared::outbox::append_event_blocking;
+use inventory_shared::outbox::append_event;
 use inventory_shared::time::{self, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqlitePool;
 
-use super::{MAX_QUANTITY, product_not_found, products::product_exists, stock_not_found};
-use crate::error::{ApiError, ApiResult};
+use super::{MAX_QUANTITY, OpError, OpResult, products::product_exists};
 
 /// A stock row as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -72,9 +71,9 @@ pub fn create_stock(
     store_id: &str,
     quantity: i64,
     at: &Timestamp,
-) -> ApiResult<StockRow> {
+) -> OpResult<StockRow> {
     if !product_exists(conn, product_id)? {
-        return Err(product_not_found(product_id));
+        return Err(OpError::ProductNotFound(product_id.to_owned()));
     }
     let now = time::to_db(at);
     let row = conn
@@ -88,11 +87,9 @@ pub fn create_stock(
             StockRow::from_row,
         )
         .optional()?;
-    let row = row.ok_or_else(|| {
-        ApiError::Conflict(
-            "STOCK_EXISTS",
-            format!("product {product_id} already has stock in store {store_id}"),
-        )
+    let row = row.ok_or_else(|| OpError::StockExists {
+        product_id: product_id.to_owned(),
+        store_id: store_id.to_owned(),
     })?;
     let event = NewEvent::StockCreated(StockCreated {
         product_id: row.product_id.clone(),
@@ -101,7 +98,7 @@ pub fn create_stock(
         reason: "initial_stock".to_owned(),
         version: row.version,
     });
-    append_event_blocking(conn, &event, at)?;
+    append_event(conn, &event, at)?;
     Ok(row)
 }
 
@@ -123,39 +120,36 @@ pub fn change_quantity(
     expected_version: Option<i64>,
     reason: Option<&str>,
     at: &Timestamp,
-) -> ApiResult<StockRow> {
+) -> OpResult<StockRow> {
     let current = stock_row(conn, product_id, store_id)?
-        .ok_or_else(|| stock_not_found(product_id, store_id))?;
+        .ok_or_else(|| OpError::stock_not_found(product_id, store_id))?;
     if let Some(expected) = expected_version
         && expected != current.version
     {
-        return Err(ApiError::PreconditionFailed(format!(
-            "If-Match names version {expected} but the stock row is at version {}",
-            current.version
-        )));
+        return Err(OpError::VersionMismatch {
+            expected,
+            actual: current.version,
+        });
     }
     let new_quantity = match change {
         QuantityChange::Set(q) => q,
         QuantityChange::Add(delta) => current.quantity + delta,
     };
     if new_quantity < current.reserved {
-        return Err(ApiError::Conflict(
-            "QUANTITY_BELOW_RESERVED",
-            format!(
-                "the result ({new_quantity}) would be below the {} reserved units",
-                current.reserved
-            ),
-        ));
+        return Err(OpError::QuantityBelowReserved {
+            quantity: new_quantity,
+            reserved: current.reserved,
+        });
     }
     if new_quantity > MAX_QUANTITY {
         let field = match change {
             QuantityChange::Set(_) => "quantity",
             QuantityChange::Add(_) => "adjustment",
         };
-        return Err(ApiError::field(
+        return Err(OpError::OutOfRange {
             field,
-            format!("the result ({new_quantity}) would exceed {MAX_QUANTITY} units"),
-        ));
+            message: format!("the result ({new_quantity}) would exceed {MAX_QUANTITY} units"),
+        });
     }
     let row = conn
         .prepare_cached(
@@ -187,7 +181,7 @@ pub fn change_quantity(
         reserved: row.reserved,
         version: row.version,
     });
-    append_event_blocking(conn, &event, at)?;
+    append_event(conn, &event, at)?;
     Ok(row)
 }
 
@@ -210,21 +204,23 @@ pub fn transfer(
     quantity: i64,
     reason: Option<&str>,
     at: &Timestamp,
-) -> ApiResult<Transfer> {
+) -> OpResult<Transfer> {
     let source = match stock_row(conn, product_id, from_store)? {
         Some(row) => row,
-        None if !product_exists(conn, product_id)? => return Err(product_not_found(product_id)),
-        None => return Err(stock_not_found(product_id, from_store)),
+        None if !product_exists(conn, product_id)? => {
+            return Err(OpError::ProductNotFound(product_id.to_owned()));
+        }
+        None => return Err(OpError::stock_not_found(product_id, from_store)),
     };
     if source.available() < quantity {
         return Err(insufficient(quantity, source.available(), from_store));
     }
     let destination = stock_row(conn, product_id, to_store)?;
     if destination.as_ref().map_or(0, |d| d.quantity) + quantity > MAX_QUANTITY {
-        return Err(ApiError::field(
-            "quantity",
-            format!("the destination would exceed {MAX_QUANTITY} units"),
-        ));
+        return Err(OpError::OutOfRange {
+            field: "quantity",
+            message: format!("the destination would exceed {MAX_QUANTITY} units"),
+        });
     }
     let now = time::to_db(at);
     let from = conn
@@ -262,27 +258,27 @@ pub fn transfer(
         to_version: to.version,
         to_created: destination.is_none(),
     });
-    append_event_blocking(conn, &event, at)?;
+    append_event(conn, &event, at)?;
     Ok(Transfer { from, to })
 }
 
-/// 409 INSUFFICIENT_STOCK.
-pub(crate) fn insufficient(requested: i64, available: i64, store_id: &str) -> ApiError {
-    ApiError::Conflict(
-        "INSUFFICIENT_STOCK",
-        format!(
-            "requested {requested} units but only {available} are available in store {store_id}"
-        ),
-    )
+/// Fewer units available than requested.
+pub(crate) fn insufficient(requested: i64, available: i64, store_id: &str) -> OpError {
+    OpError::InsufficientStock {
+        requested,
+        available,
+        store_id: store_id.to_owned(),
+    }
 }
 
 /// One stock row (a point read).
-pub fn get_stock(conn: &Connection, product_id: &str, store_id: &str) -> ApiResult<StockRow> {
-    stock_row(conn, product_id, store_id)?.ok_or_else(|| stock_not_found(product_id, store_id))
+pub fn get_stock(conn: &Connection, product_id: &str, store_id: &str) -> OpResult<StockRow> {
+    stock_row(conn, product_id, store_id)?
+        .ok_or_else(|| OpError::stock_not_found(product_id, store_id))
 }
 
 /// Every store's row of one product; 404 when the product does not exist.
-pub async fn stock_of_product(db: &SqlitePool, product_id: &str) -> ApiResult<Vec<StockRow>> {
+pub async fn stock_of_product(db: &SqlitePool, product_id: &str) -> OpResult<Vec<StockRow>> {
     let rows: Vec<StockRow> = sqlx::query_as(
         "SELECT product_id, store_id, quantity, reserved, version, updated_at FROM stock \
          WHERE product_id = ? ORDER BY store_id",
@@ -297,14 +293,14 @@ pub async fn stock_of_product(db: &SqlitePool, product_id: &str) -> ApiResult<Ve
                 .fetch_one(db)
                 .await?;
         if !exists {
-            return Err(product_not_found(product_id));
+            return Err(OpError::ProductNotFound(product_id.to_owned()));
         }
     }
     Ok(rows)
 }
 
 /// Every product's row in one store.
-pub async fn stock_of_store(db: &SqlitePool, store_id: &str) -> ApiResult<Vec<StockRow>> {
+pub async fn stock_of_store(db: &SqlitePool, store_id: &str) -> OpResult<Vec<StockRow>> {
     Ok(sqlx::query_as(
         "SELECT product_id, store_id, quantity, reserved, version, updated_at FROM stock \
          WHERE store_id = ? ORDER BY product_id",
@@ -319,7 +315,7 @@ pub async fn low_stock(
     db: &SqlitePool,
     threshold: i64,
     store_id: Option<&str>,
-) -> ApiResult<Vec<StockRow>> {
+) -> OpResult<Vec<StockRow>> {
     Ok(sqlx::query_as(
         "SELECT product_id, store_id, quantity, reserved, version, updated_at FROM stock \
          WHERE quantity - reserved < ?1 AND (?2 IS NULL OR store_id = ?2) \

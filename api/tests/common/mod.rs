@@ -69,7 +69,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("the application builds");
     let base = format!("http://{}", app.local_addr());
-    let db = app.state().db.reader.clone();
+    let db = app.state().reader.clone();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(app.run(shutdown.clone()));
     let client = reqwest::Client::builder()

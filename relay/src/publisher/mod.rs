@@ -1,12 +1,12 @@
-//! The one interface every broker implements, and the factory that picks one from config.
+//! The one interface every broker implements, and one module per broker. Each module owns its
+//! settings; [`crate::config`] composes them and [`crate::app::build_publisher`] picks one, so
+//! nothing here depends on the relay's configuration.
 //!
-//! Adding a broker is a new module here plus one [`BrokerKind`] value: the publish loop only
+//! Adding a broker is a new module here plus one `BrokerKind` value: the publish loop only
 //! talks to `dyn Publisher`.
 
 use futures::future::BoxFuture;
 use inventory_shared::outbox::StoredEvent;
-
-use crate::config::{BrokerKind, Settings};
 
 pub mod kafka;
 pub mod nats;
@@ -59,15 +59,4 @@ pub trait Publisher: Send {
 
     /// Answers whether the broker is reachable right now (for `/health`).
     fn ping(&mut self) -> BoxFuture<'_, Result<(), PublishError>>;
-}
-
-/// Builds the publisher named by `MESSAGE_BROKER`. Never fails because the broker is down:
-/// connecting happens lazily inside `publish`, so the relay starts and backs off instead.
-pub async fn from_settings(settings: &Settings) -> anyhow::Result<Box<dyn Publisher>> {
-    Ok(match settings.message_broker {
-        BrokerKind::Redis => Box::new(redis::RedisPublisher::new(&settings.redis)?),
-        BrokerKind::Kafka => Box::new(kafka::KafkaPublisher::new(&settings.kafka)?),
-        BrokerKind::Nats => Box::new(nats::NatsPublisher::new(&settings.nats)?),
-        BrokerKind::None => Box::new(none::NonePublisher),
-    })
 }

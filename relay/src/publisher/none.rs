@@ -1,4 +1,4 @@
-//! `MESSAGE_BROKER=none`: marks events published without sending them (database-only installs,
+//! `MESSAGE_BROKER=none`: marks events synced without sending them (database-only installs,
 //! where consumers read `GET /api/v1/events` instead).
 
 use futures::future::BoxFuture;

@@ -2,8 +2,9 @@
 //!
 //! Each event becomes one entry `XADD <stream> MAXLEN ~ N * id .. seq .. event_type ..
 //! aggregate_type .. aggregate_id .. store_id .. created_at .. payload .. timestamp ..`
-//! (DESIGN §6); a batch is one pipeline, so one round trip. `timestamp` is when the relay sent
-//! the entry (RFC 3339), `created_at` when the change was committed.
+//! (`docs/relay.md`, "What lands in Redis"); a batch is one pipeline, so one round trip.
+//! `timestamp` is when the relay sent the entry (RFC 3339), `created_at` when the change was
+//! committed.
 //!
 //! The connection is opened lazily and dropped after any transport error, so the relay starts
 //! while Redis is down and reconnects by itself when it returns.
@@ -53,7 +54,7 @@ pub struct RedisSettings {
 
 impl RedisSettings {
     /// The URL to connect to (may hold a password: log it through
-    /// [`mask_url_password`](crate::config::mask_url_password)).
+    /// [`mask_url_password`](crate::redact::mask_url_password)).
     pub fn url(&self) -> String {
         match &self.redis_url {
             Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
@@ -87,7 +88,7 @@ impl RedisPublisher {
         let client = redis::Client::open(settings.url()).map_err(|e| {
             anyhow::anyhow!(
                 "REDIS_URL / REDIS_HOST / REDIS_PORT: `{}` is not a Redis URL ({e})",
-                crate::config::mask_url_password(&settings.url())
+                crate::redact::mask_url_password(&settings.url())
             )
         })?;
         Ok(Self {

@@ -4,14 +4,15 @@
 //! Every test file that uses it declares `mod brokers;`; not every test uses every helper.
 #![allow(dead_code, clippy::unwrap_used, missing_docs)]
 
+#[path = "../common/db.rs"]
+mod test_db;
+
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use inventory_shared::config::DatabaseSettings;
-use inventory_shared::db::Database;
 use inventory_shared::events::{NewEvent, ReservationCancelled, StockUpdated};
 use inventory_shared::outbox::{self, StoredEvent};
 
@@ -460,7 +461,7 @@ impl RedisServer {
 pub struct TestDb {
     pub dir: tempfile::TempDir,
     pub path: PathBuf,
-    pub db: Database,
+    pub db: test_db::Pools,
 }
 
 impl TestDb {
@@ -472,9 +473,7 @@ impl TestDb {
             .tempdir()
             .expect("temp dir");
         let path = dir.path().join("inventory.db");
-        let db = Database::open(&DatabaseSettings::at(&path), 2)
-            .await
-            .expect("opening the database");
+        let db = test_db::Pools::open(&path).await;
         Self { dir, path, db }
     }
 
@@ -513,20 +512,7 @@ impl TestDb {
             .flat_map(|r| (0..products).map(move |p| (p, r)))
             .collect();
         for chunk in all.chunks(1000) {
-            let mut conn = self.db.writer.acquire().await.expect("writer connection");
-            sqlx::query("BEGIN IMMEDIATE")
-                .execute(&mut *conn)
-                .await
-                .expect("begin");
-            for &(p, r) in chunk {
-                outbox::append_event(&mut conn, &make(p, r), &inventory_shared::time::now())
-                    .await
-                    .expect("appending an event");
-            }
-            sqlx::query("COMMIT")
-                .execute(&mut *conn)
-                .await
-                .expect("commit");
+            test_db::append_in_one_tx(&self.path, chunk.iter().map(|&(p, r)| make(p, r)));
         }
         all.len()
     }
@@ -552,15 +538,14 @@ impl TestDb {
     }
 
     pub async fn pending(&self, limit: i64) -> Vec<StoredEvent> {
-        outbox::fetch_pending(&self.db.reader, limit)
-            .await
-            .expect("fetching pending events")
+        let conn = inventory_shared::db::open_reader(&self.path).expect("reader");
+        outbox::fetch_pending(&conn, limit).expect("fetching pending events")
     }
 
     pub async fn mark(&self, seqs: &[i64]) {
-        outbox::mark_published(&self.db.writer, seqs, &inventory_shared::time::now())
+        outbox::mark_synced(&self.db.writer, seqs, &inventory_shared::time::now())
             .await
-            .expect("marking events published");
+            .expect("marking events synced");
     }
 
     pub async fn count_pending(&self) -> i64 {

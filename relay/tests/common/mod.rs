@@ -16,7 +16,6 @@ use clap::Parser;
 use inventory_relay::publisher::Publisher;
 use inventory_relay::{Relay, Settings};
 use inventory_shared::config::DatabaseSettings;
-use inventory_shared::db::Database;
 use inventory_shared::events::{
     NewEvent, ReservationCreated, StockCreated, StockTransferred, StockUpdated,
 };
@@ -25,7 +24,9 @@ use inventory_shared::time;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod db;
 mod redis_server;
+pub use db::{Pools, append_in_one_tx};
 pub use redis_server::RedisServer;
 
 /// Stream name the tests publish to.
@@ -40,16 +41,14 @@ pub fn free_port() -> u16 {
 /// A temp database with the schema applied.
 pub struct TestDb {
     pub dir: tempfile::TempDir,
-    pub db: Database,
+    pub db: Pools,
 }
 
 impl TestDb {
     /// A fresh database file in a temp dir.
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir for the database");
-        let db = Database::open(&DatabaseSettings::at(dir.path().join("inventory.db")), 2)
-            .await
-            .expect("open the database");
+        let db = Pools::open(&dir.path().join("inventory.db")).await;
         Self { dir, db }
     }
 
@@ -64,20 +63,9 @@ impl TestDb {
         let mut seqs = Vec::with_capacity(count);
         let mut i = 0;
         while i < count {
-            let mut tx = self
-                .db
-                .writer
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .expect("begin");
-            for _ in 0..per_tx.min(count - i) {
-                let seq = outbox::append_event(&mut tx, &sample_event(i), &time::now())
-                    .await
-                    .expect("append event");
-                seqs.push(seq);
-                i += 1;
-            }
-            tx.commit().await.expect("commit");
+            let n = per_tx.max(1).min(count - i);
+            seqs.extend(append_in_one_tx(&self.path(), (i..i + n).map(sample_event)));
+            i += n;
         }
         seqs
     }

@@ -1,5 +1,5 @@
 //! `MESSAGE_BROKER=kafka`: an idempotent `rdkafka` producer (bundled librdkafka) writing the
-//! DESIGN §5 envelope to one topic.
+//! event envelope (`docs/architecture.md`, "Event schema") to one topic.
 //!
 //! - Record key = the event's partition key (the product id); value = the envelope JSON;
 //!   headers `event_id`, `event_type`, `seq`.

@@ -1,0 +1,77 @@
+//! Bodies of the product routes.
+
+use poem_openapi::Object;
+
+use crate::ops::products::ProductRow;
+
+/// Body of `POST /products` and `PUT /products/{id}`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct ProductBody {
+    /// Unique stock-keeping unit, 1–64 characters.
+    #[oai(validator(min_length = 1, max_length = 64))]
+    pub sku: String,
+    /// Display name, 1–200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+    /// Up to 2000 characters.
+    #[oai(validator(max_length = 2000))]
+    pub description: Option<String>,
+    /// Up to 64 characters.
+    #[oai(validator(max_length = 64))]
+    pub category: Option<String>,
+    /// Price, at most two decimals, never negative.
+    #[oai(validator(minimum(value = "0"), maximum(value = "10000000000")))]
+    pub price: f64,
+}
+
+/// A catalogue product.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct Product {
+    /// UUIDv7.
+    pub id: String,
+    /// Unique SKU.
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Category.
+    pub category: Option<String>,
+    /// Price (two decimals).
+    pub price: f64,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl From<ProductRow> for Product {
+    fn from(r: ProductRow) -> Self {
+        Self {
+            id: r.id,
+            sku: r.sku,
+            name: r.name,
+            description: r.description,
+            category: r.category,
+            price: r.price_cents as f64 / 100.0,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A page of products.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct ProductPage {
+    /// The products of this page.
+    pub data: Vec<Product>,
+    /// Page size asked for.
+    pub limit: i64,
+    /// Offset asked for.
+    pub offset: i64,
+    /// Products matching the filter, over all pages.
+    pub total: i64,
+}

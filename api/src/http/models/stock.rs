@@ -1,0 +1,169 @@
+//! Bodies of the stock routes.
+
+use poem_openapi::Object;
+
+use crate::ops::stock::StockRow;
+
+/// Body of `POST /stock`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct InitStockBody {
+    /// Product id.
+    #[oai(validator(min_length = 1, max_length = 64))]
+    pub product_id: String,
+    /// Store id: 1–64 of `[A-Za-z0-9._-]`.
+    #[oai(validator(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
+    pub store_id: String,
+    /// Units on hand to start with (0 allowed).
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))]
+    pub initial_quantity: i64,
+}
+
+/// Body of `PUT /stock/{product_id}/{store_id}`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct SetStockBody {
+    /// New on-hand quantity (not below `reserved`).
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))]
+    pub quantity: i64,
+    /// Why (default `restock` when it grows, else `adjustment`).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub reason: Option<String>,
+}
+
+/// Body of `POST /stock/{product_id}/{store_id}/adjust`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct AdjustStockBody {
+    /// Units to add (negative removes); not 0.
+    #[oai(validator(minimum(value = "-1000000000"), maximum(value = "1000000000")))]
+    pub adjustment: i64,
+    /// Why (default `adjustment`).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub reason: Option<String>,
+}
+
+/// Body of `POST /stock/transfer`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct TransferBody {
+    /// Product id.
+    #[oai(validator(min_length = 1, max_length = 64))]
+    pub product_id: String,
+    /// Source store.
+    #[oai(validator(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
+    pub from_store_id: String,
+    /// Destination store (its row is created when missing).
+    #[oai(validator(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
+    pub to_store_id: String,
+    /// Units to move, ≥ 1, from the source's available units.
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
+    pub quantity: i64,
+    /// Why (default `transfer`).
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub reason: Option<String>,
+}
+
+/// Stock of one product in one store.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct Stock {
+    /// Product.
+    pub product_id: String,
+    /// Store.
+    pub store_id: String,
+    /// Units on hand.
+    pub quantity: i64,
+    /// Units held by pending reservations.
+    pub reserved: i64,
+    /// `quantity - reserved`.
+    pub available: i64,
+    /// Bumped by every change; use it in `If-Match`.
+    pub version: i64,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl From<StockRow> for Stock {
+    fn from(r: StockRow) -> Self {
+        Self {
+            available: r.available(),
+            product_id: r.product_id,
+            store_id: r.store_id,
+            quantity: r.quantity,
+            reserved: r.reserved,
+            version: r.version,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A product's stock in every store.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct ProductStock {
+    /// Product.
+    pub product_id: String,
+    /// One row per store.
+    pub stores: Vec<Stock>,
+    /// Sum of `quantity`.
+    pub total_quantity: i64,
+    /// Sum of `reserved`.
+    pub total_reserved: i64,
+    /// Sum of `available`.
+    pub total_available: i64,
+}
+
+/// A store's stock of every product.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct StoreStock {
+    /// Store.
+    pub store_id: String,
+    /// Rows.
+    pub count: i64,
+    /// One row per product.
+    pub items: Vec<Stock>,
+}
+
+/// Rows with few available units.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct LowStock {
+    /// Rows with `available < threshold` are listed.
+    pub threshold: i64,
+    /// Rows listed (at most 1000).
+    pub count: i64,
+    /// Lowest available first.
+    pub items: Vec<Stock>,
+}
+
+/// Whether a quantity can be reserved now.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct Availability {
+    /// Product.
+    pub product_id: String,
+    /// Store.
+    pub store_id: String,
+    /// Units asked about.
+    pub requested: i64,
+    /// Units available.
+    pub available: i64,
+    /// `available >= requested`.
+    pub sufficient: bool,
+}
+
+/// A completed transfer.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "snake_case")]
+pub struct TransferResult {
+    /// Product.
+    pub product_id: String,
+    /// Units moved.
+    pub quantity: i64,
+    /// Source row after.
+    pub from: Stock,
+    /// Destination row after.
+    pub to: Stock,
+}

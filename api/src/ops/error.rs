@@ -1,0 +1,147 @@
+//! What an inventory operation can answer instead of success, in the domain's own terms.
+//! The HTTP edge maps each variant to a status and a problem body in one place
+//! (`impl From<OpError> for ApiError` in [`crate::error`]); the operations never name a
+//! status.
+
+/// Why an inventory operation did not happen. Nothing of a failed operation is applied: its
+/// savepoint is rolled back (see [`crate::writer`]).
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// No product with this id.
+    #[error("product {0} does not exist")]
+    ProductNotFound(String),
+    /// No product with this SKU.
+    #[error("no product has SKU {0}")]
+    SkuNotFound(String),
+    /// The product has no stock row in that store.
+    #[error("product {product_id} has no stock row in store {store_id}")]
+    StockNotFound {
+        /// Product.
+        product_id: String,
+        /// Store.
+        store_id: String,
+    },
+    /// No reservation with this id.
+    #[error("reservation {0} does not exist")]
+    ReservationNotFound(String),
+    /// Another product has the SKU.
+    #[error("another product already has SKU {0}")]
+    SkuTaken(String),
+    /// A product with units on hand or pending reservations cannot be deleted.
+    #[error("product {0} still has stock on hand or pending reservations")]
+    ProductInUse(String),
+    /// The stock row exists already.
+    #[error("product {product_id} already has stock in store {store_id}")]
+    StockExists {
+        /// Product.
+        product_id: String,
+        /// Store.
+        store_id: String,
+    },
+    /// The change would leave fewer units on hand than are reserved.
+    #[error("the result ({quantity}) would be below the {reserved} reserved units")]
+    QuantityBelowReserved {
+        /// The on-hand quantity the change would leave.
+        quantity: i64,
+        /// Units held by pending reservations.
+        reserved: i64,
+    },
+    /// Fewer units are available than asked for.
+    #[error("requested {requested} units but only {available} are available in store {store_id}")]
+    InsufficientStock {
+        /// Units asked for.
+        requested: i64,
+        /// Units available.
+        available: i64,
+        /// Store.
+        store_id: String,
+    },
+    /// The reservation is no longer PENDING.
+    #[error("reservation {id} is {status}, not PENDING")]
+    NotPending {
+        /// Reservation.
+        id: String,
+        /// Its current status.
+        status: String,
+    },
+    /// The reservation was past its deadline: it has been expired (and that is committed).
+    #[error("reservation {id} expired at {expires_at}; its units were released")]
+    ReservationExpired {
+        /// Reservation.
+        id: String,
+        /// Its deadline (stored format).
+        expires_at: String,
+    },
+    /// `If-Match` named another version than the row's.
+    #[error("If-Match names version {expected} but the stock row is at version {actual}")]
+    VersionMismatch {
+        /// The version the client sent.
+        expected: i64,
+        /// The row's version.
+        actual: i64,
+    },
+    /// A value that passed the request's own checks is out of range once combined with the
+    /// stored state (e.g. a quantity that would exceed the cap after an adjust).
+    #[error("{message}")]
+    OutOfRange {
+        /// The request field the value came from.
+        field: &'static str,
+        /// Why it was refused.
+        message: String,
+    },
+    /// The writer is stopping; the operation was not run.
+    #[error("the service is shutting down")]
+    ShuttingDown,
+    /// The storage failed (or a bug). Logged with its cause at the HTTP edge, never shown.
+    #[error("storage failure: {0:#}")]
+    Storage(anyhow::Error),
+}
+
+impl OpError {
+    /// The stable code clients branch on (the problem body's `code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::ProductNotFound(_) | Self::SkuNotFound(_) => "PRODUCT_NOT_FOUND",
+            Self::StockNotFound { .. } => "STOCK_NOT_FOUND",
+            Self::ReservationNotFound(_) => "RESERVATION_NOT_FOUND",
+            Self::SkuTaken(_) => "SKU_TAKEN",
+            Self::ProductInUse(_) => "PRODUCT_IN_USE",
+            Self::StockExists { .. } => "STOCK_EXISTS",
+            Self::QuantityBelowReserved { .. } => "QUANTITY_BELOW_RESERVED",
+            Self::InsufficientStock { .. } => "INSUFFICIENT_STOCK",
+            Self::NotPending { .. } => "INVALID_RESERVATION_STATE",
+            Self::ReservationExpired { .. } => "RESERVATION_EXPIRED",
+            Self::VersionMismatch { .. } => "VERSION_MISMATCH",
+            Self::OutOfRange { .. } => "VALIDATION_FAILED",
+            Self::ShuttingDown => "SERVICE_UNAVAILABLE",
+            Self::Storage(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// A storage failure with what was being done.
+    pub fn storage(context: &'static str, error: impl Into<anyhow::Error>) -> Self {
+        Self::Storage(error.into().context(context))
+    }
+
+    pub(crate) fn stock_not_found(product_id: &str, store_id: &str) -> Self {
+        Self::StockNotFound {
+            product_id: product_id.to_owned(),
+            store_id: store_id.to_owned(),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for OpError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::storage("database (rusqlite)", e)
+    }
+}
+
+impl From<sqlx::Error> for OpError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::storage("database (sqlx)", e)
+    }
+}
+
+/// Result of an inventory operation.
+pub type OpResult<T> = Result<T, OpError>;

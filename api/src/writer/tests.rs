@@ -1,0 +1,116 @@
+//! The writer's failure paths, with failures injected through broken batch statements.
+
+use super::*;
+
+use inventory_shared::config::DatabaseSettings;
+
+async fn writer_with(statements: Statements) -> (tempfile::TempDir, DatabaseSettings, Writer) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = DatabaseSettings::at(dir.path().join("writer.db"));
+    inventory_shared::db::migrate(&settings)
+        .await
+        .expect("migrating");
+    let (writer, _thread) = Writer::start_with(&settings, 64, statements).expect("writer");
+    (dir, settings, writer)
+}
+
+/// A write that inserts one product with `sku`.
+fn insert(sku: &'static str) -> impl FnOnce(&Connection) -> OpResult<()> + Send + 'static {
+    move |conn| {
+        conn.execute(
+            "INSERT INTO products (id, sku, name, price_cents, created_at, updated_at) \
+             VALUES (?1, ?1, 'n', 0, 't', 't')",
+            [sku],
+        )?;
+        Ok(())
+    }
+}
+
+fn products(settings: &DatabaseSettings) -> i64 {
+    let conn = inventory_shared::db::open_reader(&settings.path()).expect("reader");
+    conn.query_row("SELECT COUNT(*) FROM products", [], |r| r.get(0))
+        .expect("count")
+}
+
+/// Runs five writes together (one of them refused by its own work) and returns their answers.
+async fn five_writes(writer: &Writer) -> Vec<OpResult<()>> {
+    let refused = |_: &Connection| -> OpResult<()> { Err(OpError::ProductNotFound("x".into())) };
+    let w = writer.clone();
+    let (a, b, c, d, e) = tokio::join!(
+        w.write(insert("a")),
+        w.write(insert("b")),
+        w.write(refused),
+        w.write(insert("c")),
+        w.write(insert("d")),
+    );
+    vec![a, b, c, d, e]
+}
+
+fn assert_all_internal(answers: &[OpResult<()>]) {
+    for answer in answers {
+        match answer {
+            Err(OpError::Storage(cause)) => assert!(
+                cause
+                    .to_string()
+                    .starts_with("the write batch was rolled back"),
+                "{cause:#}"
+            ),
+            other => panic!("expected the batch's internal error, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_batch_commits_its_good_jobs_and_rolls_back_the_refused_one() {
+    let (_dir, settings, writer) = writer_with(STATEMENTS).await;
+    let answers = five_writes(&writer).await;
+    assert!(answers[0].is_ok() && answers[1].is_ok() && answers[3].is_ok());
+    assert!(matches!(answers[2], Err(OpError::ProductNotFound(_))));
+    assert_eq!(products(&settings), 4);
+}
+
+#[tokio::test]
+async fn a_failing_savepoint_answers_every_caller_the_same_internal_error() {
+    let broken = Statements {
+        savepoint: "SAVEPOINT",
+        ..STATEMENTS
+    };
+    let (_dir, settings, writer) = writer_with(broken).await;
+    assert_all_internal(&five_writes(&writer).await);
+    assert_eq!(products(&settings), 0, "nothing of the batch was applied");
+}
+
+#[tokio::test]
+async fn a_failing_release_answers_every_caller_the_same_internal_error() {
+    let broken = Statements {
+        release: "RELEASE no_such_savepoint",
+        ..STATEMENTS
+    };
+    let (_dir, settings, writer) = writer_with(broken).await;
+    assert_all_internal(&five_writes(&writer).await);
+    assert_eq!(products(&settings), 0, "nothing of the batch was applied");
+}
+
+#[tokio::test]
+async fn a_failing_commit_answers_every_caller_the_same_internal_error() {
+    let broken = Statements {
+        commit: "COMMIT TO nowhere",
+        ..STATEMENTS
+    };
+    let (_dir, settings, writer) = writer_with(broken).await;
+    assert_all_internal(&five_writes(&writer).await);
+    assert_eq!(products(&settings), 0, "nothing of the batch was applied");
+}
+
+#[tokio::test]
+async fn a_panicking_job_is_rolled_back_alone() {
+    let (_dir, settings, writer) = writer_with(STATEMENTS).await;
+    let panics = |conn: &Connection| -> OpResult<()> {
+        insert("p")(conn)?;
+        panic!("a bug in a write");
+    };
+    let (good, bad) = tokio::join!(writer.write(insert("g")), writer.write(panics));
+    assert!(good.is_ok());
+    assert!(matches!(bad, Err(OpError::Storage(_))));
+    assert_eq!(products(&settings), 1);
+}
