@@ -85,7 +85,7 @@ fn redis(dir: &Path) -> (Guard, String) {
 }
 
 fn scalar(db: &Path, sql: &str) -> i64 {
-    let conn = inventory_shared::db::open_blocking_reader(db).expect("db");
+    let conn = inventory_shared::db::open_reader(db).expect("db");
     conn.query_row(sql, [], |r| r.get(0)).expect(sql)
 }
 
@@ -108,7 +108,7 @@ async fn wait_last_seq(port: u16, seq: i64, within: Duration) {
 }
 
 fn write_history(settings: &DatabaseSettings, events: i64) {
-    let conn = inventory_shared::db::open_blocking_writer(settings).expect("writer");
+    let conn = inventory_shared::db::open_writer(settings).expect("writer");
     let now = time::now();
     conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
     let mut ids = Vec::new();
@@ -176,11 +176,7 @@ async fn apply_rate(events: i64) {
     let (_redis, redis_url) = redis(dir.path());
     let db = dir.path().join("inventory.db");
     let settings = DatabaseSettings::at(&db);
-    inventory_shared::db::Database::open(&settings, 1)
-        .await
-        .expect("db")
-        .close()
-        .await;
+    inventory_shared::db::migrate(&settings).await.expect("db");
     write_history(&settings, events);
     let total = scalar(&db, "SELECT COUNT(*) FROM events");
     let last = scalar(&db, "SELECT MAX(seq) FROM events");

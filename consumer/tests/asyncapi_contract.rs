@@ -34,7 +34,7 @@ async fn every_event_the_api_emits_validates_against_its_schema() {
         Duration::from_secs(10),
         "the reservations left to expire expired",
         || async {
-            let conn = inventory_shared::db::open_blocking_reader(&api.db).expect("db");
+            let conn = inventory_shared::db::open_reader(&api.db).expect("db");
             conn.query_row(
                 "SELECT COUNT(*) FROM events WHERE event_type = 'reservation.expired'",
                 [],
@@ -48,9 +48,8 @@ async fn every_event_the_api_emits_validates_against_its_schema() {
 
     let document: Value = serde_yaml::from_str(&committed()).expect("asyncapi.yaml is YAML");
     let schemas = &document["components"]["schemas"];
-    let conn = inventory_shared::db::open_blocking_reader(&api.db).expect("db");
-    let events =
-        inventory_shared::outbox::fetch_pending_blocking(&conn, 1_000_000).expect("events");
+    let conn = inventory_shared::db::open_reader(&api.db).expect("db");
+    let events = inventory_shared::outbox::fetch_pending(&conn, 1_000_000).expect("events");
     assert_eq!(
         events.len() as i64,
         api.event_count(),

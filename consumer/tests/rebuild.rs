@@ -34,7 +34,7 @@ fn attempt<T, E>(
 }
 
 fn write_history(settings: &DatabaseSettings) {
-    let conn = inventory_shared::db::open_blocking_writer(settings).expect("writer");
+    let conn = inventory_shared::db::open_writer(settings).expect("writer");
     let count = |conn: &rusqlite::Connection| -> i64 {
         conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
             .expect("count")
@@ -134,11 +134,9 @@ async fn rebuild_from_a_100k_event_audit_log_equals_the_api_state() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_path = dir.path().join("inventory.db");
     let settings = DatabaseSettings::at(&db_path);
-    inventory_shared::db::Database::open(&settings, 1)
+    inventory_shared::db::migrate(&settings)
         .await
-        .expect("migrated")
-        .close()
-        .await;
+        .expect("migrated");
     let started = Instant::now();
     let writer_settings = settings.clone();
     tokio::task::spawn_blocking(move || write_history(&writer_settings))
@@ -179,7 +177,7 @@ async fn rebuild_from_a_100k_event_audit_log_equals_the_api_state() {
         started.elapsed().as_secs_f64()
     );
     let events: i64 = {
-        let conn = inventory_shared::db::open_blocking_reader(&db_path).expect("db");
+        let conn = inventory_shared::db::open_reader(&db_path).expect("db");
         conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
             .expect("count")
     };

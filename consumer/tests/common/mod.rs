@@ -182,14 +182,14 @@ impl Api {
 
     /// Number of events in the API's outbox.
     pub fn event_count(&self) -> i64 {
-        let conn = inventory_shared::db::open_blocking_reader(&self.db).expect("open API db");
+        let conn = inventory_shared::db::open_reader(&self.db).expect("open API db");
         conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
             .expect("count")
     }
 
     /// Number of events not yet published.
     pub fn pending(&self) -> i64 {
-        let conn = inventory_shared::db::open_blocking_reader(&self.db).expect("open API db");
+        let conn = inventory_shared::db::open_reader(&self.db).expect("open API db");
         conn.query_row(
             "SELECT COUNT(*) FROM events WHERE synced_at IS NULL",
             [],
@@ -201,7 +201,7 @@ impl Api {
 
 /// The `stock` table of an inventory database.
 pub fn stock_table(db: &Path) -> BTreeMap<(String, String), (i64, i64, i64)> {
-    let conn = inventory_shared::db::open_blocking_reader(db).expect("open API db");
+    let conn = inventory_shared::db::open_reader(db).expect("open API db");
     let mut statement = conn
         .prepare("SELECT product_id, store_id, quantity, reserved, version FROM stock")
         .expect("prepare");

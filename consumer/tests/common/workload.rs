@@ -117,7 +117,7 @@ pub async fn random_workload(api: &Api, seed: u64, products: usize, operations: 
     // Let them expire before returning, so callers see a settled history.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
-        let conn = inventory_shared::db::open_blocking_reader(&api.db).expect("API db");
+        let conn = inventory_shared::db::open_reader(&api.db).expect("API db");
         let waiting: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM reservations WHERE status = 'PENDING' AND customer_id = 'late'",
