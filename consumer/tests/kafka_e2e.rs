@@ -31,7 +31,9 @@ async fn over_kafka_every_row_ends_equal_to_the_api() {
     consumer.proc.kill();
     let _consumer = ConsumerProc::spawn(dir.path(), "k1", &env);
     random_workload(&api, 22, 2, 100).await;
-    assert_converges(&api, &projection_path, Duration::from_secs(60)).await;
+    // Generous: a killed member's partitions move only after its session times out (10 s),
+    // and on a loaded 2-core machine the rebalance and catch-up can take a while.
+    assert_converges(&api, &projection_path, Duration::from_secs(150)).await;
     assert_eq!(inbox_count(&projection_path), api.event_count());
     relay.kill();
 }
