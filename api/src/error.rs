@@ -178,10 +178,13 @@ impl ApiError {
 pub fn problem_response(problem: &Problem) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(&problem.to_json()).unwrap_or_default();
-    Response::builder()
+    let mut builder = Response::builder()
         .status(status)
-        .content_type("application/problem+json")
-        .body(body)
+        .content_type("application/problem+json");
+    if status == StatusCode::UNAUTHORIZED {
+        builder = builder.header("www-authenticate", crate::http::auth::CHALLENGE);
+    }
+    builder.body(body)
 }
 
 impl poem::error::ResponseError for ApiError {
