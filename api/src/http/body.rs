@@ -216,7 +216,11 @@ fn check_value(schema: &MetaSchema, value: &Value) -> Option<String> {
             if let Some(pattern) = &schema.pattern
                 && !pattern_matches(pattern, text)
             {
-                return Some(format!("must match {pattern}"));
+                return Some(
+                    super::types::pattern_message(pattern)
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| format!("must match {pattern}")),
+                );
             }
             if !schema.enum_items.is_empty() && !schema.enum_items.contains(value) {
                 return Some(format!(

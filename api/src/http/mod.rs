@@ -11,6 +11,7 @@ pub mod models;
 pub mod products;
 pub mod reservations;
 pub mod stock;
+pub mod types;
 
 mod allow;
 mod system;
@@ -109,22 +110,6 @@ pub fn routes(state: &AppState, keys: Arc<auth::ApiKeys>) -> impl Endpoint + 'st
         .data(keys)
         .around(move |ep, req| around(ep, req, allow.clone()))
         .into_endpoint()
-}
-
-/// A store id is 1–64 of `[A-Za-z0-9._-]`.
-pub fn check_store_id(field: &str, value: &str) -> Result<(), ApiError> {
-    let ok = (1..=64).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::field(
-            field,
-            "must be 1–64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
-        ))
-    }
 }
 
 async fn around<E: Endpoint>(
@@ -229,7 +214,13 @@ fn error_response(err: poem::Error, method: &str, path: &str, allow: &AllowIndex
     } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
         ApiError::Validation(vec![FieldError::new(e.name, human_reason(&e.reason))])
     } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
-        ApiError::Validation(vec![FieldError::new(e.name, human_reason(&e.reason))])
+        let name = e
+            .name
+            .strip_prefix("param")
+            .and_then(|n| n.parse().ok())
+            .and_then(|n| allow.path_param_name(path, n))
+            .unwrap_or_else(|| e.name.to_owned());
+        ApiError::Validation(vec![FieldError::new(name, human_reason(&e.reason))])
     } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
         ApiError::MalformedJson(e.reason.clone())
     } else if err.is::<AuthorizationError>() {
@@ -267,6 +258,10 @@ fn error_response(err: poem::Error, method: &str, path: &str, allow: &AllowIndex
 /// exclusive: false)", `failed to parse "integer(int64)": …`) into a sentence a person
 /// understands ("must be at least 1"). Our own types' messages ("must be …") pass through.
 pub fn human_reason(reason: &str) -> String {
+    // `Option<T>` appends where it was; the field name already says that.
+    let reason = reason
+        .rfind(" (occurred while parsing")
+        .map_or(reason, |at| &reason[..at]);
     if let Some(rule) = reason.strip_prefix("verification failed. ") {
         return human_rule(rule);
     }

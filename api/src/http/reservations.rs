@@ -10,7 +10,8 @@ use super::models::{
     CancelBody, CreateReservationBody, ProductStoreReservations, Reservation, ReservationStats,
     ReservationStatus, StorePending,
 };
-use super::{ApiTags, AppState, auth::ApiKeyAuth, check_store_id};
+use super::types::StoreId;
+use super::{ApiTags, AppState, auth::ApiKeyAuth};
 use crate::error::ApiResult;
 use crate::metrics::record_reservation;
 use crate::ops::OpError;
@@ -46,7 +47,7 @@ impl ReservationsApi {
             .unwrap_or(self.0.reservation_ttl);
         let input = ReserveInput {
             product_id: b.product_id,
-            store_id: b.store_id,
+            store_id: b.store_id.into_inner(),
             customer_id: b.customer_id,
             quantity: b.quantity,
             ttl,
@@ -71,13 +72,12 @@ impl ReservationsApi {
     async fn stats(
         &self,
         _auth: ApiKeyAuth,
-        store_id: Query<Option<String>>,
+        /// Only this store.
+        store_id: Query<Option<StoreId>>,
     ) -> ApiResult<Json<ReservationStats>> {
-        if let Some(store) = &store_id.0 {
-            check_store_id("store_id", store)?;
-        }
         let mut stats = ReservationStats::default();
-        for (status, n) in reservations::stats(&self.0.reader, store_id.0.as_deref()).await? {
+        let store = store_id.0.as_ref().map(StoreId::as_str);
+        for (status, n) in reservations::stats(&self.0.reader, store).await? {
             match status.as_str() {
                 "PENDING" => stats.pending = n,
                 "CONFIRMED" => stats.confirmed = n,
@@ -161,13 +161,13 @@ impl ReservationsApi {
     async fn pending(
         &self,
         _auth: ApiKeyAuth,
-        store_id: Path<String>,
+        store_id: Path<StoreId>,
     ) -> ApiResult<Json<StorePending>> {
-        check_store_id("store_id", &store_id.0)?;
         let rows =
-            reservations::pending_in_store(&self.0.reader, &store_id.0, &time::now()).await?;
+            reservations::pending_in_store(&self.0.reader, store_id.0.as_str(), &time::now())
+                .await?;
         Ok(Json(StorePending {
-            store_id: store_id.0,
+            store_id: store_id.0.into_inner(),
             count: rows.len() as i64,
             reservations: rows.into_iter().map(Reservation::from).collect(),
         }))
@@ -183,20 +183,20 @@ impl ReservationsApi {
         &self,
         _auth: ApiKeyAuth,
         product_id: Path<String>,
-        store_id: Path<String>,
+        store_id: Path<StoreId>,
         /// Only this state.
         status: Query<Option<ReservationStatus>>,
     ) -> ApiResult<Json<ProductStoreReservations>> {
         let rows = reservations::of_product_in_store(
             &self.0.reader,
             &product_id.0,
-            &store_id.0,
+            store_id.0.as_str(),
             status.0.map(ReservationStatus::as_str),
         )
         .await?;
         Ok(Json(ProductStoreReservations {
             product_id: product_id.0,
-            store_id: store_id.0,
+            store_id: store_id.0.into_inner(),
             status: status.0,
             count: rows.len() as i64,
             reservations: rows.into_iter().map(Reservation::from).collect(),

@@ -10,7 +10,8 @@ use super::models::{
     AdjustStockBody, Availability, InitStockBody, LowStock, ProductStock, SetStockBody, Stock,
     StoreStock, TransferBody, TransferResult,
 };
-use super::{ApiTags, AppState, auth::ApiKeyAuth, check_store_id};
+use super::types::StoreId;
+use super::{ApiTags, AppState, auth::ApiKeyAuth};
 use crate::error::{ApiError, ApiResult};
 use crate::ops::stock::{self, QuantityChange};
 
@@ -71,7 +72,7 @@ impl StockApi {
                     stock::create_stock(
                         conn,
                         &b.product_id,
-                        &b.store_id,
+                        b.store_id.as_str(),
                         b.initial_quantity,
                         &time::now(),
                     )
@@ -114,16 +115,15 @@ impl StockApi {
     async fn of_store(
         &self,
         _auth: ApiKeyAuth,
-        store_id: Path<String>,
+        store_id: Path<StoreId>,
     ) -> ApiResult<Json<StoreStock>> {
-        check_store_id("store_id", &store_id.0)?;
-        let items: Vec<Stock> = stock::stock_of_store(&self.0.reader, &store_id.0)
+        let items: Vec<Stock> = stock::stock_of_store(&self.0.reader, store_id.0.as_str())
             .await?
             .into_iter()
             .map(Stock::from)
             .collect();
         Ok(Json(StoreStock {
-            store_id: store_id.0,
+            store_id: store_id.0.into_inner(),
             count: items.len() as i64,
             items,
         }))
@@ -145,17 +145,17 @@ impl StockApi {
         )]
         threshold: Query<i64>,
         /// Only this store.
-        store_id: Query<Option<String>>,
+        store_id: Query<Option<StoreId>>,
     ) -> ApiResult<Json<LowStock>> {
-        if let Some(store) = &store_id.0 {
-            check_store_id("store_id", store)?;
-        }
-        let items: Vec<Stock> =
-            stock::low_stock(&self.0.reader, threshold.0, store_id.0.as_deref())
-                .await?
-                .into_iter()
-                .map(Stock::from)
-                .collect();
+        let items: Vec<Stock> = stock::low_stock(
+            &self.0.reader,
+            threshold.0,
+            store_id.0.as_ref().map(StoreId::as_str),
+        )
+        .await?
+        .into_iter()
+        .map(Stock::from)
+        .collect();
         Ok(Json(LowStock {
             threshold: threshold.0,
             count: items.len() as i64,
@@ -173,10 +173,10 @@ impl StockApi {
         &self,
         _auth: ApiKeyAuth,
         product_id: Path<String>,
-        store_id: Path<String>,
+        store_id: Path<StoreId>,
     ) -> ApiResult<OneRow> {
         Ok(one_row(self.0.point.read(|c| {
-            stock::get_stock(c, &product_id.0, &store_id.0)
+            stock::get_stock(c, &product_id.0, store_id.0.as_str())
         })?))
     }
 
@@ -190,7 +190,7 @@ impl StockApi {
         &self,
         _auth: ApiKeyAuth,
         product_id: Path<String>,
-        store_id: Path<String>,
+        store_id: Path<StoreId>,
         /// Units asked about, ≥ 1.
         #[oai(
             default = "default_requested",
@@ -201,7 +201,7 @@ impl StockApi {
         let row = self
             .0
             .point
-            .read(|c| stock::get_stock(c, &product_id.0, &store_id.0))?;
+            .read(|c| stock::get_stock(c, &product_id.0, store_id.0.as_str()))?;
         Ok(Json(Availability {
             available: row.available(),
             sufficient: row.available() >= quantity.0,
@@ -221,7 +221,7 @@ impl StockApi {
         &self,
         _auth: ApiKeyAuth,
         product_id: Path<String>,
-        store_id: Path<String>,
+        store_id: Path<StoreId>,
         /// Only apply when the row is still at this version (`"3"`), else 412.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
@@ -229,8 +229,14 @@ impl StockApi {
     ) -> ApiResult<OneRow> {
         let expected = expected_version(if_match.0.as_deref())?;
         let change = QuantityChange::Set(body.0.quantity);
-        self.change(product_id.0, store_id.0, change, expected, body.0.reason)
-            .await
+        self.change(
+            product_id.0,
+            store_id.0.into_inner(),
+            change,
+            expected,
+            body.0.reason,
+        )
+        .await
     }
 
     /// Add to or remove from the on-hand quantity atomically
@@ -243,7 +249,7 @@ impl StockApi {
         &self,
         _auth: ApiKeyAuth,
         product_id: Path<String>,
-        store_id: Path<String>,
+        store_id: Path<StoreId>,
         /// Only apply when the row is still at this version (`"3"`), else 412.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
@@ -254,8 +260,14 @@ impl StockApi {
         }
         let expected = expected_version(if_match.0.as_deref())?;
         let change = QuantityChange::Add(body.0.adjustment);
-        self.change(product_id.0, store_id.0, change, expected, body.0.reason)
-            .await
+        self.change(
+            product_id.0,
+            store_id.0.into_inner(),
+            change,
+            expected,
+            body.0.reason,
+        )
+        .await
     }
 
     /// Move available units between two stores
@@ -283,8 +295,8 @@ impl StockApi {
                 let t = stock::transfer(
                     conn,
                     &b.product_id,
-                    &b.from_store_id,
-                    &b.to_store_id,
+                    b.from_store_id.as_str(),
+                    b.to_store_id.as_str(),
                     b.quantity,
                     b.reason.as_deref(),
                     &time::now(),
