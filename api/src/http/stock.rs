@@ -212,6 +212,9 @@ impl StockApi {
     }
 
     /// Set the on-hand quantity
+    ///
+    /// Setting the quantity the row already has changes nothing: 200 with the unchanged row,
+    /// no version bump, no event (`If-Match` is still checked).
     #[oai(
         path = "/stock/:product_id/:store_id",
         method = "put",
@@ -240,6 +243,9 @@ impl StockApi {
     }
 
     /// Add to or remove from the on-hand quantity atomically
+    ///
+    /// An adjustment of 0 changes nothing: 200 with the unchanged row, no version bump, no
+    /// event (`If-Match` is still checked).
     #[oai(
         path = "/stock/:product_id/:store_id/adjust",
         method = "post",
@@ -255,9 +261,6 @@ impl StockApi {
         if_match: Header<Option<String>>,
         body: JsonBody<AdjustStockBody>,
     ) -> ApiResult<OneRow> {
-        if body.0.adjustment == 0 {
-            return Err(ApiError::field("adjustment", "must not be 0"));
-        }
         let expected = expected_version(if_match.0.as_deref())?;
         let change = QuantityChange::Add(body.0.adjustment);
         self.change(

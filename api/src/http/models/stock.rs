@@ -36,7 +36,7 @@ pub struct SetStockBody {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "snake_case")]
 pub struct AdjustStockBody {
-    /// Units to add (negative removes); not 0.
+    /// Units to add (negative removes); 0 changes nothing.
     #[oai(validator(minimum(value = "-1000000000"), maximum(value = "1000000000")))]
     pub adjustment: i64,
     /// Why (default `adjustment`).
