@@ -8,7 +8,7 @@ use poem_openapi::payload::Json;
 use super::models::{Event, EventPage, EventStats};
 use super::types::{EventTypeName, StoreId};
 use super::{ApiTags, AppState, auth::ApiKeyAuth};
-use crate::error::ApiResult;
+use crate::error::{Answer, statuses};
 use crate::ops::OpError;
 
 /// Event routes.
@@ -36,7 +36,7 @@ impl EventsApi {
         aggregate_id: Query<Option<String>>,
         /// Only this store.
         store_id: Query<Option<StoreId>>,
-    ) -> ApiResult<Json<EventPage>> {
+    ) -> Answer<Json<EventPage>, statuses::ReadParams> {
         let filter = EventFilter {
             after_seq: after_seq.0,
             event_type: event_type.0.map(|t| t.as_str().to_owned()),
@@ -65,7 +65,7 @@ impl EventsApi {
 
     /// Outbox counters: pending, synced, parked
     #[oai(path = "/events/stats", method = "get", operation_id = "event_stats")]
-    async fn stats(&self, _auth: ApiKeyAuth) -> ApiResult<Json<EventStats>> {
+    async fn stats(&self, _auth: ApiKeyAuth) -> Answer<Json<EventStats>, statuses::Read> {
         let stats = outbox::outbox_stats(&self.0.reader)
             .await
             .map_err(OpError::from)?;

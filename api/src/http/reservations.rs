@@ -12,7 +12,7 @@ use super::models::{
 };
 use super::types::StoreId;
 use super::{ApiTags, AppState, auth::ApiKeyAuth};
-use crate::error::ApiResult;
+use crate::error::{Answer, statuses};
 use crate::metrics::record_reservation;
 use crate::ops::OpError;
 use crate::ops::reservations::{self, ConfirmOutcome, ReserveInput};
@@ -39,7 +39,7 @@ impl ReservationsApi {
         &self,
         _auth: ApiKeyAuth,
         body: JsonBody<CreateReservationBody>,
-    ) -> ApiResult<Created> {
+    ) -> Answer<Created, statuses::WriteBody> {
         let b = body.0;
         let ttl = b
             .ttl_seconds
@@ -74,7 +74,7 @@ impl ReservationsApi {
         _auth: ApiKeyAuth,
         /// Only this store.
         store_id: Query<Option<StoreId>>,
-    ) -> ApiResult<Json<ReservationStats>> {
+    ) -> Answer<Json<ReservationStats>, statuses::ReadParams> {
         let mut stats = ReservationStats::default();
         let store = store_id.0.as_ref().map(StoreId::as_str);
         for (status, n) in reservations::stats(&self.0.reader, store).await? {
@@ -96,7 +96,11 @@ impl ReservationsApi {
         method = "get",
         operation_id = "get_reservation"
     )]
-    async fn get(&self, _auth: ApiKeyAuth, id: Path<String>) -> ApiResult<Json<Reservation>> {
+    async fn get(
+        &self,
+        _auth: ApiKeyAuth,
+        id: Path<String>,
+    ) -> Answer<Json<Reservation>, statuses::ReadOne> {
         Ok(Json(
             self.0
                 .point
@@ -111,7 +115,11 @@ impl ReservationsApi {
         method = "post",
         operation_id = "confirm_reservation"
     )]
-    async fn confirm(&self, _auth: ApiKeyAuth, id: Path<String>) -> ApiResult<Json<Reservation>> {
+    async fn confirm(
+        &self,
+        _auth: ApiKeyAuth,
+        id: Path<String>,
+    ) -> Answer<Json<Reservation>, statuses::WriteNoBody> {
         let id = id.0;
         let result = self
             .0
@@ -140,7 +148,7 @@ impl ReservationsApi {
         _auth: ApiKeyAuth,
         id: Path<String>,
         body: JsonBody<CancelBody>,
-    ) -> ApiResult<Json<Reservation>> {
+    ) -> Answer<Json<Reservation>, statuses::WriteBody> {
         let id = id.0;
         let reason = body.0.reason;
         let result = self
@@ -162,7 +170,7 @@ impl ReservationsApi {
         &self,
         _auth: ApiKeyAuth,
         store_id: Path<StoreId>,
-    ) -> ApiResult<Json<StorePending>> {
+    ) -> Answer<Json<StorePending>, statuses::ReadParams> {
         let rows =
             reservations::pending_in_store(&self.0.reader, store_id.0.as_str(), &time::now())
                 .await?;
@@ -186,7 +194,7 @@ impl ReservationsApi {
         store_id: Path<StoreId>,
         /// Only this state.
         status: Query<Option<ReservationStatus>>,
-    ) -> ApiResult<Json<ProductStoreReservations>> {
+    ) -> Answer<Json<ProductStoreReservations>, statuses::ReadParams> {
         let rows = reservations::of_product_in_store(
             &self.0.reader,
             &product_id.0,

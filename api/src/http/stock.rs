@@ -12,7 +12,7 @@ use super::models::{
 };
 use super::types::StoreId;
 use super::{ApiTags, AppState, auth::ApiKeyAuth};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Answer, ApiError, ApiResult, statuses};
 use crate::ops::stock::{self, QuantityChange};
 
 /// Stock routes.
@@ -62,7 +62,11 @@ fn expected_version(if_match: Option<&str>) -> ApiResult<Option<i64>> {
 impl StockApi {
     /// Create the stock row of a product in a store
     #[oai(path = "/stock", method = "post", operation_id = "create_stock")]
-    async fn create(&self, _auth: ApiKeyAuth, body: JsonBody<InitStockBody>) -> ApiResult<Created> {
+    async fn create(
+        &self,
+        _auth: ApiKeyAuth,
+        body: JsonBody<InitStockBody>,
+    ) -> Answer<Created, statuses::WriteBody> {
         let b = body.0;
         let row = self
             .0
@@ -94,7 +98,7 @@ impl StockApi {
         &self,
         _auth: ApiKeyAuth,
         product_id: Path<String>,
-    ) -> ApiResult<Json<ProductStock>> {
+    ) -> Answer<Json<ProductStock>, statuses::ReadOne> {
         let rows = stock::stock_of_product(&self.0.reader, &product_id.0).await?;
         let stores: Vec<Stock> = rows.into_iter().map(Stock::from).collect();
         Ok(Json(ProductStock {
@@ -116,7 +120,7 @@ impl StockApi {
         &self,
         _auth: ApiKeyAuth,
         store_id: Path<StoreId>,
-    ) -> ApiResult<Json<StoreStock>> {
+    ) -> Answer<Json<StoreStock>, statuses::ReadParams> {
         let items: Vec<Stock> = stock::stock_of_store(&self.0.reader, store_id.0.as_str())
             .await?
             .into_iter()
@@ -146,7 +150,7 @@ impl StockApi {
         threshold: Query<i64>,
         /// Only this store.
         store_id: Query<Option<StoreId>>,
-    ) -> ApiResult<Json<LowStock>> {
+    ) -> Answer<Json<LowStock>, statuses::ReadParams> {
         let items: Vec<Stock> = stock::low_stock(
             &self.0.reader,
             threshold.0,
@@ -174,7 +178,7 @@ impl StockApi {
         _auth: ApiKeyAuth,
         product_id: Path<String>,
         store_id: Path<StoreId>,
-    ) -> ApiResult<OneRow> {
+    ) -> Answer<OneRow, statuses::ReadParamsOne> {
         Ok(one_row(self.0.point.read(|c| {
             stock::get_stock(c, &product_id.0, store_id.0.as_str())
         })?))
@@ -197,7 +201,7 @@ impl StockApi {
             validator(minimum(value = "1"), maximum(value = "1000000000"))
         )]
         quantity: Query<i64>,
-    ) -> ApiResult<Json<Availability>> {
+    ) -> Answer<Json<Availability>, statuses::ReadParamsOne> {
         let row = self
             .0
             .point
@@ -229,17 +233,18 @@ impl StockApi {
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
         body: JsonBody<SetStockBody>,
-    ) -> ApiResult<OneRow> {
+    ) -> Answer<OneRow, statuses::WriteBodyIfMatch> {
         let expected = expected_version(if_match.0.as_deref())?;
         let change = QuantityChange::Set(body.0.quantity);
-        self.change(
-            product_id.0,
-            store_id.0.into_inner(),
-            change,
-            expected,
-            body.0.reason,
-        )
-        .await
+        Ok(self
+            .change(
+                product_id.0,
+                store_id.0.into_inner(),
+                change,
+                expected,
+                body.0.reason,
+            )
+            .await?)
     }
 
     /// Add to or remove from the on-hand quantity atomically
@@ -260,17 +265,18 @@ impl StockApi {
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
         body: JsonBody<AdjustStockBody>,
-    ) -> ApiResult<OneRow> {
+    ) -> Answer<OneRow, statuses::WriteBodyIfMatch> {
         let expected = expected_version(if_match.0.as_deref())?;
         let change = QuantityChange::Add(body.0.adjustment);
-        self.change(
-            product_id.0,
-            store_id.0.into_inner(),
-            change,
-            expected,
-            body.0.reason,
-        )
-        .await
+        Ok(self
+            .change(
+                product_id.0,
+                store_id.0.into_inner(),
+                change,
+                expected,
+                body.0.reason,
+            )
+            .await?)
     }
 
     /// Move available units between two stores
@@ -283,13 +289,10 @@ impl StockApi {
         &self,
         _auth: ApiKeyAuth,
         body: JsonBody<TransferBody>,
-    ) -> ApiResult<Json<TransferResult>> {
+    ) -> Answer<Json<TransferResult>, statuses::WriteBody> {
         let b = body.0;
         if b.from_store_id == b.to_store_id {
-            return Err(ApiError::field(
-                "to_store_id",
-                "must differ from from_store_id",
-            ));
+            return Err(ApiError::field("to_store_id", "must differ from from_store_id").into());
         }
         let done = self
             .0
