@@ -58,6 +58,18 @@ async fn each_operation_lists_only_the_statuses_it_can_produce() {
     stop.cancel();
     server.await.expect("server task").expect("server ran");
 
+    let tags: Vec<&str> = spec["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .map(|t| t["name"].as_str().expect("tag name"))
+        .collect();
+    assert_eq!(
+        tags,
+        ["Products", "Stock", "Reservations", "Events", "System"],
+        "Swagger UI groups in reading order"
+    );
+
     let mut operations = 0;
     for (path, item) in spec["paths"].as_object().expect("paths") {
         for (method, op) in item.as_object().expect("path item") {

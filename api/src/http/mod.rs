@@ -10,6 +10,7 @@ pub mod events;
 pub mod models;
 pub mod products;
 pub mod reservations;
+pub mod spec;
 pub mod stock;
 pub mod types;
 
@@ -94,22 +95,24 @@ pub fn routes(state: &AppState, keys: Arc<auth::ApiKeys>) -> impl Endpoint + 'st
     let service = openapi_service(state);
     let allow = Arc::new(AllowIndex::from_spec(&service.spec()));
     let metrics = crate::metrics::handle();
-    Route::new()
-        .nest("/docs", service.swagger_ui())
-        .at("/openapi.json", service.spec_endpoint())
-        .at("/openapi.yaml", service.spec_endpoint_yaml())
-        .at(
-            "/metrics",
-            poem::endpoint::make_sync(move |_| {
-                Response::builder()
-                    .content_type("text/plain; version=0.0.4")
-                    .body(metrics.render())
-            }),
-        )
-        .nest("/", service)
-        .data(keys)
-        .around(move |ep, req| around(ep, req, allow.clone()))
-        .into_endpoint()
+    spec::add_endpoints(
+        Route::new(),
+        service.spec(),
+        service.spec_yaml(),
+        service.swagger_ui_html(),
+    )
+    .at(
+        "/metrics",
+        poem::endpoint::make_sync(move |_| {
+            Response::builder()
+                .content_type("text/plain; version=0.0.4")
+                .body(metrics.render())
+        }),
+    )
+    .nest("/", service)
+    .data(keys)
+    .around(move |ep, req| around(ep, req, allow.clone()))
+    .into_endpoint()
 }
 
 async fn around<E: Endpoint>(
