@@ -83,6 +83,10 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
         "Inventory API",
         env!("CARGO_PKG_VERSION"),
     )
+    // Relative: the spec is served by the API it describes, so clients resolve paths against
+    // wherever they fetched it from.
+    .server("/")
+    .license(poem_openapi::LicenseObject::new("MIT").url("https://opensource.org/licenses/MIT"))
     .description(
         "Multi-store inventory: products, per-store stock and timed reservations. Every stock \
          change is written with its event in one transaction; errors are RFC 9457 problem \
