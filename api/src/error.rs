@@ -79,14 +79,12 @@ pub enum ApiError {
 }
 
 /// The one mapping of operation errors to HTTP: storage failures become a generic 500 (the
-/// cause is logged by the middleware), a value out of range once combined with the stored
-/// state is a 400 on its field, the rest keep their own code and message.
+/// cause is logged by the middleware), the rest keep their own code and message.
 impl From<OpError> for ApiError {
     fn from(e: OpError) -> Self {
         match e {
             OpError::Storage(cause) => Self::Internal(cause),
             OpError::ShuttingDown => Self::Unavailable(e.to_string()),
-            OpError::OutOfRange { field, message } => Self::field(field, message),
             refused => Self::Refused(refused),
         }
     }
@@ -121,7 +119,6 @@ impl ApiError {
                 | OpError::StockNotFound { .. }
                 | OpError::ReservationNotFound(_) => StatusCode::NOT_FOUND,
                 OpError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
-                OpError::OutOfRange { .. } => StatusCode::BAD_REQUEST,
                 OpError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
                 OpError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::CONFLICT,

@@ -112,3 +112,28 @@ async fn the_spec_passes_redocly_lint_at_its_recommended_rules() {
     let (ok, text) = run(lint).await;
     assert!(ok, "redocly lint found problems:\n{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs schemathesis (bash .ci/run installs it)"]
+async fn schemathesis_finds_no_failure_in_any_phase() {
+    let st = tool("SCHEMATHESIS", "st");
+    let app = spawn_app_with(|s| {
+        s.api_keys = Some(format!("{KEY}:contract"));
+        s.seed_demo = true;
+    })
+    .await;
+    let mut fuzz = Command::new(&st);
+    fuzz.arg("--config-file")
+        .arg(repo_root().join("api/tests/contract/schemathesis.toml"))
+        .arg("run")
+        .arg(format!("{}/openapi.json", app.base))
+        .args(["--checks", "all"])
+        .args(["--phases", "examples,coverage,fuzzing,stateful"])
+        .args(["--max-examples", "100", "--seed", "42", "--workers", "2"])
+        .args(["--header", &format!("X-API-Key: {KEY}")])
+        .arg("--no-color")
+        .env("NO_COLOR", "1");
+    let (ok, text) = run(fuzz).await;
+    assert!(ok, "schemathesis found failures:\n{text}");
+    assert!(text.contains("No issues found"), "{text}");
+}

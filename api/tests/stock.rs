@@ -689,7 +689,9 @@ async fn transfer_refuses_bad_requests_and_writes_nothing() {
         )
         .await;
 
-    same_store.expect_invalid_fields(&["to_store_id"]);
+    // Issue 9: a transfer to the same store is a schema-valid request that changes nothing.
+    same_store.expect_status(200);
+    assert_eq!(same_store.int("quantity"), 0);
     zero.expect_invalid_fields(&["quantity"]);
     negative.expect_invalid_fields(&["quantity"]);
     held.expect_problem(409, "INSUFFICIENT_STOCK");
@@ -825,8 +827,10 @@ async fn no_change_may_push_a_row_past_one_billion_units() {
         )
         .await;
 
-    adjust.expect_invalid_fields(&["adjustment"]);
-    transfer.expect_invalid_fields(&["quantity"]);
+    // Issue 9: the cap depends on the stored quantity, so it is a 409 (a conflict with the
+    // state), not a 400 for a request the schema calls valid.
+    adjust.expect_problem(409, "QUANTITY_LIMIT_EXCEEDED");
+    transfer.expect_problem(409, "QUANTITY_LIMIT_EXCEEDED");
     assert_eq!(app.snapshot().await, before);
     let put = app
         .put(

@@ -244,7 +244,7 @@ fn check_value(schema: &MetaSchema, value: &Value) -> Option<String> {
             let Some(n) = value.as_f64() else {
                 return Some("must be a number".to_owned());
             };
-            check_range(schema, n)
+            check_range(schema, n).or_else(|| check_multiple(schema, n))
         }
         "boolean" if !value.is_boolean() => Some("must be true or false".to_owned()),
         "object" if !value.is_object() => Some("must be an object".to_owned()),
@@ -262,6 +262,20 @@ fn check_range(schema: &MetaSchema, n: f64) -> Option<String> {
         (None, Some(max)) if n > max => Some(format!("must be at most {max}")),
         _ => None,
     }
+}
+
+/// `multipleOf`, with the float tolerance a price needs (19.9 / 0.01 is not exact).
+fn check_multiple(schema: &MetaSchema, n: f64) -> Option<String> {
+    let step = schema.multiple_of?;
+    let steps = n / step;
+    if (steps - steps.round()).abs() <= 1e-6 {
+        return None;
+    }
+    Some(if step == 0.01 {
+        "must have at most two decimals".to_owned()
+    } else {
+        format!("must be a multiple of {step}")
+    })
 }
 
 fn pattern_matches(pattern: &str, text: &str) -> bool {

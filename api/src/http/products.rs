@@ -38,10 +38,6 @@ impl ProductBody {
         if self.name.trim().is_empty() {
             errors.push(FieldError::new("name", "must not be blank"));
         }
-        let cents = self.price * 100.0;
-        if !cents.is_finite() || (cents - cents.round()).abs() > 1e-6 {
-            errors.push(FieldError::new("price", "must have at most two decimals"));
-        }
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
@@ -51,7 +47,7 @@ impl ProductBody {
             name: self.name,
             description: blank_to_none(self.description),
             category: blank_to_none(self.category),
-            price_cents: cents.round() as i64,
+            price_cents: self.price.cents(),
         })
     }
 }

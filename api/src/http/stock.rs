@@ -10,9 +10,10 @@ use super::models::{
     AdjustStockBody, Availability, InitStockBody, LowStock, ProductStock, SetStockBody, Stock,
     StoreStock, TransferBody, TransferResult,
 };
-use super::types::StoreId;
+use super::types::{IfMatch, StoreId};
 use super::{ApiTags, AppState, auth::ApiKeyAuth};
-use crate::error::{Answer, ApiError, ApiResult, statuses};
+use crate::error::{Answer, ApiResult, statuses};
+use crate::ops::OpError;
 use crate::ops::stock::{self, QuantityChange};
 
 /// Stock routes.
@@ -39,23 +40,6 @@ enum OneRow {
 fn one_row(row: stock::StockRow) -> OneRow {
     let etag = format!("\"{}\"", row.version);
     OneRow::Ok(Json(row.into()), etag)
-}
-
-/// Parses `If-Match`: `"7"`, `7`, `W/"7"`, or `*` (any version).
-fn expected_version(if_match: Option<&str>) -> ApiResult<Option<i64>> {
-    let Some(raw) = if_match.map(str::trim) else {
-        return Ok(None);
-    };
-    if raw == "*" {
-        return Ok(None);
-    }
-    let bare = raw.trim_start_matches("W/").trim_matches('"');
-    bare.parse::<i64>().map(Some).map_err(|_| {
-        ApiError::field(
-            "If-Match",
-            "must be a stock version as sent in ETag, e.g. \"3\"",
-        )
-    })
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Stock")]
@@ -231,10 +215,10 @@ impl StockApi {
         store_id: Path<StoreId>,
         /// Only apply when the row is still at this version (`"3"`), else 412.
         #[oai(name = "If-Match")]
-        if_match: Header<Option<String>>,
+        if_match: Header<Option<IfMatch>>,
         body: JsonBody<SetStockBody>,
     ) -> Answer<OneRow, statuses::WriteBodyIfMatch> {
-        let expected = expected_version(if_match.0.as_deref())?;
+        let expected = if_match.0.as_ref().and_then(IfMatch::version);
         let change = QuantityChange::Set(body.0.quantity);
         Ok(self
             .change(
@@ -263,10 +247,10 @@ impl StockApi {
         store_id: Path<StoreId>,
         /// Only apply when the row is still at this version (`"3"`), else 412.
         #[oai(name = "If-Match")]
-        if_match: Header<Option<String>>,
+        if_match: Header<Option<IfMatch>>,
         body: JsonBody<AdjustStockBody>,
     ) -> Answer<OneRow, statuses::WriteBodyIfMatch> {
-        let expected = expected_version(if_match.0.as_deref())?;
+        let expected = if_match.0.as_ref().and_then(IfMatch::version);
         let change = QuantityChange::Add(body.0.adjustment);
         Ok(self
             .change(
@@ -280,6 +264,10 @@ impl StockApi {
     }
 
     /// Move available units between two stores
+    ///
+    /// A transfer to the same store moves nothing: 200 with `quantity: 0` and the row as it is
+    /// (no version bump, no event), still 404 for a missing row and 409 when fewer units are
+    /// available than asked.
     #[oai(
         path = "/stock/transfer",
         method = "post",
@@ -292,7 +280,27 @@ impl StockApi {
     ) -> Answer<Json<TransferResult>, statuses::WriteBody> {
         let b = body.0;
         if b.from_store_id == b.to_store_id {
-            return Err(ApiError::field("to_store_id", "must differ from from_store_id").into());
+            // Moving units to the store they are in changes nothing: 200 with the row as it
+            // is, no version bump, no event (like a PUT of the same quantity); the row must
+            // exist and hold the units, as for a real transfer.
+            let row = self
+                .0
+                .point
+                .read(|c| stock::get_stock(c, &b.product_id, b.from_store_id.as_str()))?;
+            if row.available() < b.quantity {
+                return Err(OpError::InsufficientStock {
+                    requested: b.quantity,
+                    available: row.available(),
+                    store_id: row.store_id,
+                }
+                .into());
+            }
+            return Ok(Json(TransferResult {
+                product_id: b.product_id,
+                quantity: 0,
+                from: row.clone().into(),
+                to: row.into(),
+            }));
         }
         let done = self
             .0

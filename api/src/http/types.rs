@@ -21,8 +21,15 @@ pub const STORE_ID_MESSAGE: &str = "must be 1–64 characters of A-Z, a-z, 0-9, 
 
 /// The readable reason for a failed `pattern`, where the pattern belongs to a domain type.
 pub fn pattern_message(pattern: &str) -> Option<&'static str> {
-    (pattern == STORE_ID_PATTERN).then_some(STORE_ID_MESSAGE)
+    match pattern {
+        STORE_ID_PATTERN => Some(STORE_ID_MESSAGE),
+        NOT_BLANK_PATTERN => Some("must not be blank"),
+        _ => None,
+    }
 }
+
+/// A text that is not only whitespace (SKU, name).
+pub const NOT_BLANK_PATTERN: &str = r"\S";
 
 /// Implements poem-openapi's traits for a string-backed type from its schema and parser.
 macro_rules! string_type {
@@ -119,6 +126,119 @@ string_type!(
     }),
     StoreId::parse
 );
+
+/// The `If-Match` pattern: `*`, or a stock version as sent in `ETag` (`"3"`, `W/"3"`, `3`).
+pub const IF_MATCH_PATTERN: &str = r#"^(\*|(W/)?"[0-9]{1,18}"|[0-9]{1,18})$"#;
+
+/// An `If-Match` header: any version (`*`) or one version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfMatch(String, Option<i64>);
+
+impl IfMatch {
+    /// Parses `"7"`, `7`, `W/"7"` or `*`.
+    pub fn parse(text: &str) -> Result<Self, &'static str> {
+        const WHY: &str = "must be a stock version as sent in ETag, e.g. \"3\", or *";
+        let raw = text.trim();
+        if raw == "*" {
+            return Ok(Self(raw.to_owned(), None));
+        }
+        let bare = raw.strip_prefix("W/").unwrap_or(raw);
+        let digits = match bare.strip_prefix('"') {
+            Some(quoted) => quoted.strip_suffix('"').ok_or(WHY)?,
+            None => bare,
+        };
+        if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(WHY);
+        }
+        let version = digits.parse().map_err(|_| WHY)?;
+        Ok(Self(raw.to_owned(), Some(version)))
+    }
+
+    /// The version asked for; `None` for `*`.
+    pub fn version(&self) -> Option<i64> {
+        self.1
+    }
+
+    /// The header text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+string_type!(
+    IfMatch,
+    "IfMatch",
+    string_schema(|s| {
+        s.pattern = Some(IF_MATCH_PATTERN.to_owned());
+        s.example = Some(Value::from("\"1\""));
+    }),
+    IfMatch::parse
+);
+
+/// A price in the request: at most two decimals, 0 – 10^10 (`multipleOf: 0.01`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price(f64);
+
+impl Price {
+    /// Parses a price.
+    pub fn parse(value: f64) -> Result<Self, &'static str> {
+        let cents = value * 100.0;
+        if !(0.0..=1e10).contains(&value) {
+            return Err("must be between 0 and 10000000000");
+        }
+        if !cents.is_finite() || (cents - cents.round()).abs() > 1e-6 {
+            return Err("must have at most two decimals");
+        }
+        Ok(Self(value))
+    }
+
+    /// Whole cents.
+    pub fn cents(self) -> i64 {
+        (self.0 * 100.0).round() as i64
+    }
+}
+
+impl Type for Price {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "Price".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let mut schema = MetaSchema::new_with_format("number", "double");
+        schema.minimum = Some(0.0);
+        schema.maximum = Some(1e10);
+        schema.multiple_of = Some(0.01);
+        schema.example = Some(Value::from(19.9));
+        MetaSchemaRef::Inline(Box::new(schema))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromJSON for Price {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value.as_ref().and_then(Value::as_f64) {
+            Some(n) => Price::parse(n).map_err(ParseError::custom),
+            None => Err(ParseError::custom("must be a number")),
+        }
+    }
+}
+
+impl ToJSON for Price {
+    fn to_json(&self) -> Option<Value> {
+        serde_json::Number::from_f64(self.0).map(Value::Number)
+    }
+}
 
 /// An RFC 3339 instant as the server writes it (`format: date-time`). Response-only.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,6 +431,31 @@ mod tests {
             inventory_shared::events::EventType::ALL.len()
         );
         assert!(EventTypeName::parse("stock.deleted").is_err());
+    }
+
+    #[test]
+    fn if_match_takes_the_etag_forms_and_star() {
+        assert_eq!(IfMatch::parse("\"3\"").map(|m| m.version()), Ok(Some(3)));
+        assert_eq!(IfMatch::parse("W/\"3\"").map(|m| m.version()), Ok(Some(3)));
+        assert_eq!(IfMatch::parse("3").map(|m| m.version()), Ok(Some(3)));
+        assert_eq!(IfMatch::parse("*").map(|m| m.version()), Ok(None));
+        for bad in ["", "\"\"", "\"3", "abc", "-1", &"9".repeat(19)] {
+            assert!(IfMatch::parse(bad).is_err(), "{bad:?}");
+        }
+        let re = regex::Regex::new(IF_MATCH_PATTERN).expect("pattern");
+        for good in ["\"3\"", "W/\"3\"", "3", "*"] {
+            assert!(re.is_match(good), "{good}");
+        }
+    }
+
+    #[test]
+    fn prices_have_at_most_two_decimals_within_range() {
+        assert_eq!(Price::parse(19.9).map(Price::cents), Ok(1990));
+        assert_eq!(Price::parse(0.0).map(Price::cents), Ok(0));
+        assert_eq!(Price::parse(1e10).map(Price::cents), Ok(1_000_000_000_000));
+        assert!(Price::parse(0.001).is_err());
+        assert!(Price::parse(-0.01).is_err());
+        assert!(Price::parse(1e10 + 1.0).is_err());
     }
 
     #[test]

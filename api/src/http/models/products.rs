@@ -2,7 +2,7 @@
 
 use poem_openapi::Object;
 
-use crate::http::types::{Timestamp, UuidText};
+use crate::http::types::{Price, Timestamp, UuidText};
 
 use crate::ops::products::ProductRow;
 
@@ -11,10 +11,10 @@ use crate::ops::products::ProductRow;
 #[oai(rename_all = "snake_case")]
 pub struct ProductBody {
     /// Unique stock-keeping unit, 1–64 characters.
-    #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(validator(min_length = 1, max_length = 64, pattern = r"\S"))]
     pub sku: String,
     /// Display name, 1–200 characters.
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(validator(min_length = 1, max_length = 200, pattern = r"\S"))]
     pub name: String,
     /// Up to 2000 characters.
     #[oai(nullable, validator(max_length = 2000))]
@@ -23,8 +23,7 @@ pub struct ProductBody {
     #[oai(nullable, validator(max_length = 64))]
     pub category: Option<String>,
     /// Price, at most two decimals, never negative.
-    #[oai(validator(minimum(value = "0"), maximum(value = "10000000000")))]
-    pub price: f64,
+    pub price: Price,
 }
 
 /// A catalogue product.

@@ -53,7 +53,7 @@ pub struct TransferBody {
     pub product_id: String,
     /// Source store.
     pub from_store_id: StoreId,
-    /// Destination store (its row is created when missing).
+    /// Destination store (its row is created when missing); the source itself moves nothing.
     pub to_store_id: StoreId,
     /// Units to move, ≥ 1, from the source's available units.
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
@@ -159,7 +159,7 @@ pub struct Availability {
 pub struct TransferResult {
     /// Product.
     pub product_id: String,
-    /// Units moved.
+    /// Units moved (0 for a transfer to the same store).
     pub quantity: i64,
     /// Source row after.
     pub from: Stock,
