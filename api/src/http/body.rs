@@ -264,18 +264,18 @@ fn check_range(schema: &MetaSchema, n: f64) -> Option<String> {
     }
 }
 
-/// `multipleOf`, with the float tolerance a price needs (19.9 / 0.01 is not exact).
+/// `multipleOf`; 0.01 (prices) counts the decimals as written, since 19.9 / 0.01 is not exact.
 fn check_multiple(schema: &MetaSchema, n: f64) -> Option<String> {
     let step = schema.multiple_of?;
+    if step == 0.01 {
+        return (!super::types::has_at_most_two_decimals(n))
+            .then(|| "must have at most two decimals".to_owned());
+    }
     let steps = n / step;
     if (steps - steps.round()).abs() <= 1e-6 {
         return None;
     }
-    Some(if step == 0.01 {
-        "must have at most two decimals".to_owned()
-    } else {
-        format!("must be a multiple of {step}")
-    })
+    Some(format!("must be a multiple of {step}"))
 }
 
 fn pattern_matches(pattern: &str, text: &str) -> bool {

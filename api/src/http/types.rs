@@ -175,6 +175,18 @@ string_type!(
     IfMatch::parse
 );
 
+/// Whether the number as written (its shortest round-trip decimal form, which is what JSON
+/// carried) has at most two decimals. Scaling by 100 instead is off by float error for large
+/// prices (5233970400.65 * 100 is not a whole number).
+pub fn has_at_most_two_decimals(value: f64) -> bool {
+    if !value.is_finite() {
+        return false;
+    }
+    let text = format!("{value}");
+    text.split_once('.')
+        .is_none_or(|(_, decimals)| decimals.len() <= 2)
+}
+
 /// A price in the request: at most two decimals, 0 – 10^10 (`multipleOf: 0.01`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Price(f64);
@@ -182,11 +194,10 @@ pub struct Price(f64);
 impl Price {
     /// Parses a price.
     pub fn parse(value: f64) -> Result<Self, &'static str> {
-        let cents = value * 100.0;
         if !(0.0..=1e10).contains(&value) {
             return Err("must be between 0 and 10000000000");
         }
-        if !cents.is_finite() || (cents - cents.round()).abs() > 1e-6 {
+        if !has_at_most_two_decimals(value) {
             return Err("must have at most two decimals");
         }
         Ok(Self(value))
@@ -453,7 +464,13 @@ mod tests {
         assert_eq!(Price::parse(19.9).map(Price::cents), Ok(1990));
         assert_eq!(Price::parse(0.0).map(Price::cents), Ok(0));
         assert_eq!(Price::parse(1e10).map(Price::cents), Ok(1_000_000_000_000));
+        assert_eq!(
+            Price::parse(5233970400.65).map(Price::cents),
+            Ok(523397040065)
+        );
+        assert_eq!(Price::parse(0.07).map(Price::cents), Ok(7));
         assert!(Price::parse(0.001).is_err());
+        assert!(Price::parse(1e-7).is_err());
         assert!(Price::parse(-0.01).is_err());
         assert!(Price::parse(1e10 + 1.0).is_err());
     }
