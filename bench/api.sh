@@ -3,17 +3,22 @@
 # of one stock row, with wrk at 32 connections for 10 s each, against a release build with
 # synchronous=FULL. Prints requests/s, latency, status counts, `reserved` afterwards, and the
 # API's peak resident memory. Usage: bench/api.sh [duration=10s] [connections=32]
+# API_BIN=/path/to/inventory-api benchmarks that binary instead of building the work tree's
+# (to compare two builds in one sitting).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10s}
 CONNS=${2:-32}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-cargo build --release -q -p inventory-api
+if [ -z "${API_BIN:-}" ]; then
+  cargo build --release -q -p inventory-api
+  API_BIN=./target/release/inventory-api
+fi
 DIR=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export BENCH_KEY=bench-key-0123456789
 DATABASE_URL="$DIR/bench.db" SERVER_PORT=$PORT API_KEYS="$BENCH_KEY:bench" LOG_LEVEL=warn \
-  SQLITE_SYNCHRONOUS=full ./target/release/inventory-api &
+  SQLITE_SYNCHRONOUS=full "$API_BIN" &
 API_PID=$!
 trap 'kill $API_PID 2>/dev/null; wait $API_PID 2>/dev/null; rm -rf "$DIR"' EXIT
 BASE=http://127.0.0.1:$PORT/api/v1

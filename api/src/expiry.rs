@@ -52,12 +52,14 @@ pub async fn expire_due(state: &AppState, shutdown: &CancellationToken) -> OpRes
     }
     let mut expired = 0;
     for result in futures::future::join_all(waiting).await {
-        if let Ok(Some(_)) = &result {
+        if let Ok(Some(row)) = &result {
             expired += 1;
             record_reservation("expire", &result);
+            crate::metrics::record_expiry_lag(&row.expires_at, &time::now());
         } else if let Err(e) = &result {
             tracing::error!(error = %e, "could not expire a reservation");
         }
     }
+    crate::metrics::record_expiry_pass();
     Ok(expired)
 }

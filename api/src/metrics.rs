@@ -4,7 +4,17 @@
 //!   per operation id (never the raw path, so ids do not explode the label set).
 //! - `reservations_total{operation, outcome}`: create / confirm / cancel by result code
 //!   (`ok`, `INSUFFICIENT_STOCK`, `RESERVATION_EXPIRED`, ...), and `expire` from the task.
+//! - The writer's group commit: `db_write_batch_size` (writes per commit, histogram),
+//!   `db_commit_duration_seconds` (one batch: `BEGIN IMMEDIATE` to `COMMIT`, fsync included,
+//!   and answering its callers) and
+//!   `db_writer_queue_depth` (writes waiting for the writer after a batch was taken).
+//! - Expiry: `reservation_expiry_lag_seconds` (histogram: how long after `expires_at` each
+//!   reservation was expired) and `reservation_expiry_last_run_timestamp_seconds`.
+//! - `inventory_build_info{version}` (always 1) and the `process_*` metrics of the
+//!   `metrics-process` crate (resident memory, CPU seconds, open fds, start time, ...),
+//!   refreshed on every scrape.
 //!
+//! Every metric is registered when the recorder is installed, so a fresh process shows 0.
 //! The recorder is process-wide (the `metrics` facade has one global recorder); tests that
 //! start several apps in one process share it.
 
@@ -15,31 +25,91 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::ops::OpResult;
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static HANDLE: OnceLock<MetricsHandle> = OnceLock::new();
+
+/// Metric names beyond the HTTP and reservation counters.
+pub mod names {
+    /// Histogram: writes committed together in one transaction (group commit).
+    pub const WRITE_BATCH_SIZE: &str = "db_write_batch_size";
+    /// Histogram: one batch, `BEGIN IMMEDIATE` to `COMMIT` (fsync included) and its answers.
+    pub const COMMIT_DURATION: &str = "db_commit_duration_seconds";
+    /// Gauge: writes waiting for the writer thread after it took a batch.
+    pub const WRITER_QUEUE_DEPTH: &str = "db_writer_queue_depth";
+    /// Histogram: seconds between a reservation's `expires_at` and its expiry.
+    pub const EXPIRY_LAG: &str = "reservation_expiry_lag_seconds";
+    /// Gauge: Unix time the last expiry pass finished.
+    pub const EXPIRY_LAST_RUN: &str = "reservation_expiry_last_run_timestamp_seconds";
+    /// Gauge, label `version`: always 1.
+    pub const BUILD_INFO: &str = "inventory_build_info";
+}
 
 const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+const BATCH_BUCKETS: [f64; 12] = [
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
+];
+const EXPIRY_LAG_BUCKETS: [f64; 11] = [
+    0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+];
 
-/// Installs the recorder once and returns the handle that renders `/metrics`.
-pub fn handle() -> PrometheusHandle {
+/// Renders `/metrics`: refreshes the process metrics, then renders every metric.
+#[derive(Clone)]
+pub struct MetricsHandle {
+    prometheus: PrometheusHandle,
+    process: metrics_process::Collector,
+}
+
+impl MetricsHandle {
+    /// The Prometheus text exposition, process metrics refreshed first.
+    pub fn render(&self) -> String {
+        self.process.collect();
+        self.prometheus.render()
+    }
+}
+
+/// Installs the recorder once (registering every metric at 0) and returns the handle that
+/// renders `/metrics`.
+pub fn handle() -> MetricsHandle {
     HANDLE
         .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Full("http_request_duration_seconds".to_owned()),
-                    &LATENCY_BUCKETS,
-                )
-                .unwrap_or_else(|_| PrometheusBuilder::new());
-            let recorder = builder.build_recorder();
-            let handle = recorder.handle();
+            let recorder = builder().build_recorder();
+            let prometheus = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
             }
+            let process = metrics_process::Collector::default();
+            process.describe();
+            process.collect();
             describe();
-            handle
+            MetricsHandle {
+                prometheus,
+                process,
+            }
         })
         .clone()
+}
+
+/// Histogram buckets per metric (a histogram without buckets would render as a summary).
+fn builder() -> PrometheusBuilder {
+    let buckets: [(&str, &[f64]); 4] = [
+        ("http_request_duration_seconds", &LATENCY_BUCKETS),
+        (names::COMMIT_DURATION, &LATENCY_BUCKETS),
+        (names::WRITE_BATCH_SIZE, &BATCH_BUCKETS),
+        (names::EXPIRY_LAG, &EXPIRY_LAG_BUCKETS),
+    ];
+    let mut builder = PrometheusBuilder::new();
+    for (name, values) in buckets {
+        // Only an empty bucket list is refused; ours are constants.
+        builder = match builder.set_buckets_for_metric(Matcher::Full(name.to_owned()), values) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, metric = name, "bad histogram buckets");
+                PrometheusBuilder::new()
+            }
+        };
+    }
+    builder
 }
 
 fn describe() {
@@ -56,6 +126,37 @@ fn describe() {
     for op in ["create", "confirm", "cancel", "expire"] {
         metrics::counter!("reservations_total", "operation" => op, "outcome" => "ok").absolute(0);
     }
+    metrics::describe_histogram!(
+        names::WRITE_BATCH_SIZE,
+        "Writes committed together in one transaction (group commit)"
+    );
+    metrics::describe_histogram!(
+        names::COMMIT_DURATION,
+        metrics::Unit::Seconds,
+        "One write batch: BEGIN IMMEDIATE to COMMIT (fsync included) and answering its callers"
+    );
+    metrics::describe_gauge!(
+        names::WRITER_QUEUE_DEPTH,
+        "Writes waiting for the writer thread after it took a batch"
+    );
+    metrics::describe_histogram!(
+        names::EXPIRY_LAG,
+        metrics::Unit::Seconds,
+        "How long after expires_at each reservation was expired"
+    );
+    metrics::describe_gauge!(
+        names::EXPIRY_LAST_RUN,
+        metrics::Unit::Seconds,
+        "Unix time the last expiry pass finished"
+    );
+    metrics::describe_gauge!(names::BUILD_INFO, "Always 1; the label names the version");
+    // Registered now so that a fresh process shows every series.
+    let _ = metrics::histogram!(names::WRITE_BATCH_SIZE);
+    let _ = metrics::histogram!(names::COMMIT_DURATION);
+    let _ = metrics::histogram!(names::EXPIRY_LAG);
+    metrics::gauge!(names::WRITER_QUEUE_DEPTH).set(0.0);
+    metrics::gauge!(names::EXPIRY_LAST_RUN).set(0.0);
+    metrics::gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
 /// Records one HTTP request.
@@ -75,4 +176,26 @@ pub fn record_reservation<T>(operation: &'static str, result: &OpResult<T>) {
     };
     metrics::counter!("reservations_total", "operation" => operation, "outcome" => outcome)
         .increment(1);
+}
+
+/// Records one group commit: its size, how long its transaction took, and how many writes
+/// were still queued behind it.
+pub fn record_write_batch(jobs: usize, took: Duration, queued: usize) {
+    metrics::histogram!(names::WRITE_BATCH_SIZE).record(jobs as f64);
+    metrics::histogram!(names::COMMIT_DURATION).record(took.as_secs_f64());
+    metrics::gauge!(names::WRITER_QUEUE_DEPTH).set(queued as f64);
+}
+
+/// Records that a reservation due at `expires_at` (stored format) was expired at `at`.
+pub fn record_expiry_lag(expires_at: &str, at: &inventory_shared::time::Timestamp) {
+    if let Ok(due) = inventory_shared::time::from_db(expires_at) {
+        let micros = (*at - due).num_microseconds().unwrap_or(0).max(0);
+        metrics::histogram!(names::EXPIRY_LAG).record(micros as f64 / 1e6);
+    }
+}
+
+/// Records that an expiry pass finished.
+pub fn record_expiry_pass() {
+    let now = inventory_shared::time::now();
+    metrics::gauge!(names::EXPIRY_LAST_RUN).set(now.timestamp_micros() as f64 / 1e6);
 }

@@ -242,7 +242,10 @@ fn run(
             }
         }
         if !batch.is_empty() {
+            let jobs = batch.len();
+            let started = std::time::Instant::now();
             commit_batch(&conn, &mut batch, &statements);
+            crate::metrics::record_write_batch(jobs, started.elapsed(), queue.len());
         }
     }
 }

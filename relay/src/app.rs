@@ -133,6 +133,7 @@ impl Relay {
             backoff_initial = ?settings.relay_backoff_initial,
             backoff_max = ?settings.relay_backoff_max,
             shutdown_timeout = ?settings.relay_shutdown_timeout,
+            stuck_after = ?settings.relay_stuck_after,
             "relay starting"
         );
         // Our own token: a task that fails stops the others without touching the caller's.
@@ -165,6 +166,7 @@ impl Relay {
             reader: reader.clone(),
             metrics: metrics.clone(),
             status,
+            stuck_after: settings.relay_stuck_after,
         });
         let t = token.clone();
         tasks.push((

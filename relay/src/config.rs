@@ -92,6 +92,11 @@ pub struct Settings {
     #[arg(long, env = "RELAY_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub relay_shutdown_timeout: Duration,
 
+    /// Events pending with the oldest older than this make `/health` and `relay_stuck` say
+    /// "stuck", whatever the broker's ping says.
+    #[arg(long, env = "RELAY_STUCK_AFTER", default_value = "30s", value_parser = parse_duration)]
+    pub relay_stuck_after: Duration,
+
     /// Redis settings (`MESSAGE_BROKER=redis`).
     #[command(flatten)]
     pub redis: RedisSettings,

@@ -1,4 +1,11 @@
 //! The relay's own HTTP listener: `/metrics` (Prometheus text), `/livez`, `/health`.
+//!
+//! Idle and stuck look alike to a broker ping: a broker that answers `PING` but stalls every
+//! publish until the call times out still reads "up". So `/health` (and `relay_stuck`) also
+//! look at the backlog itself: events pending with the oldest older than `RELAY_STUCK_AFTER`
+//! is "stuck", whatever the ping says.
+
+use std::time::Duration;
 
 use std::sync::Arc;
 
@@ -23,6 +30,8 @@ pub struct HttpState {
     pub metrics: Metrics,
     /// The broker's state as the publish loop saw it.
     pub status: Arc<Status>,
+    /// `RELAY_STUCK_AFTER`: the oldest pending event's age above which the relay is stuck.
+    pub stuck_after: Duration,
 }
 
 /// The routes, with their state attached.
@@ -37,8 +46,12 @@ pub fn routes(state: HttpState) -> impl poem::Endpoint {
 /// `/health` body (documented in `docs/relay.md`), the same shape for 200 and 503.
 #[derive(Debug, Serialize)]
 pub struct Health {
-    /// `ok` when the database and the broker answer, else `unavailable`.
+    /// `ok` when the database and the broker answer and the backlog moves; `stuck` when events
+    /// are pending and the oldest is older than `RELAY_STUCK_AFTER` (whatever the broker's
+    /// ping says); else `unavailable`.
     pub status: &'static str,
+    /// Whether the backlog is stuck (see `status`).
+    pub stuck: bool,
     /// The broker's state.
     pub broker: BrokerHealth,
     /// `up` or `down`.
@@ -74,12 +87,15 @@ async fn health(Data(state): Data<&HttpState>) -> Response {
         Err(_) => None,
     };
     let broker_up = state.status.broker_up();
+    let stuck = summary.is_some_and(|s| is_stuck(s.count, s.oldest, state.stuck_after));
+    state.metrics.stuck.set(if stuck { 1.0 } else { 0.0 });
     let body = Health {
-        status: if broker_up && summary.is_some() {
-            "ok"
-        } else {
-            "unavailable"
+        status: match (summary.is_some(), stuck, broker_up) {
+            (true, true, _) => "stuck",
+            (true, false, true) => "ok",
+            _ => "unavailable",
         },
+        stuck,
         broker: BrokerHealth {
             name: state.status.broker(),
             status: if broker_up { "up" } else { "down" },
@@ -113,12 +129,19 @@ async fn metrics(Data(state): Data<&HttpState>) -> Response {
             .metrics
             .oldest_pending_age
             .set(oldest_age_seconds(summary.oldest));
+        let stuck = is_stuck(summary.count, summary.oldest, state.stuck_after);
+        state.metrics.stuck.set(if stuck { 1.0 } else { 0.0 });
     }
     state
         .metrics
         .render()
         .with_content_type("text/plain; version=0.0.4; charset=utf-8")
         .into_response()
+}
+
+/// Events are pending and the oldest has waited longer than `stuck_after`.
+fn is_stuck(pending: i64, oldest: Option<time::Timestamp>, stuck_after: Duration) -> bool {
+    pending > 0 && oldest_age_seconds(oldest) > stuck_after.as_secs_f64()
 }
 
 fn oldest_age_seconds(oldest: Option<time::Timestamp>) -> f64 {

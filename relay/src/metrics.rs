@@ -4,6 +4,11 @@
 //! one: tests run several relays in one process and each must see only its own numbers. The
 //! relay therefore does not use the `metrics::counter!` macros; it registers every metric once,
 //! at start (so each shows 0 before anything happens), and keeps the handles.
+//!
+//! The `process_*` metrics (resident memory, CPU seconds, open fds, start time, threads) come
+//! from the `metrics-process` crate, whose collector records through the macros; it runs under
+//! [`metrics::with_local_recorder`] so its numbers land in this relay's recorder, refreshed at
+//! each render. (In a test process running several relays they all show the same process.)
 
 use std::sync::Arc;
 
@@ -36,8 +41,12 @@ pub mod names {
     pub const BROKER_UP: &str = "relay_broker_up";
     /// Gauge: Unix time of the last successful publish, 0 before the first.
     pub const LAST_PUBLISH: &str = "relay_last_publish_timestamp_seconds";
+    /// Gauge: 1 when events are pending and the oldest is older than `RELAY_STUCK_AFTER`.
+    pub const STUCK: &str = "relay_stuck";
+    /// Gauge, label `version`: always 1.
+    pub const BUILD_INFO: &str = "inventory_build_info";
     /// Every name above, for tests and docs.
-    pub const ALL: [&str; 10] = [
+    pub const ALL: [&str; 12] = [
         PUBLISHED,
         FAILURES,
         DEAD,
@@ -48,6 +57,8 @@ pub mod names {
         BACKOFF,
         BROKER_UP,
         LAST_PUBLISH,
+        STUCK,
+        BUILD_INFO,
     ];
 }
 
@@ -105,6 +116,10 @@ pub struct Metrics {
     pub broker_up: Gauge,
     /// `relay_last_publish_timestamp_seconds`.
     pub last_publish: Gauge,
+    /// `relay_stuck`.
+    pub stuck: Gauge,
+    /// The `process_*` metrics, recorded into this relay's recorder at each render.
+    process: metrics_process::Collector,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -136,6 +151,8 @@ impl Metrics {
             backoff: gauge(names::BACKOFF),
             broker_up: gauge(names::BROKER_UP),
             last_publish: gauge(names::LAST_PUBLISH),
+            stuck: gauge(names::STUCK),
+            process: metrics_process::Collector::default(),
             handle,
             recorder: Arc::new(recorder),
         };
@@ -153,9 +170,20 @@ impl Metrics {
             &metrics.backoff,
             &metrics.broker_up,
             &metrics.last_publish,
+            &metrics.stuck,
         ] {
             gauge.set(0.0);
         }
+        let version = vec![Label::new("version", env!("CARGO_PKG_VERSION"))];
+        metrics
+            .recorder
+            .register_gauge(&Key::from_parts(names::BUILD_INFO, version), &METADATA)
+            .set(1.0);
+        // The collector records through the `metrics` macros: point them at our recorder.
+        metrics::with_local_recorder(metrics.recorder.as_ref(), || {
+            metrics.process.describe();
+            metrics.process.collect();
+        });
         Ok(metrics)
     }
 
@@ -173,8 +201,9 @@ impl Metrics {
             .register_counter(&Key::from_parts(names::FAILURES, labels), &METADATA)
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// The Prometheus text exposition of every metric, process metrics refreshed first.
     pub fn render(&self) -> String {
+        metrics::with_local_recorder(self.recorder.as_ref(), || self.process.collect());
         self.handle.render()
     }
 
@@ -232,6 +261,16 @@ fn describe(recorder: &PrometheusRecorder) {
             names::LAST_PUBLISH,
             "Unix time of the last successful publish, 0 before the first.",
             Some(Unit::Seconds),
+        ),
+        (
+            names::STUCK,
+            "1 when events are pending and the oldest is older than RELAY_STUCK_AFTER, else 0.",
+            None,
+        ),
+        (
+            names::BUILD_INFO,
+            "Always 1; the label names the version.",
+            None,
         ),
     ];
     for (name, help, unit) in text {

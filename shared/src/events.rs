@@ -5,6 +5,7 @@
 //! the transaction that makes the change. The partition key is always the product id, so every
 //! event about one product's stock stays in order on one Kafka partition.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -82,7 +83,7 @@ impl std::fmt::Display for EventType {
 }
 
 /// `stock.created` payload.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StockCreated {
     /// Product.
     pub product_id: String,
@@ -97,7 +98,7 @@ pub struct StockCreated {
 }
 
 /// `stock.updated` payload.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StockUpdated {
     /// Product.
     pub product_id: String,
@@ -118,7 +119,7 @@ pub struct StockUpdated {
 }
 
 /// `stock.transferred` payload.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StockTransferred {
     /// Product.
     pub product_id: String,
@@ -143,7 +144,7 @@ pub struct StockTransferred {
 }
 
 /// `reservation.created` payload.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReservationCreated {
     /// Reservation.
     pub reservation_id: String,
@@ -157,10 +158,13 @@ pub struct ReservationCreated {
     pub customer_id: String,
     /// When the reservation expires unless confirmed.
     pub expires_at: Timestamp,
+    /// Stock row version after the change (added in 0.2; absent, read as 0, in older events).
+    #[serde(default)]
+    pub version: i64,
 }
 
 /// `reservation.confirmed` payload.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReservationConfirmed {
     /// Reservation.
     pub reservation_id: String,
@@ -172,10 +176,13 @@ pub struct ReservationConfirmed {
     pub quantity: i64,
     /// When.
     pub confirmed_at: Timestamp,
+    /// Stock row version after the change (added in 0.2; absent, read as 0, in older events).
+    #[serde(default)]
+    pub version: i64,
 }
 
 /// `reservation.cancelled` payload.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReservationCancelled {
     /// Reservation.
     pub reservation_id: String,
@@ -187,10 +194,13 @@ pub struct ReservationCancelled {
     pub quantity: i64,
     /// `manual_cancellation` or the client's reason.
     pub reason: String,
+    /// Stock row version after the change (added in 0.2; absent, read as 0, in older events).
+    #[serde(default)]
+    pub version: i64,
 }
 
 /// `reservation.expired` payload.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReservationExpired {
     /// Reservation.
     pub reservation_id: String,
@@ -202,6 +212,9 @@ pub struct ReservationExpired {
     pub quantity: i64,
     /// When it was expired.
     pub expired_at: Timestamp,
+    /// Stock row version after the change (added in 0.2; absent, read as 0, in older events).
+    #[serde(default)]
+    pub version: i64,
 }
 
 /// One event about to be appended to the outbox.

@@ -89,7 +89,7 @@ pub fn reserve(
             |row| row.get::<_, i64>(0),
         )
         .optional()?;
-    if held.is_none() {
+    let Some(version) = held else {
         return Err(match stock_row(conn, &input.product_id, &input.store_id)? {
             Some(row) => insufficient(input.quantity, row.available(), &input.store_id),
             None if !product_exists(conn, &input.product_id)? => {
@@ -97,7 +97,7 @@ pub fn reserve(
             }
             None => OpError::stock_not_found(&input.product_id, &input.store_id),
         });
-    }
+    };
     let expires_at = *at + input.ttl;
     let row = ReservationRow {
         id: Uuid::now_v7().to_string(),
@@ -132,6 +132,7 @@ pub fn reserve(
         quantity: row.quantity,
         customer_id: row.customer_id.clone(),
         expires_at,
+        version,
     });
     append_event(conn, &event, at)?;
     Ok(row)
@@ -178,19 +179,17 @@ fn transition(
     .optional()
 }
 
-/// Gives the held units back to `available` (cancel, expire).
-fn release_units(conn: &Connection, row: &ReservationRow, at: &Timestamp) -> rusqlite::Result<()> {
+/// Gives the held units back to `available` (cancel, expire); returns the stock row's new
+/// version (carried by the event).
+fn release_units(conn: &Connection, row: &ReservationRow, at: &Timestamp) -> rusqlite::Result<i64> {
     conn.prepare_cached(
         "UPDATE stock SET reserved = reserved - ?, version = version + 1, updated_at = ? \
-         WHERE product_id = ? AND store_id = ?",
+         WHERE product_id = ? AND store_id = ? RETURNING version",
     )?
-    .execute(params![
-        row.quantity,
-        time::to_db(at),
-        row.product_id,
-        row.store_id
-    ])
-    .map(|_| ())
+    .query_row(
+        params![row.quantity, time::to_db(at), row.product_id, row.store_id],
+        |r| r.get(0),
+    )
 }
 
 /// PENDING → CONFIRMED: the units leave on-hand and reserved (`reservation.confirmed`). Past
@@ -207,22 +206,23 @@ pub fn confirm(conn: &Connection, id: &str, at: &Timestamp) -> OpResult<ConfirmO
         };
     }
     let row = transition(conn, id, "CONFIRMED", at)?.ok_or_else(|| not_pending(&row))?;
-    conn.prepare_cached(
-        "UPDATE stock SET quantity = quantity - ?1, reserved = reserved - ?1, \
-         version = version + 1, updated_at = ?2 WHERE product_id = ?3 AND store_id = ?4",
-    )?
-    .execute(params![
-        row.quantity,
-        time::to_db(at),
-        row.product_id,
-        row.store_id
-    ])?;
+    let version: i64 = conn
+        .prepare_cached(
+            "UPDATE stock SET quantity = quantity - ?1, reserved = reserved - ?1, \
+             version = version + 1, updated_at = ?2 WHERE product_id = ?3 AND store_id = ?4 \
+             RETURNING version",
+        )?
+        .query_row(
+            params![row.quantity, time::to_db(at), row.product_id, row.store_id],
+            |r| r.get(0),
+        )?;
     let event = NewEvent::ReservationConfirmed(ReservationConfirmed {
         reservation_id: row.id.clone(),
         product_id: row.product_id.clone(),
         store_id: row.store_id.clone(),
         quantity: row.quantity,
         confirmed_at: *at,
+        version,
     });
     append_event(conn, &event, at)?;
     Ok(ConfirmOutcome::Confirmed(row))
@@ -237,13 +237,14 @@ pub fn cancel(
 ) -> OpResult<ReservationRow> {
     let current = reservation_row(conn, id)?;
     let row = transition(conn, id, "CANCELLED", at)?.ok_or_else(|| not_pending(&current))?;
-    release_units(conn, &row, at)?;
+    let version = release_units(conn, &row, at)?;
     let event = NewEvent::ReservationCancelled(ReservationCancelled {
         reservation_id: row.id.clone(),
         product_id: row.product_id.clone(),
         store_id: row.store_id.clone(),
         quantity: row.quantity,
         reason: reason.unwrap_or("manual_cancellation").to_owned(),
+        version,
     });
     append_event(conn, &event, at)?;
     Ok(row)
@@ -263,13 +264,14 @@ pub fn expire(conn: &Connection, id: &str, at: &Timestamp) -> OpResult<Option<Re
     let Some(row) = row else {
         return Ok(None);
     };
-    release_units(conn, &row, at)?;
+    let version = release_units(conn, &row, at)?;
     let event = NewEvent::ReservationExpired(ReservationExpired {
         reservation_id: row.id.clone(),
         product_id: row.product_id.clone(),
         store_id: row.store_id.clone(),
         quantity: row.quantity,
         expired_at: *at,
+        version,
     });
     append_event(conn, &event, at)?;
     Ok(Some(row))

@@ -530,6 +530,7 @@ impl TestDb {
                     store_id: "BCN-001".to_owned(),
                     quantity: 1,
                     reason: "manual_cancellation".to_owned(),
+                    version: 0,
                 })
             }
         })

@@ -121,6 +121,7 @@ pub fn sample_event(i: usize) -> NewEvent {
             quantity: 1,
             customer_id: format!("cust-{i}"),
             expires_at: time::now(),
+            version: 0,
         }),
         _ => NewEvent::StockTransferred(StockTransferred {
             product_id,

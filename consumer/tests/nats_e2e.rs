@@ -1,0 +1,38 @@
+//! End to end over NATS JetStream (a private `nats-server -js`): API, relay and consumer as
+//! processes; after a random mix every projection row equals the API's.
+
+mod common;
+
+use std::time::Duration;
+
+use common::brokers::Nats;
+use common::{Api, ConsumerProc, assert_converges, inbox_count, random_workload, spawn_relay};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_nats_every_row_ends_equal_to_the_api() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let nats = Nats::start(dir.path());
+    let api = Api::start(dir.path()).await;
+    let broker = [
+        ("MESSAGE_BROKER", "nats".to_owned()),
+        ("NATS_URL", nats.url()),
+    ];
+    let mut relay = spawn_relay(dir.path(), &api, &broker);
+    // The relay creates the stream; the consumer retries until it exists.
+    let projection_path = dir.path().join("availability.db");
+    let mut env = broker.to_vec();
+    env.push((
+        "CONSUMER_DATABASE_URL",
+        projection_path.display().to_string(),
+    ));
+    env.push(("INVENTORY_API_URL", api.base.clone()));
+    let mut consumer = ConsumerProc::spawn(dir.path(), "n1", &env);
+    random_workload(&api, 21, 4, 300).await;
+    // A consumer restart resumes from the durable consumer's acknowledged position.
+    consumer.proc.kill();
+    let _consumer = ConsumerProc::spawn(dir.path(), "n1", &env);
+    random_workload(&api, 22, 2, 100).await;
+    assert_converges(&api, &projection_path, Duration::from_secs(60)).await;
+    assert_eq!(inbox_count(&projection_path), api.event_count());
+    relay.kill();
+}
