@@ -113,6 +113,11 @@ impl StoreId {
     pub fn into_inner(self) -> String {
         self.0
     }
+
+    /// `MAD-001`, the spec's example.
+    pub fn example() -> Self {
+        Self("MAD-001".to_owned())
+    }
 }
 
 string_type!(
@@ -201,6 +206,11 @@ impl Price {
             return Err("must have at most two decimals");
         }
         Ok(Self(value))
+    }
+
+    /// 19.90, the spec's example.
+    pub fn example() -> Self {
+        Self(19.9)
     }
 
     /// Whole cents.

@@ -8,7 +8,7 @@ use crate::ops::products::ProductRow;
 
 /// Body of `POST /products` and `PUT /products/{id}`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct ProductBody {
     /// Unique stock-keeping unit, 1–64 characters.
     #[oai(validator(min_length = 1, max_length = 64, pattern = r"\S"))]
@@ -28,7 +28,7 @@ pub struct ProductBody {
 
 /// A catalogue product.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct Product {
     /// UUIDv7.
     pub id: UuidText,

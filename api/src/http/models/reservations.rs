@@ -9,7 +9,7 @@ use crate::ops::reservations::ReservationRow;
 
 /// Body of `POST /reservations`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct CreateReservationBody {
     /// Product id.
     #[oai(validator(min_length = 1, max_length = 64))]
@@ -29,7 +29,7 @@ pub struct CreateReservationBody {
 
 /// Body of `POST /reservations/{id}/cancel` (optional).
 #[derive(Debug, Clone, Default, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct CancelBody {
     /// Why (default `manual_cancellation`).
     #[oai(nullable, validator(min_length = 1, max_length = 200))]
@@ -38,7 +38,7 @@ pub struct CancelBody {
 
 /// A reservation.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct Reservation {
     /// UUIDv7.
     pub id: UuidText,

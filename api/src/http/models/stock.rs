@@ -8,7 +8,7 @@ use crate::ops::stock::StockRow;
 
 /// Body of `POST /stock`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct InitStockBody {
     /// Product id.
     #[oai(validator(min_length = 1, max_length = 64))]
@@ -22,7 +22,7 @@ pub struct InitStockBody {
 
 /// Body of `PUT /stock/{product_id}/{store_id}`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct SetStockBody {
     /// New on-hand quantity (not below `reserved`).
     #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))]
@@ -34,7 +34,7 @@ pub struct SetStockBody {
 
 /// Body of `POST /stock/{product_id}/{store_id}/adjust`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct AdjustStockBody {
     /// Units to add (negative removes); 0 changes nothing.
     #[oai(validator(minimum(value = "-1000000000"), maximum(value = "1000000000")))]
@@ -46,7 +46,7 @@ pub struct AdjustStockBody {
 
 /// Body of `POST /stock/transfer`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct TransferBody {
     /// Product id.
     #[oai(validator(min_length = 1, max_length = 64))]
@@ -65,7 +65,7 @@ pub struct TransferBody {
 
 /// Stock of one product in one store.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct Stock {
     /// Product.
     pub product_id: String,
