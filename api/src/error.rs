@@ -8,7 +8,7 @@
 
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
-use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry};
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Object};
 
@@ -79,14 +79,12 @@ pub enum ApiError {
 }
 
 /// The one mapping of operation errors to HTTP: storage failures become a generic 500 (the
-/// cause is logged by the middleware), a value out of range once combined with the stored
-/// state is a 400 on its field, the rest keep their own code and message.
+/// cause is logged by the middleware), the rest keep their own code and message.
 impl From<OpError> for ApiError {
     fn from(e: OpError) -> Self {
         match e {
             OpError::Storage(cause) => Self::Internal(cause),
             OpError::ShuttingDown => Self::Unavailable(e.to_string()),
-            OpError::OutOfRange { field, message } => Self::field(field, message),
             refused => Self::Refused(refused),
         }
     }
@@ -121,7 +119,6 @@ impl ApiError {
                 | OpError::StockNotFound { .. }
                 | OpError::ReservationNotFound(_) => StatusCode::NOT_FOUND,
                 OpError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
-                OpError::OutOfRange { .. } => StatusCode::BAD_REQUEST,
                 OpError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
                 OpError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::CONFLICT,
@@ -178,10 +175,13 @@ impl ApiError {
 pub fn problem_response(problem: &Problem) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(&problem.to_json()).unwrap_or_default();
-    Response::builder()
+    let mut builder = Response::builder()
         .status(status)
-        .content_type("application/problem+json")
-        .body(body)
+        .content_type("application/problem+json");
+    if status == StatusCode::UNAUTHORIZED {
+        builder = builder.header("www-authenticate", crate::http::auth::CHALLENGE);
+    }
+    builder.body(body)
 }
 
 impl poem::error::ResponseError for ApiError {
@@ -200,37 +200,133 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The statuses listed in the spec for every operation's error answers.
-const DOCUMENTED: [(u16, &str); 7] = [
-    (400, "Invalid input (`VALIDATION_FAILED`, `MALFORMED_JSON`)"),
-    (401, "Missing or invalid `X-API-Key` (`UNAUTHORIZED`)"),
-    (
-        404,
-        "Not found (`PRODUCT_NOT_FOUND`, `STOCK_NOT_FOUND`, `RESERVATION_NOT_FOUND`)",
-    ),
-    (409, "Conflict with the current state (see the `code`)"),
-    (412, "`If-Match` version is stale (`VERSION_MISMATCH`)"),
-    (
-        500,
-        "Internal error (`INTERNAL_ERROR`); details are in the server log",
-    ),
-    (503, "The database does not answer (`SERVICE_UNAVAILABLE`)"),
-];
+/// Which error statuses an operation can answer (STYLE 6): the spec lists exactly these, so a
+/// generated client and a fuzzer know every answer. A marker type per kind of operation.
+pub trait Statuses: Send + Sync + 'static {
+    /// The statuses, ascending.
+    const LIST: &'static [u16];
+}
 
-impl ApiResponse for ApiError {
+macro_rules! statuses {
+    ($($(#[$meta:meta])* $name:ident = [$($status:literal),+];)+) => {
+        $(
+            $(#[$meta])*
+            pub struct $name;
+            impl Statuses for $name {
+                const LIST: &'static [u16] = &[$($status),+];
+            }
+        )+
+    };
+}
+
+/// The markers of [`Statuses`].
+pub mod statuses {
+    use super::Statuses;
+
+    statuses! {
+        /// `GET /health`: the database does not answer.
+        Health = [503];
+        /// A public read by key: not found, storage failure.
+        PublicGet = [404, 500];
+        /// A public list with query parameters.
+        PublicList = [400, 500];
+        /// An authenticated read without parameters that can fail.
+        Read = [401, 500];
+        /// An authenticated read of one thing by key.
+        ReadOne = [401, 404, 500];
+        /// An authenticated read with parameters to validate.
+        ReadParams = [400, 401, 500];
+        /// An authenticated read with parameters of one thing by key.
+        ReadParamsOne = [400, 401, 404, 500];
+        /// A write with a body that may meet a conflict.
+        WriteBody = [400, 401, 404, 409, 413, 415, 500, 503];
+        /// A write with a body that checks `If-Match`.
+        WriteBodyIfMatch = [400, 401, 404, 409, 412, 413, 415, 500, 503];
+        /// A write with a body that creates (no 404).
+        CreateBody = [400, 401, 409, 413, 415, 500, 503];
+        /// A write without a body.
+        WriteNoBody = [401, 404, 409, 500, 503];
+    }
+}
+
+fn describe(status: u16) -> &'static str {
+    match status {
+        400 => "Invalid input (`VALIDATION_FAILED` naming each field, `MALFORMED_JSON`)",
+        401 => "Missing, unknown or repeated `X-API-Key` (`UNAUTHORIZED`)",
+        404 => "Not found (`PRODUCT_NOT_FOUND`, `STOCK_NOT_FOUND`, `RESERVATION_NOT_FOUND`)",
+        409 => "Conflict with the current state (see the `code`)",
+        412 => "`If-Match` names an old version (`VERSION_MISMATCH`)",
+        413 => "The body is larger than 1 MiB (`PAYLOAD_TOO_LARGE`)",
+        415 => "The body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)",
+        500 => "Internal error (`INTERNAL_ERROR`); details are in the server log",
+        503 => {
+            "The database does not answer, or the server is shutting down (`SERVICE_UNAVAILABLE`)"
+        }
+        _ => "Error",
+    }
+}
+
+/// An operation's error answer: an [`ApiError`] whose possible statuses `S` the spec lists.
+pub struct Fail<S>(pub ApiError, std::marker::PhantomData<fn() -> S>);
+
+impl<S> std::fmt::Debug for Fail<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<S> From<ApiError> for Fail<S> {
+    fn from(e: ApiError) -> Self {
+        Self(e, std::marker::PhantomData)
+    }
+}
+
+impl<S> From<OpError> for Fail<S> {
+    fn from(e: OpError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl<S> From<Fail<S>> for poem::Error {
+    fn from(f: Fail<S>) -> Self {
+        // The middleware finds the ApiError inside and renders the problem body.
+        poem::Error::from(f.0)
+    }
+}
+
+impl<S> IntoResponse for Fail<S> {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+impl<S: Statuses> ApiResponse for Fail<S> {
     fn meta() -> MetaResponses {
         MetaResponses {
-            responses: DOCUMENTED
+            responses: S::LIST
                 .iter()
-                .map(|(status, description)| MetaResponse {
-                    description,
+                .map(|status| MetaResponse {
+                    description: describe(*status),
                     status: Some(*status),
                     status_range: None,
                     content: vec![MetaMediaType {
                         content_type: "application/problem+json",
                         schema: Problem::schema_ref(),
                     }],
-                    headers: vec![],
+                    headers: if *status == 401 {
+                        vec![MetaHeader {
+                            name: "WWW-Authenticate".to_owned(),
+                            description: Some(format!(
+                                "The challenge: `{}`",
+                                crate::http::auth::CHALLENGE
+                            )),
+                            required: true,
+                            deprecated: false,
+                            schema: String::schema_ref(),
+                        }]
+                    } else {
+                        vec![]
+                    },
                 })
                 .collect(),
         }
@@ -241,5 +337,8 @@ impl ApiResponse for ApiError {
     }
 }
 
-/// Result of an API operation.
+/// Result of a helper at the HTTP edge.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Result of an API operation whose error statuses are `S`.
+pub type Answer<T, S> = Result<T, Fail<S>>;

@@ -174,5 +174,7 @@ pub async fn openapi_yaml() -> anyhow::Result<String> {
         writer: Writer::detached(),
         reservation_ttl: chrono::Duration::seconds(600),
     };
-    Ok(http::openapi_service(&state).spec_yaml())
+    Ok(http::spec::order_tags_yaml(
+        &http::openapi_service(&state).spec_yaml(),
+    ))
 }

@@ -521,20 +521,33 @@ async fn adjust_below_reserved_or_below_zero_is_409() {
 }
 
 #[tokio::test]
-async fn an_adjustment_of_zero_is_400() {
+async fn a_put_or_adjust_that_changes_nothing_is_200_with_the_row_unchanged_and_no_event() {
     let app = spawn_app().await;
-    let product = app.product_with_stock("ADJ-0", "MAD-001", 10).await;
+    let product = app.product_with_stock("NOOP-1", "MAD-001", 10).await;
+    let path = format!("/api/v1/stock/{product}/MAD-001");
     let before = app.snapshot().await;
 
-    let reply = app
-        .post(
-            &format!("/api/v1/stock/{product}/MAD-001/adjust"),
-            json!({"adjustment": 0}),
-        )
+    let same = app.put(&path, json!({"quantity": 10})).await;
+    let zero = app
+        .post(&format!("{path}/adjust"), json!({"adjustment": 0}))
         .await;
+    let stale = common::send(
+        app.client
+            .put(app.url(&path))
+            .header("x-api-key", &app.key)
+            .header("if-match", "\"7\"")
+            .json(&json!({"quantity": 10})),
+    )
+    .await;
 
-    reply.expect_invalid_fields(&["adjustment"]);
-    assert_eq!(app.snapshot().await, before);
+    for reply in [&same, &zero] {
+        reply.expect_status(200);
+        assert_eq!(reply.int("quantity"), 10);
+        assert_eq!(reply.int("version"), 1, "no version bump: {}", reply.text);
+        assert_eq!(reply.header("etag"), Some("\"1\""));
+    }
+    stale.expect_problem(412, "VERSION_MISMATCH");
+    assert_eq!(app.snapshot().await, before, "no row change, no event");
 }
 
 #[tokio::test]
@@ -676,7 +689,9 @@ async fn transfer_refuses_bad_requests_and_writes_nothing() {
         )
         .await;
 
-    same_store.expect_invalid_fields(&["to_store_id"]);
+    // Issue 9: a transfer to the same store is a schema-valid request that changes nothing.
+    same_store.expect_status(200);
+    assert_eq!(same_store.int("quantity"), 0);
     zero.expect_invalid_fields(&["quantity"]);
     negative.expect_invalid_fields(&["quantity"]);
     held.expect_problem(409, "INSUFFICIENT_STOCK");
@@ -812,8 +827,10 @@ async fn no_change_may_push_a_row_past_one_billion_units() {
         )
         .await;
 
-    adjust.expect_invalid_fields(&["adjustment"]);
-    transfer.expect_invalid_fields(&["quantity"]);
+    // Issue 9: the cap depends on the stored quantity, so it is a 409 (a conflict with the
+    // state), not a 400 for a request the schema calls valid.
+    adjust.expect_problem(409, "QUANTITY_LIMIT_EXCEEDED");
+    transfer.expect_problem(409, "QUANTITY_LIMIT_EXCEEDED");
     assert_eq!(app.snapshot().await, before);
     let put = app
         .put(

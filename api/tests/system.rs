@@ -247,8 +247,32 @@ async fn protected_routes_refuse_a_missing_or_wrong_key_with_401() {
                 reply.text
             );
             reply.expect_problem(401, "UNAUTHORIZED");
+            assert_eq!(
+                reply.header("www-authenticate"),
+                Some("ApiKey header=\"X-API-Key\""),
+                "{method} {path}: a 401 names its challenge"
+            );
         }
     }
+    assert_eq!(app.snapshot().await, before, "nothing was written");
+}
+
+#[tokio::test]
+async fn two_api_key_headers_are_refused_even_when_both_are_valid() {
+    let app = spawn_app_with(|s| s.api_keys = Some("test-key-0123456789:tests".into())).await;
+    let before = app.snapshot().await;
+
+    let reply = send(
+        app.client
+            .post(app.url("/api/v1/products"))
+            .header("x-api-key", &app.key)
+            .header("x-api-key", &app.key)
+            .json(&json!({"sku": "TWO-KEYS", "name": "Two keys", "price": 1.0})),
+    )
+    .await;
+
+    reply.expect_problem(401, "UNAUTHORIZED");
+    assert!(reply.header("www-authenticate").is_some());
     assert_eq!(app.snapshot().await, before, "nothing was written");
 }
 

@@ -11,7 +11,8 @@ pub struct AllowIndex {
 #[derive(Debug, PartialEq, Eq)]
 enum Segment {
     Literal(String),
-    Param,
+    /// A `{name}` parameter.
+    Param(String),
 }
 
 impl AllowIndex {
@@ -29,8 +30,8 @@ impl AllowIndex {
                 .split('/')
                 .filter(|s| !s.is_empty())
                 .map(|s| {
-                    if s.starts_with('{') {
-                        Segment::Param
+                    if let Some(name) = s.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
+                        Segment::Param(name.to_owned())
                     } else {
                         Segment::Literal(s.to_owned())
                     }
@@ -48,21 +49,40 @@ impl AllowIndex {
     /// The methods allowed on `path` (`"GET, PUT"`), preferring templates with more literal
     /// segments, as the router does.
     pub fn allowed(&self, path: &str) -> Option<String> {
+        let best = self.route_of(path)?;
+        Some(best.1.iter().cloned().collect::<Vec<_>>().join(", "))
+    }
+
+    /// The spec name of the `n`-th path parameter of the route `path` matches (poem-openapi
+    /// reports path parse errors as `param0`, `param1`, … after its internal route names).
+    pub fn path_param_name(&self, path: &str, n: usize) -> Option<String> {
+        let (segments, _) = self.route_of(path)?;
+        segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Param(name) => Some(name.clone()),
+                Segment::Literal(_) => None,
+            })
+            .nth(n)
+    }
+
+    fn route_of(&self, path: &str) -> Option<&(Vec<Segment>, BTreeSet<String>)> {
         let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let best = self
-            .routes
+        self.routes
             .iter()
             .filter(|(segments, _)| {
                 segments.len() == parts.len()
                     && segments.iter().zip(&parts).all(|(s, p)| match s {
                         Segment::Literal(l) => l == p,
-                        Segment::Param => true,
+                        Segment::Param(_) => true,
                     })
             })
             .max_by_key(|(segments, _)| {
-                segments.iter().filter(|s| **s != Segment::Param).count()
-            })?;
-        Some(best.1.iter().cloned().collect::<Vec<_>>().join(", "))
+                segments
+                    .iter()
+                    .filter(|s| matches!(s, Segment::Literal(_)))
+                    .count()
+            })
     }
 }
 
@@ -81,6 +101,12 @@ mod tests {
         assert_eq!(
             index.allowed("/api/v1/stock/p1/MAD-001").as_deref(),
             Some("GET, PUT")
+        );
+        assert_eq!(
+            index
+                .path_param_name("/api/v1/stock/p1/MAD-001", 1)
+                .as_deref(),
+            Some("store_id")
         );
         assert_eq!(
             index.allowed("/api/v1/stock/product/p1").as_deref(),

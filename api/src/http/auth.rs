@@ -77,7 +77,16 @@ impl ApiKeys {
 )]
 pub struct ApiKeyAuth(pub String);
 
+/// The `WWW-Authenticate` challenge sent with every 401 (RFC 9110 requires one): the scheme
+/// is the API-key style, naming the header that carries the key.
+pub const CHALLENGE: &str = "ApiKey header=\"X-API-Key\"";
+
 async fn check_key(req: &Request, key: ApiKey) -> Option<String> {
+    // Two keys in one request are ambiguous (a proxy may have added one): refuse rather
+    // than pick one.
+    if req.headers().get_all("x-api-key").iter().count() != 1 {
+        return None;
+    }
     req.data::<Arc<ApiKeys>>()?.caller(&key.key)
 }
 

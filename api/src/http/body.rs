@@ -216,7 +216,11 @@ fn check_value(schema: &MetaSchema, value: &Value) -> Option<String> {
             if let Some(pattern) = &schema.pattern
                 && !pattern_matches(pattern, text)
             {
-                return Some(format!("must match {pattern}"));
+                return Some(
+                    super::types::pattern_message(pattern)
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| format!("must match {pattern}")),
+                );
             }
             if !schema.enum_items.is_empty() && !schema.enum_items.contains(value) {
                 return Some(format!(
@@ -240,7 +244,7 @@ fn check_value(schema: &MetaSchema, value: &Value) -> Option<String> {
             let Some(n) = value.as_f64() else {
                 return Some("must be a number".to_owned());
             };
-            check_range(schema, n)
+            check_range(schema, n).or_else(|| check_multiple(schema, n))
         }
         "boolean" if !value.is_boolean() => Some("must be true or false".to_owned()),
         "object" if !value.is_object() => Some("must be an object".to_owned()),
@@ -258,6 +262,20 @@ fn check_range(schema: &MetaSchema, n: f64) -> Option<String> {
         (None, Some(max)) if n > max => Some(format!("must be at most {max}")),
         _ => None,
     }
+}
+
+/// `multipleOf`; 0.01 (prices) counts the decimals as written, since 19.9 / 0.01 is not exact.
+fn check_multiple(schema: &MetaSchema, n: f64) -> Option<String> {
+    let step = schema.multiple_of?;
+    if step == 0.01 {
+        return (!super::types::has_at_most_two_decimals(n))
+            .then(|| "must have at most two decimals".to_owned());
+    }
+    let steps = n / step;
+    if (steps - steps.round()).abs() <= 1e-6 {
+        return None;
+    }
+    Some(format!("must be a multiple of {step}"))
 }
 
 fn pattern_matches(pattern: &str, text: &str) -> bool {

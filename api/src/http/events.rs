@@ -1,14 +1,14 @@
 //! `/api/v1/events`: the audit log of every stock and reservation change, and outbox stats.
 
-use inventory_shared::events::EventType;
 use inventory_shared::outbox::{self, EventFilter};
 use poem_openapi::OpenApi;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 
 use super::models::{Event, EventPage, EventStats};
-use super::{ApiTags, AppState, auth::ApiKeyAuth, check_store_id};
-use crate::error::{ApiError, ApiResult};
+use super::types::{EventTypeName, StoreId};
+use super::{ApiTags, AppState, auth::ApiKeyAuth};
+use crate::error::{Answer, statuses};
 use crate::ops::OpError;
 
 /// Event routes.
@@ -31,29 +31,17 @@ impl EventsApi {
         )]
         limit: Query<i64>,
         /// Only this type, e.g. `stock.updated`.
-        event_type: Query<Option<String>>,
+        event_type: Query<Option<EventTypeName>>,
         /// Only this product (stock events) or reservation.
         aggregate_id: Query<Option<String>>,
         /// Only this store.
-        store_id: Query<Option<String>>,
-    ) -> ApiResult<Json<EventPage>> {
-        if let Some(t) = &event_type.0
-            && EventType::parse(t).is_none()
-        {
-            let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
-            return Err(ApiError::field(
-                "event_type",
-                format!("must be one of {}", known.join(", ")),
-            ));
-        }
-        if let Some(store) = &store_id.0 {
-            check_store_id("store_id", store)?;
-        }
+        store_id: Query<Option<StoreId>>,
+    ) -> Answer<Json<EventPage>, statuses::ReadParams> {
         let filter = EventFilter {
             after_seq: after_seq.0,
-            event_type: event_type.0,
+            event_type: event_type.0.map(|t| t.as_str().to_owned()),
             aggregate_id: aggregate_id.0,
-            store_id: store_id.0,
+            store_id: store_id.0.map(StoreId::into_inner),
         };
         // One extra row tells whether another page exists.
         let page = limit.0 + 1;
@@ -77,7 +65,7 @@ impl EventsApi {
 
     /// Outbox counters: pending, synced, parked
     #[oai(path = "/events/stats", method = "get", operation_id = "event_stats")]
-    async fn stats(&self, _auth: ApiKeyAuth) -> ApiResult<Json<EventStats>> {
+    async fn stats(&self, _auth: ApiKeyAuth) -> Answer<Json<EventStats>, statuses::Read> {
         let stats = outbox::outbox_stats(&self.0.reader)
             .await
             .map_err(OpError::from)?;

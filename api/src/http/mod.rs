@@ -10,7 +10,9 @@ pub mod events;
 pub mod models;
 pub mod products;
 pub mod reservations;
+pub mod spec;
 pub mod stock;
+pub mod types;
 
 mod allow;
 mod system;
@@ -81,6 +83,10 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
         "Inventory API",
         env!("CARGO_PKG_VERSION"),
     )
+    // Relative: the spec is served by the API it describes, so clients resolve paths against
+    // wherever they fetched it from.
+    .server("/")
+    .license(poem_openapi::LicenseObject::new("MIT").url("https://opensource.org/licenses/MIT"))
     .description(
         "Multi-store inventory: products, per-store stock and timed reservations. Every stock \
          change is written with its event in one transaction; errors are RFC 9457 problem \
@@ -93,38 +99,24 @@ pub fn routes(state: &AppState, keys: Arc<auth::ApiKeys>) -> impl Endpoint + 'st
     let service = openapi_service(state);
     let allow = Arc::new(AllowIndex::from_spec(&service.spec()));
     let metrics = crate::metrics::handle();
-    Route::new()
-        .nest("/docs", service.swagger_ui())
-        .at("/openapi.json", service.spec_endpoint())
-        .at("/openapi.yaml", service.spec_endpoint_yaml())
-        .at(
-            "/metrics",
-            poem::endpoint::make_sync(move |_| {
-                Response::builder()
-                    .content_type("text/plain; version=0.0.4")
-                    .body(metrics.render())
-            }),
-        )
-        .nest("/", service)
-        .data(keys)
-        .around(move |ep, req| around(ep, req, allow.clone()))
-        .into_endpoint()
-}
-
-/// A store id is 1–64 of `[A-Za-z0-9._-]`.
-pub fn check_store_id(field: &str, value: &str) -> Result<(), ApiError> {
-    let ok = (1..=64).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::field(
-            field,
-            "must be 1–64 characters of A-Z, a-z, 0-9, '.', '_' or '-'",
-        ))
-    }
+    spec::add_endpoints(
+        Route::new(),
+        service.spec(),
+        service.spec_yaml(),
+        service.swagger_ui_html(),
+    )
+    .at(
+        "/metrics",
+        poem::endpoint::make_sync(move |_| {
+            Response::builder()
+                .content_type("text/plain; version=0.0.4")
+                .body(metrics.render())
+        }),
+    )
+    .nest("/", service)
+    .data(keys)
+    .around(move |ep, req| around(ep, req, allow.clone()))
+    .into_endpoint()
 }
 
 async fn around<E: Endpoint>(
@@ -227,9 +219,15 @@ fn error_response(err: poem::Error, method: &str, path: &str, allow: &AllowIndex
             _ => return problem_response(&e.problem()),
         }
     } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        ApiError::Validation(vec![FieldError::new(e.name, clean_reason(&e.reason))])
+        ApiError::Validation(vec![FieldError::new(e.name, human_reason(&e.reason))])
     } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
-        ApiError::Validation(vec![FieldError::new(e.name, clean_reason(&e.reason))])
+        let name = e
+            .name
+            .strip_prefix("param")
+            .and_then(|n| n.parse().ok())
+            .and_then(|n| allow.path_param_name(path, n))
+            .unwrap_or_else(|| e.name.to_owned());
+        ApiError::Validation(vec![FieldError::new(name, human_reason(&e.reason))])
     } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
         ApiError::MalformedJson(e.reason.clone())
     } else if err.is::<AuthorizationError>() {
@@ -263,11 +261,127 @@ fn error_response(err: poem::Error, method: &str, path: &str, allow: &AllowIndex
     response
 }
 
-/// poem-openapi's reasons sometimes quote the raw input; keep them short.
-fn clean_reason(reason: &str) -> String {
-    let mut text: String = reason.chars().take(200).collect();
-    if text.is_empty() {
-        text = "is invalid".to_owned();
+/// Turns poem-openapi's parse and validator wording ("verification failed. minimum(1,
+/// exclusive: false)", `failed to parse "integer(int64)": …`) into a sentence a person
+/// understands ("must be at least 1"). Our own types' messages ("must be …") pass through.
+pub fn human_reason(reason: &str) -> String {
+    // `Option<T>` appends where it was; the field name already says that.
+    let reason = reason
+        .rfind(" (occurred while parsing")
+        .map_or(reason, |at| &reason[..at]);
+    if let Some(rule) = reason.strip_prefix("verification failed. ") {
+        return human_rule(rule);
     }
-    text
+    if let Some(rest) = reason.strip_prefix("failed to parse \"")
+        && let Some((ty, message)) = rest.split_once("\": ")
+    {
+        if message.starts_with("must ") || message.starts_with("is ") {
+            return message.to_owned();
+        }
+        return must_be_type(ty);
+    }
+    if let Some(rest) = reason.strip_prefix("Expected input type \"") {
+        if rest.ends_with("found null.") {
+            return "is required".to_owned();
+        }
+        if let Some((ty, _)) = rest.split_once('"') {
+            return must_be_type(ty);
+        }
+    }
+    let text: String = reason.chars().take(200).collect();
+    if text.is_empty() {
+        "is invalid".to_owned()
+    } else {
+        text
+    }
+}
+
+fn must_be_type(ty: &str) -> String {
+    match ty {
+        t if t.starts_with("integer") => "must be a whole number".to_owned(),
+        t if t.starts_with("number") => "must be a number".to_owned(),
+        "boolean" => "must be true or false".to_owned(),
+        t if t.starts_with("string") => "must be a string".to_owned(),
+        _ => "is not a valid value".to_owned(),
+    }
+}
+
+fn human_rule(rule: &str) -> String {
+    let arg = |name: &str| -> Option<&str> {
+        rule.strip_prefix(name)?
+            .strip_prefix('(')?
+            .strip_suffix(')')
+    };
+    if let Some(inner) = arg("minimum") {
+        let (n, exclusive) = inner
+            .split_once(", exclusive: ")
+            .unwrap_or((inner, "false"));
+        return if exclusive == "true" {
+            format!("must be greater than {n}")
+        } else {
+            format!("must be at least {n}")
+        };
+    }
+    if let Some(inner) = arg("maximum") {
+        let (n, exclusive) = inner
+            .split_once(", exclusive: ")
+            .unwrap_or((inner, "false"));
+        return if exclusive == "true" {
+            format!("must be less than {n}")
+        } else {
+            format!("must be at most {n}")
+        };
+    }
+    if let Some(n) = arg("minLength") {
+        return if n == "1" {
+            "must not be empty".to_owned()
+        } else {
+            format!("must be at least {n} characters")
+        };
+    }
+    if let Some(n) = arg("maxLength") {
+        return format!("must be at most {n} characters");
+    }
+    if let Some(p) = arg("pattern") {
+        return format!("must match {}", p.trim_matches('"'));
+    }
+    "is invalid".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_reason;
+
+    #[test]
+    fn framework_reasons_read_as_sentences() {
+        for (raw, human) in [
+            (
+                "verification failed. minimum(1, exclusive: false)",
+                "must be at least 1",
+            ),
+            (
+                "verification failed. maximum(1000, exclusive: false)",
+                "must be at most 1000",
+            ),
+            ("verification failed. minLength(1)", "must not be empty"),
+            (
+                "verification failed. maxLength(64)",
+                "must be at most 64 characters",
+            ),
+            (
+                "failed to parse \"integer(int64)\": invalid digit found in string",
+                "must be a whole number",
+            ),
+            (
+                "failed to parse \"StoreId\": must be 1–64 characters",
+                "must be 1–64 characters",
+            ),
+            (
+                "Expected input type \"integer(int64)\", found null.",
+                "is required",
+            ),
+        ] {
+            assert_eq!(human_reason(raw), human, "{raw}");
+        }
+    }
 }

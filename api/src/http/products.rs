@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use super::body::JsonBody;
 use super::models::{Product, ProductBody, ProductPage};
 use super::{ApiTags, AppState, auth::ApiKeyAuth};
-use crate::error::{ApiError, ApiResult, FieldError};
+use crate::error::{Answer, ApiError, ApiResult, FieldError, statuses};
 use crate::ops::products::{self, ProductInput};
 
 /// Product routes.
@@ -38,10 +38,6 @@ impl ProductBody {
         if self.name.trim().is_empty() {
             errors.push(FieldError::new("name", "must not be blank"));
         }
-        let cents = self.price * 100.0;
-        if !cents.is_finite() || (cents - cents.round()).abs() > 1e-6 {
-            errors.push(FieldError::new("price", "must have at most two decimals"));
-        }
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
@@ -51,7 +47,7 @@ impl ProductBody {
             name: self.name,
             description: blank_to_none(self.description),
             category: blank_to_none(self.category),
-            price_cents: cents.round() as i64,
+            price_cents: self.price.cents(),
         })
     }
 }
@@ -73,7 +69,7 @@ impl ProductsApi {
         offset: Query<i64>,
         /// Only this category.
         category: Query<Option<String>>,
-    ) -> ApiResult<Json<ProductPage>> {
+    ) -> Answer<Json<ProductPage>, statuses::PublicList> {
         let category = category.0.filter(|c| !c.is_empty());
         let (rows, total) =
             products::list_products(&self.0.reader, category.as_deref(), limit.0, offset.0).await?;
@@ -87,7 +83,7 @@ impl ProductsApi {
 
     /// Get a product by id
     #[oai(path = "/products/:id", method = "get", operation_id = "get_product")]
-    async fn get(&self, id: Path<String>) -> ApiResult<Json<Product>> {
+    async fn get(&self, id: Path<String>) -> Answer<Json<Product>, statuses::PublicGet> {
         Ok(Json(
             self.0
                 .point
@@ -102,7 +98,7 @@ impl ProductsApi {
         method = "get",
         operation_id = "get_product_by_sku"
     )]
-    async fn get_by_sku(&self, sku: Path<String>) -> ApiResult<Json<Product>> {
+    async fn get_by_sku(&self, sku: Path<String>) -> Answer<Json<Product>, statuses::PublicGet> {
         Ok(Json(
             self.0
                 .point
@@ -113,7 +109,11 @@ impl ProductsApi {
 
     /// Create a product
     #[oai(path = "/products", method = "post", operation_id = "create_product")]
-    async fn create(&self, _auth: ApiKeyAuth, body: JsonBody<ProductBody>) -> ApiResult<Created> {
+    async fn create(
+        &self,
+        _auth: ApiKeyAuth,
+        body: JsonBody<ProductBody>,
+    ) -> Answer<Created, statuses::CreateBody> {
         let input = body.0.into_input()?;
         let row = self
             .0
@@ -135,7 +135,7 @@ impl ProductsApi {
         _auth: ApiKeyAuth,
         id: Path<String>,
         body: JsonBody<ProductBody>,
-    ) -> ApiResult<Json<Product>> {
+    ) -> Answer<Json<Product>, statuses::WriteBody> {
         let input = body.0.into_input()?;
         let id = id.0;
         let row = self
@@ -152,7 +152,11 @@ impl ProductsApi {
         method = "delete",
         operation_id = "delete_product"
     )]
-    async fn delete(&self, _auth: ApiKeyAuth, id: Path<String>) -> ApiResult<Deleted> {
+    async fn delete(
+        &self,
+        _auth: ApiKeyAuth,
+        id: Path<String>,
+    ) -> Answer<Deleted, statuses::WriteNoBody> {
         let id = id.0;
         self.0
             .writer

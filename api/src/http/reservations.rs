@@ -10,8 +10,9 @@ use super::models::{
     CancelBody, CreateReservationBody, ProductStoreReservations, Reservation, ReservationStats,
     ReservationStatus, StorePending,
 };
-use super::{ApiTags, AppState, auth::ApiKeyAuth, check_store_id};
-use crate::error::ApiResult;
+use super::types::StoreId;
+use super::{ApiTags, AppState, auth::ApiKeyAuth};
+use crate::error::{Answer, statuses};
 use crate::metrics::record_reservation;
 use crate::ops::OpError;
 use crate::ops::reservations::{self, ConfirmOutcome, ReserveInput};
@@ -38,7 +39,7 @@ impl ReservationsApi {
         &self,
         _auth: ApiKeyAuth,
         body: JsonBody<CreateReservationBody>,
-    ) -> ApiResult<Created> {
+    ) -> Answer<Created, statuses::WriteBody> {
         let b = body.0;
         let ttl = b
             .ttl_seconds
@@ -46,7 +47,7 @@ impl ReservationsApi {
             .unwrap_or(self.0.reservation_ttl);
         let input = ReserveInput {
             product_id: b.product_id,
-            store_id: b.store_id,
+            store_id: b.store_id.into_inner(),
             customer_id: b.customer_id,
             quantity: b.quantity,
             ttl,
@@ -71,13 +72,12 @@ impl ReservationsApi {
     async fn stats(
         &self,
         _auth: ApiKeyAuth,
-        store_id: Query<Option<String>>,
-    ) -> ApiResult<Json<ReservationStats>> {
-        if let Some(store) = &store_id.0 {
-            check_store_id("store_id", store)?;
-        }
+        /// Only this store.
+        store_id: Query<Option<StoreId>>,
+    ) -> Answer<Json<ReservationStats>, statuses::ReadParams> {
         let mut stats = ReservationStats::default();
-        for (status, n) in reservations::stats(&self.0.reader, store_id.0.as_deref()).await? {
+        let store = store_id.0.as_ref().map(StoreId::as_str);
+        for (status, n) in reservations::stats(&self.0.reader, store).await? {
             match status.as_str() {
                 "PENDING" => stats.pending = n,
                 "CONFIRMED" => stats.confirmed = n,
@@ -96,7 +96,11 @@ impl ReservationsApi {
         method = "get",
         operation_id = "get_reservation"
     )]
-    async fn get(&self, _auth: ApiKeyAuth, id: Path<String>) -> ApiResult<Json<Reservation>> {
+    async fn get(
+        &self,
+        _auth: ApiKeyAuth,
+        id: Path<String>,
+    ) -> Answer<Json<Reservation>, statuses::ReadOne> {
         Ok(Json(
             self.0
                 .point
@@ -111,7 +115,11 @@ impl ReservationsApi {
         method = "post",
         operation_id = "confirm_reservation"
     )]
-    async fn confirm(&self, _auth: ApiKeyAuth, id: Path<String>) -> ApiResult<Json<Reservation>> {
+    async fn confirm(
+        &self,
+        _auth: ApiKeyAuth,
+        id: Path<String>,
+    ) -> Answer<Json<Reservation>, statuses::WriteNoBody> {
         let id = id.0;
         let result = self
             .0
@@ -140,7 +148,7 @@ impl ReservationsApi {
         _auth: ApiKeyAuth,
         id: Path<String>,
         body: JsonBody<CancelBody>,
-    ) -> ApiResult<Json<Reservation>> {
+    ) -> Answer<Json<Reservation>, statuses::WriteBody> {
         let id = id.0;
         let reason = body.0.reason;
         let result = self
@@ -161,13 +169,13 @@ impl ReservationsApi {
     async fn pending(
         &self,
         _auth: ApiKeyAuth,
-        store_id: Path<String>,
-    ) -> ApiResult<Json<StorePending>> {
-        check_store_id("store_id", &store_id.0)?;
+        store_id: Path<StoreId>,
+    ) -> Answer<Json<StorePending>, statuses::ReadParams> {
         let rows =
-            reservations::pending_in_store(&self.0.reader, &store_id.0, &time::now()).await?;
+            reservations::pending_in_store(&self.0.reader, store_id.0.as_str(), &time::now())
+                .await?;
         Ok(Json(StorePending {
-            store_id: store_id.0,
+            store_id: store_id.0.into_inner(),
             count: rows.len() as i64,
             reservations: rows.into_iter().map(Reservation::from).collect(),
         }))
@@ -183,20 +191,20 @@ impl ReservationsApi {
         &self,
         _auth: ApiKeyAuth,
         product_id: Path<String>,
-        store_id: Path<String>,
+        store_id: Path<StoreId>,
         /// Only this state.
         status: Query<Option<ReservationStatus>>,
-    ) -> ApiResult<Json<ProductStoreReservations>> {
+    ) -> Answer<Json<ProductStoreReservations>, statuses::ReadParams> {
         let rows = reservations::of_product_in_store(
             &self.0.reader,
             &product_id.0,
-            &store_id.0,
+            store_id.0.as_str(),
             status.0.map(ReservationStatus::as_str),
         )
         .await?;
         Ok(Json(ProductStoreReservations {
             product_id: product_id.0,
-            store_id: store_id.0,
+            store_id: store_id.0.into_inner(),
             status: status.0,
             count: rows.len() as i64,
             reservations: rows.into_iter().map(Reservation::from).collect(),

@@ -10,8 +10,10 @@ use super::models::{
     AdjustStockBody, Availability, InitStockBody, LowStock, ProductStock, SetStockBody, Stock,
     StoreStock, TransferBody, TransferResult,
 };
-use super::{ApiTags, AppState, auth::ApiKeyAuth, check_store_id};
-use crate::error::{ApiError, ApiResult};
+use super::types::{IfMatch, StoreId};
+use super::{ApiTags, AppState, auth::ApiKeyAuth};
+use crate::error::{Answer, ApiResult, statuses};
+use crate::ops::OpError;
 use crate::ops::stock::{self, QuantityChange};
 
 /// Stock routes.
@@ -40,28 +42,15 @@ fn one_row(row: stock::StockRow) -> OneRow {
     OneRow::Ok(Json(row.into()), etag)
 }
 
-/// Parses `If-Match`: `"7"`, `7`, `W/"7"`, or `*` (any version).
-fn expected_version(if_match: Option<&str>) -> ApiResult<Option<i64>> {
-    let Some(raw) = if_match.map(str::trim) else {
-        return Ok(None);
-    };
-    if raw == "*" {
-        return Ok(None);
-    }
-    let bare = raw.trim_start_matches("W/").trim_matches('"');
-    bare.parse::<i64>().map(Some).map_err(|_| {
-        ApiError::field(
-            "If-Match",
-            "must be a stock version as sent in ETag, e.g. \"3\"",
-        )
-    })
-}
-
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Stock")]
 impl StockApi {
     /// Create the stock row of a product in a store
     #[oai(path = "/stock", method = "post", operation_id = "create_stock")]
-    async fn create(&self, _auth: ApiKeyAuth, body: JsonBody<InitStockBody>) -> ApiResult<Created> {
+    async fn create(
+        &self,
+        _auth: ApiKeyAuth,
+        body: JsonBody<InitStockBody>,
+    ) -> Answer<Created, statuses::WriteBody> {
         let b = body.0;
         let row = self
             .0
@@ -71,7 +60,7 @@ impl StockApi {
                     stock::create_stock(
                         conn,
                         &b.product_id,
-                        &b.store_id,
+                        b.store_id.as_str(),
                         b.initial_quantity,
                         &time::now(),
                     )
@@ -93,7 +82,7 @@ impl StockApi {
         &self,
         _auth: ApiKeyAuth,
         product_id: Path<String>,
-    ) -> ApiResult<Json<ProductStock>> {
+    ) -> Answer<Json<ProductStock>, statuses::ReadOne> {
         let rows = stock::stock_of_product(&self.0.reader, &product_id.0).await?;
         let stores: Vec<Stock> = rows.into_iter().map(Stock::from).collect();
         Ok(Json(ProductStock {
@@ -114,16 +103,15 @@ impl StockApi {
     async fn of_store(
         &self,
         _auth: ApiKeyAuth,
-        store_id: Path<String>,
-    ) -> ApiResult<Json<StoreStock>> {
-        check_store_id("store_id", &store_id.0)?;
-        let items: Vec<Stock> = stock::stock_of_store(&self.0.reader, &store_id.0)
+        store_id: Path<StoreId>,
+    ) -> Answer<Json<StoreStock>, statuses::ReadParams> {
+        let items: Vec<Stock> = stock::stock_of_store(&self.0.reader, store_id.0.as_str())
             .await?
             .into_iter()
             .map(Stock::from)
             .collect();
         Ok(Json(StoreStock {
-            store_id: store_id.0,
+            store_id: store_id.0.into_inner(),
             count: items.len() as i64,
             items,
         }))
@@ -145,17 +133,17 @@ impl StockApi {
         )]
         threshold: Query<i64>,
         /// Only this store.
-        store_id: Query<Option<String>>,
-    ) -> ApiResult<Json<LowStock>> {
-        if let Some(store) = &store_id.0 {
-            check_store_id("store_id", store)?;
-        }
-        let items: Vec<Stock> =
-            stock::low_stock(&self.0.reader, threshold.0, store_id.0.as_deref())
-                .await?
-                .into_iter()
-                .map(Stock::from)
-                .collect();
+        store_id: Query<Option<StoreId>>,
+    ) -> Answer<Json<LowStock>, statuses::ReadParams> {
+        let items: Vec<Stock> = stock::low_stock(
+            &self.0.reader,
+            threshold.0,
+            store_id.0.as_ref().map(StoreId::as_str),
+        )
+        .await?
+        .into_iter()
+        .map(Stock::from)
+        .collect();
         Ok(Json(LowStock {
             threshold: threshold.0,
             count: items.len() as i64,
@@ -173,10 +161,10 @@ impl StockApi {
         &self,
         _auth: ApiKeyAuth,
         product_id: Path<String>,
-        store_id: Path<String>,
-    ) -> ApiResult<OneRow> {
+        store_id: Path<StoreId>,
+    ) -> Answer<OneRow, statuses::ReadParamsOne> {
         Ok(one_row(self.0.point.read(|c| {
-            stock::get_stock(c, &product_id.0, &store_id.0)
+            stock::get_stock(c, &product_id.0, store_id.0.as_str())
         })?))
     }
 
@@ -190,18 +178,18 @@ impl StockApi {
         &self,
         _auth: ApiKeyAuth,
         product_id: Path<String>,
-        store_id: Path<String>,
+        store_id: Path<StoreId>,
         /// Units asked about, ≥ 1.
         #[oai(
             default = "default_requested",
             validator(minimum(value = "1"), maximum(value = "1000000000"))
         )]
         quantity: Query<i64>,
-    ) -> ApiResult<Json<Availability>> {
+    ) -> Answer<Json<Availability>, statuses::ReadParamsOne> {
         let row = self
             .0
             .point
-            .read(|c| stock::get_stock(c, &product_id.0, &store_id.0))?;
+            .read(|c| stock::get_stock(c, &product_id.0, store_id.0.as_str()))?;
         Ok(Json(Availability {
             available: row.available(),
             sufficient: row.available() >= quantity.0,
@@ -212,6 +200,9 @@ impl StockApi {
     }
 
     /// Set the on-hand quantity
+    ///
+    /// Setting the quantity the row already has changes nothing: 200 with the unchanged row,
+    /// no version bump, no event (`If-Match` is still checked).
     #[oai(
         path = "/stock/:product_id/:store_id",
         method = "put",
@@ -221,19 +212,29 @@ impl StockApi {
         &self,
         _auth: ApiKeyAuth,
         product_id: Path<String>,
-        store_id: Path<String>,
+        store_id: Path<StoreId>,
         /// Only apply when the row is still at this version (`"3"`), else 412.
         #[oai(name = "If-Match")]
-        if_match: Header<Option<String>>,
+        if_match: Header<Option<IfMatch>>,
         body: JsonBody<SetStockBody>,
-    ) -> ApiResult<OneRow> {
-        let expected = expected_version(if_match.0.as_deref())?;
+    ) -> Answer<OneRow, statuses::WriteBodyIfMatch> {
+        let expected = if_match.0.as_ref().and_then(IfMatch::version);
         let change = QuantityChange::Set(body.0.quantity);
-        self.change(product_id.0, store_id.0, change, expected, body.0.reason)
-            .await
+        Ok(self
+            .change(
+                product_id.0,
+                store_id.0.into_inner(),
+                change,
+                expected,
+                body.0.reason,
+            )
+            .await?)
     }
 
     /// Add to or remove from the on-hand quantity atomically
+    ///
+    /// An adjustment of 0 changes nothing: 200 with the unchanged row, no version bump, no
+    /// event (`If-Match` is still checked).
     #[oai(
         path = "/stock/:product_id/:store_id/adjust",
         method = "post",
@@ -243,22 +244,30 @@ impl StockApi {
         &self,
         _auth: ApiKeyAuth,
         product_id: Path<String>,
-        store_id: Path<String>,
+        store_id: Path<StoreId>,
         /// Only apply when the row is still at this version (`"3"`), else 412.
         #[oai(name = "If-Match")]
-        if_match: Header<Option<String>>,
+        if_match: Header<Option<IfMatch>>,
         body: JsonBody<AdjustStockBody>,
-    ) -> ApiResult<OneRow> {
-        if body.0.adjustment == 0 {
-            return Err(ApiError::field("adjustment", "must not be 0"));
-        }
-        let expected = expected_version(if_match.0.as_deref())?;
+    ) -> Answer<OneRow, statuses::WriteBodyIfMatch> {
+        let expected = if_match.0.as_ref().and_then(IfMatch::version);
         let change = QuantityChange::Add(body.0.adjustment);
-        self.change(product_id.0, store_id.0, change, expected, body.0.reason)
-            .await
+        Ok(self
+            .change(
+                product_id.0,
+                store_id.0.into_inner(),
+                change,
+                expected,
+                body.0.reason,
+            )
+            .await?)
     }
 
     /// Move available units between two stores
+    ///
+    /// A transfer to the same store moves nothing: 200 with `quantity: 0` and the row as it is
+    /// (no version bump, no event), still 404 for a missing row and 409 when fewer units are
+    /// available than asked.
     #[oai(
         path = "/stock/transfer",
         method = "post",
@@ -268,13 +277,30 @@ impl StockApi {
         &self,
         _auth: ApiKeyAuth,
         body: JsonBody<TransferBody>,
-    ) -> ApiResult<Json<TransferResult>> {
+    ) -> Answer<Json<TransferResult>, statuses::WriteBody> {
         let b = body.0;
         if b.from_store_id == b.to_store_id {
-            return Err(ApiError::field(
-                "to_store_id",
-                "must differ from from_store_id",
-            ));
+            // Moving units to the store they are in changes nothing: 200 with the row as it
+            // is, no version bump, no event (like a PUT of the same quantity); the row must
+            // exist and hold the units, as for a real transfer.
+            let row = self
+                .0
+                .point
+                .read(|c| stock::get_stock(c, &b.product_id, b.from_store_id.as_str()))?;
+            if row.available() < b.quantity {
+                return Err(OpError::InsufficientStock {
+                    requested: b.quantity,
+                    available: row.available(),
+                    store_id: row.store_id,
+                }
+                .into());
+            }
+            return Ok(Json(TransferResult {
+                product_id: b.product_id,
+                quantity: 0,
+                from: row.clone().into(),
+                to: row.into(),
+            }));
         }
         let done = self
             .0
@@ -283,8 +309,8 @@ impl StockApi {
                 let t = stock::transfer(
                     conn,
                     &b.product_id,
-                    &b.from_store_id,
-                    &b.to_store_id,
+                    b.from_store_id.as_str(),
+                    b.to_store_id.as_str(),
                     b.quantity,
                     b.reason.as_deref(),
                     &time::now(),

@@ -7,7 +7,7 @@ use poem_openapi::payload::Json;
 
 use super::models::Health;
 use super::{ApiTags, AppState};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Answer, ApiError, statuses};
 
 /// System routes.
 pub struct SystemApi(pub AppState);
@@ -16,7 +16,7 @@ pub struct SystemApi(pub AppState);
 impl SystemApi {
     /// Whether the service and its database answer
     #[oai(path = "/health", method = "get", operation_id = "health")]
-    async fn health(&self) -> ApiResult<Json<Health>> {
+    async fn health(&self) -> Answer<Json<Health>, statuses::Health> {
         let ping = tokio::time::timeout(
             Duration::from_secs(2),
             inventory_shared::db::ping(&self.0.reader),
@@ -30,13 +30,12 @@ impl SystemApi {
             })),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "health check: database error");
-                Err(ApiError::Unavailable(
-                    "the database does not answer".to_owned(),
-                ))
+                Err(ApiError::Unavailable("the database does not answer".to_owned()).into())
             }
             Err(_) => Err(ApiError::Unavailable(
                 "the database did not answer within 2 s".to_owned(),
-            )),
+            )
+            .into()),
         }
     }
 }

@@ -81,7 +81,8 @@ pub enum OpError {
         actual: i64,
     },
     /// A value that passed the request's own checks is out of range once combined with the
-    /// stored state (e.g. a quantity that would exceed the cap after an adjust).
+    /// stored state (e.g. a quantity that would exceed the cap after an adjust): a conflict
+    /// with the state (409), since no request schema can rule it out.
     #[error("{message}")]
     OutOfRange {
         /// The request field the value came from.
@@ -112,7 +113,7 @@ impl OpError {
             Self::NotPending { .. } => "INVALID_RESERVATION_STATE",
             Self::ReservationExpired { .. } => "RESERVATION_EXPIRED",
             Self::VersionMismatch { .. } => "VERSION_MISMATCH",
-            Self::OutOfRange { .. } => "VALIDATION_FAILED",
+            Self::OutOfRange { .. } => "QUANTITY_LIMIT_EXCEEDED",
             Self::ShuttingDown => "SERVICE_UNAVAILABLE",
             Self::Storage(_) => "INTERNAL_ERROR",
         }

@@ -151,6 +151,11 @@ pub fn change_quantity(
             message: format!("the result ({new_quantity}) would exceed {MAX_QUANTITY} units"),
         });
     }
+    // Nothing changes: no version bump, no `stock.updated` with `change: 0`; the caller gets
+    // the row as it is (If-Match was still checked above).
+    if new_quantity == current.quantity {
+        return Ok(current);
+    }
     let row = conn
         .prepare_cached(
             "UPDATE stock SET quantity = ?, version = version + 1, updated_at = ? \

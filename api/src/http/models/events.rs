@@ -6,6 +6,8 @@ use inventory_shared::outbox::{OutboxStats, StoredEvent};
 use inventory_shared::time;
 use poem_openapi::Object;
 
+use crate::http::types::{Timestamp, UuidText};
+
 /// One event of the audit log: the published envelope plus its outbox state.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "snake_case")]
@@ -13,7 +15,7 @@ pub struct Event {
     /// Global commit order; the cursor of `GET /events`.
     pub seq: i64,
     /// UUIDv7: the consumers' deduplication key.
-    pub id: String,
+    pub id: UuidText,
     /// e.g. `reservation.created`.
     pub event_type: String,
     /// `stock` or `reservation`.
@@ -21,45 +23,52 @@ pub struct Event {
     /// Product id (stock events) or reservation id.
     pub aggregate_id: String,
     /// Store (a transfer's source store).
+    #[oai(nullable)]
     pub store_id: Option<String>,
     /// Product id: the broker partition key.
     pub partition_key: String,
     /// RFC 3339 commit time.
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// The event payload (per type: `docs/architecture.md`, "Event schema").
     pub payload: serde_json::Value,
     /// When the broker acknowledged it (the `synced_at` column); `null` while pending or parked.
-    pub synced_at: Option<String>,
+    #[oai(nullable)]
+    pub synced_at: Option<Timestamp>,
     /// The same instant as `synced_at`, under its earlier name; kept so existing clients keep
     /// working. Deprecated: read `synced_at`.
-    #[oai(deprecated)]
-    pub published_at: Option<String>,
+    #[oai(deprecated, nullable)]
+    pub published_at: Option<Timestamp>,
     /// Broker rejections so far.
     pub attempts: i64,
-    /// The broker's last rejection.
+    /// The broker's last rejection; `null` when none.
+    #[oai(nullable)]
     pub last_error: Option<String>,
     /// When it was parked after too many rejections.
-    pub dead_at: Option<String>,
+    #[oai(nullable)]
+    pub dead_at: Option<Timestamp>,
 }
 
 impl From<StoredEvent> for Event {
     fn from(r: StoredEvent) -> Self {
-        let synced_at = r.synced_at.as_ref().map(time::to_db);
+        let synced_at = r
+            .synced_at
+            .as_ref()
+            .map(|t| Timestamp::from(time::to_db(t)));
         Self {
             payload: serde_json::from_str(r.payload.get()).unwrap_or(serde_json::Value::Null),
             seq: r.seq,
-            id: r.id,
+            id: r.id.into(),
             event_type: r.event_type,
             aggregate_type: r.aggregate_type,
             aggregate_id: r.aggregate_id,
             store_id: r.store_id,
             partition_key: r.partition_key,
-            created_at: time::to_db(&r.created_at),
+            created_at: time::to_db(&r.created_at).into(),
             published_at: synced_at.clone(),
             synced_at,
             attempts: r.attempts,
             last_error: r.last_error,
-            dead_at: r.dead_at.as_ref().map(time::to_db),
+            dead_at: r.dead_at.as_ref().map(|t| time::to_db(t).into()),
         }
     }
 }
@@ -71,6 +80,7 @@ pub struct EventPage {
     /// Events in seq order.
     pub events: Vec<Event>,
     /// Pass as `after_seq` for the next page; `null` on the last page.
+    #[oai(nullable)]
     pub next_after_seq: Option<i64>,
 }
 
@@ -90,6 +100,7 @@ pub struct EventStats {
     /// Parked after too many broker rejections.
     pub dead: i64,
     /// Age of the oldest pending event; `null` when none is pending.
+    #[oai(nullable)]
     pub oldest_pending_age_seconds: Option<f64>,
     /// Pending events per type.
     pub pending_by_type: HashMap<String, i64>,

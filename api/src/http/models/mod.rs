@@ -5,6 +5,7 @@
 //! One file per resource; everything is re-exported here.
 
 mod events;
+mod examples;
 mod products;
 mod reservations;
 mod stock;

@@ -2,62 +2,65 @@
 
 use poem_openapi::Object;
 
+use crate::http::types::{Price, Timestamp, UuidText};
+
 use crate::ops::products::ProductRow;
 
 /// Body of `POST /products` and `PUT /products/{id}`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct ProductBody {
     /// Unique stock-keeping unit, 1–64 characters.
-    #[oai(validator(min_length = 1, max_length = 64))]
+    #[oai(validator(min_length = 1, max_length = 64, pattern = r"\S"))]
     pub sku: String,
     /// Display name, 1–200 characters.
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(validator(min_length = 1, max_length = 200, pattern = r"\S"))]
     pub name: String,
     /// Up to 2000 characters.
-    #[oai(validator(max_length = 2000))]
+    #[oai(nullable, validator(max_length = 2000))]
     pub description: Option<String>,
     /// Up to 64 characters.
-    #[oai(validator(max_length = 64))]
+    #[oai(nullable, validator(max_length = 64))]
     pub category: Option<String>,
     /// Price, at most two decimals, never negative.
-    #[oai(validator(minimum(value = "0"), maximum(value = "10000000000")))]
-    pub price: f64,
+    pub price: Price,
 }
 
 /// A catalogue product.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct Product {
     /// UUIDv7.
-    pub id: String,
+    pub id: UuidText,
     /// Unique SKU.
     pub sku: String,
     /// Name.
     pub name: String,
-    /// Description.
+    /// Description; `null` when none was given.
+    #[oai(nullable)]
     pub description: Option<String>,
-    /// Category.
+    /// Category; `null` when none was given.
+    #[oai(nullable)]
     pub category: Option<String>,
     /// Price (two decimals).
     pub price: f64,
     /// RFC 3339.
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// RFC 3339.
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 impl From<ProductRow> for Product {
     fn from(r: ProductRow) -> Self {
         Self {
-            id: r.id,
+            id: r.id.into(),
             sku: r.sku,
             name: r.name,
             description: r.description,
             category: r.category,
             price: r.price_cents as f64 / 100.0,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            created_at: r.created_at.into(),
+            updated_at: r.updated_at.into(),
         }
     }
 }

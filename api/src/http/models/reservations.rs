@@ -1,19 +1,21 @@
 //! Bodies of the reservation routes.
 
-use poem_openapi::{Enum, Object};
+use poem_openapi::Object;
+
+pub use crate::http::types::ReservationStatus;
+use crate::http::types::{StoreId, Timestamp, UuidText};
 
 use crate::ops::reservations::ReservationRow;
 
 /// Body of `POST /reservations`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct CreateReservationBody {
     /// Product id.
     #[oai(validator(min_length = 1, max_length = 64))]
     pub product_id: String,
     /// Store id.
-    #[oai(validator(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
-    pub store_id: String,
+    pub store_id: StoreId,
     /// Customer the units are held for, 1–128 characters.
     #[oai(validator(min_length = 1, max_length = 128))]
     pub customer_id: String,
@@ -21,60 +23,25 @@ pub struct CreateReservationBody {
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
     pub quantity: i64,
     /// Seconds until it expires (default `RESERVATION_TTL`), 1–86400.
-    #[oai(validator(minimum(value = "1"), maximum(value = "86400")))]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "86400")))]
     pub ttl_seconds: Option<i64>,
 }
 
 /// Body of `POST /reservations/{id}/cancel` (optional).
 #[derive(Debug, Clone, Default, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct CancelBody {
     /// Why (default `manual_cancellation`).
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(nullable, validator(min_length = 1, max_length = 200))]
     pub reason: Option<String>,
-}
-
-/// Reservation states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "UPPERCASE")]
-pub enum ReservationStatus {
-    /// Holding units until confirmed, cancelled or expired.
-    Pending,
-    /// Sold: the units left on-hand.
-    Confirmed,
-    /// Cancelled: the units were released.
-    Cancelled,
-    /// Ran out of time: the units were released.
-    Expired,
-}
-
-impl ReservationStatus {
-    /// The stored value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Confirmed => "CONFIRMED",
-            Self::Cancelled => "CANCELLED",
-            Self::Expired => "EXPIRED",
-        }
-    }
-
-    fn from_stored(text: &str) -> Self {
-        match text {
-            "CONFIRMED" => Self::Confirmed,
-            "CANCELLED" => Self::Cancelled,
-            "EXPIRED" => Self::Expired,
-            _ => Self::Pending,
-        }
-    }
 }
 
 /// A reservation.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct Reservation {
     /// UUIDv7.
-    pub id: String,
+    pub id: UuidText,
     /// Product.
     pub product_id: String,
     /// Store.
@@ -86,25 +53,25 @@ pub struct Reservation {
     /// State.
     pub status: ReservationStatus,
     /// RFC 3339 deadline.
-    pub expires_at: String,
+    pub expires_at: Timestamp,
     /// RFC 3339.
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// RFC 3339.
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 impl From<ReservationRow> for Reservation {
     fn from(r: ReservationRow) -> Self {
         Self {
-            status: ReservationStatus::from_stored(&r.status),
-            id: r.id,
+            status: ReservationStatus::parse(&r.status).unwrap_or(ReservationStatus::Pending),
+            id: r.id.into(),
             product_id: r.product_id,
             store_id: r.store_id,
             customer_id: r.customer_id,
             quantity: r.quantity,
-            expires_at: r.expires_at,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            expires_at: r.expires_at.into(),
+            created_at: r.created_at.into(),
+            updated_at: r.updated_at.into(),
         }
     }
 }
@@ -129,7 +96,8 @@ pub struct ProductStoreReservations {
     pub product_id: String,
     /// Store.
     pub store_id: String,
-    /// The status filter, if any.
+    /// The status filter; `null` when none was given.
+    #[oai(nullable)]
     pub status: Option<ReservationStatus>,
     /// Reservations listed (at most 1000).
     pub count: i64,

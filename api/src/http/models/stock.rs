@@ -2,18 +2,19 @@
 
 use poem_openapi::Object;
 
+use crate::http::types::{StoreId, Timestamp};
+
 use crate::ops::stock::StockRow;
 
 /// Body of `POST /stock`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct InitStockBody {
     /// Product id.
     #[oai(validator(min_length = 1, max_length = 64))]
     pub product_id: String,
     /// Store id: 1–64 of `[A-Za-z0-9._-]`.
-    #[oai(validator(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
-    pub store_id: String,
+    pub store_id: StoreId,
     /// Units on hand to start with (0 allowed).
     #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))]
     pub initial_quantity: i64,
@@ -21,52 +22,50 @@ pub struct InitStockBody {
 
 /// Body of `PUT /stock/{product_id}/{store_id}`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct SetStockBody {
     /// New on-hand quantity (not below `reserved`).
     #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))]
     pub quantity: i64,
     /// Why (default `restock` when it grows, else `adjustment`).
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(nullable, validator(min_length = 1, max_length = 200))]
     pub reason: Option<String>,
 }
 
 /// Body of `POST /stock/{product_id}/{store_id}/adjust`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct AdjustStockBody {
-    /// Units to add (negative removes); not 0.
+    /// Units to add (negative removes); 0 changes nothing.
     #[oai(validator(minimum(value = "-1000000000"), maximum(value = "1000000000")))]
     pub adjustment: i64,
     /// Why (default `adjustment`).
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(nullable, validator(min_length = 1, max_length = 200))]
     pub reason: Option<String>,
 }
 
 /// Body of `POST /stock/transfer`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct TransferBody {
     /// Product id.
     #[oai(validator(min_length = 1, max_length = 64))]
     pub product_id: String,
     /// Source store.
-    #[oai(validator(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
-    pub from_store_id: String,
-    /// Destination store (its row is created when missing).
-    #[oai(validator(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
-    pub to_store_id: String,
+    pub from_store_id: StoreId,
+    /// Destination store (its row is created when missing); the source itself moves nothing.
+    pub to_store_id: StoreId,
     /// Units to move, ≥ 1, from the source's available units.
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
     pub quantity: i64,
     /// Why (default `transfer`).
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(nullable, validator(min_length = 1, max_length = 200))]
     pub reason: Option<String>,
 }
 
 /// Stock of one product in one store.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct Stock {
     /// Product.
     pub product_id: String,
@@ -81,7 +80,7 @@ pub struct Stock {
     /// Bumped by every change; use it in `If-Match`.
     pub version: i64,
     /// RFC 3339.
-    pub updated_at: String,
+    pub updated_at: Timestamp,
 }
 
 impl From<StockRow> for Stock {
@@ -93,7 +92,7 @@ impl From<StockRow> for Stock {
             quantity: r.quantity,
             reserved: r.reserved,
             version: r.version,
-            updated_at: r.updated_at,
+            updated_at: r.updated_at.into(),
         }
     }
 }
@@ -160,7 +159,7 @@ pub struct Availability {
 pub struct TransferResult {
     /// Product.
     pub product_id: String,
-    /// Units moved.
+    /// Units moved (0 for a transfer to the same store).
     pub quantity: i64,
     /// Source row after.
     pub from: Stock,
