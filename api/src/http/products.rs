@@ -32,16 +32,16 @@ impl ProductBody {
     /// Turns a checked body into the operation's input (price to exact cents).
     fn into_input(self) -> ApiResult<ProductInput> {
         let mut errors = Vec::new();
-        if self.sku.trim().is_empty() {
+        if super::types::is_blank(&self.sku) {
             errors.push(FieldError::new("sku", "must not be blank"));
         }
-        if self.name.trim().is_empty() {
+        if super::types::is_blank(&self.name) {
             errors.push(FieldError::new("name", "must not be blank"));
         }
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
-        let blank_to_none = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        let blank_to_none = |v: Option<String>| v.filter(|s| !super::types::is_blank(s));
         Ok(ProductInput {
             sku: self.sku,
             name: self.name,

@@ -28,8 +28,17 @@ pub fn pattern_message(pattern: &str) -> Option<&'static str> {
     }
 }
 
-/// A text that is not only whitespace (SKU, name).
-pub const NOT_BLANK_PATTERN: &str = r"\S";
+/// A text that is not only whitespace (SKU, name): at least one character that is not ASCII
+/// whitespace. Spelled out rather than `\S` because JSON Schema (ECMA-262), Python and Rust
+/// regexes disagree on which Unicode characters are whitespace (U+0085 is one for Rust and
+/// Python, not for ECMA-262), and a client must be able to tell from the spec alone.
+pub const NOT_BLANK_PATTERN: &str = r"[^ \t\n\r\f\v]";
+
+/// Whether `text` is blank in the sense of [`NOT_BLANK_PATTERN`]: only ASCII whitespace.
+pub fn is_blank(text: &str) -> bool {
+    text.chars()
+        .all(|c| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c'))
+}
 
 /// Implements poem-openapi's traits for a string-backed type from its schema and parser.
 macro_rules! string_type {
@@ -408,6 +417,21 @@ string_enum!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blank_means_ascii_whitespace_only_as_the_spec_pattern_says() {
+        let pattern = regex::Regex::new(NOT_BLANK_PATTERN).expect("the pattern compiles");
+        for text in ["", " ", "\t\n", "\r\x0b\x0c "] {
+            assert!(is_blank(text), "{text:?}");
+            assert!(!pattern.is_match(text), "{text:?}");
+        }
+        // U+0085 and U+00A0 are whitespace to Rust and Python but not to ECMA-262 `\s`:
+        // a client reading the spec sends them as ordinary characters, so they are not blank.
+        for text in ["\u{85}", "\u{a0}", " a ", "SKU-1"] {
+            assert!(!is_blank(text), "{text:?}");
+            assert!(pattern.is_match(text), "{text:?}");
+        }
+    }
 
     #[test]
     fn store_ids_parse_at_their_limits() {

@@ -11,10 +11,10 @@ use crate::ops::products::ProductRow;
 #[oai(rename_all = "snake_case", example)]
 pub struct ProductBody {
     /// Unique stock-keeping unit, 1–64 characters.
-    #[oai(validator(min_length = 1, max_length = 64, pattern = r"\S"))]
+    #[oai(validator(min_length = 1, max_length = 64, pattern = r"[^ \t\n\r\f\v]"))]
     pub sku: String,
     /// Display name, 1–200 characters.
-    #[oai(validator(min_length = 1, max_length = 200, pattern = r"\S"))]
+    #[oai(validator(min_length = 1, max_length = 200, pattern = r"[^ \t\n\r\f\v]"))]
     pub name: String,
     /// Up to 2000 characters.
     #[oai(nullable, validator(max_length = 2000))]
