@@ -33,6 +33,7 @@ impl NatsPublisher {
         let mut acked = 0;
         let mut failure: Option<(usize, PublishError)> = None;
         let mut send_error = None;
+        let mut previous: Option<&str> = None;
         for event in events {
             if inflight.len() >= ACK_WINDOW
                 && let Some(ack) = inflight.pop_front()
@@ -45,11 +46,24 @@ impl NatsPublisher {
                     }
                 }
             }
-            let message = jetstream::message::PublishMessage::build()
+            let mut message = jetstream::message::PublishMessage::build()
                 .payload(Bytes::from(event.envelope_json()))
                 .message_id(&event.id)
                 .header("seq", event.seq.to_string().as_str())
                 .header("event_type", event.event_type.as_str());
+            // Each publish after the first of a batch is stored only if the stream's last
+            // message is its predecessor. When the server dies mid-batch, the client flushes
+            // what it had buffered after reconnecting while the messages in flight at the crash
+            // may be lost; without this condition those later messages would be stored ahead
+            // of the lost ones' resends, out of order. With it the server refuses them
+            // ("wrong last message id", transient) and the next batch resends them in order.
+            // The first of a batch needs none: everything before it was acknowledged.
+            // (JetStream checks `Nats-Msg-Id` duplicates before this condition, so a resend of
+            // something already stored is still acknowledged as a duplicate.)
+            if let Some(previous) = previous {
+                message = message.expected_last_message_id(previous);
+            }
+            previous = Some(event.id.as_str());
             match context.send_publish(subject_for(event), message).await {
                 Ok(ack) => inflight.push_back(ack),
                 Err(error) => {
