@@ -105,12 +105,32 @@ fn connect(path: &Path) -> anyhow::Result<Connection> {
 }
 
 impl Projection {
-    /// Opens (creating when missing) the projection file and its tables.
+    /// Opens (creating when missing) the projection file and its tables. Members of one group
+    /// share the file and often start together; switching a new file to WAL or creating its
+    /// tables can then answer "database is locked" at once, without waiting on the busy
+    /// timeout, so the opening is retried for a few seconds instead of ending the process.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let conn = connect(path)?;
-        conn.execute_batch(SCHEMA)
-            .context("creating the projection tables")?;
-        Ok(Self { conn })
+        let mut attempt = 0u32;
+        loop {
+            let opened = connect(path).and_then(|conn| {
+                conn.execute_batch(SCHEMA)
+                    .context("creating the projection tables")?;
+                Ok(conn)
+            });
+            match opened {
+                Ok(conn) => return Ok(Self { conn }),
+                Err(e) if attempt < 40 => {
+                    attempt += 1;
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        attempt,
+                        "opening the projection failed, retrying"
+                    );
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Empties every table (for `rebuild`), in one transaction.
