@@ -44,36 +44,11 @@ async fn main() -> std::process::ExitCode {
 async fn run(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
-    let signals = tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutdown signal received");
-        signal.cancel();
-    });
+    let signals = tokio::spawn(inventory_shared::shutdown::cancel_on_signal(
+        shutdown.clone(),
+        "draining requests in flight",
+    ));
     let result = app.run(shutdown).await;
     signals.abort();
     result
-}
-
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }

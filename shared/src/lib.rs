@@ -11,11 +11,13 @@
 //!   transaction, read pending, mark synced, record rejections and park poison events, page
 //!   the audit log, count the outbox.
 //! - [`config`]: configuration pieces both binaries use (database, logging, durations).
+//! - [`shutdown`]: cancelling a token on SIGINT or SIGTERM (every binary's `main`).
 //! - [`telemetry`]: `tracing` subscriber set-up (JSON or text).
 
 pub mod config;
 pub mod db;
 pub mod events;
 pub mod outbox;
+pub mod shutdown;
 pub mod telemetry;
 pub mod time;
