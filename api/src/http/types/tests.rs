@@ -1,0 +1,102 @@
+//! Parsing of every edge type: good, bad and boundary values.
+
+use super::*;
+
+#[test]
+fn blank_means_ascii_whitespace_only_as_the_spec_pattern_says() {
+    let pattern = regex::Regex::new(NOT_BLANK_PATTERN).expect("the pattern compiles");
+    for text in ["", " ", "\t\n", "\r\x0b\x0c "] {
+        assert!(is_blank(text), "{text:?}");
+        assert!(!pattern.is_match(text), "{text:?}");
+    }
+    // U+0085 and U+00A0 are whitespace to Rust and Python but not to ECMA-262 `\s`:
+    // a client reading the spec sends them as ordinary characters, so they are not blank.
+    for text in ["\u{85}", "\u{a0}", " a ", "SKU-1"] {
+        assert!(!is_blank(text), "{text:?}");
+        assert!(pattern.is_match(text), "{text:?}");
+    }
+}
+
+#[test]
+fn store_ids_parse_at_their_limits() {
+    for good in ["MAD-001", "a", "x.y_z-9", &"A".repeat(64)] {
+        assert_eq!(
+            StoreId::parse(good).map(|s| s.into_inner()).as_deref(),
+            Ok(good)
+        );
+    }
+    for bad in ["", "café", "MAD 001", "a/b", &"A".repeat(65), "%00"] {
+        assert_eq!(StoreId::parse(bad), Err(STORE_ID_MESSAGE), "{bad:?}");
+    }
+    assert_eq!(pattern_message(STORE_ID_PATTERN), Some(STORE_ID_MESSAGE));
+}
+
+#[test]
+fn store_ids_from_json_refuse_null_and_non_strings() {
+    assert!(StoreId::parse_from_json(Some(Value::from("MAD-001"))).is_ok());
+    assert!(StoreId::parse_from_json(Some(Value::Null)).is_err());
+    assert!(StoreId::parse_from_json(Some(Value::from(7))).is_err());
+}
+
+#[test]
+fn statuses_and_event_types_parse_only_their_values() {
+    assert_eq!(
+        ReservationStatus::parse("PENDING"),
+        Ok(ReservationStatus::Pending)
+    );
+    assert!(ReservationStatus::parse("pending").is_err());
+    assert_eq!(
+        ReservationStatus::parse("x"),
+        Err("must be one of PENDING, CONFIRMED, CANCELLED, EXPIRED".to_owned())
+    );
+    for t in inventory_shared::events::EventType::ALL {
+        assert_eq!(
+            EventTypeName::parse(t.as_str()).map(|e| e.as_str()),
+            Ok(t.as_str())
+        );
+    }
+    assert_eq!(
+        EventTypeName::ALL.len(),
+        inventory_shared::events::EventType::ALL.len()
+    );
+    assert!(EventTypeName::parse("stock.deleted").is_err());
+}
+
+#[test]
+fn if_match_takes_the_etag_forms_and_star() {
+    assert_eq!(IfMatch::parse("\"3\"").map(|m| m.version()), Ok(Some(3)));
+    assert_eq!(IfMatch::parse("W/\"3\"").map(|m| m.version()), Ok(Some(3)));
+    assert_eq!(IfMatch::parse("3").map(|m| m.version()), Ok(Some(3)));
+    assert_eq!(IfMatch::parse("*").map(|m| m.version()), Ok(None));
+    for bad in ["", "\"\"", "\"3", "abc", "-1", &"9".repeat(19)] {
+        assert!(IfMatch::parse(bad).is_err(), "{bad:?}");
+    }
+    let re = regex::Regex::new(IF_MATCH_PATTERN).expect("pattern");
+    for good in ["\"3\"", "W/\"3\"", "3", "*"] {
+        assert!(re.is_match(good), "{good}");
+    }
+}
+
+#[test]
+fn prices_have_at_most_two_decimals_within_range() {
+    assert_eq!(Price::parse(19.9).map(Price::cents), Ok(1990));
+    assert_eq!(Price::parse(0.0).map(Price::cents), Ok(0));
+    assert_eq!(Price::parse(1e10).map(Price::cents), Ok(1_000_000_000_000));
+    assert_eq!(
+        Price::parse(5233970400.65).map(Price::cents),
+        Ok(523397040065)
+    );
+    assert_eq!(Price::parse(0.07).map(Price::cents), Ok(7));
+    assert!(Price::parse(0.001).is_err());
+    assert!(Price::parse(1e-7).is_err());
+    assert!(Price::parse(-0.01).is_err());
+    assert!(Price::parse(1e10 + 1.0).is_err());
+}
+
+#[test]
+fn timestamps_and_uuids_check_their_format() {
+    assert!(Timestamp::parse("2026-01-15T10:30:00.000Z").is_ok());
+    assert!(Timestamp::parse("yesterday").is_err());
+    assert!(UuidText::parse("01936f0e-8a4b-7c3d-9e2f-1a2b3c4d5e6f").is_ok());
+    assert!(UuidText::parse("nope").is_err());
+}
