@@ -16,6 +16,7 @@ use crate::ops::OpError;
 
 /// The problem body (RFC 9457) every error answer carries.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct Problem {
     /// A URI naming the kind of problem (`/problems/<code in kebab case>`).
     #[oai(rename = "type")]
@@ -49,6 +50,16 @@ impl FieldError {
             field: field.into(),
             message: message.into(),
         }
+    }
+}
+
+impl poem_openapi::types::Example for Problem {
+    fn example() -> Self {
+        ApiError::Validation(vec![
+            FieldError::new("quantity", "must be between 1 and 1000000000"),
+            FieldError::new("store_id", crate::http::types::STORE_ID_MESSAGE),
+        ])
+        .problem()
     }
 }
 
@@ -227,13 +238,11 @@ pub mod statuses {
         /// `GET /health`: the database does not answer.
         Health = [503];
         /// A public read by key: not found, storage failure.
-        PublicGet = [404, 500];
+        PublicGet = [400, 404, 500];
         /// A public list with query parameters.
         PublicList = [400, 500];
         /// An authenticated read without parameters that can fail.
         Read = [401, 500];
-        /// An authenticated read of one thing by key.
-        ReadOne = [401, 404, 500];
         /// An authenticated read with parameters to validate.
         ReadParams = [400, 401, 500];
         /// An authenticated read with parameters of one thing by key.
@@ -245,7 +254,7 @@ pub mod statuses {
         /// A write with a body that creates (no 404).
         CreateBody = [400, 401, 409, 413, 415, 500, 503];
         /// A write without a body.
-        WriteNoBody = [401, 404, 409, 500, 503];
+        WriteNoBody = [400, 401, 404, 409, 500, 503];
     }
 }
 

@@ -139,7 +139,7 @@ impl Application {
             settings.reservation_expiry_interval,
             shutdown.child_token(),
         ));
-        let app = http::routes(&state, keys);
+        let app = http::routes(&state, keys)?;
         let stop = shutdown.clone();
         let served = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(
@@ -174,7 +174,6 @@ pub async fn openapi_yaml() -> anyhow::Result<String> {
         writer: Writer::detached(),
         reservation_ttl: chrono::Duration::seconds(600),
     };
-    Ok(http::spec::order_tags_yaml(
-        &http::openapi_service(&state).spec_yaml(),
-    ))
+    let (_, yaml) = http::spec::finish(&http::openapi_service(&state).spec())?;
+    Ok(yaml)
 }

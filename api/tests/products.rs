@@ -282,7 +282,7 @@ async fn put_of_an_unknown_product_is_404() {
 
     let reply = app
         .put(
-            "/api/v1/products/does-not-exist",
+            "/api/v1/products/0193a000-0000-7000-8000-000000000000",
             json!({"sku": "GHOST-1", "name": "Ghost", "price": 1}),
         )
         .await;
@@ -310,7 +310,9 @@ async fn delete_answers_204_and_the_product_is_gone() {
 async fn delete_of_an_unknown_product_is_404() {
     let app = spawn_app().await;
 
-    let reply = app.delete("/api/v1/products/does-not-exist").await;
+    let reply = app
+        .delete("/api/v1/products/0193a000-0000-7000-8000-000000000000")
+        .await;
 
     reply.expect_problem(404, "PRODUCT_NOT_FOUND");
 }

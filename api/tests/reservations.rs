@@ -126,7 +126,7 @@ async fn reserving_an_unknown_product_or_store_is_404() {
     let unknown_product = app
         .post(
             "/api/v1/reservations",
-            reservation_body("nope", "MAD-001", 1),
+            reservation_body("0193a000-0000-7000-8000-000000000000", "MAD-001", 1),
         )
         .await;
     let unknown_store = app
@@ -155,7 +155,9 @@ async fn a_reservation_is_read_back_with_its_customer() {
     let reply = app
         .get(&format!("/api/v1/reservations/{}", created.str("id")))
         .await;
-    let missing = app.get("/api/v1/reservations/no-such-reservation").await;
+    let missing = app
+        .get("/api/v1/reservations/0193a000-0000-7000-8000-000000000000")
+        .await;
 
     reply.expect_status(200);
     assert_eq!(reply.body, created.body);
@@ -291,10 +293,10 @@ async fn confirm_or_cancel_of_an_unknown_reservation_is_404() {
     let app = spawn_app().await;
 
     let confirm = app
-        .post_empty("/api/v1/reservations/no-such-id/confirm")
+        .post_empty("/api/v1/reservations/0193a000-0000-7000-8000-000000000000/confirm")
         .await;
     let cancel = app
-        .post_empty("/api/v1/reservations/no-such-id/cancel")
+        .post_empty("/api/v1/reservations/0193a000-0000-7000-8000-000000000000/cancel")
         .await;
 
     confirm.expect_problem(404, "RESERVATION_NOT_FOUND");

@@ -122,7 +122,7 @@ async fn stock_of_an_unknown_product_is_404() {
     let reply = app
         .post(
             "/api/v1/stock",
-            json!({"product_id": "no-such-product", "store_id": "MAD-001", "initial_quantity": 1}),
+            json!({"product_id": "0193a000-0000-7000-8000-000000000000", "store_id": "MAD-001", "initial_quantity": 1}),
         )
         .await;
 
@@ -157,7 +157,9 @@ async fn a_product_without_stock_has_no_stores_and_an_unknown_one_is_404() {
     let product = app.product_id("NOSTOCK-1").await;
 
     let empty = app.get(&format!("/api/v1/stock/product/{product}")).await;
-    let unknown = app.get("/api/v1/stock/product/no-such-product").await;
+    let unknown = app
+        .get("/api/v1/stock/product/0193a000-0000-7000-8000-000000000000")
+        .await;
 
     empty.expect_status(200);
     assert_eq!(
@@ -289,7 +291,9 @@ async fn one_row_is_read_with_its_version_as_etag() {
 
     let reply = app.get(&format!("/api/v1/stock/{product}/MAD-001")).await;
     let missing_store = app.get(&format!("/api/v1/stock/{product}/BCN-001")).await;
-    let missing_product = app.get("/api/v1/stock/nope/MAD-001").await;
+    let missing_product = app
+        .get("/api/v1/stock/0193a000-0000-7000-8000-000000000000/MAD-001")
+        .await;
 
     reply.expect_status(200);
     assert_stock(&reply.body, &product, "MAD-001", 10, 0, 2);
@@ -679,7 +683,12 @@ async fn transfer_refuses_bad_requests_and_writes_nothing() {
     let unknown_product = app
         .post(
             "/api/v1/stock/transfer",
-            transfer("nope", "MAD-001", "BCN-001", 1),
+            transfer(
+                "0193a000-0000-7000-8000-000000000000",
+                "MAD-001",
+                "BCN-001",
+                1,
+            ),
         )
         .await;
     let missing_source = app

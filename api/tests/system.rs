@@ -101,7 +101,8 @@ async fn every_response_carries_a_request_id_and_echoes_the_clients() {
 
     let answers: Vec<Reply> = vec![
         app.get_public("/health").await,
-        app.get_public("/api/v1/products/missing").await,
+        app.get_public("/api/v1/products/0193a000-0000-7000-8000-000000000000")
+            .await,
         app.get_public("/api/v1/stock/store/MAD-001").await,
         app.get_public("/nowhere").await,
         app.call("PATCH", "/api/v1/products", None).await,
@@ -131,7 +132,7 @@ async fn every_response_carries_a_request_id_and_echoes_the_clients() {
 
     let echoed_error = send(
         app.client
-            .get(app.url("/api/v1/products/nope"))
+            .get(app.url("/api/v1/products/0193a000-0000-7000-8000-000000000000"))
             .header("x-request-id", "trace-43"),
     )
     .await;

@@ -6,7 +6,7 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 
 use super::models::{Event, EventPage, EventStats};
-use super::types::{EventTypeName, StoreId};
+use super::types::{EventTypeName, StoreId, UuidText};
 use super::{ApiTags, AppState, auth::ApiKeyAuth};
 use crate::error::{Answer, statuses};
 use crate::ops::OpError;
@@ -33,14 +33,14 @@ impl EventsApi {
         /// Only this type, e.g. `stock.updated`.
         event_type: Query<Option<EventTypeName>>,
         /// Only this product (stock events) or reservation.
-        aggregate_id: Query<Option<String>>,
+        aggregate_id: Query<Option<UuidText>>,
         /// Only this store.
         store_id: Query<Option<StoreId>>,
     ) -> Answer<Json<EventPage>, statuses::ReadParams> {
         let filter = EventFilter {
             after_seq: after_seq.0,
             event_type: event_type.0.map(|t| t.as_str().to_owned()),
-            aggregate_id: aggregate_id.0,
+            aggregate_id: aggregate_id.0.map(|id| id.as_str().to_owned()),
             store_id: store_id.0.map(StoreId::into_inner),
         };
         // One extra row tells whether another page exists.

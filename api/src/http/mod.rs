@@ -94,29 +94,30 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
     )
 }
 
-/// The whole application endpoint.
-pub fn routes(state: &AppState, keys: Arc<auth::ApiKeys>) -> impl Endpoint + 'static {
+/// The whole application endpoint. Fails only when the spec cannot be finished (a link names
+/// an operation that does not exist: a bug, caught by the tests).
+pub fn routes(
+    state: &AppState,
+    keys: Arc<auth::ApiKeys>,
+) -> anyhow::Result<impl Endpoint + 'static> {
     let service = openapi_service(state);
-    let allow = Arc::new(AllowIndex::from_spec(&service.spec()));
+    let poem_json = service.spec();
+    let allow = Arc::new(AllowIndex::from_spec(&poem_json));
     let metrics = crate::metrics::handle();
-    spec::add_endpoints(
-        Route::new(),
-        service.spec(),
-        service.spec_yaml(),
-        service.swagger_ui_html(),
-    )
-    .at(
-        "/metrics",
-        poem::endpoint::make_sync(move |_| {
-            Response::builder()
-                .content_type("text/plain; version=0.0.4")
-                .body(metrics.render())
-        }),
-    )
-    .nest("/", service)
-    .data(keys)
-    .around(move |ep, req| around(ep, req, allow.clone()))
-    .into_endpoint()
+    let app = spec::add_endpoints(Route::new(), &poem_json, service.swagger_ui_html())?
+        .at(
+            "/metrics",
+            poem::endpoint::make_sync(move |_| {
+                Response::builder()
+                    .content_type("text/plain; version=0.0.4")
+                    .body(metrics.render())
+            }),
+        )
+        .nest("/", service)
+        .data(keys)
+        .around(move |ep, req| around(ep, req, allow.clone()))
+        .into_endpoint();
+    Ok(app)
 }
 
 async fn around<E: Endpoint>(

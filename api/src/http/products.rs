@@ -7,6 +7,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::body::JsonBody;
 use super::models::{Product, ProductBody, ProductPage};
+use super::types::{ProductId, Sku};
 use super::{ApiTags, AppState, auth::ApiKeyAuth};
 use crate::error::{Answer, ApiError, ApiResult, FieldError, statuses};
 use crate::ops::products::{self, ProductInput};
@@ -32,9 +33,6 @@ impl ProductBody {
     /// Turns a checked body into the operation's input (price to exact cents).
     fn into_input(self) -> ApiResult<ProductInput> {
         let mut errors = Vec::new();
-        if super::types::is_blank(&self.sku) {
-            errors.push(FieldError::new("sku", "must not be blank"));
-        }
         if super::types::is_blank(&self.name) {
             errors.push(FieldError::new("name", "must not be blank"));
         }
@@ -43,7 +41,7 @@ impl ProductBody {
         }
         let blank_to_none = |v: Option<String>| v.filter(|s| !super::types::is_blank(s));
         Ok(ProductInput {
-            sku: self.sku,
+            sku: self.sku.into_inner(),
             name: self.name,
             description: blank_to_none(self.description),
             category: blank_to_none(self.category),
@@ -83,11 +81,11 @@ impl ProductsApi {
 
     /// Get a product by id
     #[oai(path = "/products/:id", method = "get", operation_id = "get_product")]
-    async fn get(&self, id: Path<String>) -> Answer<Json<Product>, statuses::PublicGet> {
+    async fn get(&self, id: Path<ProductId>) -> Answer<Json<Product>, statuses::PublicGet> {
         Ok(Json(
             self.0
                 .point
-                .read(|c| products::product_by_id(c, &id.0))?
+                .read(|c| products::product_by_id(c, id.0.as_str()))?
                 .into(),
         ))
     }
@@ -98,11 +96,11 @@ impl ProductsApi {
         method = "get",
         operation_id = "get_product_by_sku"
     )]
-    async fn get_by_sku(&self, sku: Path<String>) -> Answer<Json<Product>, statuses::PublicGet> {
+    async fn get_by_sku(&self, sku: Path<Sku>) -> Answer<Json<Product>, statuses::PublicGet> {
         Ok(Json(
             self.0
                 .point
-                .read(|c| products::product_by_sku(c, &sku.0))?
+                .read(|c| products::product_by_sku(c, sku.0.as_str()))?
                 .into(),
         ))
     }
@@ -133,11 +131,11 @@ impl ProductsApi {
     async fn replace(
         &self,
         _auth: ApiKeyAuth,
-        id: Path<String>,
+        id: Path<ProductId>,
         body: JsonBody<ProductBody>,
     ) -> Answer<Json<Product>, statuses::WriteBody> {
         let input = body.0.into_input()?;
-        let id = id.0;
+        let id = id.0.into_inner();
         let row = self
             .0
             .writer
@@ -155,9 +153,9 @@ impl ProductsApi {
     async fn delete(
         &self,
         _auth: ApiKeyAuth,
-        id: Path<String>,
+        id: Path<ProductId>,
     ) -> Answer<Deleted, statuses::WriteNoBody> {
-        let id = id.0;
+        let id = id.0.into_inner();
         self.0
             .writer
             .write(move |conn| products::delete_product(conn, &id))

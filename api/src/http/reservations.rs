@@ -10,7 +10,7 @@ use super::models::{
     CancelBody, CreateReservationBody, ProductStoreReservations, Reservation, ReservationStats,
     ReservationStatus, StorePending,
 };
-use super::types::StoreId;
+use super::types::{ProductId, ReservationId, StoreId, TtlSeconds, UuidText};
 use super::{ApiTags, AppState, auth::ApiKeyAuth};
 use crate::error::{Answer, statuses};
 use crate::metrics::record_reservation;
@@ -43,13 +43,13 @@ impl ReservationsApi {
         let b = body.0;
         let ttl = b
             .ttl_seconds
-            .map(chrono::Duration::seconds)
+            .map(TtlSeconds::duration)
             .unwrap_or(self.0.reservation_ttl);
         let input = ReserveInput {
-            product_id: b.product_id,
+            product_id: b.product_id.into_inner(),
             store_id: b.store_id.into_inner(),
             customer_id: b.customer_id,
-            quantity: b.quantity,
+            quantity: b.quantity.get(),
             ttl,
         };
         let result = self
@@ -99,12 +99,12 @@ impl ReservationsApi {
     async fn get(
         &self,
         _auth: ApiKeyAuth,
-        id: Path<String>,
-    ) -> Answer<Json<Reservation>, statuses::ReadOne> {
+        id: Path<ReservationId>,
+    ) -> Answer<Json<Reservation>, statuses::ReadParamsOne> {
         Ok(Json(
             self.0
                 .point
-                .read(|c| reservations::get_reservation(c, &id.0))?
+                .read(|c| reservations::get_reservation(c, id.0.as_str()))?
                 .into(),
         ))
     }
@@ -118,9 +118,9 @@ impl ReservationsApi {
     async fn confirm(
         &self,
         _auth: ApiKeyAuth,
-        id: Path<String>,
+        id: Path<ReservationId>,
     ) -> Answer<Json<Reservation>, statuses::WriteNoBody> {
-        let id = id.0;
+        let id = id.0.into_inner();
         let result = self
             .0
             .writer
@@ -146,10 +146,10 @@ impl ReservationsApi {
     async fn cancel(
         &self,
         _auth: ApiKeyAuth,
-        id: Path<String>,
+        id: Path<ReservationId>,
         body: JsonBody<CancelBody>,
     ) -> Answer<Json<Reservation>, statuses::WriteBody> {
-        let id = id.0;
+        let id = id.0.into_inner();
         let reason = body.0.reason;
         let result = self
             .0
@@ -190,20 +190,20 @@ impl ReservationsApi {
     async fn of_product_in_store(
         &self,
         _auth: ApiKeyAuth,
-        product_id: Path<String>,
+        product_id: Path<ProductId>,
         store_id: Path<StoreId>,
         /// Only this state.
         status: Query<Option<ReservationStatus>>,
     ) -> Answer<Json<ProductStoreReservations>, statuses::ReadParams> {
         let rows = reservations::of_product_in_store(
             &self.0.reader,
-            &product_id.0,
+            product_id.0.as_str(),
             store_id.0.as_str(),
             status.0.map(ReservationStatus::as_str),
         )
         .await?;
         Ok(Json(ProductStoreReservations {
-            product_id: product_id.0,
+            product_id: UuidText::from(product_id.0.into_inner()),
             store_id: store_id.0.into_inner(),
             status: status.0,
             count: rows.len() as i64,

@@ -10,7 +10,7 @@ use super::models::{
     AdjustStockBody, Availability, InitStockBody, LowStock, ProductStock, SetStockBody, Stock,
     StoreStock, TransferBody, TransferResult,
 };
-use super::types::{IfMatch, StoreId};
+use super::types::{IfMatch, PositiveQuantity, ProductId, Quantity, StoreId};
 use super::{ApiTags, AppState, auth::ApiKeyAuth};
 use crate::error::{Answer, ApiResult, statuses};
 use crate::ops::OpError;
@@ -59,9 +59,9 @@ impl StockApi {
                 {
                     stock::create_stock(
                         conn,
-                        &b.product_id,
+                        b.product_id.as_str(),
                         b.store_id.as_str(),
-                        b.initial_quantity,
+                        b.initial_quantity.get(),
                         &time::now(),
                     )
                 }
@@ -81,12 +81,12 @@ impl StockApi {
     async fn of_product(
         &self,
         _auth: ApiKeyAuth,
-        product_id: Path<String>,
-    ) -> Answer<Json<ProductStock>, statuses::ReadOne> {
-        let rows = stock::stock_of_product(&self.0.reader, &product_id.0).await?;
+        product_id: Path<ProductId>,
+    ) -> Answer<Json<ProductStock>, statuses::ReadParamsOne> {
+        let rows = stock::stock_of_product(&self.0.reader, product_id.0.as_str()).await?;
         let stores: Vec<Stock> = rows.into_iter().map(Stock::from).collect();
         Ok(Json(ProductStock {
-            product_id: product_id.0,
+            product_id: product_id.0.into_inner().into(),
             total_quantity: stores.iter().map(|s| s.quantity).sum(),
             total_reserved: stores.iter().map(|s| s.reserved).sum(),
             total_available: stores.iter().map(|s| s.available).sum(),
@@ -127,17 +127,14 @@ impl StockApi {
         &self,
         _auth: ApiKeyAuth,
         /// Rows with `available < threshold` are listed.
-        #[oai(
-            default = "default_threshold",
-            validator(minimum(value = "0"), maximum(value = "1000000000"))
-        )]
-        threshold: Query<i64>,
+        #[oai(default = "default_threshold")]
+        threshold: Query<Quantity>,
         /// Only this store.
         store_id: Query<Option<StoreId>>,
     ) -> Answer<Json<LowStock>, statuses::ReadParams> {
         let items: Vec<Stock> = stock::low_stock(
             &self.0.reader,
-            threshold.0,
+            threshold.0.get(),
             store_id.0.as_ref().map(StoreId::as_str),
         )
         .await?
@@ -145,7 +142,7 @@ impl StockApi {
         .map(Stock::from)
         .collect();
         Ok(Json(LowStock {
-            threshold: threshold.0,
+            threshold: threshold.0.get(),
             count: items.len() as i64,
             items,
         }))
@@ -160,11 +157,11 @@ impl StockApi {
     async fn get(
         &self,
         _auth: ApiKeyAuth,
-        product_id: Path<String>,
+        product_id: Path<ProductId>,
         store_id: Path<StoreId>,
     ) -> Answer<OneRow, statuses::ReadParamsOne> {
         Ok(one_row(self.0.point.read(|c| {
-            stock::get_stock(c, &product_id.0, store_id.0.as_str())
+            stock::get_stock(c, product_id.0.as_str(), store_id.0.as_str())
         })?))
     }
 
@@ -177,24 +174,21 @@ impl StockApi {
     async fn availability(
         &self,
         _auth: ApiKeyAuth,
-        product_id: Path<String>,
+        product_id: Path<ProductId>,
         store_id: Path<StoreId>,
         /// Units asked about, ≥ 1.
-        #[oai(
-            default = "default_requested",
-            validator(minimum(value = "1"), maximum(value = "1000000000"))
-        )]
-        quantity: Query<i64>,
+        #[oai(default = "default_requested")]
+        quantity: Query<PositiveQuantity>,
     ) -> Answer<Json<Availability>, statuses::ReadParamsOne> {
         let row = self
             .0
             .point
-            .read(|c| stock::get_stock(c, &product_id.0, store_id.0.as_str()))?;
+            .read(|c| stock::get_stock(c, product_id.0.as_str(), store_id.0.as_str()))?;
         Ok(Json(Availability {
             available: row.available(),
-            sufficient: row.available() >= quantity.0,
-            requested: quantity.0,
-            product_id: row.product_id,
+            sufficient: row.available() >= quantity.0.get(),
+            requested: quantity.0.get(),
+            product_id: row.product_id.into(),
             store_id: row.store_id,
         }))
     }
@@ -211,7 +205,7 @@ impl StockApi {
     async fn set(
         &self,
         _auth: ApiKeyAuth,
-        product_id: Path<String>,
+        product_id: Path<ProductId>,
         store_id: Path<StoreId>,
         /// Only apply when the row is still at this version (`"3"`), else 412.
         #[oai(name = "If-Match")]
@@ -219,10 +213,10 @@ impl StockApi {
         body: JsonBody<SetStockBody>,
     ) -> Answer<OneRow, statuses::WriteBodyIfMatch> {
         let expected = if_match.0.as_ref().and_then(IfMatch::version);
-        let change = QuantityChange::Set(body.0.quantity);
+        let change = QuantityChange::Set(body.0.quantity.get());
         Ok(self
             .change(
-                product_id.0,
+                product_id.0.into_inner(),
                 store_id.0.into_inner(),
                 change,
                 expected,
@@ -243,7 +237,7 @@ impl StockApi {
     async fn adjust(
         &self,
         _auth: ApiKeyAuth,
-        product_id: Path<String>,
+        product_id: Path<ProductId>,
         store_id: Path<StoreId>,
         /// Only apply when the row is still at this version (`"3"`), else 412.
         #[oai(name = "If-Match")]
@@ -251,10 +245,10 @@ impl StockApi {
         body: JsonBody<AdjustStockBody>,
     ) -> Answer<OneRow, statuses::WriteBodyIfMatch> {
         let expected = if_match.0.as_ref().and_then(IfMatch::version);
-        let change = QuantityChange::Add(body.0.adjustment);
+        let change = QuantityChange::Add(body.0.adjustment.get());
         Ok(self
             .change(
-                product_id.0,
+                product_id.0.into_inner(),
                 store_id.0.into_inner(),
                 change,
                 expected,
@@ -286,17 +280,17 @@ impl StockApi {
             let row = self
                 .0
                 .point
-                .read(|c| stock::get_stock(c, &b.product_id, b.from_store_id.as_str()))?;
-            if row.available() < b.quantity {
+                .read(|c| stock::get_stock(c, b.product_id.as_str(), b.from_store_id.as_str()))?;
+            if row.available() < b.quantity.get() {
                 return Err(OpError::InsufficientStock {
-                    requested: b.quantity,
+                    requested: b.quantity.get(),
                     available: row.available(),
                     store_id: row.store_id,
                 }
                 .into());
             }
             return Ok(Json(TransferResult {
-                product_id: b.product_id,
+                product_id: b.product_id.into_inner().into(),
                 quantity: 0,
                 from: row.clone().into(),
                 to: row.into(),
@@ -308,19 +302,19 @@ impl StockApi {
             .write(move |conn| {
                 let t = stock::transfer(
                     conn,
-                    &b.product_id,
+                    b.product_id.as_str(),
                     b.from_store_id.as_str(),
                     b.to_store_id.as_str(),
-                    b.quantity,
+                    b.quantity.get(),
                     b.reason.as_deref(),
                     &time::now(),
                 )?;
-                Ok((b.product_id, b.quantity, t))
+                Ok((b.product_id, b.quantity.get(), t))
             })
             .await?;
         let (product_id, quantity, t) = done;
         Ok(Json(TransferResult {
-            product_id,
+            product_id: product_id.into_inner().into(),
             quantity,
             from: t.from.into(),
             to: t.to.into(),
@@ -358,10 +352,12 @@ impl StockApi {
     }
 }
 
-fn default_threshold() -> i64 {
-    10
+fn default_threshold() -> Quantity {
+    const TEN: Quantity = Quantity::new_const(10);
+    TEN
 }
 
-fn default_requested() -> i64 {
-    1
+fn default_requested() -> PositiveQuantity {
+    const ONE: PositiveQuantity = PositiveQuantity::new_const(1);
+    ONE
 }

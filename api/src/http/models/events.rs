@@ -10,7 +10,7 @@ use crate::http::types::{Timestamp, UuidText};
 
 /// One event of the audit log: the published envelope plus its outbox state.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct Event {
     /// Global commit order; the cursor of `GET /events`.
     pub seq: i64,
@@ -21,12 +21,12 @@ pub struct Event {
     /// `stock` or `reservation`.
     pub aggregate_type: String,
     /// Product id (stock events) or reservation id.
-    pub aggregate_id: String,
+    pub aggregate_id: UuidText,
     /// Store (a transfer's source store).
     #[oai(nullable)]
     pub store_id: Option<String>,
     /// Product id: the broker partition key.
-    pub partition_key: String,
+    pub partition_key: UuidText,
     /// RFC 3339 commit time.
     pub created_at: Timestamp,
     /// The event payload (per type: `docs/architecture.md`, "Event schema").
@@ -60,9 +60,9 @@ impl From<StoredEvent> for Event {
             id: r.id.into(),
             event_type: r.event_type,
             aggregate_type: r.aggregate_type,
-            aggregate_id: r.aggregate_id,
+            aggregate_id: r.aggregate_id.into(),
             store_id: r.store_id,
-            partition_key: r.partition_key,
+            partition_key: r.partition_key.into(),
             created_at: time::to_db(&r.created_at).into(),
             published_at: synced_at.clone(),
             synced_at,
@@ -75,7 +75,7 @@ impl From<StoredEvent> for Event {
 
 /// A page of the audit log.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct EventPage {
     /// Events in seq order.
     pub events: Vec<Event>,
@@ -86,7 +86,7 @@ pub struct EventPage {
 
 /// Outbox counters.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct EventStats {
     /// `pending + synced + dead`.
     pub total: i64,

@@ -5,7 +5,9 @@
 use poem_openapi::types::Example;
 
 use super::*;
-use crate::http::types::{Price, StoreId};
+use crate::http::types::{
+    Adjustment, PositiveQuantity, Price, ProductId, Quantity, Sku, StoreId, TtlSeconds,
+};
 
 const PRODUCT: &str = "01936f0e-8a4b-7c3d-9e2f-1a2b3c4d5e6f";
 const RESERVATION: &str = "01936f0f-2c1d-7a8b-9c0d-1e2f3a4b5c6d";
@@ -14,7 +16,7 @@ const AT: &str = "2026-01-15T10:30:00.000Z";
 impl Example for ProductBody {
     fn example() -> Self {
         Self {
-            sku: "TSHIRT-M-BLUE".to_owned(),
+            sku: Sku::example(),
             name: "T-shirt M blue".to_owned(),
             description: None,
             category: Some("apparel".to_owned()),
@@ -41,9 +43,9 @@ impl Example for Product {
 impl Example for InitStockBody {
     fn example() -> Self {
         Self {
-            product_id: PRODUCT.to_owned(),
+            product_id: ProductId::example(),
             store_id: StoreId::example(),
-            initial_quantity: 25,
+            initial_quantity: Quantity::new_const(25),
         }
     }
 }
@@ -51,7 +53,7 @@ impl Example for InitStockBody {
 impl Example for SetStockBody {
     fn example() -> Self {
         Self {
-            quantity: 30,
+            quantity: Quantity::new_const(30),
             reason: Some("restock".to_owned()),
         }
     }
@@ -60,7 +62,7 @@ impl Example for SetStockBody {
 impl Example for AdjustStockBody {
     fn example() -> Self {
         Self {
-            adjustment: -2,
+            adjustment: Adjustment::new_const(-2),
             reason: Some("damaged".to_owned()),
         }
     }
@@ -69,10 +71,10 @@ impl Example for AdjustStockBody {
 impl Example for TransferBody {
     fn example() -> Self {
         Self {
-            product_id: PRODUCT.to_owned(),
+            product_id: ProductId::example(),
             from_store_id: StoreId::example(),
             to_store_id: StoreId::parse("BCN-001").unwrap_or_else(|_| StoreId::example()),
-            quantity: 5,
+            quantity: PositiveQuantity::new_const(5),
             reason: None,
         }
     }
@@ -81,7 +83,7 @@ impl Example for TransferBody {
 impl Example for Stock {
     fn example() -> Self {
         Self {
-            product_id: PRODUCT.to_owned(),
+            product_id: PRODUCT.to_owned().into(),
             store_id: "MAD-001".to_owned(),
             quantity: 25,
             reserved: 2,
@@ -95,11 +97,11 @@ impl Example for Stock {
 impl Example for CreateReservationBody {
     fn example() -> Self {
         Self {
-            product_id: PRODUCT.to_owned(),
+            product_id: ProductId::example(),
             store_id: StoreId::example(),
             customer_id: "cust-42".to_owned(),
-            quantity: 2,
-            ttl_seconds: Some(900),
+            quantity: PositiveQuantity::new_const(2),
+            ttl_seconds: Some(TtlSeconds::new_const(900)),
         }
     }
 }
@@ -116,7 +118,7 @@ impl Example for Reservation {
     fn example() -> Self {
         Self {
             id: RESERVATION.to_owned().into(),
-            product_id: PRODUCT.to_owned(),
+            product_id: PRODUCT.to_owned().into(),
             store_id: "MAD-001".to_owned(),
             customer_id: "cust-42".to_owned(),
             quantity: 2,
@@ -124,6 +126,139 @@ impl Example for Reservation {
             expires_at: "2026-01-15T10:45:00.000Z".to_owned().into(),
             created_at: AT.to_owned().into(),
             updated_at: AT.to_owned().into(),
+        }
+    }
+}
+
+impl Example for Event {
+    fn example() -> Self {
+        Self {
+            seq: 3,
+            id: "01936f0f-2c1e-7a8b-9c0d-1e2f3a4b5c6d".to_owned().into(),
+            event_type: "reservation.created".to_owned(),
+            aggregate_type: "reservation".to_owned(),
+            aggregate_id: RESERVATION.to_owned().into(),
+            store_id: Some("MAD-001".to_owned()),
+            partition_key: PRODUCT.to_owned().into(),
+            created_at: AT.to_owned().into(),
+            payload: serde_json::json!({
+                "reservation_id": RESERVATION,
+                "product_id": PRODUCT,
+                "store_id": "MAD-001",
+                "customer_id": "cust-42",
+                "quantity": 2,
+                "expires_at": "2026-01-15T10:45:00.000Z",
+                "version": 2
+            }),
+            synced_at: Some("2026-01-15T10:30:00.004Z".to_owned().into()),
+            published_at: Some("2026-01-15T10:30:00.004Z".to_owned().into()),
+            attempts: 0,
+            last_error: None,
+            dead_at: None,
+        }
+    }
+}
+
+impl Example for EventPage {
+    fn example() -> Self {
+        Self {
+            events: vec![Event::example()],
+            next_after_seq: Some(3),
+        }
+    }
+}
+
+impl Example for EventStats {
+    fn example() -> Self {
+        Self {
+            total: 120,
+            pending: 2,
+            synced: 118,
+            published: 118,
+            dead: 0,
+            oldest_pending_age_seconds: Some(0.004),
+            pending_by_type: [("reservation.created".to_owned(), 2)].into(),
+        }
+    }
+}
+
+impl Example for ReservationStats {
+    fn example() -> Self {
+        Self {
+            pending: 3,
+            confirmed: 40,
+            cancelled: 5,
+            expired: 2,
+            total: 50,
+        }
+    }
+}
+
+impl Example for ProductPage {
+    fn example() -> Self {
+        Self {
+            data: vec![Product::example()],
+            limit: 20,
+            offset: 0,
+            total: 1,
+        }
+    }
+}
+
+impl Example for ProductStock {
+    fn example() -> Self {
+        Self {
+            product_id: PRODUCT.to_owned().into(),
+            stores: vec![Stock::example()],
+            total_quantity: 25,
+            total_reserved: 2,
+            total_available: 23,
+        }
+    }
+}
+
+impl Example for Availability {
+    fn example() -> Self {
+        Self {
+            product_id: PRODUCT.to_owned().into(),
+            store_id: "MAD-001".to_owned(),
+            requested: 2,
+            available: 23,
+            sufficient: true,
+        }
+    }
+}
+
+impl Example for TransferResult {
+    fn example() -> Self {
+        let to = Stock {
+            store_id: "BCN-001".to_owned(),
+            quantity: 5,
+            reserved: 0,
+            available: 5,
+            version: 1,
+            ..Stock::example()
+        };
+        Self {
+            product_id: PRODUCT.to_owned().into(),
+            quantity: 5,
+            from: Stock {
+                quantity: 20,
+                available: 18,
+                version: 3,
+                ..Stock::example()
+            },
+            to,
+        }
+    }
+}
+
+impl Example for Health {
+    fn example() -> Self {
+        Self {
+            status: "ok".to_owned(),
+            database: "ok".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
 }

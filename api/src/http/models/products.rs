@@ -2,7 +2,7 @@
 
 use poem_openapi::Object;
 
-use crate::http::types::{Price, Timestamp, UuidText};
+use crate::http::types::{Price, Sku, Timestamp, UuidText};
 
 use crate::ops::products::ProductRow;
 
@@ -10,9 +10,8 @@ use crate::ops::products::ProductRow;
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "snake_case", example)]
 pub struct ProductBody {
-    /// Unique stock-keeping unit, 1–64 characters.
-    #[oai(validator(min_length = 1, max_length = 64, pattern = r"[^ \t\n\r\f\v]"))]
-    pub sku: String,
+    /// Unique stock-keeping unit, 1–64 characters, not blank.
+    pub sku: Sku,
     /// Display name, 1–200 characters.
     #[oai(validator(min_length = 1, max_length = 200, pattern = r"[^ \t\n\r\f\v]"))]
     pub name: String,
@@ -67,7 +66,7 @@ impl From<ProductRow> for Product {
 
 /// A page of products.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct ProductPage {
     /// The products of this page.
     pub data: Vec<Product>,

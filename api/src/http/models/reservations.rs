@@ -3,7 +3,7 @@
 use poem_openapi::Object;
 
 pub use crate::http::types::ReservationStatus;
-use crate::http::types::{StoreId, Timestamp, UuidText};
+use crate::http::types::{PositiveQuantity, ProductId, StoreId, Timestamp, TtlSeconds, UuidText};
 
 use crate::ops::reservations::ReservationRow;
 
@@ -12,19 +12,17 @@ use crate::ops::reservations::ReservationRow;
 #[oai(rename_all = "snake_case", example)]
 pub struct CreateReservationBody {
     /// Product id.
-    #[oai(validator(min_length = 1, max_length = 64))]
-    pub product_id: String,
+    pub product_id: ProductId,
     /// Store id.
     pub store_id: StoreId,
     /// Customer the units are held for, 1–128 characters.
     #[oai(validator(min_length = 1, max_length = 128))]
     pub customer_id: String,
     /// Units, ≥ 1.
-    #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
-    pub quantity: i64,
-    /// Seconds until it expires (default `RESERVATION_TTL`), 1–86400.
-    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "86400")))]
-    pub ttl_seconds: Option<i64>,
+    pub quantity: PositiveQuantity,
+    /// Seconds until it expires, 1–86400; `null` or absent: `RESERVATION_TTL`.
+    #[oai(nullable)]
+    pub ttl_seconds: Option<TtlSeconds>,
 }
 
 /// Body of `POST /reservations/{id}/cancel` (optional).
@@ -43,7 +41,7 @@ pub struct Reservation {
     /// UUIDv7.
     pub id: UuidText,
     /// Product.
-    pub product_id: String,
+    pub product_id: UuidText,
     /// Store.
     pub store_id: String,
     /// Customer.
@@ -65,7 +63,7 @@ impl From<ReservationRow> for Reservation {
         Self {
             status: ReservationStatus::parse(&r.status).unwrap_or(ReservationStatus::Pending),
             id: r.id.into(),
-            product_id: r.product_id,
+            product_id: r.product_id.into(),
             store_id: r.store_id,
             customer_id: r.customer_id,
             quantity: r.quantity,
@@ -93,7 +91,7 @@ pub struct StorePending {
 #[oai(rename_all = "snake_case")]
 pub struct ProductStoreReservations {
     /// Product.
-    pub product_id: String,
+    pub product_id: UuidText,
     /// Store.
     pub store_id: String,
     /// The status filter; `null` when none was given.
@@ -107,7 +105,7 @@ pub struct ProductStoreReservations {
 
 /// Reservation counts per state.
 #[derive(Debug, Clone, Default, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct ReservationStats {
     /// PENDING.
     pub pending: i64,

@@ -2,7 +2,9 @@
 
 use poem_openapi::Object;
 
-use crate::http::types::{StoreId, Timestamp};
+use crate::http::types::{
+    Adjustment, PositiveQuantity, ProductId, Quantity, StoreId, Timestamp, UuidText,
+};
 
 use crate::ops::stock::StockRow;
 
@@ -11,13 +13,11 @@ use crate::ops::stock::StockRow;
 #[oai(rename_all = "snake_case", example)]
 pub struct InitStockBody {
     /// Product id.
-    #[oai(validator(min_length = 1, max_length = 64))]
-    pub product_id: String,
+    pub product_id: ProductId,
     /// Store id: 1–64 of `[A-Za-z0-9._-]`.
     pub store_id: StoreId,
     /// Units on hand to start with (0 allowed).
-    #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))]
-    pub initial_quantity: i64,
+    pub initial_quantity: Quantity,
 }
 
 /// Body of `PUT /stock/{product_id}/{store_id}`.
@@ -25,8 +25,7 @@ pub struct InitStockBody {
 #[oai(rename_all = "snake_case", example)]
 pub struct SetStockBody {
     /// New on-hand quantity (not below `reserved`).
-    #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))]
-    pub quantity: i64,
+    pub quantity: Quantity,
     /// Why (default `restock` when it grows, else `adjustment`).
     #[oai(nullable, validator(min_length = 1, max_length = 200))]
     pub reason: Option<String>,
@@ -37,8 +36,7 @@ pub struct SetStockBody {
 #[oai(rename_all = "snake_case", example)]
 pub struct AdjustStockBody {
     /// Units to add (negative removes); 0 changes nothing.
-    #[oai(validator(minimum(value = "-1000000000"), maximum(value = "1000000000")))]
-    pub adjustment: i64,
+    pub adjustment: Adjustment,
     /// Why (default `adjustment`).
     #[oai(nullable, validator(min_length = 1, max_length = 200))]
     pub reason: Option<String>,
@@ -49,15 +47,13 @@ pub struct AdjustStockBody {
 #[oai(rename_all = "snake_case", example)]
 pub struct TransferBody {
     /// Product id.
-    #[oai(validator(min_length = 1, max_length = 64))]
-    pub product_id: String,
+    pub product_id: ProductId,
     /// Source store.
     pub from_store_id: StoreId,
     /// Destination store (its row is created when missing); the source itself moves nothing.
     pub to_store_id: StoreId,
     /// Units to move, ≥ 1, from the source's available units.
-    #[oai(validator(minimum(value = "1"), maximum(value = "1000000000")))]
-    pub quantity: i64,
+    pub quantity: PositiveQuantity,
     /// Why (default `transfer`).
     #[oai(nullable, validator(min_length = 1, max_length = 200))]
     pub reason: Option<String>,
@@ -68,7 +64,7 @@ pub struct TransferBody {
 #[oai(rename_all = "snake_case", example)]
 pub struct Stock {
     /// Product.
-    pub product_id: String,
+    pub product_id: UuidText,
     /// Store.
     pub store_id: String,
     /// Units on hand.
@@ -87,7 +83,7 @@ impl From<StockRow> for Stock {
     fn from(r: StockRow) -> Self {
         Self {
             available: r.available(),
-            product_id: r.product_id,
+            product_id: r.product_id.into(),
             store_id: r.store_id,
             quantity: r.quantity,
             reserved: r.reserved,
@@ -99,10 +95,10 @@ impl From<StockRow> for Stock {
 
 /// A product's stock in every store.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct ProductStock {
     /// Product.
-    pub product_id: String,
+    pub product_id: UuidText,
     /// One row per store.
     pub stores: Vec<Stock>,
     /// Sum of `quantity`.
@@ -139,10 +135,10 @@ pub struct LowStock {
 
 /// Whether a quantity can be reserved now.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct Availability {
     /// Product.
-    pub product_id: String,
+    pub product_id: UuidText,
     /// Store.
     pub store_id: String,
     /// Units asked about.
@@ -155,10 +151,10 @@ pub struct Availability {
 
 /// A completed transfer.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct TransferResult {
     /// Product.
-    pub product_id: String,
+    pub product_id: UuidText,
     /// Units moved (0 for a transfer to the same store).
     pub quantity: i64,
     /// Source row after.

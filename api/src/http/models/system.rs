@@ -4,7 +4,7 @@ use poem_openapi::Object;
 
 /// `GET /health`.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct Health {
     /// `ok` or `unavailable`.
     pub status: String,

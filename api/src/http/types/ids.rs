@@ -1,0 +1,145 @@
+//! Identifiers and instants: product and reservation ids (UUIDs the server minted), and the
+//! response-only `Timestamp` and `UuidText`.
+
+use std::borrow::Cow;
+
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{
+    ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
+};
+use serde_json::Value;
+
+use super::string_schema;
+
+/// A UUID in its hyphenated form, any case (what `format: uuid` means in JSON Schema).
+pub const UUID_PATTERN: &str =
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+/// Why an id was refused.
+pub const UUID_MESSAGE: &str = "must be a UUID such as 01936f0e-8a4b-7c3d-9e2f-1a2b3c4d5e6f";
+const UUID_EXAMPLE: &str = "01936f0e-8a4b-7c3d-9e2f-1a2b3c4d5e6f";
+
+/// Parses a hyphenated UUID into the lower-case text the server stores. Other spellings
+/// `uuid` would take (braces, `urn:uuid:`, no hyphens) are refused, as the spec's pattern says.
+fn parse_uuid(text: &str) -> Result<String, &'static str> {
+    if text.len() != 36 {
+        return Err(UUID_MESSAGE);
+    }
+    uuid::Uuid::try_parse(text)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| UUID_MESSAGE)
+}
+
+fn uuid_schema() -> MetaSchema {
+    string_schema(|s| {
+        s.format = Some("uuid");
+        s.pattern = Some(UUID_PATTERN.to_owned());
+        s.example = Some(Value::from(UUID_EXAMPLE));
+    })
+}
+
+/// Declares a UUID-backed id type.
+macro_rules! uuid_id {
+    ($(#[$meta:meta])* $ty:ident, $name:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $ty(String);
+
+        impl $ty {
+            /// Parses a hyphenated UUID (any case; kept in lower case).
+            pub fn parse(text: &str) -> Result<Self, &'static str> {
+                parse_uuid(text).map(Self)
+            }
+
+            /// An id read back from the database, where only minted or parsed ids are written.
+            pub fn from_stored(text: String) -> Self {
+                Self(text)
+            }
+
+            /// The id.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The id as an owned string.
+            pub fn into_inner(self) -> String {
+                self.0
+            }
+
+            /// The spec's example id.
+            pub fn example() -> Self {
+                Self(UUID_EXAMPLE.to_owned())
+            }
+        }
+
+        string_type!($ty, $name, uuid_schema(), $ty::parse);
+    };
+}
+
+uuid_id!(
+    /// A product id: the UUIDv7 the server gave the product.
+    ProductId,
+    "ProductId"
+);
+
+uuid_id!(
+    /// A reservation id: the UUIDv7 the server gave the reservation.
+    ReservationId,
+    "ReservationId"
+);
+
+/// An RFC 3339 instant as the server writes it (`format: date-time`). Response-only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timestamp(String);
+
+impl Timestamp {
+    pub(crate) fn parse(text: &str) -> Result<Self, &'static str> {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|_| Self(text.to_owned()))
+            .map_err(|_| "must be an RFC 3339 date-time")
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Timestamp {
+    fn from(text: String) -> Self {
+        Self(text)
+    }
+}
+
+string_type!(
+    Timestamp,
+    "Timestamp",
+    string_schema(|s| {
+        s.format = Some("date-time");
+        s.example = Some(Value::from("2026-01-15T10:30:00.000Z"));
+    }),
+    Timestamp::parse
+);
+
+/// A UUID of any kind (an event's id, an audit-log aggregate, the `aggregate_id` filter),
+/// hyphenated (`format: uuid`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UuidText(String);
+
+impl UuidText {
+    pub(crate) fn parse(text: &str) -> Result<Self, &'static str> {
+        parse_uuid(text).map(Self)
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for UuidText {
+    fn from(text: String) -> Self {
+        Self(text)
+    }
+}
+
+string_type!(UuidText, "UuidText", uuid_schema(), UuidText::parse);
