@@ -53,6 +53,14 @@ const LINKS: &[Link] = &[
         description: "Delete the product just created.",
     },
     Link {
+        from: "create_product",
+        status: "201",
+        name: "GetProductStock",
+        to: "get_product_stock",
+        parameters: &[("product_id", "id")],
+        description: "The product's stock in every store.",
+    },
+    Link {
         from: "create_stock",
         status: "201",
         name: "GetStock",
