@@ -119,7 +119,7 @@ impl ApiError {
                 | OpError::StockNotFound { .. }
                 | OpError::ReservationNotFound(_) => StatusCode::NOT_FOUND,
                 OpError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
-                OpError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+                OpError::ShuttingDown | OpError::QueryTimeout => StatusCode::SERVICE_UNAVAILABLE,
                 OpError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::CONFLICT,
             },
@@ -226,18 +226,18 @@ pub mod statuses {
     statuses! {
         /// `GET /health`: the database does not answer.
         Health = [503];
-        /// A public read by key: not found, storage failure.
-        PublicGet = [404, 500];
+        /// A public read by key: not found, storage failure, over its time budget.
+        PublicGet = [404, 500, 503];
         /// A public list with query parameters.
-        PublicList = [400, 500];
+        PublicList = [400, 500, 503];
         /// An authenticated read without parameters that can fail.
-        Read = [401, 500];
+        Read = [401, 500, 503];
         /// An authenticated read of one thing by key.
-        ReadOne = [401, 404, 500];
+        ReadOne = [401, 404, 500, 503];
         /// An authenticated read with parameters to validate.
-        ReadParams = [400, 401, 500];
+        ReadParams = [400, 401, 500, 503];
         /// An authenticated read with parameters of one thing by key.
-        ReadParamsOne = [400, 401, 404, 500];
+        ReadParamsOne = [400, 401, 404, 500, 503];
         /// A write with a body that may meet a conflict.
         WriteBody = [400, 401, 404, 409, 413, 415, 500, 503];
         /// A write with a body that checks `If-Match`.
@@ -260,7 +260,9 @@ fn describe(status: u16) -> &'static str {
         415 => "The body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)",
         500 => "Internal error (`INTERNAL_ERROR`); details are in the server log",
         503 => {
-            "The database does not answer, or the server is shutting down (`SERVICE_UNAVAILABLE`)"
+            "A read past its time budget, `DB_READ_TIMEOUT` (`QUERY_TIMEOUT`: retry later or \
+             narrow the request); the database does not answer, or the server is shutting down \
+             (`SERVICE_UNAVAILABLE`)"
         }
         _ => "Error",
     }
