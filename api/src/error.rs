@@ -205,18 +205,22 @@ impl IntoResponse for ApiError {
 pub trait Statuses: Send + Sync + 'static {
     /// The statuses, ascending.
     const LIST: &'static [u16];
+    /// A read under the time budget, whose 503 is `QUERY_TIMEOUT`.
+    const READ: bool = false;
 }
 
 macro_rules! statuses {
-    ($($(#[$meta:meta])* $name:ident = [$($status:literal),+];)+) => {
+    ($($(#[$meta:meta])* $name:ident = [$($status:literal),+] $($read:ident)?;)+) => {
         $(
             $(#[$meta])*
             pub struct $name;
             impl Statuses for $name {
                 const LIST: &'static [u16] = &[$($status),+];
+                $(const READ: bool = statuses!(@$read);)?
             }
         )+
     };
+    (@read) => { true };
 }
 
 /// The markers of [`Statuses`].
@@ -227,17 +231,17 @@ pub mod statuses {
         /// `GET /health`: the database does not answer.
         Health = [503];
         /// A public read by key: not found, storage failure, over its time budget.
-        PublicGet = [404, 500, 503];
+        PublicGet = [404, 500, 503] read;
         /// A public list with query parameters.
-        PublicList = [400, 500, 503];
+        PublicList = [400, 500, 503] read;
         /// An authenticated read without parameters that can fail.
-        Read = [401, 500, 503];
+        Read = [401, 500, 503] read;
         /// An authenticated read of one thing by key.
-        ReadOne = [401, 404, 500, 503];
+        ReadOne = [401, 404, 500, 503] read;
         /// An authenticated read with parameters to validate.
-        ReadParams = [400, 401, 500, 503];
+        ReadParams = [400, 401, 500, 503] read;
         /// An authenticated read with parameters of one thing by key.
-        ReadParamsOne = [400, 401, 404, 500, 503];
+        ReadParamsOne = [400, 401, 404, 500, 503] read;
         /// A write with a body that may meet a conflict.
         WriteBody = [400, 401, 404, 409, 413, 415, 500, 503];
         /// A write with a body that checks `If-Match`.
@@ -249,8 +253,12 @@ pub mod statuses {
     }
 }
 
-fn describe(status: u16) -> &'static str {
+fn describe(status: u16, read: bool) -> &'static str {
     match status {
+        503 if read => {
+            "The read ran past its time budget, `DB_READ_TIMEOUT`, or found no read connection \
+             within it (`QUERY_TIMEOUT`): retry later or narrow the request"
+        }
         400 => "Invalid input (`VALIDATION_FAILED` naming each field, `MALFORMED_JSON`)",
         401 => "Missing, unknown or repeated `X-API-Key` (`UNAUTHORIZED`)",
         404 => "Not found (`PRODUCT_NOT_FOUND`, `STOCK_NOT_FOUND`, `RESERVATION_NOT_FOUND`)",
@@ -260,9 +268,7 @@ fn describe(status: u16) -> &'static str {
         415 => "The body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)",
         500 => "Internal error (`INTERNAL_ERROR`); details are in the server log",
         503 => {
-            "A read past its time budget, `DB_READ_TIMEOUT` (`QUERY_TIMEOUT`: retry later or \
-             narrow the request); the database does not answer, or the server is shutting down \
-             (`SERVICE_UNAVAILABLE`)"
+            "The database does not answer, or the server is shutting down (`SERVICE_UNAVAILABLE`)"
         }
         _ => "Error",
     }
@@ -308,7 +314,7 @@ impl<S: Statuses> ApiResponse for Fail<S> {
             responses: S::LIST
                 .iter()
                 .map(|status| MetaResponse {
-                    description: describe(*status),
+                    description: describe(*status, S::READ),
                     status: Some(*status),
                     status_range: None,
                     content: vec![MetaMediaType {
