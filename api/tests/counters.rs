@@ -217,7 +217,13 @@ async fn assert_endpoints_agree(api: &Api, (events, reservations): &Counts) {
         state("pending") == 0,
         "{stats}"
     );
-    for store in [None, Some("MAD-001"), Some("BCN-001"), Some("VAL-001"), Some("NONE-1")] {
+    for store in [
+        None,
+        Some("MAD-001"),
+        Some("BCN-001"),
+        Some("VAL-001"),
+        Some("NONE-1"),
+    ] {
         let path = match store {
             Some(s) => format!("/api/v1/reservations/stats?store_id={s}"),
             None => "/api/v1/reservations/stats".to_owned(),
@@ -264,9 +270,11 @@ async fn counters_equal_full_counts_after_a_random_mix_marks_parks_deletes_and_a
 
     // The relay's statements: mark synced, reject until parked, revive; then retention-like
     // deletes of synced events.
-    let mut conn = db::open_admin(&DatabaseSettings::at(app.db.connect_options().get_filename()))
-        .await
-        .expect("an admin connection");
+    let mut conn = db::open_admin(&DatabaseSettings::at(
+        app.db.connect_options().get_filename(),
+    ))
+    .await
+    .expect("an admin connection");
     let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM events ORDER BY seq")
         .fetch_all(&app.db)
         .await
@@ -299,15 +307,28 @@ async fn counters_equal_full_counts_after_a_random_mix_marks_parks_deletes_and_a
     // A product whose reservations are all finished can be deleted; the stock → reservations
     // cascade takes its reservations, and their counts, with it.
     let gone = api.catalogue("GONE", 1).await.remove(0);
-    let reserve = json!({"product_id": gone, "store_id": "MAD-001", "customer_id": "c", "quantity": 2});
-    let held = api.must("POST", "/api/v1/reservations", Some(reserve), 201).await;
-    let id = held["id"].as_str().expect("id");
-    api.must("POST", &format!("/api/v1/reservations/{id}/cancel"), Some(json!({})), 200)
+    let reserve =
+        json!({"product_id": gone, "store_id": "MAD-001", "customer_id": "c", "quantity": 2});
+    let held = api
+        .must("POST", "/api/v1/reservations", Some(reserve), 201)
         .await;
+    let id = held["id"].as_str().expect("id");
+    api.must(
+        "POST",
+        &format!("/api/v1/reservations/{id}/cancel"),
+        Some(json!({})),
+        200,
+    )
+    .await;
     for store in STORES {
         let body = json!({"quantity": 0});
-        api.must("PUT", &format!("/api/v1/stock/{gone}/{store}"), Some(body), 200)
-            .await;
+        api.must(
+            "PUT",
+            &format!("/api/v1/stock/{gone}/{store}"),
+            Some(body),
+            200,
+        )
+        .await;
     }
     let before = assert_exact(&app.db, "before the delete").await;
     api.must("DELETE", &format!("/api/v1/products/{gone}"), None, 204)
@@ -339,9 +360,11 @@ fn spawn_binary(dir: &std::path::Path, port: u16, expiry_interval: &str) -> Chil
 }
 
 async fn wait_healthy(api: &Api) {
-    common::eventually(Duration::from_secs(60), "the API to answer /health", || async {
-        matches!(api.send("GET", "/health", None).await, Some((200, _))).then_some(())
-    })
+    common::eventually(
+        Duration::from_secs(60),
+        "the API to answer /health",
+        || async { matches!(api.send("GET", "/health", None).await, Some((200, _))).then_some(()) },
+    )
     .await;
 }
 
@@ -373,12 +396,18 @@ async fn counters_stay_exact_when_the_api_is_killed_mid_load_and_restarted() {
     for task in tasks {
         sent += task.await.expect("a mix task");
     }
-    assert!(sent > 0 && sent < 8 * 100_000, "killed mid-load after {sent} requests");
+    assert!(
+        sent > 0 && sent < 8 * 100_000,
+        "killed mid-load after {sent} requests"
+    );
 
     let settings = DatabaseSettings::at(dir.path().join("inventory.db"));
     let pool = db::open_read_pool(&settings, 1).await.expect("a pool");
     let scans = assert_exact(&pool, "after SIGKILL").await;
-    eprintln!("{sent} requests before the kill; events by state: {:?}", scans.0);
+    eprintln!(
+        "{sent} requests before the kill; events by state: {:?}",
+        scans.0
+    );
 
     // Restarted with the expiry task ticking once, at start (then hourly), so nothing changes
     // between a scan and the endpoints' answers but the test's own requests.

@@ -90,7 +90,10 @@ async fn each_operation_lists_only_the_statuses_it_can_produce() {
                 let description = op["responses"]["503"]["description"]
                     .as_str()
                     .unwrap_or_default();
-                assert!(description.contains("`QUERY_TIMEOUT`"), "{what}: reads name their budget");
+                assert!(
+                    description.contains("`QUERY_TIMEOUT`"),
+                    "{what}: reads name their budget"
+                );
             }
             if secured {
                 assert!(

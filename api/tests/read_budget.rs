@@ -49,7 +49,10 @@ async fn health_and_writes_answer_while_slow_reads_hold_every_read_connection() 
     let health_took = started.elapsed();
     health.expect_status(200);
     assert_eq!(health.body["database"], "ok");
-    assert!(health_took < Duration::from_millis(100), "/health took {health_took:?}");
+    assert!(
+        health_took < Duration::from_millis(100),
+        "/health took {health_took:?}"
+    );
 
     let started = Instant::now();
     let adjusted = app
@@ -61,7 +64,10 @@ async fn health_and_writes_answer_while_slow_reads_hold_every_read_connection() 
     let write_took = started.elapsed();
     adjusted.expect_status(200);
     assert_eq!(adjusted.int("quantity"), 15);
-    assert!(write_took < Duration::from_millis(300), "the write took {write_took:?}");
+    assert!(
+        write_took < Duration::from_millis(300),
+        "the write took {write_took:?}"
+    );
 
     // A list needs a read connection: none frees up within the budget.
     for task in slow {

@@ -80,7 +80,10 @@ async fn counters_stay_exact_across_a_killed_relay_its_restart_and_a_dead_retry(
     let mut relay = RelayProcess::spawn(db.dir.path(), &env);
     let deadline = Instant::now() + Duration::from_secs(60);
     while both(&db).await.1[1] < 1_500 {
-        assert!(Instant::now() < deadline, "the relay did not start draining");
+        assert!(
+            Instant::now() < deadline,
+            "the relay did not start draining"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     relay.signal("KILL");
@@ -88,13 +91,18 @@ async fn counters_stay_exact_across_a_killed_relay_its_restart_and_a_dead_retry(
         .wait_timeout(Duration::from_secs(5))
         .expect("the killed relay exits");
     let [pending, synced, dead] = assert_exact(&db, "after SIGKILL").await;
-    assert!(pending > 0 && synced >= 1_500, "killed mid-drain: {pending} pending");
+    assert!(
+        pending > 0 && synced >= 1_500,
+        "killed mid-drain: {pending} pending"
+    );
     assert_eq!(dead, 3);
 
     let _relay = RelayProcess::spawn(db.dir.path(), &env);
-    wait_until(Duration::from_secs(60), "the restarted relay drains", || async {
-        both(&db).await.1[0] == 0
-    })
+    wait_until(
+        Duration::from_secs(60),
+        "the restarted relay drains",
+        || async { both(&db).await.1[0] == 0 },
+    )
     .await;
     assert_eq!(
         assert_exact(&db, "after the restart drained").await,
@@ -110,9 +118,11 @@ async fn counters_stay_exact_across_a_killed_relay_its_restart_and_a_dead_retry(
         String::from_utf8(output).expect("utf-8"),
         "revived 3 event(s); the running relay will publish them\n"
     );
-    wait_until(Duration::from_secs(30), "the revived events are published", || async {
-        both(&db).await.1 == [0, BACKLOG as i64, 0]
-    })
+    wait_until(
+        Duration::from_secs(30),
+        "the revived events are published",
+        || async { both(&db).await.1 == [0, BACKLOG as i64, 0] },
+    )
     .await;
     assert_eq!(
         assert_exact(&db, "after the revived events were published").await,

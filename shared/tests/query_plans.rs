@@ -60,7 +60,10 @@ async fn each_combination_of_filters_searches_its_index_in_seq_order_without_sor
     let (_dir, conn) = migrated().await;
     // (type, aggregate, store) → the only step of the plan.
     let expected = [
-        ((false, false, false), "SEARCH events USING INTEGER PRIMARY KEY (rowid>?)"),
+        (
+            (false, false, false),
+            "SEARCH events USING INTEGER PRIMARY KEY (rowid>?)",
+        ),
         (
             (true, false, false),
             "SEARCH events USING INDEX events_by_type (event_type=? AND seq>?)",
@@ -111,8 +114,18 @@ async fn each_statement_returns_exactly_the_matching_events_after_the_cursor() {
         let expected: Vec<i64> = all
             .iter()
             .filter(|e| e.seq > filter.after_seq)
-            .filter(|e| filter.event_type.as_ref().is_none_or(|t| &e.event_type == t))
-            .filter(|e| filter.aggregate_id.as_ref().is_none_or(|a| &e.aggregate_id == a))
+            .filter(|e| {
+                filter
+                    .event_type
+                    .as_ref()
+                    .is_none_or(|t| &e.event_type == t)
+            })
+            .filter(|e| {
+                filter
+                    .aggregate_id
+                    .as_ref()
+                    .is_none_or(|a| &e.aggregate_id == a)
+            })
             .filter(|e| {
                 filter
                     .store_id

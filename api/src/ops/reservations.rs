@@ -339,12 +339,10 @@ pub async fn of_product_in_store(
 pub async fn stats(db: &SqlitePool, store_id: Option<&str>) -> OpResult<Vec<(String, i64)>> {
     let rows = match store_id {
         Some(store_id) => {
-            sqlx::query_as(
-                "SELECT status, n FROM reservation_counts WHERE store_id = ? AND n > 0",
-            )
-            .bind(store_id)
-            .fetch_all(db)
-            .await?
+            sqlx::query_as("SELECT status, n FROM reservation_counts WHERE store_id = ? AND n > 0")
+                .bind(store_id)
+                .fetch_all(db)
+                .await?
         }
         None => {
             sqlx::query_as(
