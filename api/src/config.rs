@@ -53,9 +53,14 @@ pub struct Settings {
           default_value = "false", value_parser = clap::builder::BoolishValueParser::new())]
     pub seed_demo: bool,
 
-    /// Read connections to the database.
+    /// Read connections to the database (lists and stats; `/health` has one of its own).
     #[arg(long, env = "DB_READ_CONNECTIONS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub db_read_connections: u32,
+
+    /// Longest a read may run (and wait for a read connection) before it is interrupted and
+    /// answered 503 `QUERY_TIMEOUT`, so a slow read cannot hold a connection for long.
+    #[arg(long, env = "DB_READ_TIMEOUT", default_value = "3s", value_parser = parse_positive_duration)]
+    pub db_read_timeout: Duration,
 
     /// Most writes committed together in one transaction (group commit).
     #[arg(long, env = "WRITE_BATCH_MAX", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -75,6 +80,11 @@ impl Settings {
         settings.api_keys = None;
         settings.seed_demo = false;
         settings
+    }
+
+    /// The time budget of every read.
+    pub fn read_budget(&self) -> inventory_shared::db::ReadBudget {
+        inventory_shared::db::ReadBudget(self.db_read_timeout)
     }
 
     /// The address to bind.

@@ -130,7 +130,7 @@ impl ApiError {
                 | OpError::StockNotFound { .. }
                 | OpError::ReservationNotFound(_) => StatusCode::NOT_FOUND,
                 OpError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
-                OpError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+                OpError::ShuttingDown | OpError::QueryTimeout => StatusCode::SERVICE_UNAVAILABLE,
                 OpError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::CONFLICT,
             },
@@ -216,18 +216,22 @@ impl IntoResponse for ApiError {
 pub trait Statuses: Send + Sync + 'static {
     /// The statuses, ascending.
     const LIST: &'static [u16];
+    /// A read under the time budget, whose 503 is `QUERY_TIMEOUT`.
+    const READ: bool = false;
 }
 
 macro_rules! statuses {
-    ($($(#[$meta:meta])* $name:ident = [$($status:literal),+];)+) => {
+    ($($(#[$meta:meta])* $name:ident = [$($status:literal),+] $($read:ident)?;)+) => {
         $(
             $(#[$meta])*
             pub struct $name;
             impl Statuses for $name {
                 const LIST: &'static [u16] = &[$($status),+];
+                $(const READ: bool = statuses!(@$read);)?
             }
         )+
     };
+    (@read) => { true };
 }
 
 /// The markers of [`Statuses`].
@@ -237,16 +241,16 @@ pub mod statuses {
     statuses! {
         /// `GET /health`: the database does not answer.
         Health = [503];
-        /// A public read by key: not found, storage failure.
-        PublicGet = [400, 404, 500];
+        /// A public read by key: bad key, not found, storage failure, over its time budget.
+        PublicGet = [400, 404, 500, 503] read;
         /// A public list with query parameters.
-        PublicList = [400, 500];
+        PublicList = [400, 500, 503] read;
         /// An authenticated read without parameters that can fail.
-        Read = [401, 500];
+        Read = [401, 500, 503] read;
         /// An authenticated read with parameters to validate.
-        ReadParams = [400, 401, 500];
+        ReadParams = [400, 401, 500, 503] read;
         /// An authenticated read with parameters of one thing by key.
-        ReadParamsOne = [400, 401, 404, 500];
+        ReadParamsOne = [400, 401, 404, 500, 503] read;
         /// A write with a body that may meet a conflict.
         WriteBody = [400, 401, 404, 409, 413, 415, 500, 503];
         /// A write with a body that checks `If-Match`.
@@ -258,8 +262,12 @@ pub mod statuses {
     }
 }
 
-fn describe(status: u16) -> &'static str {
+fn describe(status: u16, read: bool) -> &'static str {
     match status {
+        503 if read => {
+            "The read ran past its time budget, `DB_READ_TIMEOUT`, or found no read connection \
+             within it (`QUERY_TIMEOUT`): retry later or narrow the request"
+        }
         400 => "Invalid input (`VALIDATION_FAILED` naming each field, `MALFORMED_JSON`)",
         401 => "Missing, unknown or repeated `X-API-Key` (`UNAUTHORIZED`)",
         404 => "Not found (`PRODUCT_NOT_FOUND`, `STOCK_NOT_FOUND`, `RESERVATION_NOT_FOUND`)",
@@ -315,7 +323,7 @@ impl<S: Statuses> ApiResponse for Fail<S> {
             responses: S::LIST
                 .iter()
                 .map(|status| MetaResponse {
-                    description: describe(*status),
+                    description: describe(*status, S::READ),
                     status: Some(*status),
                     status_range: None,
                     content: vec![MetaMediaType {

@@ -61,12 +61,19 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let keys = Arc::new(settings.keys()?);
         db::migrate(&settings.database).await?;
-        let reader = db::open_read_pool(&settings.database, settings.db_read_connections).await?;
+        let reader = db::open_budgeted_read_pool(
+            &settings.database,
+            settings.db_read_connections,
+            settings.read_budget(),
+        )
+        .await?;
+        let health = db::open_health(&settings.database).await?;
         let (writer, writer_thread) =
             Writer::start(&settings.database, settings.write_batch_max as usize)?;
         let state = AppState {
-            point: reads::PointReader::new(&settings.database),
+            point: reads::PointReader::new(&settings.database, settings.read_budget()),
             reader,
+            health,
             writer,
             reservation_ttl: chrono::Duration::from_std(settings.reservation_ttl)
                 .context("RESERVATION_TTL out of range")?,
@@ -161,6 +168,7 @@ impl Application {
             tracing::warn!("writer did not stop in time");
         }
         state.reader.close().await;
+        state.health.close().await;
         served.context("HTTP server failed")
     }
 }
@@ -169,8 +177,12 @@ impl Application {
 pub async fn openapi_yaml() -> anyhow::Result<String> {
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(":memory:");
     let state = AppState {
-        point: reads::PointReader::new(&inventory_shared::config::DatabaseSettings::at(":memory:")),
-        reader: sqlx::sqlite::SqlitePoolOptions::new().connect_lazy_with(options),
+        point: reads::PointReader::new(
+            &inventory_shared::config::DatabaseSettings::at(":memory:"),
+            db::ReadBudget(Duration::from_secs(3)),
+        ),
+        reader: sqlx::sqlite::SqlitePoolOptions::new().connect_lazy_with(options.clone()),
+        health: sqlx::sqlite::SqlitePoolOptions::new().connect_lazy_with(options),
         writer: Writer::detached(),
         reservation_ttl: chrono::Duration::seconds(600),
     };

@@ -6,6 +6,9 @@
 //! a reader never waits for the writer, so the worker thread is not held up. Pages of the
 //! audit log (up to 1,000 rows) run on the same kind of connection in a blocking task
 //! ([`PointReader::scan`]); the other lists and the stats stay on the sqlx read pool.
+//!
+//! Every read runs under the read budget (`DB_READ_TIMEOUT`, [`ReadBudget`]): past it SQLite
+//! interrupts the statement and the caller gets [`OpError::QueryTimeout`].
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use inventory_shared::config::DatabaseSettings;
+use inventory_shared::db::ReadBudget;
 use rusqlite::Connection;
 
 use crate::ops::{OpError, OpResult};
@@ -30,18 +34,21 @@ thread_local! {
 pub struct PointReader {
     id: u64,
     path: Arc<PathBuf>,
+    budget: ReadBudget,
 }
 
 impl PointReader {
-    /// A reader of the database the settings name; connections open on first use.
-    pub fn new(settings: &DatabaseSettings) -> Self {
+    /// A reader of the database the settings name, each read under `budget`; connections
+    /// open on first use.
+    pub fn new(settings: &DatabaseSettings, budget: ReadBudget) -> Self {
         Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             path: Arc::new(settings.path()),
+            budget,
         }
     }
 
-    /// Runs `read` on this thread's connection (opening it the first time).
+    /// Runs `read` on this thread's connection (opening it the first time), under the budget.
     pub fn read<T>(&self, read: impl FnOnce(&Connection) -> OpResult<T>) -> OpResult<T> {
         CONNECTIONS.with(|cell| {
             let mut connections = cell.borrow_mut();
@@ -49,6 +56,7 @@ impl PointReader {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => e.insert(self.open()?),
             };
+            self.budget.start(conn);
             read(conn)
         })
     }

@@ -39,7 +39,7 @@ async fn committed_spec_matches_the_served_spec() {
 
 /// Each operation lists the statuses it can produce (issue 9): 413 and 415 exactly where a
 /// body is read, 401 with its `WWW-Authenticate` header exactly where a key is needed, and
-/// `/health` only 200 and 503.
+/// `/health` only 200 and 503, every read a 503 `QUERY_TIMEOUT` (its time budget).
 #[tokio::test]
 async fn each_operation_lists_only_the_statuses_it_can_produce() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -86,6 +86,15 @@ async fn each_operation_lists_only_the_statuses_it_can_produce() {
             assert_eq!(statuses.contains(&"413"), has_body, "{what}");
             assert_eq!(statuses.contains(&"415"), has_body, "{what}");
             assert_eq!(statuses.contains(&"401"), secured, "{what}");
+            if method == "get" && path.starts_with("/api/v1") {
+                let description = op["responses"]["503"]["description"]
+                    .as_str()
+                    .unwrap_or_default();
+                assert!(
+                    description.contains("`QUERY_TIMEOUT`"),
+                    "{what}: reads name their budget"
+                );
+            }
             if secured {
                 assert!(
                     op["responses"]["401"]["headers"]

@@ -329,8 +329,10 @@ async fn product_reads_health_docs_and_metrics_are_public() {
 async fn without_a_database_health_is_503_and_errors_leak_no_driver_text() {
     let app = spawn_app().await;
     app.create_product("DOWN-1").await;
-    // Closing the app's read pool makes every read fail, as a dead database would.
+    // Closing the app's read pool and health connection makes every read and the health ping
+    // fail, as a dead database would.
     app.db.close().await;
+    app.health.close().await;
 
     let health = app.get_public("/health").await;
     let read = app.get_public("/api/v1/products").await;

@@ -119,8 +119,8 @@ async fn health(Data(state): Data<&HttpState>) -> Response {
 }
 
 /// Refreshes the backlog gauges from the database, then renders every metric. The gauges are
-/// computed at scrape time (one indexed count) rather than after every batch, so draining a
-/// large backlog does not pay for counting it over and over.
+/// read at scrape time from the outbox counters (a few rows, and one index entry for the
+/// oldest pending event) rather than after every batch.
 #[handler]
 async fn metrics(Data(state): Data<&HttpState>) -> Response {
     if let Ok(summary) = outbox::pending_summary(&state.reader).await {

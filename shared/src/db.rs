@@ -7,7 +7,9 @@
 //! | [`migrate`] | sqlx, one short-lived connection | both, at start | creating the file and applying `migrations/` |
 //! | [`open_writer`] | rusqlite | the API's writer thread | every write of the API (group commit) |
 //! | [`open_reader`] | rusqlite, read-only | the API's point reads, the relay's batch reads | one-row lookups, pending batches, audit-log pages |
-//! | [`open_read_pool`] | sqlx pool | both | lists, stats and health pings on async tasks |
+//! | [`open_read_pool`] | sqlx pool | the relay, tests | stats and health pings on async tasks |
+//! | [`open_budgeted_read_pool`] | sqlx pool, a time budget per checkout | the API | lists and stats |
+//! | [`open_health`] | sqlx, one connection | the API | `/health` only, never behind a list |
 //! | [`open_marker`] | sqlx, one connection, no busy timeout | the relay | marking events synced or rejected |
 //! | [`open_admin`] | sqlx, one connection | `inventory-relay dead` | an operator's one-off change |
 //! | [`open_watcher`] | sqlx, one connection | the relay | polling `PRAGMA data_version` |
@@ -20,10 +22,13 @@
 //!   `BEGIN IMMEDIATE` (a deferred transaction that later writes can fail with SQLITE_BUSY
 //!   when the other process committed in between).
 //! - Reads use their own connections and never wait for the writer.
+//! - The API's reads run under a time budget ([`ReadBudget`]): SQLite's progress handler
+//!   interrupts a statement past it, so a slow read gives its connection back instead of
+//!   holding it for seconds, and `/health` pings on a connection of its own.
 
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sqlx::ConnectOptions;
@@ -83,6 +88,95 @@ pub async fn open_read_pool(settings: &DatabaseSettings, size: u32) -> anyhow::R
         .connect_with(connect_options(settings)?)
         .await
         .with_context(|| format!("opening read connections to {}", settings.path().display()))
+}
+
+/// How many SQLite virtual-machine instructions run between two looks at the clock of a read
+/// under a budget: a look costs about 20 ns, a thousand instructions some tens of
+/// microseconds, so a read overruns its budget by well under a millisecond.
+const BUDGET_CHECK_EVERY: i32 = 1_000;
+
+/// The shortest wait for a read connection, whatever the budget: opening one takes a few
+/// milliseconds.
+pub const MIN_ACQUIRE_WAIT: Duration = Duration::from_secs(1);
+
+/// How long one read may take (`DB_READ_TIMEOUT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadBudget(pub Duration);
+
+impl ReadBudget {
+    /// Installs the budget on a `rusqlite` connection, starting now: a statement still running
+    /// at the deadline fails with `SQLITE_INTERRUPT` ([`is_interrupted`]).
+    pub fn start(self, conn: &rusqlite::Connection) {
+        let deadline = Instant::now() + self.0;
+        conn.progress_handler(BUDGET_CHECK_EVERY, Some(move || Instant::now() >= deadline));
+    }
+
+    /// The same on a sqlx connection (whose handler answers the other way round: `false`
+    /// interrupts).
+    async fn start_sqlx(self, conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+        let deadline = Instant::now() + self.0;
+        conn.lock_handle()
+            .await?
+            .set_progress_handler(BUDGET_CHECK_EVERY, move || Instant::now() < deadline);
+        Ok(())
+    }
+}
+
+/// Whether a `rusqlite` read failed because its [`ReadBudget`] ran out.
+pub fn is_interrupted(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _)
+        if e.code == rusqlite::ErrorCode::OperationInterrupted)
+}
+
+/// Whether a read on an [`open_budgeted_read_pool`] pool ran out of its budget: interrupted
+/// (`SQLITE_INTERRUPT`, 9) or no connection freed up within the budget.
+pub fn is_over_budget(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(e) => e.code().as_deref() == Some("9"),
+        _ => false,
+    }
+}
+
+/// The API's read pool: `size` connections (`DB_READ_CONNECTIONS`), every checkout under
+/// `budget` (`DB_READ_TIMEOUT`). Waiting for a free connection is bounded by the budget too
+/// (but at least [`MIN_ACQUIRE_WAIT`], which also covers opening a connection), so a read
+/// answers within about twice the budget whatever else runs. The budget starts each time a
+/// connection leaves the pool (one statement for every read of the API). Call [`migrate`]
+/// first.
+pub async fn open_budgeted_read_pool(
+    settings: &DatabaseSettings,
+    size: u32,
+    budget: ReadBudget,
+) -> anyhow::Result<SqlitePool> {
+    SqlitePoolOptions::new()
+        .max_connections(size.max(1))
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(budget.0.max(MIN_ACQUIRE_WAIT))
+        // Installing the budget is itself a round trip to the connection's worker: a ping.
+        .test_before_acquire(false)
+        .after_connect(move |conn, _| Box::pin(budget.start_sqlx(conn)))
+        .before_acquire(move |conn, _| {
+            Box::pin(async move { budget.start_sqlx(conn).await.map(|()| true) })
+        })
+        .connect_with(connect_options(settings)?)
+        .await
+        .with_context(|| format!("opening read connections to {}", settings.path().display()))
+}
+
+/// The API's `/health` connection: one of its own, so a health check never queues behind
+/// slow lists on the read pool (issue 10: four stats calls made `/health` answer 503).
+pub async fn open_health(settings: &DatabaseSettings) -> anyhow::Result<SqlitePool> {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(connect_options(settings)?)
+        .await
+        .context("opening the health check's connection")
 }
 
 /// The relay's marking connection: one sqlx connection, in a pool of one so it can be borrowed

@@ -9,13 +9,13 @@
 //! committed change always has its event and a rolled-back one never does. The relay reads
 //! [`fetch_pending`] in `seq` order, publishes, then [`mark_synced`]; a broker that rejects
 //! an event for itself leads to [`record_rejection`], which parks the event after too many
-//! tries. The API's audit log reads [`list_events`] and [`outbox_stats`].
+//! tries. The API's audit log reads [`list_events`] (one indexed statement per combination of
+//! filters, `audit.rs`) and [`outbox_stats`] (the trigger-maintained `event_counts` table,
+//! `stats.rs`).
 //!
 //! Reads that return event rows run on a plain `rusqlite` connection (see
 //! [`crate::db::open_reader`] for why), all through one column list and one row mapper,
 //! [`StoredEvent::from_row`]; the relay's marks and the counters run on sqlx.
-
-use std::collections::HashMap;
 
 use serde_json::value::RawValue;
 use sqlx::SqliteExecutor;
@@ -34,6 +34,12 @@ macro_rules! select_events {
         )
     };
 }
+
+mod audit;
+mod stats;
+
+pub use audit::{EventFilter, list_events, list_events_statement};
+pub use stats::{OutboxStats, PendingSummary, outbox_stats, pending_summary};
 
 /// One row of the `events` table.
 #[derive(Debug, Clone)]
@@ -167,43 +173,6 @@ pub fn list_dead(conn: &rusqlite::Connection, limit: i64) -> rusqlite::Result<Ve
     .collect()
 }
 
-/// Filters of the audit log.
-#[derive(Debug, Clone, Default)]
-pub struct EventFilter {
-    /// Only events after this seq.
-    pub after_seq: i64,
-    /// Only this type.
-    pub event_type: Option<String>,
-    /// Only this aggregate.
-    pub aggregate_id: Option<String>,
-    /// Only this store.
-    pub store_id: Option<String>,
-}
-
-/// Up to `limit` events of the audit log after the filter's cursor, in seq order.
-pub fn list_events(
-    conn: &rusqlite::Connection,
-    filter: &EventFilter,
-    limit: i64,
-) -> rusqlite::Result<Vec<StoredEvent>> {
-    conn.prepare_cached(select_events!(
-        "WHERE seq > ?1 AND (?2 IS NULL OR event_type = ?2) \
-         AND (?3 IS NULL OR aggregate_id = ?3) AND (?4 IS NULL OR store_id = ?4) \
-         ORDER BY seq LIMIT ?5"
-    ))?
-    .query_map(
-        rusqlite::params![
-            filter.after_seq,
-            filter.event_type,
-            filter.aggregate_id,
-            filter.store_id,
-            limit
-        ],
-        StoredEvent::from_row,
-    )?
-    .collect()
-}
-
 /// Marks the given events synced at `at` (the broker acknowledged them). One statement, so
 /// one short transaction.
 pub async fn mark_synced(
@@ -250,86 +219,32 @@ pub async fn record_rejection(
 }
 
 /// Un-parks dead events (all, or the one with `seq`) so the relay tries them again from zero
-/// attempts. Returns how many were revived.
+/// attempts. Returns how many were revived. (Two fixed statements: the one-event case looks
+/// the row up by its key.)
 pub async fn revive_dead(
     db: impl SqliteExecutor<'_>,
     seq: Option<i64>,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE events SET dead_at = NULL, attempts = 0 \
-         WHERE dead_at IS NOT NULL AND synced_at IS NULL AND (?1 IS NULL OR seq = ?1)",
-    )
-    .bind(seq)
-    .execute(db)
-    .await?;
+    let done = match seq {
+        Some(seq) => {
+            sqlx::query(
+                "UPDATE events SET dead_at = NULL, attempts = 0 \
+                 WHERE seq = ? AND dead_at IS NOT NULL AND synced_at IS NULL",
+            )
+            .bind(seq)
+            .execute(db)
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "UPDATE events SET dead_at = NULL, attempts = 0 \
+                 WHERE dead_at IS NOT NULL AND synced_at IS NULL",
+            )
+            .execute(db)
+            .await?
+        }
+    };
     Ok(done.rows_affected())
-}
-
-/// How much is waiting to be published.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PendingSummary {
-    /// Pending events.
-    pub count: i64,
-    /// Commit time of the oldest of them.
-    pub oldest: Option<Timestamp>,
-}
-
-/// Counts the pending events and finds the oldest one's commit time.
-pub async fn pending_summary(db: impl SqliteExecutor<'_>) -> Result<PendingSummary, sqlx::Error> {
-    let (count, oldest): (i64, Option<String>) = sqlx::query_as(
-        "SELECT COUNT(*), MIN(created_at) FROM events WHERE synced_at IS NULL AND dead_at IS NULL",
-    )
-    .fetch_one(db)
-    .await?;
-    Ok(PendingSummary {
-        count,
-        oldest: oldest.and_then(|t| time::from_db(&t).ok()),
-    })
-}
-
-/// Outbox counters by state.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct OutboxStats {
-    /// All events.
-    pub total: i64,
-    /// Neither synced nor parked.
-    pub pending: i64,
-    /// Acknowledged by the broker.
-    pub synced: i64,
-    /// Parked.
-    pub dead: i64,
-    /// Commit time of the oldest pending event.
-    pub oldest_pending: Option<Timestamp>,
-    /// Pending count per type.
-    pub pending_by_type: HashMap<String, i64>,
-}
-
-/// Counts the outbox by state.
-pub async fn outbox_stats(db: &sqlx::SqlitePool) -> Result<OutboxStats, sqlx::Error> {
-    let (total, synced, dead): (i64, i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COUNT(synced_at), \
-         COALESCE(SUM(synced_at IS NULL AND dead_at IS NOT NULL), 0) FROM events",
-    )
-    .fetch_one(db)
-    .await?;
-    let by_type: Vec<(String, i64, String)> = sqlx::query_as(
-        "SELECT event_type, COUNT(*), MIN(created_at) FROM events \
-         WHERE synced_at IS NULL AND dead_at IS NULL GROUP BY event_type",
-    )
-    .fetch_all(db)
-    .await?;
-    let oldest_pending = by_type
-        .iter()
-        .filter_map(|(_, _, at)| time::from_db(at).ok())
-        .min();
-    Ok(OutboxStats {
-        total,
-        pending: by_type.iter().map(|(_, n, _)| n).sum(),
-        synced,
-        dead,
-        oldest_pending,
-        pending_by_type: by_type.into_iter().map(|(t, n, _)| (t, n)).collect(),
-    })
 }
 
 fn truncate(text: &str, max: usize) -> &str {

@@ -37,8 +37,11 @@ pub use allow::AllowIndex;
 /// What every handler needs: the three ways to the database, each for one kind of work.
 #[derive(Clone)]
 pub struct AppState {
-    /// sqlx read pool (`DB_READ_CONNECTIONS`): lists, stats, the health ping.
+    /// sqlx read pool (`DB_READ_CONNECTIONS`), every read under `DB_READ_TIMEOUT`: lists and
+    /// stats.
     pub reader: sqlx::SqlitePool,
+    /// `/health`'s own connection, so the ping never waits behind lists.
+    pub health: sqlx::SqlitePool,
     /// The one writer: every write of the process, group-committed.
     pub writer: Writer,
     /// Point reads (one row by key) and audit-log pages on read-only `rusqlite` connections.

@@ -1,4 +1,6 @@
-//! `GET /health`: 200 when the database answers, 503 (problem body) when it does not.
+//! `GET /health`: 200 when the database answers, 503 (problem body) when it does not. The
+//! ping runs on a connection of its own ([`AppState::health`]), so slow lists holding every
+//! read connection cannot make a healthy API look down to a load balancer.
 
 use std::time::Duration;
 
@@ -19,7 +21,7 @@ impl SystemApi {
     async fn health(&self) -> Answer<Json<Health>, statuses::Health> {
         let ping = tokio::time::timeout(
             Duration::from_secs(2),
-            inventory_shared::db::ping(&self.0.reader),
+            inventory_shared::db::ping(&self.0.health),
         )
         .await;
         match ping {

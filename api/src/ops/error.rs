@@ -90,6 +90,10 @@ pub enum OpError {
         /// Why it was refused.
         message: String,
     },
+    /// A read ran out of its time budget (`DB_READ_TIMEOUT`) and was interrupted, or no read
+    /// connection freed up within it.
+    #[error("the read did not finish within its time budget; try again or narrow it")]
+    QueryTimeout,
     /// The writer is stopping; the operation was not run.
     #[error("the service is shutting down")]
     ShuttingDown,
@@ -114,6 +118,7 @@ impl OpError {
             Self::ReservationExpired { .. } => "RESERVATION_EXPIRED",
             Self::VersionMismatch { .. } => "VERSION_MISMATCH",
             Self::OutOfRange { .. } => "QUANTITY_LIMIT_EXCEEDED",
+            Self::QueryTimeout => "QUERY_TIMEOUT",
             Self::ShuttingDown => "SERVICE_UNAVAILABLE",
             Self::Storage(_) => "INTERNAL_ERROR",
         }
@@ -134,12 +139,18 @@ impl OpError {
 
 impl From<rusqlite::Error> for OpError {
     fn from(e: rusqlite::Error) -> Self {
+        if inventory_shared::db::is_interrupted(&e) {
+            return Self::QueryTimeout;
+        }
         Self::storage("database (rusqlite)", e)
     }
 }
 
 impl From<sqlx::Error> for OpError {
     fn from(e: sqlx::Error) -> Self {
+        if inventory_shared::db::is_over_budget(&e) {
+            return Self::QueryTimeout;
+        }
         Self::storage("database (sqlx)", e)
     }
 }

@@ -35,6 +35,8 @@ pub struct TestApp {
     /// The app's reader pool: for asserting rows, never for arranging state behind its back
     /// (except where a test says so, e.g. marking events published as the relay would).
     pub db: SqlitePool,
+    /// The app's `/health` connection (closed by the tests of a dead database).
+    pub health: SqlitePool,
     shutdown: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -70,6 +72,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("the application builds");
     let base = format!("http://{}", app.local_addr());
     let db = app.state().reader.clone();
+    let health = app.state().health.clone();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(app.run(shutdown.clone()));
     let client = reqwest::Client::builder()
@@ -81,6 +84,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         client,
         key,
         db,
+        health,
         shutdown,
         task: Some(task),
         _dir: dir,

@@ -99,7 +99,8 @@ pub struct EventStats {
     pub published: i64,
     /// Parked after too many broker rejections.
     pub dead: i64,
-    /// Age of the oldest pending event; `null` when none is pending.
+    /// Age of the oldest pending event (the first in commit order); `null` when none is
+    /// pending.
     #[oai(nullable)]
     pub oldest_pending_age_seconds: Option<f64>,
     /// Pending events per type.
