@@ -251,7 +251,10 @@ pub mod statuses {
 
 fn describe(status: u16) -> &'static str {
     match status {
-        400 => "Invalid input (`VALIDATION_FAILED` naming each field, `MALFORMED_JSON`)",
+        400 => {
+            "Invalid input (`VALIDATION_FAILED` naming each field, `MALFORMED_JSON`; \
+             `INVALID_CURSOR` on a paged list)"
+        }
         401 => "Missing, unknown or repeated `X-API-Key` (`UNAUTHORIZED`)",
         404 => "Not found (`PRODUCT_NOT_FOUND`, `STOCK_NOT_FOUND`, `RESERVATION_NOT_FOUND`)",
         409 => "Conflict with the current state (see the `code`)",

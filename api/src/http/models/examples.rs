@@ -127,3 +127,79 @@ impl Example for Reservation {
         }
     }
 }
+
+/// A `next_cursor` as the lists send it.
+fn next_cursor() -> Option<String> {
+    crate::http::cursor::example()
+}
+
+impl Example for ProductPage {
+    fn example() -> Self {
+        Self {
+            data: vec![Product::example()],
+            limit: 1,
+            offset: 0,
+            total: 2,
+            next_cursor: next_cursor(),
+        }
+    }
+}
+
+impl Example for ProductStock {
+    fn example() -> Self {
+        Self {
+            product_id: PRODUCT.to_owned(),
+            stores: vec![Stock::example()],
+            total_quantity: 25,
+            total_reserved: 2,
+            total_available: 23,
+            next_cursor: None,
+        }
+    }
+}
+
+impl Example for StoreStock {
+    fn example() -> Self {
+        Self {
+            store_id: "MAD-001".to_owned(),
+            count: 1,
+            items: vec![Stock::example()],
+            next_cursor: next_cursor(),
+        }
+    }
+}
+
+impl Example for LowStock {
+    fn example() -> Self {
+        Self {
+            threshold: 30,
+            count: 1,
+            items: vec![Stock::example()],
+            next_cursor: None,
+        }
+    }
+}
+
+impl Example for StorePending {
+    fn example() -> Self {
+        Self {
+            store_id: "MAD-001".to_owned(),
+            count: 1,
+            reservations: vec![Reservation::example()],
+            next_cursor: None,
+        }
+    }
+}
+
+impl Example for ProductStoreReservations {
+    fn example() -> Self {
+        Self {
+            product_id: PRODUCT.to_owned(),
+            store_id: "MAD-001".to_owned(),
+            status: Some(ReservationStatus::Pending),
+            count: 1,
+            reservations: vec![Reservation::example()],
+            next_cursor: None,
+        }
+    }
+}
