@@ -12,9 +12,18 @@ use inventory_api::ops::{products, reservation_lists, stock_lists};
 async fn each_list_statement_walks_its_index() {
     let app = spawn_app().await;
     let cases = [
-        (stock_lists::STORE_PAGE, "SEARCH stock USING INDEX stock_by_store (store_id=? AND product_id>?)"),
-        (stock_lists::PRODUCT_PAGE, "SEARCH stock USING PRIMARY KEY (product_id=? AND store_id>?)"),
-        (stock_lists::PRODUCT_TOTALS, "SEARCH stock USING PRIMARY KEY (product_id=?)"),
+        (
+            stock_lists::STORE_PAGE,
+            "SEARCH stock USING INDEX stock_by_store (store_id=? AND product_id>?)",
+        ),
+        (
+            stock_lists::PRODUCT_PAGE,
+            "SEARCH stock USING PRIMARY KEY (product_id=? AND store_id>?)",
+        ),
+        (
+            stock_lists::PRODUCT_TOTALS,
+            "SEARCH stock USING PRIMARY KEY (product_id=?)",
+        ),
         (
             stock_lists::LOW_PAGE,
             "SEARCH stock USING INDEX stock_by_available ((available,product_id,store_id)>(?,?,?) AND available<?)",
@@ -47,13 +56,22 @@ async fn each_list_statement_walks_its_index() {
             reservation_lists::NEWEST_OF_STATUS_NEXT_PAGE,
             "SEARCH reservations USING INDEX reservations_by_product_store (product_id=? AND store_id=? AND (created_at,id)<(?,?))",
         ),
-        (products::PRODUCTS_AFTER, "SEARCH products USING INDEX products_by_created ((created_at,id)>(?,?))"),
+        (
+            products::PRODUCTS_AFTER,
+            "SEARCH products USING INDEX products_by_created ((created_at,id)>(?,?))",
+        ),
         (
             products::CATEGORY_AFTER,
             "SEARCH products USING INDEX products_by_category (category=? AND (created_at,id)>(?,?))",
         ),
-        (products::PRODUCTS_AT_OFFSET, "SCAN products USING INDEX products_by_created"),
-        (products::CATEGORY_AT_OFFSET, "SEARCH products USING INDEX products_by_category (category=?)"),
+        (
+            products::PRODUCTS_AT_OFFSET,
+            "SCAN products USING INDEX products_by_created",
+        ),
+        (
+            products::CATEGORY_AT_OFFSET,
+            "SEARCH products USING INDEX products_by_category (category=?)",
+        ),
     ];
 
     for (statement, expected) in cases {

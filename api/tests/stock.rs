@@ -257,7 +257,10 @@ async fn low_stock_lists_rows_below_the_threshold_lowest_first() {
             (b.clone(), "BCN-001".to_owned(), 10)
         ]
     );
-    assert_eq!(zero.body, json!({"threshold": 0, "count": 0, "items": [], "next_cursor": null}));
+    assert_eq!(
+        zero.body,
+        json!({"threshold": 0, "count": 0, "items": [], "next_cursor": null})
+    );
 }
 
 #[tokio::test]

@@ -257,7 +257,11 @@ mod tests {
 
             let reply = decode::<AfterInstant>(List::Products, Some(&edited));
 
-            assert_eq!(reply.err().map(|e| e.code()), Some("INVALID_CURSOR"), "{at}");
+            assert_eq!(
+                reply.err().map(|e| e.code()),
+                Some("INVALID_CURSOR"),
+                "{at}"
+            );
         }
     }
 
@@ -270,10 +274,22 @@ mod tests {
             URL_SAFE_NO_PAD.encode(bytes)
         };
         for (list, parts) in [
-            (List::Products, serde_json::json!(["products", "yesterday", "id"])),
-            (List::Products, serde_json::json!(["products", "2026-01-15T10:45:00Z", "id"])),
-            (List::Products, serde_json::json!(["products", "2026-01-15T10:45:00.000000Z"])),
-            (List::LowStock, serde_json::json!(["low-stock", -1, "p", "s"])),
+            (
+                List::Products,
+                serde_json::json!(["products", "yesterday", "id"]),
+            ),
+            (
+                List::Products,
+                serde_json::json!(["products", "2026-01-15T10:45:00Z", "id"]),
+            ),
+            (
+                List::Products,
+                serde_json::json!(["products", "2026-01-15T10:45:00.000000Z"]),
+            ),
+            (
+                List::LowStock,
+                serde_json::json!(["low-stock", -1, "p", "s"]),
+            ),
             (List::StoreStock, serde_json::json!(["store-stock", ""])),
             (List::StoreStock, serde_json::json!(["store-stock", 7])),
         ] {

@@ -129,9 +129,13 @@ impl StockApi {
         cursor: Query<Option<String>>,
     ) -> Answer<Json<StoreStock>, statuses::ReadParams> {
         let after = cursor::decode(List::StoreStock, cursor.0.as_deref())?;
-        let page =
-            stock_lists::stock_of_store(&self.0.reader, store_id.0.as_str(), after.as_ref(), limit.0)
-                .await?;
+        let page = stock_lists::stock_of_store(
+            &self.0.reader,
+            store_id.0.as_str(),
+            after.as_ref(),
+            limit.0,
+        )
+        .await?;
         Ok(Json(StoreStock {
             store_id: store_id.0.into_inner(),
             count: page.rows.len() as i64,
@@ -163,9 +167,7 @@ impl StockApi {
             validator(minimum(value = "1"), maximum(value = "1000"))
         )]
         limit: Query<i64>,
-        /// The previous page's `next_cursor`; leave it out for the first page. A row whose
-        /// available units change during a walk moves in this order, so it may be listed twice
-        /// or not at all; every other row is listed once.
+        /// The previous page's `next_cursor`; leave it out for the first page.
         #[oai(example = "cursor::example")]
         cursor: Query<Option<String>>,
     ) -> Answer<Json<LowStock>, statuses::ReadParams> {

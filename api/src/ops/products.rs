@@ -203,23 +203,21 @@ pub async fn list_products(
     let fetch = fetch_count(limit);
     let query = match (category, from) {
         (None, ProductsFrom::Offset(offset)) => {
-            sqlx::query_as(PRODUCTS_AT_OFFSET)
-                .bind(fetch)
-                .bind(offset)
+            sqlx::query_as(PRODUCTS_AT_OFFSET).bind(fetch).bind(offset)
         }
         (Some(category), ProductsFrom::Offset(offset)) => sqlx::query_as(CATEGORY_AT_OFFSET)
-        .bind(category)
-        .bind(fetch)
-        .bind(offset),
+            .bind(category)
+            .bind(fetch)
+            .bind(offset),
         (None, ProductsFrom::After(after)) => sqlx::query_as(PRODUCTS_AFTER)
-        .bind(after.at.as_str())
-        .bind(after.id.as_str())
-        .bind(fetch),
+            .bind(after.at.as_str())
+            .bind(after.id.as_str())
+            .bind(fetch),
         (Some(category), ProductsFrom::After(after)) => sqlx::query_as(CATEGORY_AFTER)
-        .bind(category)
-        .bind(after.at.as_str())
-        .bind(after.id.as_str())
-        .bind(fetch),
+            .bind(category)
+            .bind(after.at.as_str())
+            .bind(after.id.as_str())
+            .bind(fetch),
     };
     let rows = query.fetch_all(db).await?;
     let total = match category {

@@ -51,17 +51,13 @@ pub async fn pending_in_store(
 ) -> OpResult<Page<ReservationRow, AfterInstant>> {
     let now = time::to_db(at);
     let query = match after.filter(|a| a.at > now) {
-        Some(after) => sqlx::query_as(
-            PENDING_NEXT_PAGE,
-        )
-        .bind(store_id)
-        .bind(after.at.as_str())
-        .bind(after.id.as_str()),
-        None => sqlx::query_as(
-            PENDING_FIRST_PAGE,
-        )
-        .bind(store_id)
-        .bind(now.as_str()),
+        Some(after) => sqlx::query_as(PENDING_NEXT_PAGE)
+            .bind(store_id)
+            .bind(after.at.as_str())
+            .bind(after.id.as_str()),
+        None => sqlx::query_as(PENDING_FIRST_PAGE)
+            .bind(store_id)
+            .bind(now.as_str()),
     };
     let rows = query.bind(fetch_count(limit)).fetch_all(db).await?;
     Ok(Page::from_rows(rows, limit, |r: &ReservationRow| {
@@ -87,32 +83,24 @@ pub async fn of_product_in_store(
     limit: i64,
 ) -> OpResult<Page<ReservationRow, AfterInstant>> {
     let query = match (status, before) {
-        (None, None) => sqlx::query_as(
-            NEWEST_FIRST_PAGE,
-        )
-        .bind(product_id)
-        .bind(store_id),
-        (None, Some(before)) => sqlx::query_as(
-            NEWEST_NEXT_PAGE,
-        )
-        .bind(product_id)
-        .bind(store_id)
-        .bind(before.at.as_str())
-        .bind(before.id.as_str()),
-        (Some(status), None) => sqlx::query_as(
-            NEWEST_OF_STATUS_FIRST_PAGE,
-        )
-        .bind(product_id)
-        .bind(store_id)
-        .bind(status),
-        (Some(status), Some(before)) => sqlx::query_as(
-            NEWEST_OF_STATUS_NEXT_PAGE,
-        )
-        .bind(product_id)
-        .bind(store_id)
-        .bind(status)
-        .bind(before.at.as_str())
-        .bind(before.id.as_str()),
+        (None, None) => sqlx::query_as(NEWEST_FIRST_PAGE)
+            .bind(product_id)
+            .bind(store_id),
+        (None, Some(before)) => sqlx::query_as(NEWEST_NEXT_PAGE)
+            .bind(product_id)
+            .bind(store_id)
+            .bind(before.at.as_str())
+            .bind(before.id.as_str()),
+        (Some(status), None) => sqlx::query_as(NEWEST_OF_STATUS_FIRST_PAGE)
+            .bind(product_id)
+            .bind(store_id)
+            .bind(status),
+        (Some(status), Some(before)) => sqlx::query_as(NEWEST_OF_STATUS_NEXT_PAGE)
+            .bind(product_id)
+            .bind(store_id)
+            .bind(status)
+            .bind(before.at.as_str())
+            .bind(before.id.as_str()),
     };
     let rows = query.bind(fetch_count(limit)).fetch_all(db).await?;
     Ok(Page::from_rows(rows, limit, |r: &ReservationRow| {

@@ -57,14 +57,12 @@ pub async fn stock_of_product(
     limit: i64,
 ) -> OpResult<ProductStockPage> {
     let mut tx = db.begin().await?;
-    let rows: Vec<StockRow> = sqlx::query_as(
-        PRODUCT_PAGE,
-    )
-    .bind(product_id)
-    .bind(after.map_or("", |a| a.0.as_str()))
-    .bind(fetch_count(limit))
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows: Vec<StockRow> = sqlx::query_as(PRODUCT_PAGE)
+        .bind(product_id)
+        .bind(after.map_or("", |a| a.0.as_str()))
+        .bind(fetch_count(limit))
+        .fetch_all(&mut *tx)
+        .await?;
     if rows.is_empty() {
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM products WHERE id = ?)")
@@ -75,12 +73,10 @@ pub async fn stock_of_product(
             return Err(OpError::ProductNotFound(product_id.to_owned()));
         }
     }
-    let (total_quantity, total_reserved): (i64, i64) = sqlx::query_as(
-        PRODUCT_TOTALS,
-    )
-    .bind(product_id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let (total_quantity, total_reserved): (i64, i64) = sqlx::query_as(PRODUCT_TOTALS)
+        .bind(product_id)
+        .fetch_one(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(ProductStockPage {
         page: Page::from_rows(rows, limit, |r| AfterText(r.store_id.clone())),
@@ -96,14 +92,12 @@ pub async fn stock_of_store(
     after: Option<&AfterText>,
     limit: i64,
 ) -> OpResult<Page<StockRow, AfterText>> {
-    let rows = sqlx::query_as(
-        STORE_PAGE,
-    )
-    .bind(store_id)
-    .bind(after.map_or("", |a| a.0.as_str()))
-    .bind(fetch_count(limit))
-    .fetch_all(db)
-    .await?;
+    let rows = sqlx::query_as(STORE_PAGE)
+        .bind(store_id)
+        .bind(after.map_or("", |a| a.0.as_str()))
+        .bind(fetch_count(limit))
+        .fetch_all(db)
+        .await?;
     Ok(Page::from_rows(rows, limit, |r: &StockRow| {
         AfterText(r.product_id.clone())
     }))
@@ -125,18 +119,14 @@ pub async fn low_stock(
         (a.available, a.product_id.as_str(), a.store_id.as_str())
     });
     let rows = match store_id {
-        Some(store_id) => sqlx::query_as(
-            LOW_IN_STORE_PAGE,
-        )
-        .bind(store_id)
-        .bind(available)
-        .bind(product_id),
-        None => sqlx::query_as(
-            LOW_PAGE,
-        )
-        .bind(available)
-        .bind(product_id)
-        .bind(after_store),
+        Some(store_id) => sqlx::query_as(LOW_IN_STORE_PAGE)
+            .bind(store_id)
+            .bind(available)
+            .bind(product_id),
+        None => sqlx::query_as(LOW_PAGE)
+            .bind(available)
+            .bind(product_id)
+            .bind(after_store),
     }
     .bind(threshold)
     .bind(fetch_count(limit))

@@ -131,7 +131,8 @@ pub struct StoreStock {
     pub next_cursor: Option<String>,
 }
 
-/// A page of the rows with few available units.
+/// A page of the rows with few available units. A row whose available units change during a
+/// walk moves in this order, so it may be listed twice or not at all; every other row once.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "snake_case", example)]
 pub struct LowStock {
