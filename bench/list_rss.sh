@@ -3,7 +3,8 @@
 # over all stores), then 8 clients walk `GET /stock/store/{store}` and `GET /stock/low-stock`
 # to their ends with the largest page (limit=1000), over and over. Prints the calls made, the
 # largest body, and the API's peak resident memory (VmHWM) before and after. The rows are
-# inserted with sqlite3 straight into the migrated file: only the reads are measured.
+# inserted with sqlite3 straight into the migrated file: only the reads are measured. Then one
+# client walks the store 100 rows a page and prints the first, last and median page times.
 # Usage: bench/list_rss.sh [rows=20000] [walks per client=10]
 # API_BIN=/path/to/inventory-api measures that binary instead of building the work tree's.
 set -euo pipefail
@@ -72,3 +73,21 @@ print(f"{stats['calls']} list calls, {stats['rows']} rows in {time.time() - star
       f"largest body {stats['largest'] / 1024:.0f} KiB")
 PY
 echo "API peak RSS after the list traffic: $(rss)"
+
+echo "== one client walks the store 100 rows a page: does a deep page cost more than the first?"
+BASE="http://127.0.0.1:$PORT/api/v1" python3 - <<'PY'
+import json, os, time, urllib.request
+base, key = os.environ["BASE"], os.environ["BENCH_KEY"]
+times, cursor = [], None
+while True:
+    url = f"{base}/stock/store/MAD-001?limit=100" + (f"&cursor={cursor}" if cursor else "")
+    started = time.perf_counter()
+    body = urllib.request.urlopen(urllib.request.Request(url, headers={"X-API-Key": key})).read()
+    times.append((time.perf_counter() - started) * 1000)
+    cursor = json.loads(body)["next_cursor"]
+    if cursor is None:
+        break
+ordered = sorted(times)
+print(f"{len(times)} pages: first {times[0]:.1f} ms, last {times[-1]:.1f} ms, "
+      f"p50 {ordered[len(ordered) // 2]:.1f} ms, max {ordered[-1]:.1f} ms")
+PY
