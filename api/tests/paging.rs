@@ -242,6 +242,10 @@ async fn low_stock_and_a_products_stores_page_in_their_order() {
         stores.push(store);
     }
     stores.sort();
+    // Above the partial indexes' 1,000 units: listed only by a threshold above 1,000 (a scan).
+    let plenty = app
+        .product_with_stock("LOWP-PLENTY", "MAD-001", 2_000)
+        .await;
 
     let low = walk(
         &app,
@@ -256,6 +260,22 @@ async fn low_stock_and_a_products_stores_page_in_their_order() {
         "/api/v1/stock/low-stock?threshold=5&store_id=MAD-001",
         "items",
         4,
+        "product_id",
+    )
+    .await;
+    let high = walk(
+        &app,
+        "/api/v1/stock/low-stock?threshold=5000",
+        "items",
+        11,
+        "product_id",
+    )
+    .await;
+    let high_mad = walk(
+        &app,
+        "/api/v1/stock/low-stock?threshold=5000&store_id=MAD-001",
+        "items",
+        11,
         "product_id",
     )
     .await;
@@ -274,18 +294,30 @@ async fn low_stock_and_a_products_stores_page_in_their_order() {
     // Expected order: available, then product id, then store id.
     let mut expected: Vec<(i64, String, String)> = Vec::new();
     for (i, id) in ids.iter().enumerate() {
-        if (i % 7) < 5 {
-            expected.push(((i % 7) as i64, id.clone(), "MAD-001".to_owned()));
-        }
+        expected.push(((i % 7) as i64, id.clone(), "MAD-001".to_owned()));
         expected.push((3, id.clone(), "BCN-001".to_owned()));
     }
     expected.extend((0..25).map(|s| (2, spread.clone(), format!("S{s:02}"))));
     expected.sort();
-    let expected_products: Vec<String> = expected.iter().map(|(_, p, _)| p.clone()).collect();
+    let expected_products: Vec<String> = expected
+        .iter()
+        .filter(|(a, _, _)| *a < 5)
+        .map(|(_, p, _)| p.clone())
+        .collect();
     assert_eq!(low, expected_products);
-    let expected_mad: Vec<String> = expected
+    let mut expected_high: Vec<String> = expected.iter().map(|(_, p, _)| p.clone()).collect();
+    expected_high.push(plenty.clone());
+    assert_eq!(high, expected_high);
+    let mut expected_high_mad: Vec<String> = expected
         .iter()
         .filter(|(_, _, s)| s == "MAD-001")
+        .map(|(_, p, _)| p.clone())
+        .collect();
+    expected_high_mad.push(plenty);
+    assert_eq!(high_mad, expected_high_mad);
+    let expected_mad: Vec<String> = expected
+        .iter()
+        .filter(|(a, _, s)| *a < 5 && s == "MAD-001")
         .map(|(_, p, _)| p.clone())
         .collect();
     assert_eq!(low_mad, expected_mad);

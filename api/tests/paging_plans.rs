@@ -85,3 +85,34 @@ async fn each_list_statement_walks_its_index() {
         assert_eq!(details, vec![expected], "{statement}");
     }
 }
+
+/// The documented exception: a low-stock threshold above the partial indexes' 1,000 units reads
+/// the whole table (or the whole store) and sorts it, since keeping every row in those indexes
+/// would cost every reservation write.
+#[tokio::test]
+async fn a_low_stock_threshold_above_the_indexed_range_scans() {
+    let app = spawn_app().await;
+
+    for (statement, expected) in [
+        (
+            stock_lists::LOW_PAGE_SCAN,
+            vec!["SCAN stock", "USE TEMP B-TREE FOR ORDER BY"],
+        ),
+        (
+            stock_lists::LOW_IN_STORE_PAGE_SCAN,
+            vec![
+                "SEARCH stock USING INDEX stock_by_store (store_id=?)",
+                "USE TEMP B-TREE FOR ORDER BY",
+            ],
+        ),
+    ] {
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {statement}"))
+                .fetch_all(&app.db)
+                .await
+                .expect("the statement plans");
+        let details: Vec<&str> = plan.iter().map(|(_, _, _, d)| d.as_str()).collect();
+
+        assert_eq!(details, expected, "{statement}");
+    }
+}

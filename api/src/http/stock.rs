@@ -153,7 +153,8 @@ impl StockApi {
     async fn low_stock(
         &self,
         _auth: ApiKeyAuth,
-        /// Rows with `available < threshold` are listed.
+        /// Rows with `available < threshold` are listed; up to 1000 indexed, above it each page
+        /// scans the table.
         #[oai(
             default = "default_threshold",
             validator(minimum(value = "0"), maximum(value = "1000000000"))

@@ -24,14 +24,32 @@ pub const PRODUCT_TOTALS: &str = "SELECT COALESCE(SUM(quantity), 0), COALESCE(SU
 pub const STORE_PAGE: &str = "SELECT product_id, store_id, quantity, reserved, version, \
      updated_at FROM stock WHERE store_id = ? AND product_id > ? ORDER BY product_id LIMIT ?";
 
-/// Low rows of every store after (available, product, store).
+/// The low-stock indexes hold only rows with fewer available units than this (their `WHERE`
+/// in `migrations/20261203000005_paging.sql`), so that a reservation on a well-stocked row
+/// does not pay for them. A threshold up to this is served by them; a higher one by a scan.
+pub const LOW_STOCK_INDEXED_BELOW: i64 = 1000;
+
+/// Low rows of every store after (available, product, store). The literal `available < 1000`
+/// repeats the partial index's `WHERE`: SQLite uses a partial index only for a query that
+/// states its condition, and a bound threshold does not.
 pub const LOW_PAGE: &str = "SELECT product_id, store_id, quantity, reserved, version, \
      updated_at FROM stock WHERE (available, product_id, store_id) > (?, ?, ?) \
-     AND available < ? ORDER BY available, product_id, store_id LIMIT ?";
+     AND available < ? AND available < 1000 ORDER BY available, product_id, store_id LIMIT ?";
 
 /// Low rows of one store after (available, product): within a store the store is constant.
 pub const LOW_IN_STORE_PAGE: &str = "SELECT product_id, store_id, quantity, reserved, version, \
      updated_at FROM stock WHERE store_id = ? AND (available, product_id) > (?, ?) \
+     AND available < ? AND available < 1000 ORDER BY available, product_id LIMIT ?";
+
+/// [`LOW_PAGE`] for a threshold above [`LOW_STOCK_INDEXED_BELOW`]: a scan of the table.
+pub const LOW_PAGE_SCAN: &str = "SELECT product_id, store_id, quantity, reserved, version, \
+     updated_at FROM stock WHERE (available, product_id, store_id) > (?, ?, ?) \
+     AND available < ? ORDER BY available, product_id, store_id LIMIT ?";
+
+/// [`LOW_IN_STORE_PAGE`] for a threshold above [`LOW_STOCK_INDEXED_BELOW`]: a scan of the
+/// store's rows.
+pub const LOW_IN_STORE_PAGE_SCAN: &str = "SELECT product_id, store_id, quantity, reserved, \
+     version, updated_at FROM stock WHERE store_id = ? AND (available, product_id) > (?, ?) \
      AND available < ? ORDER BY available, product_id LIMIT ?";
 
 /// A page of one product's rows, by store id.
@@ -107,7 +125,8 @@ pub async fn stock_of_store(
 /// product, then store), in every store or in one.
 ///
 /// `available` is a generated column (`quantity - reserved`) with its own indexes: SQLite seeks
-/// a row value like `(available, product_id) > (?, ?)` only on real columns.
+/// a row value like `(available, product_id) > (?, ?)` only on real columns. Thresholds above
+/// [`LOW_STOCK_INDEXED_BELOW`] scan (every row of the store, or of the table).
 pub async fn low_stock(
     db: &SqlitePool,
     threshold: i64,
@@ -118,12 +137,17 @@ pub async fn low_stock(
     let (available, product_id, after_store) = after.map_or((-1, "", ""), |a| {
         (a.available, a.product_id.as_str(), a.store_id.as_str())
     });
+    let indexed = threshold <= LOW_STOCK_INDEXED_BELOW;
     let rows = match store_id {
-        Some(store_id) => sqlx::query_as(LOW_IN_STORE_PAGE)
-            .bind(store_id)
-            .bind(available)
-            .bind(product_id),
-        None => sqlx::query_as(LOW_PAGE)
+        Some(store_id) => sqlx::query_as(if indexed {
+            LOW_IN_STORE_PAGE
+        } else {
+            LOW_IN_STORE_PAGE_SCAN
+        })
+        .bind(store_id)
+        .bind(available)
+        .bind(product_id),
+        None => sqlx::query_as(if indexed { LOW_PAGE } else { LOW_PAGE_SCAN })
             .bind(available)
             .bind(product_id)
             .bind(after_store),
