@@ -268,7 +268,10 @@ fn describe(status: u16, read: bool) -> &'static str {
             "The read ran past its time budget, `DB_READ_TIMEOUT`, or found no read connection \
              within it (`QUERY_TIMEOUT`): retry later or narrow the request"
         }
-        400 => "Invalid input (`VALIDATION_FAILED` naming each field, `MALFORMED_JSON`)",
+        400 => {
+            "Invalid input (`VALIDATION_FAILED` naming each field, `MALFORMED_JSON`; \
+             `INVALID_CURSOR` on a paged list)"
+        }
         401 => "Missing, unknown or repeated `X-API-Key` (`UNAUTHORIZED`)",
         404 => "Not found (`PRODUCT_NOT_FOUND`, `STOCK_NOT_FOUND`, `RESERVATION_NOT_FOUND`)",
         409 => "Conflict with the current state (see the `code`)",

@@ -14,7 +14,7 @@ async fn an_empty_catalogue_lists_an_empty_page() {
     reply.expect_status(200);
     assert_eq!(
         reply.body,
-        json!({"data": [], "limit": 20, "offset": 0, "total": 0})
+        json!({"data": [], "limit": 20, "offset": 0, "total": 0, "next_cursor": null})
     );
 }
 

@@ -378,7 +378,7 @@ async fn pending_by_store_lists_only_live_reservations_soonest_first() {
     assert_eq!(ids, vec![soon.as_str(), middle.as_str(), late.as_str()]);
     assert_eq!(
         empty.body,
-        json!({"store_id": "SEV-001", "count": 0, "reservations": []})
+        json!({"store_id": "SEV-001", "count": 0, "reservations": [], "next_cursor": null})
     );
     app.get("/api/v1/reservations/store/bad%20store/pending")
         .await

@@ -165,7 +165,7 @@ async fn a_product_without_stock_has_no_stores_and_an_unknown_one_is_404() {
     assert_eq!(
         empty.body,
         json!({"product_id": product, "stores": [], "total_quantity": 0,
-               "total_reserved": 0, "total_available": 0})
+               "total_reserved": 0, "total_available": 0, "next_cursor": null})
     );
     unknown.expect_problem(404, "PRODUCT_NOT_FOUND");
 }
@@ -201,7 +201,7 @@ async fn a_stores_stock_lists_its_rows_only() {
     empty.expect_status(200);
     assert_eq!(
         empty.body,
-        json!({"store_id": "SEV-001", "count": 0, "items": []})
+        json!({"store_id": "SEV-001", "count": 0, "items": [], "next_cursor": null})
     );
 }
 
@@ -259,7 +259,10 @@ async fn low_stock_lists_rows_below_the_threshold_lowest_first() {
             (b.clone(), "BCN-001".to_owned(), 10)
         ]
     );
-    assert_eq!(zero.body, json!({"threshold": 0, "count": 0, "items": []}));
+    assert_eq!(
+        zero.body,
+        json!({"threshold": 0, "count": 0, "items": [], "next_cursor": null})
+    );
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod cursor;
 pub mod events;
 pub mod models;
 pub mod products;

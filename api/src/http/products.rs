@@ -6,11 +6,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::body::JsonBody;
+use super::cursor::{self, List};
 use super::models::{Product, ProductBody, ProductPage};
 use super::types::{ProductId, Sku};
 use super::{ApiTags, AppState, auth::ApiKeyAuth};
 use crate::error::{Answer, ApiError, ApiResult, FieldError, statuses};
-use crate::ops::products::{self, ProductInput};
+use crate::ops::products::{self, ProductInput, ProductsFrom};
 
 /// Product routes.
 pub struct ProductsApi(pub AppState);
@@ -52,7 +53,7 @@ impl ProductBody {
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Products")]
 impl ProductsApi {
-    /// List products, a page at a time
+    /// List products, a page at a time (by offset or by cursor)
     #[oai(path = "/products", method = "get", operation_id = "list_products")]
     async fn list(
         &self,
@@ -62,17 +63,30 @@ impl ProductsApi {
             validator(minimum(value = "1"), maximum(value = "200"))
         )]
         limit: Query<i64>,
-        /// Products to skip.
+        /// Products to skip. Cannot be combined with `cursor`.
         #[oai(default, validator(minimum(value = "0")))]
         offset: Query<i64>,
         /// Only this category.
         category: Query<Option<String>>,
+        /// The previous page's `next_cursor`, instead of `offset`; leave it out for the first
+        /// page.
+        #[oai(example = "cursor::example")]
+        cursor: Query<Option<String>>,
     ) -> Answer<Json<ProductPage>, statuses::PublicList> {
         let category = category.0.filter(|c| !c.is_empty());
-        let (rows, total) =
-            products::list_products(&self.0.reader, category.as_deref(), limit.0, offset.0).await?;
+        let after = cursor::decode(List::Products, cursor.0.as_deref())?;
+        let from = match &after {
+            Some(_) if offset.0 > 0 => {
+                return Err(ApiError::field("offset", "cannot be combined with cursor").into());
+            }
+            Some(after) => ProductsFrom::After(after),
+            None => ProductsFrom::Offset(offset.0),
+        };
+        let (page, total) =
+            products::list_products(&self.0.reader, category.as_deref(), from, limit.0).await?;
         Ok(Json(ProductPage {
-            data: rows.into_iter().map(Product::from).collect(),
+            next_cursor: cursor::next(List::Products, page.next.as_ref()),
+            data: page.rows.into_iter().map(Product::from).collect(),
             limit: limit.0,
             offset: offset.0,
             total,

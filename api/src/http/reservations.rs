@@ -6,6 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::body::JsonBody;
+use super::cursor::{self, List};
 use super::models::{
     CancelBody, CreateReservationBody, ProductStoreReservations, Reservation, ReservationStats,
     ReservationStatus, StorePending,
@@ -15,6 +16,7 @@ use super::{ApiTags, AppState, auth::ApiKeyAuth};
 use crate::error::{Answer, statuses};
 use crate::metrics::record_reservation;
 use crate::ops::OpError;
+use crate::ops::reservation_lists;
 use crate::ops::reservations::{self, ConfirmOutcome, ReserveInput};
 
 /// Reservation routes.
@@ -160,7 +162,7 @@ impl ReservationsApi {
         Ok(Json(result?.into()))
     }
 
-    /// A store's pending, not yet due reservations, soonest deadline first
+    /// A store's pending, not yet due reservations, soonest deadline first, a page at a time
     #[oai(
         path = "/reservations/store/:store_id/pending",
         method = "get",
@@ -170,18 +172,34 @@ impl ReservationsApi {
         &self,
         _auth: ApiKeyAuth,
         store_id: Path<StoreId>,
+        /// Reservations per page, 1–1000.
+        #[oai(
+            default = "cursor::default_limit",
+            validator(minimum(value = "1"), maximum(value = "1000"))
+        )]
+        limit: Query<i64>,
+        /// The previous page's `next_cursor`; leave it out for the first page.
+        #[oai(example = "cursor::example")]
+        cursor: Query<Option<String>>,
     ) -> Answer<Json<StorePending>, statuses::ReadParams> {
-        let rows =
-            reservations::pending_in_store(&self.0.reader, store_id.0.as_str(), &time::now())
-                .await?;
+        let after = cursor::decode(List::PendingReservations, cursor.0.as_deref())?;
+        let page = reservation_lists::pending_in_store(
+            &self.0.reader,
+            store_id.0.as_str(),
+            &time::now(),
+            after.as_ref(),
+            limit.0,
+        )
+        .await?;
         Ok(Json(StorePending {
             store_id: store_id.0.into_inner(),
-            count: rows.len() as i64,
-            reservations: rows.into_iter().map(Reservation::from).collect(),
+            count: page.rows.len() as i64,
+            next_cursor: cursor::next(List::PendingReservations, page.next.as_ref()),
+            reservations: page.rows.into_iter().map(Reservation::from).collect(),
         }))
     }
 
-    /// Reservations of a product in a store, newest first
+    /// Reservations of a product in a store, newest first, a page at a time
     #[oai(
         path = "/reservations/product/:product_id/store/:store_id",
         method = "get",
@@ -194,20 +212,33 @@ impl ReservationsApi {
         store_id: Path<StoreId>,
         /// Only this state.
         status: Query<Option<ReservationStatus>>,
+        /// Reservations per page, 1–1000.
+        #[oai(
+            default = "cursor::default_limit",
+            validator(minimum(value = "1"), maximum(value = "1000"))
+        )]
+        limit: Query<i64>,
+        /// The previous page's `next_cursor`; leave it out for the first page.
+        #[oai(example = "cursor::example")]
+        cursor: Query<Option<String>>,
     ) -> Answer<Json<ProductStoreReservations>, statuses::ReadParams> {
-        let rows = reservations::of_product_in_store(
+        let before = cursor::decode(List::ProductStoreReservations, cursor.0.as_deref())?;
+        let page = reservation_lists::of_product_in_store(
             &self.0.reader,
             product_id.0.as_str(),
             store_id.0.as_str(),
             status.0.map(ReservationStatus::as_str),
+            before.as_ref(),
+            limit.0,
         )
         .await?;
         Ok(Json(ProductStoreReservations {
             product_id: UuidText::from(product_id.0.into_inner()),
             store_id: store_id.0.into_inner(),
             status: status.0,
-            count: rows.len() as i64,
-            reservations: rows.into_iter().map(Reservation::from).collect(),
+            count: page.rows.len() as i64,
+            next_cursor: cursor::next(List::ProductStoreReservations, page.next.as_ref()),
+            reservations: page.rows.into_iter().map(Reservation::from).collect(),
         }))
     }
 }

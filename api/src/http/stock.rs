@@ -6,6 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::body::JsonBody;
+use super::cursor::{self, List};
 use super::models::{
     AdjustStockBody, Availability, InitStockBody, LowStock, ProductStock, SetStockBody, Stock,
     StoreStock, TransferBody, TransferResult,
@@ -15,6 +16,7 @@ use super::{ApiTags, AppState, auth::ApiKeyAuth};
 use crate::error::{Answer, ApiResult, statuses};
 use crate::ops::OpError;
 use crate::ops::stock::{self, QuantityChange};
+use crate::ops::stock_lists;
 
 /// Stock routes.
 pub struct StockApi(pub AppState);
@@ -72,7 +74,7 @@ impl StockApi {
         Ok(Created::Created(Json(row.into()), location, etag))
     }
 
-    /// A product's stock in every store
+    /// A product's stock in every store, a page of stores at a time
     #[oai(
         path = "/stock/product/:product_id",
         method = "get",
@@ -82,19 +84,31 @@ impl StockApi {
         &self,
         _auth: ApiKeyAuth,
         product_id: Path<ProductId>,
+        /// Stores per page, 1–1000.
+        #[oai(
+            default = "cursor::default_limit",
+            validator(minimum(value = "1"), maximum(value = "1000"))
+        )]
+        limit: Query<i64>,
+        /// The previous page's `next_cursor`; leave it out for the first page.
+        #[oai(example = "cursor::example")]
+        cursor: Query<Option<String>>,
     ) -> Answer<Json<ProductStock>, statuses::ReadParamsOne> {
-        let rows = stock::stock_of_product(&self.0.reader, product_id.0.as_str()).await?;
-        let stores: Vec<Stock> = rows.into_iter().map(Stock::from).collect();
+        let after = cursor::decode(List::ProductStock, cursor.0.as_deref())?;
+        let found =
+            stock_lists::stock_of_product(&self.0.reader, product_id.0.as_str(), after.as_ref(), limit.0)
+                .await?;
         Ok(Json(ProductStock {
             product_id: product_id.0.into_inner().into(),
-            total_quantity: stores.iter().map(|s| s.quantity).sum(),
-            total_reserved: stores.iter().map(|s| s.reserved).sum(),
-            total_available: stores.iter().map(|s| s.available).sum(),
-            stores,
+            total_quantity: found.total_quantity,
+            total_reserved: found.total_reserved,
+            total_available: found.total_quantity - found.total_reserved,
+            next_cursor: cursor::next(List::ProductStock, found.page.next.as_ref()),
+            stores: found.page.rows.into_iter().map(Stock::from).collect(),
         }))
     }
 
-    /// A store's stock of every product
+    /// A store's stock of every product, a page at a time by product id
     #[oai(
         path = "/stock/store/:store_id",
         method = "get",
@@ -104,20 +118,33 @@ impl StockApi {
         &self,
         _auth: ApiKeyAuth,
         store_id: Path<StoreId>,
+        /// Rows per page, 1–1000.
+        #[oai(
+            default = "cursor::default_limit",
+            validator(minimum(value = "1"), maximum(value = "1000"))
+        )]
+        limit: Query<i64>,
+        /// The previous page's `next_cursor`; leave it out for the first page.
+        #[oai(example = "cursor::example")]
+        cursor: Query<Option<String>>,
     ) -> Answer<Json<StoreStock>, statuses::ReadParams> {
-        let items: Vec<Stock> = stock::stock_of_store(&self.0.reader, store_id.0.as_str())
-            .await?
-            .into_iter()
-            .map(Stock::from)
-            .collect();
+        let after = cursor::decode(List::StoreStock, cursor.0.as_deref())?;
+        let page = stock_lists::stock_of_store(
+            &self.0.reader,
+            store_id.0.as_str(),
+            after.as_ref(),
+            limit.0,
+        )
+        .await?;
         Ok(Json(StoreStock {
             store_id: store_id.0.into_inner(),
-            count: items.len() as i64,
-            items,
+            count: page.rows.len() as i64,
+            next_cursor: cursor::next(List::StoreStock, page.next.as_ref()),
+            items: page.rows.into_iter().map(Stock::from).collect(),
         }))
     }
 
-    /// Rows whose available units are below a threshold, lowest first
+    /// Rows whose available units are below a threshold, lowest first, a page at a time
     #[oai(
         path = "/stock/low-stock",
         method = "get",
@@ -126,25 +153,36 @@ impl StockApi {
     async fn low_stock(
         &self,
         _auth: ApiKeyAuth,
-        /// Rows with `available < threshold` are listed.
+        /// Rows with `available < threshold` are listed; up to 1000 indexed, above it each page
+        /// scans the table.
         #[oai(default = "default_threshold")]
         threshold: Query<Quantity>,
         /// Only this store.
         store_id: Query<Option<StoreId>>,
+        /// Rows per page, 1–1000.
+        #[oai(
+            default = "cursor::default_limit",
+            validator(minimum(value = "1"), maximum(value = "1000"))
+        )]
+        limit: Query<i64>,
+        /// The previous page's `next_cursor`; leave it out for the first page.
+        #[oai(example = "cursor::example")]
+        cursor: Query<Option<String>>,
     ) -> Answer<Json<LowStock>, statuses::ReadParams> {
-        let items: Vec<Stock> = stock::low_stock(
+        let after = cursor::decode(List::LowStock, cursor.0.as_deref())?;
+        let page = stock_lists::low_stock(
             &self.0.reader,
             threshold.0.get(),
             store_id.0.as_ref().map(StoreId::as_str),
+            after.as_ref(),
+            limit.0,
         )
-        .await?
-        .into_iter()
-        .map(Stock::from)
-        .collect();
+        .await?;
         Ok(Json(LowStock {
             threshold: threshold.0.get(),
-            count: items.len() as i64,
-            items,
+            count: page.rows.len() as i64,
+            next_cursor: cursor::next(List::LowStock, page.next.as_ref()),
+            items: page.rows.into_iter().map(Stock::from).collect(),
         }))
     }
 

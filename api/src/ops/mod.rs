@@ -4,15 +4,20 @@
 //! `BEGIN IMMEDIATE` (see [`crate::writer`]), and append their event with
 //! [`inventory_shared::outbox::append_event`] on that same connection, so the change and its
 //! event commit or roll back together. Point reads take a read-only `rusqlite` connection
-//! ([`crate::reads`]); lists and stats are async on the sqlx read pool. Every operation
+//! ([`crate::reads`]); lists and stats are async on the sqlx read pool. Every list is read a
+//! keyset page at a time ([`page`]; the stock lists in [`stock_lists`], the reservation lists in
+//! [`reservation_lists`], the products in [`products`]). Every operation
 //! answers an [`OpError`] when it does not happen; the HTTP edge maps it.
 //! (The audit log's reads are in [`inventory_shared::outbox`] with the rest of the
 //! `events` table's SQL.)
 
 pub mod error;
+pub mod page;
 pub mod products;
+pub mod reservation_lists;
 pub mod reservations;
 pub mod stock;
+pub mod stock_lists;
 
 pub use error::{OpError, OpResult};
 

@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqlitePool;
 use uuid::Uuid;
 
+use super::page::{AfterInstant, Page, fetch_count};
 use super::{OpError, OpResult, unique_violation};
 
 /// A product as stored.
@@ -165,28 +166,73 @@ pub fn product_by_sku(conn: &Connection, sku: &str) -> OpResult<ProductRow> {
         .ok_or_else(|| OpError::SkuNotFound(sku.to_owned()))
 }
 
-/// A page of products (oldest first), optionally of one category, and the filtered total.
+/// Products, oldest first, after skipping some.
+pub const PRODUCTS_AT_OFFSET: &str =
+    "SELECT * FROM products ORDER BY created_at, id LIMIT ? OFFSET ?";
+
+/// Products of a category, oldest first, after skipping some.
+pub const CATEGORY_AT_OFFSET: &str =
+    "SELECT * FROM products WHERE category = ? ORDER BY created_at, id LIMIT ? OFFSET ?";
+
+/// Products after (created, id).
+pub const PRODUCTS_AFTER: &str = "SELECT * FROM products WHERE (created_at, id) > (?, ?) \
+     ORDER BY created_at, id LIMIT ?";
+
+/// Products of a category after (created, id).
+pub const CATEGORY_AFTER: &str = "SELECT * FROM products WHERE category = ? \
+     AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?";
+
+/// Where a page of products starts.
+#[derive(Debug, Clone, Copy)]
+pub enum ProductsFrom<'a> {
+    /// After skipping this many products (offset paging, kept for existing clients).
+    Offset(i64),
+    /// After this product (keyset paging: stable under inserts and deletes).
+    After(&'a AfterInstant),
+}
+
+/// A page of products, oldest first (`created_at`, then `id`), optionally of one category, and
+/// the filtered total. Either way the page carries the key of its last row when more follow,
+/// so an offset walk can switch to the cursor at any page.
 pub async fn list_products(
     db: &SqlitePool,
     category: Option<&str>,
+    from: ProductsFrom<'_>,
     limit: i64,
-    offset: i64,
-) -> OpResult<(Vec<ProductRow>, i64)> {
-    let rows = sqlx::query_as(
-        "SELECT * FROM products WHERE (?1 IS NULL OR category = ?1) \
-         ORDER BY created_at, id LIMIT ?2 OFFSET ?3",
-    )
-    .bind(category)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(db)
-    .await?;
-    let total =
-        sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE (?1 IS NULL OR category = ?1)")
+) -> OpResult<(Page<ProductRow, AfterInstant>, i64)> {
+    let fetch = fetch_count(limit);
+    let query = match (category, from) {
+        (None, ProductsFrom::Offset(offset)) => {
+            sqlx::query_as(PRODUCTS_AT_OFFSET).bind(fetch).bind(offset)
+        }
+        (Some(category), ProductsFrom::Offset(offset)) => sqlx::query_as(CATEGORY_AT_OFFSET)
             .bind(category)
-            .fetch_one(db)
-            .await?;
-    Ok((rows, total))
+            .bind(fetch)
+            .bind(offset),
+        (None, ProductsFrom::After(after)) => sqlx::query_as(PRODUCTS_AFTER)
+            .bind(after.at.as_str())
+            .bind(after.id.as_str())
+            .bind(fetch),
+        (Some(category), ProductsFrom::After(after)) => sqlx::query_as(CATEGORY_AFTER)
+            .bind(category)
+            .bind(after.at.as_str())
+            .bind(after.id.as_str())
+            .bind(fetch),
+    };
+    let rows = query.fetch_all(db).await?;
+    let total = match category {
+        None => sqlx::query_scalar("SELECT COUNT(*) FROM products"),
+        Some(category) => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE category = ?").bind(category)
+        }
+    }
+    .fetch_one(db)
+    .await?;
+    let page = Page::from_rows(rows, limit, |r: &ProductRow| AfterInstant {
+        at: r.created_at.clone(),
+        id: r.id.clone(),
+    });
+    Ok((page, total))
 }
 
 /// Whether a product exists (inside a write transaction).

@@ -298,40 +298,6 @@ pub fn get_reservation(conn: &Connection, id: &str) -> OpResult<ReservationRow> 
     reservation_row(conn, id)
 }
 
-/// A store's PENDING reservations that are not yet due, soonest deadline first.
-pub async fn pending_in_store(
-    db: &SqlitePool,
-    store_id: &str,
-    at: &Timestamp,
-) -> OpResult<Vec<ReservationRow>> {
-    Ok(sqlx::query_as(
-        "SELECT * FROM reservations WHERE store_id = ? AND status = 'PENDING' AND expires_at > ? \
-         ORDER BY expires_at, id LIMIT 1000",
-    )
-    .bind(store_id)
-    .bind(time::to_db(at))
-    .fetch_all(db)
-    .await?)
-}
-
-/// Reservations of one product in one store, newest first, optionally of one status.
-pub async fn of_product_in_store(
-    db: &SqlitePool,
-    product_id: &str,
-    store_id: &str,
-    status: Option<&str>,
-) -> OpResult<Vec<ReservationRow>> {
-    Ok(sqlx::query_as(
-        "SELECT * FROM reservations WHERE product_id = ?1 AND store_id = ?2 \
-         AND (?3 IS NULL OR status = ?3) ORDER BY created_at DESC, id DESC LIMIT 1000",
-    )
-    .bind(product_id)
-    .bind(store_id)
-    .bind(status)
-    .fetch_all(db)
-    .await?)
-}
-
 /// Count of reservations per status, optionally in one store, from `reservation_counts`
 /// (kept exact by triggers in the transaction of every insert, status change and delete of a
 /// reservation: `migrations/20261203000001_counters.sql`), so it costs a few rows per store

@@ -9,7 +9,6 @@ use inventory_shared::events::{NewEvent, StockCreated, StockTransferred, StockUp
 use inventory_shared::outbox::append_event;
 use inventory_shared::time::{self, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
-use sqlx::SqlitePool;
 
 use super::{MAX_QUANTITY, OpError, OpResult, products::product_exists};
 
@@ -280,54 +279,4 @@ pub(crate) fn insufficient(requested: i64, available: i64, store_id: &str) -> Op
 pub fn get_stock(conn: &Connection, product_id: &str, store_id: &str) -> OpResult<StockRow> {
     stock_row(conn, product_id, store_id)?
         .ok_or_else(|| OpError::stock_not_found(product_id, store_id))
-}
-
-/// Every store's row of one product; 404 when the product does not exist.
-pub async fn stock_of_product(db: &SqlitePool, product_id: &str) -> OpResult<Vec<StockRow>> {
-    let rows: Vec<StockRow> = sqlx::query_as(
-        "SELECT product_id, store_id, quantity, reserved, version, updated_at FROM stock \
-         WHERE product_id = ? ORDER BY store_id",
-    )
-    .bind(product_id)
-    .fetch_all(db)
-    .await?;
-    if rows.is_empty() {
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM products WHERE id = ?)")
-                .bind(product_id)
-                .fetch_one(db)
-                .await?;
-        if !exists {
-            return Err(OpError::ProductNotFound(product_id.to_owned()));
-        }
-    }
-    Ok(rows)
-}
-
-/// Every product's row in one store.
-pub async fn stock_of_store(db: &SqlitePool, store_id: &str) -> OpResult<Vec<StockRow>> {
-    Ok(sqlx::query_as(
-        "SELECT product_id, store_id, quantity, reserved, version, updated_at FROM stock \
-         WHERE store_id = ? ORDER BY product_id",
-    )
-    .bind(store_id)
-    .fetch_all(db)
-    .await?)
-}
-
-/// Rows whose available units are below `threshold`, lowest first.
-pub async fn low_stock(
-    db: &SqlitePool,
-    threshold: i64,
-    store_id: Option<&str>,
-) -> OpResult<Vec<StockRow>> {
-    Ok(sqlx::query_as(
-        "SELECT product_id, store_id, quantity, reserved, version, updated_at FROM stock \
-         WHERE quantity - reserved < ?1 AND (?2 IS NULL OR store_id = ?2) \
-         ORDER BY quantity - reserved, product_id, store_id LIMIT 1000",
-    )
-    .bind(threshold)
-    .bind(store_id)
-    .fetch_all(db)
-    .await?)
 }

@@ -194,13 +194,19 @@ impl Example for ReservationStats {
     }
 }
 
+/// A `next_cursor` as the lists send it.
+fn next_cursor() -> Option<String> {
+    crate::http::cursor::example()
+}
+
 impl Example for ProductPage {
     fn example() -> Self {
         Self {
             data: vec![Product::example()],
-            limit: 20,
+            limit: 1,
             offset: 0,
-            total: 1,
+            total: 2,
+            next_cursor: next_cursor(),
         }
     }
 }
@@ -213,6 +219,7 @@ impl Example for ProductStock {
             total_quantity: 25,
             total_reserved: 2,
             total_available: 23,
+            next_cursor: None,
         }
     }
 }
@@ -225,6 +232,17 @@ impl Example for Availability {
             requested: 2,
             available: 23,
             sufficient: true,
+        }
+    }
+}
+
+impl Example for StoreStock {
+    fn example() -> Self {
+        Self {
+            store_id: "MAD-001".to_owned(),
+            count: 1,
+            items: vec![Stock::example()],
+            next_cursor: next_cursor(),
         }
     }
 }
@@ -253,12 +271,47 @@ impl Example for TransferResult {
     }
 }
 
+impl Example for LowStock {
+    fn example() -> Self {
+        Self {
+            threshold: 30,
+            count: 1,
+            items: vec![Stock::example()],
+            next_cursor: None,
+        }
+    }
+}
+
 impl Example for Health {
     fn example() -> Self {
         Self {
             status: "ok".to_owned(),
             database: "ok".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+impl Example for StorePending {
+    fn example() -> Self {
+        Self {
+            store_id: "MAD-001".to_owned(),
+            count: 1,
+            reservations: vec![Reservation::example()],
+            next_cursor: None,
+        }
+    }
+}
+
+impl Example for ProductStoreReservations {
+    fn example() -> Self {
+        Self {
+            product_id: PRODUCT.to_owned().into(),
+            store_id: "MAD-001".to_owned(),
+            status: Some(ReservationStatus::Pending),
+            count: 1,
+            reservations: vec![Reservation::example()],
+            next_cursor: None,
         }
     }
 }

@@ -64,7 +64,7 @@ impl From<ProductRow> for Product {
     }
 }
 
-/// A page of products.
+/// A page of products, oldest first (`created_at`, then `id`).
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "snake_case", example)]
 pub struct ProductPage {
@@ -72,8 +72,13 @@ pub struct ProductPage {
     pub data: Vec<Product>,
     /// Page size asked for.
     pub limit: i64,
-    /// Offset asked for.
+    /// Offset asked for (0 when paging with `cursor`).
     pub offset: i64,
     /// Products matching the filter, over all pages.
     pub total: i64,
+    /// Pass as `cursor` (without `offset`) to read the next page; `null` on the last page.
+    /// Unlike an offset, it neither repeats nor skips a product when others are added or
+    /// deleted meanwhile.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
 }

@@ -74,21 +74,24 @@ impl From<ReservationRow> for Reservation {
     }
 }
 
-/// A store's pending reservations.
+/// A page of a store's pending reservations.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct StorePending {
     /// Store.
     pub store_id: String,
-    /// Reservations listed (at most 1000).
+    /// Reservations on this page (at most `limit`).
     pub count: i64,
-    /// Soonest deadline first.
+    /// Soonest deadline first (ties by id).
     pub reservations: Vec<Reservation>,
+    /// Pass as `cursor` to read the next page; `null` on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
 }
 
-/// Reservations of one product in one store.
+/// A page of the reservations of one product in one store.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct ProductStoreReservations {
     /// Product.
     pub product_id: UuidText,
@@ -97,10 +100,13 @@ pub struct ProductStoreReservations {
     /// The status filter; `null` when none was given.
     #[oai(nullable)]
     pub status: Option<ReservationStatus>,
-    /// Reservations listed (at most 1000).
+    /// Reservations on this page (at most `limit`).
     pub count: i64,
-    /// Newest first.
+    /// Newest first (ties by id, descending).
     pub reservations: Vec<Reservation>,
+    /// Pass as `cursor` to read the next page; `null` on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
 }
 
 /// Reservation counts per state.

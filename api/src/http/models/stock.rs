@@ -93,44 +93,54 @@ impl From<StockRow> for Stock {
     }
 }
 
-/// A product's stock in every store.
+/// A product's stock in every store, a page of stores at a time; the totals cover every store.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "snake_case", example)]
 pub struct ProductStock {
     /// Product.
     pub product_id: UuidText,
-    /// One row per store.
+    /// One row per store, by store id (at most `limit`).
     pub stores: Vec<Stock>,
-    /// Sum of `quantity`.
+    /// Sum of `quantity` over every store (not only this page).
     pub total_quantity: i64,
-    /// Sum of `reserved`.
+    /// Sum of `reserved` over every store.
     pub total_reserved: i64,
-    /// Sum of `available`.
+    /// Sum of `available` over every store.
     pub total_available: i64,
+    /// Pass as `cursor` to read the next page; `null` on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
 }
 
-/// A store's stock of every product.
+/// A page of a store's stock, one row per product.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct StoreStock {
     /// Store.
     pub store_id: String,
-    /// Rows.
+    /// Rows on this page (at most `limit`).
     pub count: i64,
-    /// One row per product.
+    /// One row per product, by product id.
     pub items: Vec<Stock>,
+    /// Pass as `cursor` to read the next page; `null` on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
 }
 
-/// Rows with few available units.
+/// A page of the rows with few available units. A row whose available units change during a
+/// walk moves in this order, so it may be listed twice or not at all; every other row once.
 #[derive(Debug, Clone, Object)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", example)]
 pub struct LowStock {
     /// Rows with `available < threshold` are listed.
     pub threshold: i64,
-    /// Rows listed (at most 1000).
+    /// Rows on this page (at most `limit`).
     pub count: i64,
-    /// Lowest available first.
+    /// Lowest available first, then by product id, then store id.
     pub items: Vec<Stock>,
+    /// Pass as `cursor` to read the next page; `null` on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
 }
 
 /// Whether a quantity can be reserved now.
