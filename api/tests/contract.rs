@@ -142,12 +142,35 @@ async fn schemathesis_finds_no_failure_in_any_phase() {
         .arg(format!("{}/openapi.json", app.base))
         .args(["--checks", "all"])
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
-        .args(["--max-examples", "100", "--seed", "42", "--workers", "2"])
+        // One worker: with two, CPython 3.11's `ast.parse` (which hypothesis calls to describe
+        // its strategies) can fail in both threads at once with "AST constructor recursion
+        // depth mismatch", a runtime error of the tool, not a finding about the API.
+        .args(["--max-examples", "100", "--seed", "42", "--workers", "1"])
         .args(["--generation-database", "none"])
         .args(["--header", &format!("X-API-Key: {KEY}")])
         .arg("--no-color")
         .env("NO_COLOR", "1");
     let (ok, text) = run(fuzz).await;
     assert!(ok, "schemathesis found failures:\n{text}");
-    assert!(text.contains("No issues found"), "{text}");
+    // Zero failures and zero errors: every generated case passed every check. Warnings (a
+    // random UUID names no product, a random cursor is refused) are printed, not failures.
+    let cases = text
+        .lines()
+        .find(|l| l.contains(" generated, "))
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let counts: Vec<u64> = cases
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert!(
+        counts.len() >= 2 && counts[0] > 0 && counts[0] == counts[1] && cases.contains(" passed"),
+        "every generated case must pass (`{cases}`):\n{text}"
+    );
+    assert!(
+        !text.contains("Errors:"),
+        "schemathesis hit errors:\n{text}"
+    );
+    println!("{text}");
 }

@@ -95,9 +95,13 @@ impl StockApi {
         cursor: Query<Option<String>>,
     ) -> Answer<Json<ProductStock>, statuses::ReadParamsOne> {
         let after = cursor::decode(List::ProductStock, cursor.0.as_deref())?;
-        let found =
-            stock_lists::stock_of_product(&self.0.reader, product_id.0.as_str(), after.as_ref(), limit.0)
-                .await?;
+        let found = stock_lists::stock_of_product(
+            &self.0.reader,
+            product_id.0.as_str(),
+            after.as_ref(),
+            limit.0,
+        )
+        .await?;
         Ok(Json(ProductStock {
             product_id: product_id.0.into_inner().into(),
             total_quantity: found.total_quantity,
