@@ -35,6 +35,11 @@ pub struct TestApp {
     /// The app's reader pool: for asserting rows, never for arranging state behind its back
     /// (except where a test says so, e.g. marking events published as the relay would).
     pub db: SqlitePool,
+    /// The app's state (writer, readers), for tests that drive a background task's pass
+    /// directly (retention) instead of waiting for its timer.
+    pub state: inventory_api::http::AppState,
+    /// The database file.
+    pub db_path: std::path::PathBuf,
     shutdown: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -70,6 +75,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("the application builds");
     let base = format!("http://{}", app.local_addr());
     let db = app.state().reader.clone();
+    let state = app.state().clone();
+    let db_path = dir.path().join("inventory.db");
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(app.run(shutdown.clone()));
     let client = reqwest::Client::builder()
@@ -81,6 +88,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         client,
         key,
         db,
+        state,
+        db_path,
         shutdown,
         task: Some(task),
         _dir: dir,
