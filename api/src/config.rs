@@ -1,6 +1,7 @@
 //! The API's settings: environment variables (and `.env`), each also a flag (`--help`).
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -69,6 +70,44 @@ pub struct Settings {
     /// How long graceful shutdown may take.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// Delete synced events created longer ago than this (`90d`); pending and parked events
+    /// always stay. Unset: keep every event (the audit log's promise).
+    #[arg(long, env = "EVENTS_RETENTION", value_parser = parse_positive_duration)]
+    pub events_retention: Option<Duration>,
+
+    /// Before deleting events, append them to one gzip JSON Lines file per UTC day in this
+    /// folder (`docs/operations.md`, "Archive"). Needs EVENTS_RETENTION.
+    #[arg(long, env = "EVENTS_ARCHIVE_DIR")]
+    pub events_archive_dir: Option<PathBuf>,
+
+    /// Delete confirmed, cancelled and expired reservations that finished longer ago than
+    /// this (`30d`). Unset: keep them.
+    #[arg(long, env = "RESERVATIONS_RETENTION", value_parser = parse_positive_duration)]
+    pub reservations_retention: Option<Duration>,
+
+    /// How often the retention task looks for rows past their retention period.
+    #[arg(long, env = "RETENTION_INTERVAL", default_value = "1m", value_parser = parse_positive_duration)]
+    pub retention_interval: Duration,
+
+    /// Rows the retention task deletes per write transaction.
+    #[arg(long, env = "RETENTION_BATCH", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub retention_batch: u32,
+
+    /// A one-off command instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// `inventory-api <command>`: one-off jobs on the database the settings name.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Copy the database to PATH while the API and relay keep running (a consistent
+    /// snapshot; `docs/operations.md`, "Backup and restore").
+    Backup {
+        /// Where to write the copy; must not exist yet.
+        path: PathBuf,
+    },
 }
 
 impl Settings {
@@ -79,6 +118,7 @@ impl Settings {
         settings.server_port = 0;
         settings.api_keys = None;
         settings.seed_demo = false;
+        settings.command = None;
         settings
     }
 

@@ -9,6 +9,9 @@
 //! - [`writer`]: the one writer connection and its group commit.
 //! - [`reads`]: point reads inline on per-thread read-only connections.
 //! - [`expiry`]: the background task that expires due reservations.
+//! - [`retention`]: the background task that deletes (and archives) rows past their
+//!   retention period and returns their space.
+//! - [`backup`]: `inventory-api backup PATH`, an online copy of the database.
 //! - [`demo`]: `--seed-demo` sample data.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`error`]: the HTTP error type, its RFC 9457 problem body, and the one mapping from
@@ -19,8 +22,10 @@
 //! `docs/architecture.md`.
 //!
 //! [`Application::build`] opens the database and binds the listener; [`Application::run`]
-//! serves until the shutdown token is cancelled, then stops the expiry task and the writer.
+//! serves until the shutdown token is cancelled, then stops the expiry and retention tasks and
+//! the writer.
 
+pub mod backup;
 pub mod config;
 pub mod demo;
 pub mod error;
@@ -29,6 +34,7 @@ pub mod http;
 pub mod metrics;
 pub mod ops;
 pub mod reads;
+pub mod retention;
 pub mod writer;
 
 use std::net::SocketAddr;
@@ -53,6 +59,7 @@ pub struct Application {
     acceptor: poem::listener::TcpAcceptor,
     local_addr: SocketAddr,
     writer_thread: WriterThread,
+    retention: retention::Retention,
 }
 
 impl Application {
@@ -60,6 +67,7 @@ impl Application {
     /// point reader), seeds demo data when asked, binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let keys = Arc::new(settings.keys()?);
+        let retention = retention::Retention::build(retention::Policy::from_settings(&settings)?)?;
         db::migrate(&settings.database).await?;
         let reader = db::open_budgeted_read_pool(
             &settings.database,
@@ -109,6 +117,7 @@ impl Application {
             acceptor,
             local_addr,
             writer_thread,
+            retention,
         })
     }
 
@@ -123,7 +132,8 @@ impl Application {
     }
 
     /// Serves until `shutdown` is cancelled, then drains requests in flight (up to
-    /// `SHUTDOWN_TIMEOUT`), stops the expiry task and the writer, and closes the read pool.
+    /// `SHUTDOWN_TIMEOUT`), stops the expiry and retention tasks and the writer, and closes
+    /// the read pool.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
             settings,
@@ -132,21 +142,26 @@ impl Application {
             acceptor,
             local_addr,
             writer_thread,
+            retention,
         } = self;
         tracing::info!(
             addr = %local_addr,
             database = %settings.database.path().display(),
             synchronous = ?settings.database.sqlite_synchronous,
             reservation_ttl_s = settings.reservation_ttl.as_secs(),
+            events_retention = ?settings.events_retention,
+            reservations_retention = ?settings.reservations_retention,
             api_keys = ?keys.names(),
             "inventory API listening"
         );
+        // Built before any task is spawned: a failure here leaves nothing running.
+        let app = http::routes(&state, keys)?;
         let expiry = tokio::spawn(expiry::run(
             state.clone(),
             settings.reservation_expiry_interval,
             shutdown.child_token(),
         ));
-        let app = http::routes(&state, keys)?;
+        let retention = tokio::spawn(retention.run(state.clone(), shutdown.child_token()));
         let stop = shutdown.clone();
         let served = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(
@@ -160,6 +175,12 @@ impl Application {
             Ok(Ok(())) => tracing::debug!("expiry task ended"),
             Ok(Err(e)) => tracing::error!(error = %e, "expiry task panicked"),
             Err(_) => tracing::warn!("expiry task did not stop in 5 s"),
+        }
+        // A pass stops between batches; the batch in flight finishes first.
+        match tokio::time::timeout(Duration::from_secs(5), retention).await {
+            Ok(Ok(())) => tracing::debug!("retention task ended"),
+            Ok(Err(e)) => tracing::error!(error = %e, "retention task panicked"),
+            Err(_) => tracing::warn!("retention task did not stop in 5 s"),
         }
         if tokio::time::timeout(settings.shutdown_timeout, writer_thread.stop())
             .await

@@ -1,8 +1,9 @@
 //! `inventory-api`: loads the settings, starts logging, builds the app, serves until SIGINT or
-//! SIGTERM, and reports how it ended.
+//! SIGTERM, and reports how it ended; or runs a one-off command (`openapi`, `backup PATH`).
 
 use clap::Parser;
-use inventory_api::{Application, config::Settings};
+use inventory_api::Application;
+use inventory_api::config::{Command, Settings};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -28,6 +29,9 @@ async fn main() -> std::process::ExitCode {
         eprintln!("error: {e:#}");
         return std::process::ExitCode::FAILURE;
     }
+    if let Some(Command::Backup { path }) = settings.command.clone() {
+        return backup(&settings, &path);
+    }
     match run(settings).await {
         Ok(()) => {
             tracing::info!("inventory API stopped");
@@ -51,4 +55,37 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let result = app.run(shutdown).await;
     signals.abort();
     result
+}
+
+/// `inventory-api backup PATH`, with a progress bar on a terminal (hidden when piped).
+fn backup(settings: &Settings, path: &std::path::Path) -> std::process::ExitCode {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} backing up [{bar:40}] {percent}% of {len} pages ({eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let result = inventory_api::backup::backup(&settings.database.path(), path, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    match result {
+        Ok(copied) => {
+            println!(
+                "backed up {} pages ({:.1} MB) to {} in {:.2}s",
+                copied.pages,
+                copied.bytes as f64 / 1e6,
+                path.display(),
+                copied.elapsed.as_secs_f64()
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "backup failed");
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

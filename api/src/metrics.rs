@@ -41,6 +41,12 @@ pub mod names {
     pub const EXPIRY_LAST_RUN: &str = "reservation_expiry_last_run_timestamp_seconds";
     /// Gauge, label `version`: always 1.
     pub const BUILD_INFO: &str = "inventory_build_info";
+    /// Rows the retention task removed, by `table` and `action` (`archived`, `deleted`).
+    pub const RETENTION_ROWS: &str = "retention_rows_total";
+    /// Pages incremental vacuum handed back to the file system.
+    pub const VACUUM_PAGES: &str = "retention_vacuumed_pages_total";
+    /// Unix time the last retention pass finished.
+    pub const RETENTION_LAST_RUN: &str = "retention_last_run_timestamp_seconds";
 }
 
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -150,12 +156,33 @@ fn describe() {
         "Unix time the last expiry pass finished"
     );
     metrics::describe_gauge!(names::BUILD_INFO, "Always 1; the label names the version");
+    metrics::describe_counter!(
+        names::RETENTION_ROWS,
+        "Rows the retention task archived or deleted, by table"
+    );
+    metrics::describe_counter!(
+        names::VACUUM_PAGES,
+        "Pages incremental vacuum returned to the file system after retention"
+    );
+    metrics::describe_gauge!(
+        names::RETENTION_LAST_RUN,
+        metrics::Unit::Seconds,
+        "Unix time the last retention pass finished (0: retention off or not run yet)"
+    );
     // Registered now so that a fresh process shows every series.
     let _ = metrics::histogram!(names::WRITE_BATCH_SIZE);
     let _ = metrics::histogram!(names::COMMIT_DURATION);
     let _ = metrics::histogram!(names::EXPIRY_LAG);
     metrics::gauge!(names::WRITER_QUEUE_DEPTH).set(0.0);
     metrics::gauge!(names::EXPIRY_LAST_RUN).set(0.0);
+    metrics::gauge!(names::RETENTION_LAST_RUN).set(0.0);
+    for (table, action) in [
+        ("events", "archived"),
+        ("events", "deleted"),
+        ("reservations", "deleted"),
+    ] {
+        metrics::counter!(names::RETENTION_ROWS, "table" => table, "action" => action).absolute(0);
+    }
     metrics::gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
@@ -198,4 +225,19 @@ pub fn record_expiry_lag(expires_at: &str, at: &inventory_shared::time::Timestam
 pub fn record_expiry_pass() {
     let now = inventory_shared::time::now();
     metrics::gauge!(names::EXPIRY_LAST_RUN).set(now.timestamp_micros() as f64 / 1e6);
+}
+
+/// Records what a retention pass removed.
+pub fn record_retention_pass(pass: &crate::retention::Pass) {
+    let rows = [
+        ("events", "archived", pass.events_archived),
+        ("events", "deleted", pass.events_deleted),
+        ("reservations", "deleted", pass.reservations_deleted),
+    ];
+    for (table, action, n) in rows {
+        metrics::counter!(names::RETENTION_ROWS, "table" => table, "action" => action).increment(n);
+    }
+    metrics::counter!(names::VACUUM_PAGES).increment(pass.pages_freed.max(0) as u64);
+    let now = inventory_shared::time::now();
+    metrics::gauge!(names::RETENTION_LAST_RUN).set(now.timestamp_micros() as f64 / 1e6);
 }

@@ -108,8 +108,13 @@ pub struct Settings {
 pub enum Command {
     /// Consume the stream and serve the read model (the default).
     Run,
-    /// Drop the projection and rebuild it from the API's audit log alone, then exit.
-    Rebuild,
+    /// Drop the projection and rebuild it from the API's audit log, then exit.
+    Rebuild {
+        /// First read the events the API archived before deleting them (its
+        /// `EVENTS_ARCHIVE_DIR`), then the audit log.
+        #[arg(long, value_name = "DIR")]
+        archive: Option<std::path::PathBuf>,
+    },
     /// Print the AsyncAPI 3.0 document of the published events (the committed `asyncapi.yaml`).
     Asyncapi,
 }
@@ -268,6 +273,14 @@ mod tests {
     #[test]
     fn subcommands_parse() {
         let s = Settings::try_parse_from(["inventory-consumer", "rebuild"]).expect("parses");
-        assert!(matches!(s.command, Some(Command::Rebuild)));
+        assert!(matches!(
+            s.command,
+            Some(Command::Rebuild { archive: None })
+        ));
+        let s = Settings::try_parse_from(["inventory-consumer", "rebuild", "--archive", "a"])
+            .expect("parses");
+        assert!(
+            matches!(s.command, Some(Command::Rebuild { archive: Some(dir) }) if dir.as_os_str() == "a")
+        );
     }
 }

@@ -11,12 +11,14 @@
 //! - [`pipeline`]: one step (receive, apply, repair, acknowledge) and the loop around it.
 //! - [`http`]: `/availability`, `/health`, `/metrics`.
 //! - [`metrics`]: Prometheus metrics, registered at start.
-//! - [`rebuild`]: `inventory-consumer rebuild`.
+//! - [`rebuild`]: `inventory-consumer rebuild`, optionally from the API's events archive
+//!   first ([`archive`] reads it).
 //! - [`asyncapi`]: the AsyncAPI 3.0 document generated from the event types.
 //!
 //! [`Consumer::build`] opens the projection, the broker subscription and the listener;
 //! [`Consumer::run`] consumes and serves until the shutdown token is cancelled.
 
+pub mod archive;
 pub mod asyncapi;
 pub mod audit;
 pub mod config;

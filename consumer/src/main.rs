@@ -21,8 +21,8 @@ async fn main() -> ExitCode {
     }
     let result = match settings.command.clone() {
         None | Some(Command::Run) => run(settings).await,
-        Some(Command::Rebuild) => {
-            inventory_consumer::rebuild::run(&settings, &mut std::io::stdout())
+        Some(Command::Rebuild { archive }) => {
+            inventory_consumer::rebuild::run(&settings, archive.as_deref(), &mut std::io::stdout())
                 .await
                 .map(|_| ())
         }

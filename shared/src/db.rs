@@ -33,8 +33,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sqlx::ConnectOptions;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteSynchronous,
 };
 
 use crate::config::{DatabaseSettings, Synchronous};
@@ -45,17 +45,20 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The migrations in `migrations/`, embedded in both binaries.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
-/// Creates the database file (and its folder) when missing and applies the embedded
-/// migrations on a connection of its own, closed afterwards. Both binaries call this at start;
-/// when they start together one of them may lose the race for the write lock, so a failure is
-/// retried a few times.
+/// Creates the database file (and its folder) when missing, with incremental auto-vacuum,
+/// and applies the embedded migrations on a connection of its own, closed afterwards. Both
+/// binaries call this at start; when they start together one of them may lose the race for
+/// the write lock, so a failure is retried a few times.
 pub async fn migrate(settings: &DatabaseSettings) -> anyhow::Result<()> {
     let path = settings.path();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the database folder {}", dir.display()))?;
     }
+    // A new file gets `auto_vacuum=INCREMENTAL` (it must be set before the first table), so
+    // the retention task can hand deleted rows' space back; an existing file keeps its mode.
     let mut conn = connect_options(settings)?
+        .auto_vacuum(SqliteAutoVacuum::Incremental)
         .connect()
         .await
         .with_context(|| format!("opening the database {}", path.display()))?;

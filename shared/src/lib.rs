@@ -10,6 +10,8 @@
 //! - [`outbox`]: every statement on the `events` table: append inside the caller's
 //!   transaction, read pending, mark synced, record rejections and park poison events, page
 //!   the audit log, count the outbox.
+//! - [`retention`]: deleting synced events and finished reservations past their retention
+//!   period, and the incremental vacuum that returns their space.
 //! - [`config`]: configuration pieces both binaries use (database, logging, durations).
 //! - [`shutdown`]: cancelling a token on SIGINT or SIGTERM (every binary's `main`).
 //! - [`telemetry`]: `tracing` subscriber set-up (JSON or text).
@@ -18,6 +20,7 @@ pub mod config;
 pub mod db;
 pub mod events;
 pub mod outbox;
+pub mod retention;
 pub mod shutdown;
 pub mod telemetry;
 pub mod time;

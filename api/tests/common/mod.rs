@@ -37,6 +37,11 @@ pub struct TestApp {
     pub db: SqlitePool,
     /// The app's `/health` connection (closed by the tests of a dead database).
     pub health: SqlitePool,
+    /// The app's state (writer, readers), for tests that drive a background task's pass
+    /// directly (retention) instead of waiting for its timer.
+    pub state: inventory_api::http::AppState,
+    /// The database file.
+    pub db_path: std::path::PathBuf,
     shutdown: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -73,6 +78,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let base = format!("http://{}", app.local_addr());
     let db = app.state().reader.clone();
     let health = app.state().health.clone();
+    let state = app.state().clone();
+    let db_path = dir.path().join("inventory.db");
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(app.run(shutdown.clone()));
     let client = reqwest::Client::builder()
@@ -85,6 +92,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         key,
         db,
         health,
+        state,
+        db_path,
         shutdown,
         task: Some(task),
         _dir: dir,
