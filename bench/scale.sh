@@ -23,7 +23,7 @@ if [ -z "${API_BIN:-}" ] || [ -z "${GEN_BIN:-}" ]; then
   GEN_BIN=${GEN_BIN:-./target/release/examples/gen_large_db}
 fi
 API_PID=
-cleanup() { [ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
+cleanup() { [ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null; [ -n "$API_PID" ] && wait "$API_PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 [ -e "$LARGE" ] || nice "$GEN_BIN" "$LARGE" --scale "$SCALE"

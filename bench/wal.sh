@@ -36,6 +36,7 @@ done
 wal() { stat -c %s "$DIR/wal.db-wal" 2>/dev/null || echo 0; }
 BENCH_READS="/api/v1/events/stats /api/v1/reservations/stats /api/v1/stock/store/WAL-1 /api/v1/events?limit=100" \
   wrk -t1 -c8 -d"$DURATION" -s bench/read_all.lua "http://127.0.0.1:$PORT" >/dev/null &
+READERS=$!
 BENCH_PAIRS="$PAIRS" wrk -t2 -c32 -d"$DURATION" -s bench/reserve_pairs.lua "$BASE/reservations" >"$DIR/wrk.txt" &
 WRK=$!
 MAX=0
@@ -43,7 +44,7 @@ while kill -0 $WRK 2>/dev/null; do
   size=$(wal); [ "$size" -gt "$MAX" ] && MAX=$size
   sleep 1
 done
-wait
+wait $WRK $READERS
 END=$(wal)
 sleep 3
 echo "reservations/s: $(awk '/Requests\/sec/ {print $2}' "$DIR/wrk.txt")"
