@@ -180,12 +180,71 @@ fn check_object(
             }
             None | Some(Value::Null) => {}
             Some(v) => {
-                if let Some(prop) = resolve(registry, property)
-                    && let Some(message) = check_value(prop, v)
-                {
-                    errors.push(FieldError::new(field, message));
+                if let Some(prop) = resolve(registry, property) {
+                    if let Some(message) = check_value(prop, v) {
+                        errors.push(FieldError::new(field, message));
+                    } else if let Some(elements) = v.as_array() {
+                        errors.extend(check_array(registry, prop, elements, &field));
+                    }
                 }
             }
+        }
+    }
+    errors
+}
+
+/// An array's length (`minItems`, `maxItems`), then each element, named `field[i]` (an object
+/// element's properties `field[i].name`).
+fn check_array(
+    registry: &Registry,
+    schema: &MetaSchema,
+    elements: &[Value],
+    field: &str,
+) -> Vec<FieldError> {
+    let n = elements.len();
+    if let Some(min) = schema.min_items
+        && n < min
+    {
+        let message = if min == 1 {
+            "must not be empty".to_owned()
+        } else {
+            format!("must have at least {min} items")
+        };
+        return vec![FieldError::new(field, message)];
+    }
+    if let Some(max) = schema.max_items
+        && n > max
+    {
+        return vec![FieldError::new(field, format!("must have at most {max} items"))];
+    }
+    let Some(element) = schema.items.as_deref().and_then(|s| resolve(registry, s)) else {
+        return Vec::new();
+    };
+    let mut errors = Vec::new();
+    for (i, value) in elements.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        if let Some(message) = check_value(element, value) {
+            errors.push(FieldError::new(at, message));
+        } else if element.ty == "object" {
+            errors.extend(check_object(registry, element, value, &format!("{at}.")));
+        }
+    }
+    errors
+}
+
+/// One error per element of a list of (product_id, store_id) that repeats an earlier one
+/// (holds and bulk sync name each row once: two lines for one row are ambiguous).
+pub fn repeated_rows<'a>(rows: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<FieldError> {
+    let mut first: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut errors = Vec::new();
+    for (i, row) in rows.enumerate() {
+        if let Some(earlier) = first.get(&row) {
+            errors.push(FieldError::new(
+                format!("items[{i}]"),
+                format!("repeats the product_id and store_id of items[{earlier}]"),
+            ));
+        } else {
+            first.insert(row, i);
         }
     }
     errors
