@@ -70,10 +70,8 @@ impl Application {
             writer,
             reservation_ttl: chrono::Duration::from_std(settings.reservation_ttl)
                 .context("RESERVATION_TTL out of range")?,
-            reservation_max_lifetime: chrono::Duration::from_std(
-                settings.reservation_max_lifetime,
-            )
-            .context("RESERVATION_MAX_LIFETIME out of range")?,
+            reservation_max_lifetime: chrono::Duration::from_std(settings.reservation_max_lifetime)
+                .context("RESERVATION_MAX_LIFETIME out of range")?,
         };
         if settings.seed_demo {
             let seeded = demo::seed(&state)

@@ -110,7 +110,11 @@ async fn all_or_nothing_creates_updates_and_skips_unchanged_rows_with_one_event_
 
     let events = app.events().await;
     let new: Vec<_> = events[events_before as usize..].iter().collect();
-    assert_eq!(new.len(), 2, "one event per changed row, none when unchanged");
+    assert_eq!(
+        new.len(),
+        2,
+        "one event per changed row, none when unchanged"
+    );
     assert_eq!(new[0].event_type, "stock.updated");
     assert_eq!(
         new[0].payload(),

@@ -61,7 +61,11 @@ async fn extending_moves_the_deadline_and_writes_the_event() {
         json!({"reservation_id": id, "product_id": product, "store_id": "MAD-001",
                "quantity": 3, "hold_id": null})
     );
-    assert_eq!(app.stock(&product, "MAD-001").await.reserved, 3, "no stock change");
+    assert_eq!(
+        app.stock(&product, "MAD-001").await.reserved,
+        3,
+        "no stock change"
+    );
 }
 
 #[tokio::test]
@@ -76,7 +80,11 @@ async fn the_expiry_task_respects_the_new_deadline() {
 
     wait_until_past(&instant(&first).to_rfc3339()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(app.reservation_status(&id).await, "PENDING", "not expired early");
+    assert_eq!(
+        app.reservation_status(&id).await,
+        "PENDING",
+        "not expired early"
+    );
     eventually(Duration::from_secs(15), "the new deadline", || async {
         (app.reservation_status(&id).await == "EXPIRED").then_some(())
     })
@@ -213,15 +221,19 @@ async fn an_extend_racing_the_expiry_task_applies_once() {
 
     // Each extend is sent around its reservation's deadline, 40 ms early to 40 ms late,
     // while the expiry task runs every 20 ms.
-    let races = ids.iter().zip(&deadlines).enumerate().map(|(i, (id, due))| {
-        let app = &app;
-        let at = *due + chrono::Duration::milliseconds(i as i64 * 4 - 40);
-        async move {
-            let wait = (at - chrono::Utc::now()).to_std().unwrap_or_default();
-            tokio::time::sleep(wait).await;
-            extend(app, id, 60).await
-        }
-    });
+    let races = ids
+        .iter()
+        .zip(&deadlines)
+        .enumerate()
+        .map(|(i, (id, due))| {
+            let app = &app;
+            let at = *due + chrono::Duration::milliseconds(i as i64 * 4 - 40);
+            async move {
+                let wait = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+                tokio::time::sleep(wait).await;
+                extend(app, id, 60).await
+            }
+        });
     let replies = join_all(races).await;
 
     // Let the task expire whatever was not extended.
@@ -265,5 +277,8 @@ async fn an_extend_racing_the_expiry_task_applies_once() {
         }
     }
     let row = app.stock(&product, "MAD-001").await;
-    assert_eq!(row.reserved, extended, "reserved units are the extended ones");
+    assert_eq!(
+        row.reserved, extended,
+        "reserved units are the extended ones"
+    );
 }

@@ -145,12 +145,11 @@ async fn partial_mode_reserves_what_fits_and_lists_the_rest() {
         .map(|i| i["product_id"].as_str().expect("product"))
         .collect();
     assert_eq!(reserved, vec![ids[0].as_str(), ids[2].as_str()]);
-    let unfulfilled = json!([{"product_id": ids[1], "store_id": "MAD-001", "requested": 6, "available": 5}]);
+    let unfulfilled =
+        json!([{"product_id": ids[1], "store_id": "MAD-001", "requested": 6, "available": 5}]);
     assert_eq!(reply.body["unfulfilled"], unfulfilled);
     assert_eq!(app.stock(&ids[1], "MAD-001").await.reserved, 0);
-    let got = app
-        .get(&format!("/api/v1/holds/{}", reply.str("id")))
-        .await;
+    let got = app.get(&format!("/api/v1/holds/{}", reply.str("id"))).await;
     assert_eq!(got.body["unfulfilled"], unfulfilled);
 
     // None fits: 409 with every line, nothing written.
@@ -175,7 +174,10 @@ async fn bad_holds_are_refused_with_the_field_named() {
 
     for (body, fields) in [
         (json!({"customer_id": "c", "items": []}), vec!["items"]),
-        (json!({"customer_id": "c", "items": too_many}), vec!["items"]),
+        (
+            json!({"customer_id": "c", "items": too_many}),
+            vec!["items"],
+        ),
         (json!({"customer_id": "c"}), vec!["items"]),
         (
             json!({"customer_id": "c", "items": [line(&ids[0], 1), line(&ids[0], 2)]}),
@@ -399,7 +401,8 @@ async fn two_hundred_concurrent_holds_over_five_hot_rows_never_oversell() {
         let items: Vec<Value> = (0..3)
             .map(|k| line(&ids[(i + k * (1 + i % 2)) % 5], 1 + (i % 2) as i64))
             .collect();
-        let body = json!({"customer_id": format!("c-{i}"), "allow_partial": i % 3 == 0, "items": items});
+        let body =
+            json!({"customer_id": format!("c-{i}"), "allow_partial": i.is_multiple_of(3), "items": items});
         app.post("/api/v1/holds", body)
     });
     let replies = join_all(requests).await;
@@ -414,7 +417,10 @@ async fn two_hundred_concurrent_holds_over_five_hot_rows_never_oversell() {
             other => panic!("unexpected {other}: {}", reply.text),
         }
     }
-    assert!(held > 0 && held < 200, "some holds fit, some did not: {held}");
+    assert!(
+        held > 0 && held < 200,
+        "some holds fit, some did not: {held}"
+    );
     let pending: i64 = app
         .count("SELECT COALESCE(SUM(quantity), 0) FROM reservations WHERE status = 'PENDING'")
         .await;
@@ -424,7 +430,10 @@ async fn two_hundred_concurrent_holds_over_five_hot_rows_never_oversell() {
         assert!(row.reserved <= row.quantity, "{id} oversold: {row:?}");
         reserved += row.reserved;
     }
-    assert_eq!(reserved, pending, "reserved units are exactly the pending lines");
+    assert_eq!(
+        reserved, pending,
+        "reserved units are exactly the pending lines"
+    );
 
     // Confirm and cancel half of them concurrently, then the log must still replay.
     let holds: Vec<String> = replies
@@ -433,7 +442,11 @@ async fn two_hundred_concurrent_holds_over_five_hot_rows_never_oversell() {
         .map(|r| r.str("id").to_owned())
         .collect();
     let finish = holds.iter().enumerate().map(|(i, id)| {
-        let action = if i % 2 == 0 { "confirm" } else { "cancel" };
+        let action = if i.is_multiple_of(2) {
+            "confirm"
+        } else {
+            "cancel"
+        };
         let path = format!("/api/v1/holds/{id}/{action}");
         let app = &app;
         async move { app.post_empty(&path).await }
@@ -450,7 +463,11 @@ async fn two_hundred_concurrent_holds_over_five_hot_rows_never_oversell() {
         .into_iter()
         .map(|(p, s, q, r)| ((p, s), (q, r)))
         .collect();
-    assert_eq!(fold(&app).await, stored, "the replay of the events is the stock");
+    assert_eq!(
+        fold(&app).await,
+        stored,
+        "the replay of the events is the stock"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -458,8 +475,8 @@ async fn holds_over_the_same_rows_in_opposite_orders_never_wedge() {
     let app = spawn_app().await;
     let ids = rows(&app, "HOLD-ORDER", 2, 1000).await;
 
-    let requests = (0..100).map(|i| {
-        let (a, b) = if i % 2 == 0 { (0, 1) } else { (1, 0) };
+    let requests = (0..100).map(|i: usize| {
+        let (a, b) = if i.is_multiple_of(2) { (0, 1) } else { (1, 0) };
         app.post(
             "/api/v1/holds",
             json!({"customer_id": format!("c-{i}"), "items": [line(&ids[a], 1), line(&ids[b], 1)]}),

@@ -215,7 +215,10 @@ fn check_array(
     if let Some(max) = schema.max_items
         && n > max
     {
-        return vec![FieldError::new(field, format!("must have at most {max} items"))];
+        return vec![FieldError::new(
+            field,
+            format!("must have at most {max} items"),
+        )];
     }
     let Some(element) = schema.items.as_deref().and_then(|s| resolve(registry, s)) else {
         return Vec::new();

@@ -90,15 +90,25 @@ impl HoldsApi {
 
     /// Get a hold with its lines
     #[oai(path = "/holds/:id", method = "get", operation_id = "get_hold")]
-    async fn get(&self, _auth: ApiKeyAuth, id: Path<String>) -> Answer<Json<Hold>, statuses::ReadOne> {
-        Ok(Json(self.0.point.read(|c| holds::get_hold(c, &id.0))?.into()))
+    async fn get(
+        &self,
+        _auth: ApiKeyAuth,
+        id: Path<String>,
+    ) -> Answer<Json<Hold>, statuses::ReadOne> {
+        Ok(Json(
+            self.0.point.read(|c| holds::get_hold(c, &id.0))?.into(),
+        ))
     }
 
     /// Confirm a hold (the sale): every pending line's units leave the shelf
     ///
     /// One transaction; each line gets its `reservation.confirmed` event. Past the deadline
     /// the whole hold is expired instead: 409 `RESERVATION_EXPIRED`.
-    #[oai(path = "/holds/:id/confirm", method = "post", operation_id = "confirm_hold")]
+    #[oai(
+        path = "/holds/:id/confirm",
+        method = "post",
+        operation_id = "confirm_hold"
+    )]
     async fn confirm(
         &self,
         _auth: ApiKeyAuth,
@@ -119,7 +129,11 @@ impl HoldsApi {
     }
 
     /// Cancel a hold: every pending line's units become available again
-    #[oai(path = "/holds/:id/cancel", method = "post", operation_id = "cancel_hold")]
+    #[oai(
+        path = "/holds/:id/cancel",
+        method = "post",
+        operation_id = "cancel_hold"
+    )]
     async fn cancel(
         &self,
         _auth: ApiKeyAuth,
@@ -142,7 +156,11 @@ impl HoldsApi {
     /// At most `RESERVATION_MAX_LIFETIME` after the hold's creation (409
     /// `RESERVATION_LIFETIME_EXCEEDED`). Each pending line gets a `reservation.extended`
     /// event. Past the deadline the hold is expired instead: 409 `RESERVATION_EXPIRED`.
-    #[oai(path = "/holds/:id/extend", method = "post", operation_id = "extend_hold")]
+    #[oai(
+        path = "/holds/:id/extend",
+        method = "post",
+        operation_id = "extend_hold"
+    )]
     async fn extend(
         &self,
         _auth: ApiKeyAuth,

@@ -69,7 +69,15 @@ fn set_one(conn: &Connection, item: &BulkItem, at: &Timestamp) -> OpResult<ItemO
     };
     let set = QuantityChange::Set(item.quantity);
     let reason = item.reason.as_deref();
-    let row = change_quantity(conn, &item.product_id, &item.store_id, set, None, reason, at)?;
+    let row = change_quantity(
+        conn,
+        &item.product_id,
+        &item.store_id,
+        set,
+        None,
+        reason,
+        at,
+    )?;
     Ok(if row.version == before.version {
         ItemOutcome::Unchanged(row)
     } else {

@@ -151,13 +151,11 @@ fn set_deadline(
     deadline: &Timestamp,
     at: &Timestamp,
 ) -> rusqlite::Result<HoldRow> {
-    conn.prepare_cached(
-        "UPDATE holds SET expires_at = ?, updated_at = ? WHERE id = ? RETURNING *",
-    )?
-    .query_row(
-        params![time::to_db(deadline), time::to_db(at), id],
-        HoldRow::from_row,
-    )
+    conn.prepare_cached("UPDATE holds SET expires_at = ?, updated_at = ? WHERE id = ? RETURNING *")?
+        .query_row(
+            params![time::to_db(deadline), time::to_db(at), id],
+            HoldRow::from_row,
+        )
 }
 
 fn not_pending(hold: &HoldRow) -> OpError {

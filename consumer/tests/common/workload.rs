@@ -109,7 +109,8 @@ pub async fn random_workload(api: &Api, seed: u64, products: usize, operations: 
         }
     }
     // One reservation extended (`reservation.extended`).
-    let body = json!({"product_id": ids[0], "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
+    let body =
+        json!({"product_id": ids[0], "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
     let (status, body) = api.post("/reservations", body).await;
     if status == 201 {
         let id = body["id"].as_str().unwrap_or_default();

@@ -2,8 +2,8 @@
 
 use poem_openapi::Object;
 
-pub use crate::http::types::{BulkModeName, BulkOutcome};
 use crate::http::types::StoreId;
+pub use crate::http::types::{BulkModeName, BulkOutcome};
 
 use super::Stock;
 
