@@ -40,6 +40,11 @@ pub struct Settings {
     #[arg(long, env = "RESERVATION_TTL", default_value = "600", value_parser = parse_ttl)]
     pub reservation_ttl: Duration,
 
+    /// Longest a reservation or hold may live, counted from its creation: an extension past it
+    /// is refused (409 `RESERVATION_LIFETIME_EXCEEDED`). Seconds or a duration, 1 s – 30 days.
+    #[arg(long, env = "RESERVATION_MAX_LIFETIME", default_value = "24h", value_parser = parse_max_lifetime)]
+    pub reservation_max_lifetime: Duration,
+
     /// How often the expiry task looks for due reservations.
     #[arg(long, env = "RESERVATION_EXPIRY_INTERVAL", default_value = "1s", value_parser = parse_positive_duration)]
     pub reservation_expiry_interval: Duration,
@@ -153,6 +158,14 @@ fn parse_ttl(text: &str) -> Result<Duration, String> {
         return Err("must be between 1 second and 24 hours".to_owned());
     }
     Ok(ttl)
+}
+
+fn parse_max_lifetime(text: &str) -> Result<Duration, String> {
+    let lifetime = parse_duration(text)?;
+    if lifetime < Duration::from_secs(1) || lifetime > Duration::from_secs(30 * 86_400) {
+        return Err("must be between 1 second and 30 days".to_owned());
+    }
+    Ok(lifetime)
 }
 
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {

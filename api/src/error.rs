@@ -12,6 +12,7 @@ use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaRespon
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Object};
 
+use crate::http::models::{ItemProblem, UnfulfilledLine};
 use crate::ops::OpError;
 
 /// The problem body (RFC 9457) every error answer carries.
@@ -32,6 +33,13 @@ pub struct Problem {
     /// For `VALIDATION_FAILED`: each offending field and why.
     #[oai(skip_serializing_if_is_none)]
     pub errors: Option<Vec<FieldError>>,
+    /// For `INSUFFICIENT_STOCK` from `POST /holds`: every line that cannot be reserved.
+    #[oai(skip_serializing_if_is_none)]
+    pub lines: Option<Vec<UnfulfilledLine>>,
+    /// For `BULK_ITEMS_REFUSED` from `POST /stock/bulk`: every refused item, with its own
+    /// status and code.
+    #[oai(skip_serializing_if_is_none)]
+    pub items: Option<Vec<ItemProblem>>,
 }
 
 /// One invalid input field.
@@ -124,16 +132,7 @@ impl ApiError {
         match self {
             Self::Validation(_) | Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Refused(e) => match e {
-                OpError::ProductNotFound(_)
-                | OpError::SkuNotFound(_)
-                | OpError::StockNotFound { .. }
-                | OpError::ReservationNotFound(_) => StatusCode::NOT_FOUND,
-                OpError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
-                OpError::ShuttingDown | OpError::QueryTimeout => StatusCode::SERVICE_UNAVAILABLE,
-                OpError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                _ => StatusCode::CONFLICT,
-            },
+            Self::Refused(e) => refused_status(e),
             Self::Other(status, ..) => *status,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -178,7 +177,44 @@ impl ApiError {
                 Self::Validation(errors) => Some(errors.clone()),
                 _ => None,
             },
+            lines: match self {
+                Self::Refused(OpError::ShortLines(lines)) => {
+                    Some(lines.iter().cloned().map(UnfulfilledLine::from).collect())
+                }
+                _ => None,
+            },
+            items: match self {
+                Self::Refused(OpError::BulkRefused(refused)) => Some(
+                    refused
+                        .iter()
+                        .map(|r| ItemProblem {
+                            index: r.index as i64,
+                            product_id: r.product_id.clone(),
+                            store_id: r.store_id.clone(),
+                            status: refused_status(&r.error).as_u16(),
+                            code: r.error.code().to_owned(),
+                            detail: r.error.to_string(),
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            },
         }
+    }
+}
+
+/// The status of an operation's refusal.
+pub fn refused_status(e: &OpError) -> StatusCode {
+    match e {
+        OpError::ProductNotFound(_)
+        | OpError::SkuNotFound(_)
+        | OpError::StockNotFound { .. }
+        | OpError::ReservationNotFound(_)
+        | OpError::HoldNotFound(_) => StatusCode::NOT_FOUND,
+        OpError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
+        OpError::ShuttingDown | OpError::QueryTimeout => StatusCode::SERVICE_UNAVAILABLE,
+        OpError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::CONFLICT,
     }
 }
 
@@ -273,7 +309,10 @@ fn describe(status: u16, read: bool) -> &'static str {
              `INVALID_CURSOR` on a paged list)"
         }
         401 => "Missing, unknown or repeated `X-API-Key` (`UNAUTHORIZED`)",
-        404 => "Not found (`PRODUCT_NOT_FOUND`, `STOCK_NOT_FOUND`, `RESERVATION_NOT_FOUND`)",
+        404 => {
+            "Not found (`PRODUCT_NOT_FOUND`, `STOCK_NOT_FOUND`, `RESERVATION_NOT_FOUND`, \
+             `HOLD_NOT_FOUND`)"
+        }
         409 => "Conflict with the current state (see the `code`)",
         412 => "`If-Match` names an old version (`VERSION_MISMATCH`)",
         413 => "The body is larger than 1 MiB (`PAYLOAD_TOO_LARGE`)",

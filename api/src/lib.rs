@@ -85,6 +85,8 @@ impl Application {
             writer,
             reservation_ttl: chrono::Duration::from_std(settings.reservation_ttl)
                 .context("RESERVATION_TTL out of range")?,
+            reservation_max_lifetime: chrono::Duration::from_std(settings.reservation_max_lifetime)
+                .context("RESERVATION_MAX_LIFETIME out of range")?,
         };
         if settings.seed_demo {
             let seeded = demo::seed(&state)
@@ -206,6 +208,7 @@ pub async fn openapi_yaml() -> anyhow::Result<String> {
         health: sqlx::sqlite::SqlitePoolOptions::new().connect_lazy_with(options),
         writer: Writer::detached(),
         reservation_ttl: chrono::Duration::seconds(600),
+        reservation_max_lifetime: chrono::Duration::hours(24),
     };
     let (_, yaml) = http::spec::finish(&http::openapi_service(&state).spec())?;
     Ok(yaml)

@@ -2,8 +2,9 @@
 //!
 //! - `http_requests_total{method, route, status}` and `http_request_duration_seconds` (histogram)
 //!   per operation id (never the raw path, so ids do not explode the label set).
-//! - `reservations_total{operation, outcome}`: create / confirm / cancel by result code
-//!   (`ok`, `INSUFFICIENT_STOCK`, `RESERVATION_EXPIRED`, ...), and `expire` from the task.
+//! - `reservations_total{operation, outcome}`: create / confirm / cancel / extend and their
+//!   `_hold` forms by result code (`ok`, `INSUFFICIENT_STOCK`, `RESERVATION_EXPIRED`, ...),
+//!   and `expire` / `expire_hold` from the task.
 //! - The writer's group commit: `db_write_batch_size` (writes per commit, histogram),
 //!   `db_commit_duration_seconds` (one batch: `BEGIN IMMEDIATE` to `COMMIT`, fsync included,
 //!   and answering its callers) and
@@ -129,7 +130,18 @@ fn describe() {
         "reservations_total",
         "Reservation operations by operation and outcome code"
     );
-    for op in ["create", "confirm", "cancel", "expire"] {
+    for op in [
+        "create",
+        "confirm",
+        "cancel",
+        "expire",
+        "extend",
+        "create_hold",
+        "confirm_hold",
+        "cancel_hold",
+        "extend_hold",
+        "expire_hold",
+    ] {
         metrics::counter!("reservations_total", "operation" => op, "outcome" => "ok").absolute(0);
     }
     metrics::describe_histogram!(

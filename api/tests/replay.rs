@@ -103,15 +103,15 @@ fn random_request(
         }
         75..=99 if !reservations.is_empty() => {
             let id = rng.pick(reservations);
-            let action = if rng.between(0, 1) == 0 {
-                "confirm"
-            } else {
-                "cancel"
+            let (action, body) = match rng.between(0, 2) {
+                0 => ("confirm", None),
+                1 => ("cancel", None),
+                _ => ("extend", Some(json!({"ttl_seconds": 600}))),
             };
             (
                 "POST",
                 format!("/api/v1/reservations/{id}/{action}"),
-                None,
+                body,
                 &[
                     "200",
                     "409 INVALID_RESERVATION_STATE",
@@ -191,6 +191,14 @@ async fn fold_events(app: &TestApp) -> BTreeMap<(String, String), (i64, i64)> {
                     .expect("expired on an existing row")
                     .1 -= e.quantity;
             }
+            // Only the deadline moved.
+            NewEvent::ReservationExtended(e) => {
+                assert!(
+                    state.contains_key(&(e.product_id, e.store_id)),
+                    "seq {}: extended on a missing row",
+                    row.seq
+                );
+            }
         }
         for (key, (quantity, reserved)) in &state {
             assert!(
@@ -245,6 +253,7 @@ async fn folding_the_events_reproduces_every_stock_row() {
                         "adjust",
                         "confirm",
                         "cancel",
+                        "extend",
                         "transfer",
                         "stock",
                         "reservations",

@@ -156,6 +156,7 @@ fn write_history(settings: &DatabaseSettings, events: i64) {
                     customer_id: "c".into(),
                     quantity: 1,
                     ttl: chrono::Duration::minutes(10),
+                    hold_id: None,
                 };
                 let row = reservations::reserve(&conn, &input, &now).expect("reserve");
                 reservations::cancel(&conn, &row.id, None, &now).expect("cancel");

@@ -9,7 +9,7 @@
 
 use inventory_shared::events::{
     EventType, ReservationCancelled, ReservationConfirmed, ReservationCreated, ReservationExpired,
-    StockCreated, StockTransferred, StockUpdated,
+    ReservationExtended, StockCreated, StockTransferred, StockUpdated,
 };
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
@@ -26,8 +26,8 @@ fn payload_schema<T: JsonSchema>() -> Value {
         .to_value();
     if let Some(object) = schema.as_object_mut() {
         object.remove("$schema");
-        // Every field is always sent by the API; `version` is `#[serde(default)]` only so
-        // that events written before it existed still parse.
+        // Every field is always sent by the API; `version` and `hold_id` are
+        // `#[serde(default)]` only so that events written before they existed still parse.
         let keys: Vec<Value> = object
             .get("properties")
             .and_then(Value::as_object)
@@ -55,6 +55,7 @@ pub fn payload_schema_of(event_type: EventType) -> Value {
         EventType::ReservationConfirmed => payload_schema::<ReservationConfirmed>(),
         EventType::ReservationCancelled => payload_schema::<ReservationCancelled>(),
         EventType::ReservationExpired => payload_schema::<ReservationExpired>(),
+        EventType::ReservationExtended => payload_schema::<ReservationExtended>(),
     }
 }
 

@@ -124,3 +124,34 @@ fn a_transfer_moves_units_and_creates_the_destination() {
     );
     assert_eq!(row(&path, "BCN"), Some((4, 0, 1)));
 }
+
+#[test]
+fn an_extension_is_applied_once_and_changes_no_row() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("p.db");
+    let mut projection = Projection::open(&path).expect("open");
+    let extended = event(
+        "e3",
+        3,
+        "reservation.extended",
+        json!({"reservation_id": "e2", "product_id": "p", "store_id": "MAD", "quantity": 3,
+        "expires_at": "2026-01-02T03:24:05Z", "hold_id": null}),
+    );
+    let batch = [
+        created("e1", 1, "MAD", 10),
+        reserved("e2", 2, 3, 2),
+        extended,
+    ];
+    let first = projection.apply_batch(&batch, Via::Stream).expect("apply");
+    assert_eq!((first.applied.len(), first.duplicates), (3, 0));
+    assert_eq!(
+        row(&path, "MAD"),
+        Some((10, 3, 2)),
+        "no quantity, no version change"
+    );
+    let again = projection
+        .apply_batch(&batch[2..], Via::Stream)
+        .expect("apply");
+    assert_eq!((again.applied.len(), again.duplicates), (0, 1));
+    assert_eq!(projection.last_seq().expect("seq"), 3);
+}

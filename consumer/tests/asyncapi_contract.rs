@@ -84,7 +84,7 @@ async fn every_event_the_api_emits_validates_against_its_schema() {
         created_destination |= envelope["payload"]["to_created"] == Value::Bool(true);
         types.insert(event.event_type.clone());
     }
-    assert_eq!(types.len(), 7, "every event type was emitted: {types:?}");
+    assert_eq!(types.len(), 8, "every event type was emitted: {types:?}");
     assert!(
         created_destination,
         "a transfer created its destination row"

@@ -97,6 +97,7 @@ fn write_history(settings: &DatabaseSettings) {
                     customer_id: "c".to_owned(),
                     quantity: 1,
                     ttl: chrono::Duration::minutes(10),
+                    hold_id: None,
                 };
                 match attempt(&conn, |c| reservations::reserve(c, &input, &now)) {
                     Some(row) => {

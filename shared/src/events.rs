@@ -35,11 +35,14 @@ pub enum EventType {
     /// A reservation ran out of time and its units were released.
     #[serde(rename = "reservation.expired")]
     ReservationExpired,
+    /// A pending reservation's deadline moved (it changes no quantity).
+    #[serde(rename = "reservation.extended")]
+    ReservationExtended,
 }
 
 impl EventType {
     /// Every event type, for metrics registration and stats.
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 8] = [
         Self::StockCreated,
         Self::StockUpdated,
         Self::StockTransferred,
@@ -47,6 +50,7 @@ impl EventType {
         Self::ReservationConfirmed,
         Self::ReservationCancelled,
         Self::ReservationExpired,
+        Self::ReservationExtended,
     ];
 
     /// The wire name, e.g. `stock.created`.
@@ -59,6 +63,7 @@ impl EventType {
             Self::ReservationConfirmed => "reservation.confirmed",
             Self::ReservationCancelled => "reservation.cancelled",
             Self::ReservationExpired => "reservation.expired",
+            Self::ReservationExtended => "reservation.extended",
         }
     }
 
@@ -161,6 +166,10 @@ pub struct ReservationCreated {
     /// Stock row version after the change (added in 0.2; absent, read as 0, in older events).
     #[serde(default)]
     pub version: i64,
+    /// The hold the reservation is a line of; `null` for a single reservation (added in 0.3;
+    /// absent, read as `null`, in older events).
+    #[serde(default)]
+    pub hold_id: Option<String>,
 }
 
 /// `reservation.confirmed` payload.
@@ -217,6 +226,24 @@ pub struct ReservationExpired {
     pub version: i64,
 }
 
+/// `reservation.extended` payload. Only the deadline moves: no stock row changes, so it
+/// carries no `version`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReservationExtended {
+    /// Reservation.
+    pub reservation_id: String,
+    /// Product.
+    pub product_id: String,
+    /// Store.
+    pub store_id: String,
+    /// Units held (unchanged).
+    pub quantity: i64,
+    /// The new deadline.
+    pub expires_at: Timestamp,
+    /// The hold the reservation is a line of; `null` for a single reservation.
+    pub hold_id: Option<String>,
+}
+
 /// One event about to be appended to the outbox.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NewEvent {
@@ -234,6 +261,8 @@ pub enum NewEvent {
     ReservationCancelled(ReservationCancelled),
     /// See [`ReservationExpired`].
     ReservationExpired(ReservationExpired),
+    /// See [`ReservationExtended`].
+    ReservationExtended(ReservationExtended),
 }
 
 impl NewEvent {
@@ -247,6 +276,7 @@ impl NewEvent {
             Self::ReservationConfirmed(_) => EventType::ReservationConfirmed,
             Self::ReservationCancelled(_) => EventType::ReservationCancelled,
             Self::ReservationExpired(_) => EventType::ReservationExpired,
+            Self::ReservationExtended(_) => EventType::ReservationExtended,
         }
     }
 
@@ -260,6 +290,7 @@ impl NewEvent {
             Self::ReservationConfirmed(p) => &p.reservation_id,
             Self::ReservationCancelled(p) => &p.reservation_id,
             Self::ReservationExpired(p) => &p.reservation_id,
+            Self::ReservationExtended(p) => &p.reservation_id,
         }
     }
 
@@ -273,6 +304,7 @@ impl NewEvent {
             Self::ReservationConfirmed(p) => &p.store_id,
             Self::ReservationCancelled(p) => &p.store_id,
             Self::ReservationExpired(p) => &p.store_id,
+            Self::ReservationExtended(p) => &p.store_id,
         }
     }
 
@@ -286,6 +318,7 @@ impl NewEvent {
             Self::ReservationConfirmed(p) => &p.product_id,
             Self::ReservationCancelled(p) => &p.product_id,
             Self::ReservationExpired(p) => &p.product_id,
+            Self::ReservationExtended(p) => &p.product_id,
         }
     }
 
@@ -299,6 +332,7 @@ impl NewEvent {
             Self::ReservationConfirmed(p) => serde_json::to_string(p),
             Self::ReservationCancelled(p) => serde_json::to_string(p),
             Self::ReservationExpired(p) => serde_json::to_string(p),
+            Self::ReservationExtended(p) => serde_json::to_string(p),
         };
         // Plain structs of strings, integers and timestamps always serialize.
         result.unwrap_or_else(|_| "{}".to_owned())
@@ -321,6 +355,9 @@ impl NewEvent {
             }
             EventType::ReservationExpired => {
                 Self::ReservationExpired(serde_json::from_str(payload)?)
+            }
+            EventType::ReservationExtended => {
+                Self::ReservationExtended(serde_json::from_str(payload)?)
             }
         })
     }

@@ -212,10 +212,11 @@ fn check_property(
             {
                 errors.push(FieldError::new(
                     field,
-                    format!(
-                        "must hold at least {min} item{}",
-                        if min == 1 { "" } else { "s" }
-                    ),
+                    if min == 1 {
+                        "must not be empty".to_owned()
+                    } else {
+                        format!("must have at least {min} items")
+                    },
                 ));
                 return;
             }
@@ -224,7 +225,7 @@ fn check_property(
             {
                 errors.push(FieldError::new(
                     field,
-                    format!("must hold at most {max} items"),
+                    format!("must have at most {max} items"),
                 ));
                 return;
             }
@@ -243,6 +244,24 @@ fn check_property(
         }
         _ => {}
     }
+}
+
+/// One error per element of a list of (product_id, store_id) that repeats an earlier one
+/// (holds and bulk sync name each row once: two lines for one row are ambiguous).
+pub fn repeated_rows<'a>(rows: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<FieldError> {
+    let mut first: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut errors = Vec::new();
+    for (i, row) in rows.enumerate() {
+        if let Some(earlier) = first.get(&row) {
+            errors.push(FieldError::new(
+                format!("items[{i}]"),
+                format!("repeats the product_id and store_id of items[{earlier}]"),
+            ));
+        } else {
+            first.insert(row, i);
+        }
+    }
+    errors
 }
 
 /// Checks one value against its property schema; returns why it is refused.
@@ -405,7 +424,7 @@ mod tests {
     fn array_sizes_are_checked_and_good_bodies_parse() {
         assert_eq!(
             fields(r#"{"first": {"store_id": "A", "quantity": 1}, "items": []}"#),
-            vec![("items".to_owned(), "must hold at least 1 item".to_owned())]
+            vec![("items".to_owned(), "must not be empty".to_owned())]
         );
         let order = parse::<Order>(
             br#"{"first": {"store_id": "A", "quantity": 1},

@@ -6,8 +6,10 @@
 
 pub mod auth;
 pub mod body;
+pub mod bulk;
 pub mod cursor;
 pub mod events;
+pub mod holds;
 pub mod models;
 pub mod products;
 pub mod reservations;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub point: crate::reads::PointReader,
     /// Default reservation time to live.
     pub reservation_ttl: chrono::Duration,
+    /// Longest a reservation or hold may live from its creation (`RESERVATION_MAX_LIFETIME`).
+    pub reservation_max_lifetime: chrono::Duration,
 }
 
 /// Spec tags.
@@ -69,7 +73,9 @@ pub enum ApiTags {
 type Apis = (
     products::ProductsApi,
     stock::StockApi,
+    bulk::BulkApi,
     reservations::ReservationsApi,
+    holds::HoldsApi,
     events::EventsApi,
     system::SystemApi,
 );
@@ -80,7 +86,9 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
         (
             products::ProductsApi(state.clone()),
             stock::StockApi(state.clone()),
+            bulk::BulkApi(state.clone()),
             reservations::ReservationsApi(state.clone()),
+            holds::HoldsApi(state.clone()),
             events::EventsApi(state.clone()),
             system::SystemApi(state.clone()),
         ),

@@ -8,14 +8,15 @@ use poem_openapi::{ApiResponse, OpenApi};
 use super::body::JsonBody;
 use super::cursor::{self, List};
 use super::models::{
-    CancelBody, CreateReservationBody, ProductStoreReservations, Reservation, ReservationStats,
-    ReservationStatus, StorePending,
+    CancelBody, CreateReservationBody, ExtendBody, ProductStoreReservations, Reservation,
+    ReservationStats, ReservationStatus, StorePending,
 };
 use super::types::{ProductId, ReservationId, StoreId, TtlSeconds, UuidText};
 use super::{ApiTags, AppState, auth::ApiKeyAuth};
 use crate::error::{Answer, statuses};
 use crate::metrics::record_reservation;
 use crate::ops::OpError;
+use crate::ops::extend::{self, ExtendOutcome};
 use crate::ops::reservation_lists;
 use crate::ops::reservations::{self, ConfirmOutcome, ReserveInput};
 
@@ -53,6 +54,7 @@ impl ReservationsApi {
             customer_id: b.customer_id,
             quantity: b.quantity.get(),
             ttl,
+            hold_id: None,
         };
         let result = self
             .0
@@ -159,6 +161,42 @@ impl ReservationsApi {
             .write(move |conn| reservations::cancel(conn, &id, reason.as_deref(), &time::now()))
             .await;
         record_reservation("cancel", &result);
+        Ok(Json(result?.into()))
+    }
+
+    /// Move a pending reservation's deadline to now + `ttl_seconds`
+    ///
+    /// At most `RESERVATION_MAX_LIFETIME` after its creation (409
+    /// `RESERVATION_LIFETIME_EXCEEDED`); event `reservation.extended`. Past its deadline it is
+    /// expired instead: 409 `RESERVATION_EXPIRED`. A line of a hold is extended with its hold
+    /// (409 `RESERVATION_IN_HOLD`).
+    #[oai(
+        path = "/reservations/:id/extend",
+        method = "post",
+        operation_id = "extend_reservation"
+    )]
+    async fn extend(
+        &self,
+        _auth: ApiKeyAuth,
+        id: Path<ReservationId>,
+        body: JsonBody<ExtendBody>,
+    ) -> Answer<Json<Reservation>, statuses::WriteBody> {
+        let id = id.0.into_inner();
+        let ttl = body.0.ttl_seconds.duration();
+        let max_lifetime = self.0.reservation_max_lifetime;
+        let result = self
+            .0
+            .writer
+            .write(move |conn| extend::extend(conn, &id, ttl, max_lifetime, &time::now()))
+            .await;
+        let result = result.and_then(|outcome| match outcome {
+            ExtendOutcome::Extended(row) => Ok(row),
+            ExtendOutcome::Expired(row) => Err(OpError::ReservationExpired {
+                id: row.id,
+                expires_at: row.expires_at,
+            }),
+        });
+        record_reservation("extend", &result);
         Ok(Json(result?.into()))
     }
 

@@ -3,6 +3,45 @@
 //! (`impl From<OpError> for ApiError` in [`crate::error`]); the operations never name a
 //! status.
 
+/// A line of a hold that cannot be reserved.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ShortLine {
+    /// Product.
+    pub product_id: String,
+    /// Store.
+    pub store_id: String,
+    /// Units asked for.
+    pub requested: i64,
+    /// Units available when the hold was made.
+    pub available: i64,
+}
+
+fn short_lines(lines: &[ShortLine]) -> String {
+    let each: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            format!(
+                "{} in {} (requested {}, available {})",
+                l.product_id, l.store_id, l.requested, l.available
+            )
+        })
+        .collect();
+    each.join("; ")
+}
+
+/// An item of a bulk stock sync that was refused, and why.
+#[derive(Debug)]
+pub struct ItemRefusal {
+    /// Position in the request's `items`.
+    pub index: usize,
+    /// Product.
+    pub product_id: String,
+    /// Store.
+    pub store_id: String,
+    /// Why (never [`OpError::Storage`]: a storage failure fails the whole call).
+    pub error: OpError,
+}
+
 /// Why an inventory operation did not happen. Nothing of a failed operation is applied: its
 /// savepoint is rolled back (see [`crate::writer`]).
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +63,9 @@ pub enum OpError {
     /// No reservation with this id.
     #[error("reservation {0} does not exist")]
     ReservationNotFound(String),
+    /// No hold with this id.
+    #[error("hold {0} does not exist")]
+    HoldNotFound(String),
     /// Another product has the SKU.
     #[error("another product already has SKU {0}")]
     SkuTaken(String),
@@ -64,6 +106,44 @@ pub enum OpError {
         /// Its current status.
         status: String,
     },
+    /// The hold is no longer PENDING.
+    #[error("hold {id} is {status}, not PENDING")]
+    HoldNotPending {
+        /// Hold.
+        id: String,
+        /// Its current status.
+        status: String,
+    },
+    /// The hold was past its deadline: it has been expired with all its lines (committed).
+    #[error("hold {id} expired at {expires_at}; its units were released")]
+    HoldExpired {
+        /// Hold.
+        id: String,
+        /// Its deadline (stored format).
+        expires_at: String,
+    },
+    /// One or more lines of a hold cannot be reserved; nothing was.
+    #[error("{} line(s) of the hold cannot be reserved: {}", .0.len(), short_lines(.0))]
+    ShortLines(Vec<ShortLine>),
+    /// An extension would put the deadline past `RESERVATION_MAX_LIFETIME` after creation.
+    #[error("{id} may not be held beyond {latest} (RESERVATION_MAX_LIFETIME after its creation)")]
+    LifetimeExceeded {
+        /// Reservation or hold.
+        id: String,
+        /// The latest deadline allowed (stored format).
+        latest: String,
+    },
+    /// The reservation is a line of a hold: its deadline is the hold's (extend the hold).
+    #[error("reservation {id} is a line of hold {hold_id}; extend the hold instead")]
+    InHold {
+        /// Reservation.
+        id: String,
+        /// Its hold.
+        hold_id: String,
+    },
+    /// Items of an all-or-nothing bulk sync were refused; nothing was applied.
+    #[error("{} item(s) of the bulk sync were refused; nothing was applied", .0.len())]
+    BulkRefused(Vec<ItemRefusal>),
     /// The reservation was past its deadline: it has been expired (and that is committed).
     #[error("reservation {id} expired at {expires_at}; its units were released")]
     ReservationExpired {
@@ -109,6 +189,13 @@ impl OpError {
             Self::ProductNotFound(_) | Self::SkuNotFound(_) => "PRODUCT_NOT_FOUND",
             Self::StockNotFound { .. } => "STOCK_NOT_FOUND",
             Self::ReservationNotFound(_) => "RESERVATION_NOT_FOUND",
+            Self::HoldNotFound(_) => "HOLD_NOT_FOUND",
+            Self::HoldNotPending { .. } => "INVALID_RESERVATION_STATE",
+            Self::HoldExpired { .. } => "RESERVATION_EXPIRED",
+            Self::ShortLines(_) => "INSUFFICIENT_STOCK",
+            Self::LifetimeExceeded { .. } => "RESERVATION_LIFETIME_EXCEEDED",
+            Self::InHold { .. } => "RESERVATION_IN_HOLD",
+            Self::BulkRefused(_) => "BULK_ITEMS_REFUSED",
             Self::SkuTaken(_) => "SKU_TAKEN",
             Self::ProductInUse(_) => "PRODUCT_IN_USE",
             Self::StockExists { .. } => "STOCK_EXISTS",

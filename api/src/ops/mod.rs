@@ -11,7 +11,10 @@
 //! (The audit log's reads are in [`inventory_shared::outbox`] with the rest of the
 //! `events` table's SQL.)
 
+pub mod bulk;
 pub mod error;
+pub mod extend;
+pub mod holds;
 pub mod page;
 pub mod products;
 pub mod reservation_lists;
@@ -19,7 +22,7 @@ pub mod reservations;
 pub mod stock;
 pub mod stock_lists;
 
-pub use error::{OpError, OpResult};
+pub use error::{ItemRefusal, OpError, OpResult, ShortLine};
 
 /// Largest quantity a stock row or request may hold.
 pub const MAX_QUANTITY: i64 = 1_000_000_000;

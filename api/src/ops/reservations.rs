@@ -38,6 +38,8 @@ pub struct ReservationRow {
     pub created_at: String,
     /// Last change (stored format).
     pub updated_at: String,
+    /// The hold this reservation is a line of; `None` for a single reservation.
+    pub hold_id: Option<String>,
 }
 
 /// A checked reservation request.
@@ -53,10 +55,12 @@ pub struct ReserveInput {
     pub quantity: i64,
     /// Time to live.
     pub ttl: chrono::Duration,
+    /// The hold it is a line of (its row must exist already).
+    pub hold_id: Option<String>,
 }
 
 impl ReservationRow {
-    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+    pub(crate) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             id: row.get("id")?,
             product_id: row.get("product_id")?,
@@ -67,6 +71,7 @@ impl ReservationRow {
             expires_at: row.get("expires_at")?,
             created_at: row.get("created_at")?,
             updated_at: row.get("updated_at")?,
+            hold_id: row.get("hold_id")?,
         })
     }
 }
@@ -109,10 +114,11 @@ pub fn reserve(
         expires_at: time::to_db(&expires_at),
         created_at: now.clone(),
         updated_at: now,
+        hold_id: input.hold_id.clone(),
     };
     conn.prepare_cached(
         "INSERT INTO reservations (id, product_id, store_id, customer_id, quantity, status, \
-         expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         expires_at, created_at, updated_at, hold_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
         row.id,
@@ -123,7 +129,8 @@ pub fn reserve(
         row.status,
         row.expires_at,
         row.created_at,
-        row.updated_at
+        row.updated_at,
+        row.hold_id
     ])?;
     let event = NewEvent::ReservationCreated(ReservationCreated {
         reservation_id: row.id.clone(),
@@ -133,6 +140,7 @@ pub fn reserve(
         customer_id: row.customer_id.clone(),
         expires_at,
         version,
+        hold_id: row.hold_id.clone(),
     });
     append_event(conn, &event, at)?;
     Ok(row)
@@ -147,14 +155,14 @@ pub enum ConfirmOutcome {
     Expired(ReservationRow),
 }
 
-fn reservation_row(conn: &Connection, id: &str) -> OpResult<ReservationRow> {
+pub(crate) fn reservation_row(conn: &Connection, id: &str) -> OpResult<ReservationRow> {
     conn.prepare_cached("SELECT * FROM reservations WHERE id = ?")?
         .query_row([id], ReservationRow::from_row)
         .optional()?
         .ok_or_else(|| OpError::ReservationNotFound(id.to_owned()))
 }
 
-fn not_pending(row: &ReservationRow) -> OpError {
+pub(crate) fn not_pending(row: &ReservationRow) -> OpError {
     OpError::NotPending {
         id: row.id.clone(),
         status: row.status.clone(),
@@ -277,14 +285,15 @@ pub fn expire(conn: &Connection, id: &str, at: &Timestamp) -> OpResult<Option<Re
     Ok(Some(row))
 }
 
-/// Ids of PENDING reservations past their deadline, most overdue first.
+/// Ids (and hold ids, `None` for single reservations) of PENDING reservations past their
+/// deadline, most overdue first.
 pub async fn due_for_expiry(
     db: &SqlitePool,
     at: &Timestamp,
     limit: i64,
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT id FROM reservations WHERE status = 'PENDING' AND expires_at <= ? \
+) -> Result<Vec<(String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, hold_id FROM reservations WHERE status = 'PENDING' AND expires_at <= ? \
          ORDER BY expires_at LIMIT ?",
     )
     .bind(time::to_db(at))

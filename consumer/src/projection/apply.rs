@@ -129,6 +129,8 @@ fn steps(event: &NewEvent) -> Vec<Step<'_>> {
         NewEvent::ReservationExpired(p) => {
             vec![delta(&p.product_id, &p.store_id, p.version, 0, -p.quantity)]
         }
+        // Only the deadline moved: no stock row changes (and the event carries no version).
+        NewEvent::ReservationExtended(_) => vec![],
     }
 }
 
@@ -284,7 +286,9 @@ fn apply_one(
         applied_us,
         via.as_str()
     ])?;
-    Ok(if plan.is_empty() {
+    // An event that changes no row (`reservation.extended`) is applied: its inbox row is
+    // written and it counts as applied, not as a duplicate.
+    Ok(if plan.is_empty() && !steps.is_empty() {
         EventResult::Duplicate
     } else {
         EventResult::Applied

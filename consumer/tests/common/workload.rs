@@ -108,6 +108,21 @@ pub async fn random_workload(api: &Api, seed: u64, products: usize, operations: 
             writes += 1;
         }
     }
+    // One reservation extended (`reservation.extended`).
+    let body =
+        json!({"product_id": ids[0], "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
+    let (status, body) = api.post("/reservations", body).await;
+    if status == 201 {
+        let id = body["id"].as_str().unwrap_or_default();
+        let (status, body) = api
+            .post(
+                &format!("/reservations/{id}/extend"),
+                json!({"ttl_seconds": 900}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        writes += 2;
+    }
     // Two reservations nobody touches: they expire a second later (`reservation.expired`).
     for product in ids.iter().take(2) {
         let body = json!({"product_id": product, "store_id": "MAD-001", "customer_id": "late", "quantity": 1, "ttl_seconds": 1});

@@ -122,6 +122,7 @@ pub fn sample_event(i: usize) -> NewEvent {
             customer_id: format!("cust-{i}"),
             expires_at: time::now(),
             version: 0,
+            hold_id: None,
         }),
         _ => NewEvent::StockTransferred(StockTransferred {
             product_id,

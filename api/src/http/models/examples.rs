@@ -126,6 +126,109 @@ impl Example for Reservation {
             expires_at: "2026-01-15T10:45:00.000Z".to_owned().into(),
             created_at: AT.to_owned().into(),
             updated_at: AT.to_owned().into(),
+            hold_id: None,
+        }
+    }
+}
+
+const HOLD: &str = "01936f10-4d5e-7f60-8a9b-0c1d2e3f4a5b";
+const SECOND_PRODUCT: &str = "01936f0e-9b5c-7d4e-8f30-2b3c4d5e6f70";
+
+fn store(id: &str) -> StoreId {
+    StoreId::parse(id).unwrap_or_else(|_| StoreId::example())
+}
+
+impl Example for HoldItemBody {
+    fn example() -> Self {
+        Self {
+            product_id: ProductId::example(),
+            store_id: StoreId::example(),
+            quantity: PositiveQuantity::new_const(2),
+        }
+    }
+}
+
+impl Example for CreateHoldBody {
+    fn example() -> Self {
+        Self {
+            customer_id: "cust-42".to_owned(),
+            ttl_seconds: Some(TtlSeconds::new_const(900)),
+            allow_partial: Some(false),
+            items: vec![
+                HoldItemBody::example(),
+                HoldItemBody {
+                    product_id: ProductId::parse(SECOND_PRODUCT)
+                        .unwrap_or_else(|_| ProductId::example()),
+                    store_id: StoreId::example(),
+                    quantity: PositiveQuantity::new_const(1),
+                },
+            ],
+        }
+    }
+}
+
+impl Example for UnfulfilledLine {
+    fn example() -> Self {
+        Self {
+            product_id: SECOND_PRODUCT.to_owned(),
+            store_id: "MAD-001".to_owned(),
+            requested: 3,
+            available: 1,
+        }
+    }
+}
+
+impl Example for Hold {
+    fn example() -> Self {
+        let line = Reservation {
+            hold_id: Some(HOLD.to_owned().into()),
+            ..Reservation::example()
+        };
+        Self {
+            id: HOLD.to_owned().into(),
+            customer_id: "cust-42".to_owned(),
+            status: ReservationStatus::Pending,
+            expires_at: "2026-01-15T10:45:00.000Z".to_owned().into(),
+            created_at: AT.to_owned().into(),
+            updated_at: AT.to_owned().into(),
+            items: vec![line],
+            unfulfilled: vec![],
+        }
+    }
+}
+
+impl Example for ExtendBody {
+    fn example() -> Self {
+        Self {
+            ttl_seconds: TtlSeconds::new_const(600),
+        }
+    }
+}
+
+impl Example for BulkItemBody {
+    fn example() -> Self {
+        Self {
+            product_id: ProductId::example(),
+            store_id: StoreId::example(),
+            quantity: Quantity::new_const(40),
+            reason: Some("erp_sync".to_owned()),
+        }
+    }
+}
+
+impl Example for BulkStockBody {
+    fn example() -> Self {
+        Self {
+            items: vec![
+                BulkItemBody::example(),
+                BulkItemBody {
+                    product_id: ProductId::example(),
+                    store_id: store("BCN-001"),
+                    quantity: Quantity::new_const(12),
+                    reason: Some("erp_sync".to_owned()),
+                },
+            ],
+            mode: Some(BulkModeName::AllOrNothing),
         }
     }
 }

@@ -4,14 +4,18 @@
 //!
 //! One file per resource; everything is re-exported here.
 
+mod bulk;
 mod events;
 mod examples;
+mod holds;
 mod products;
 mod reservations;
 mod stock;
 mod system;
 
+pub use bulk::*;
 pub use events::*;
+pub use holds::*;
 pub use products::*;
 pub use reservations::*;
 pub use stock::*;

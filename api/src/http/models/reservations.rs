@@ -56,6 +56,9 @@ pub struct Reservation {
     pub created_at: Timestamp,
     /// RFC 3339.
     pub updated_at: Timestamp,
+    /// The hold this reservation is a line of; `null` for a single reservation.
+    #[oai(nullable)]
+    pub hold_id: Option<UuidText>,
 }
 
 impl From<ReservationRow> for Reservation {
@@ -70,6 +73,7 @@ impl From<ReservationRow> for Reservation {
             expires_at: r.expires_at.into(),
             created_at: r.created_at.into(),
             updated_at: r.updated_at.into(),
+            hold_id: r.hold_id.map(UuidText::from),
         }
     }
 }

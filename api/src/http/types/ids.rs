@@ -92,6 +92,12 @@ uuid_id!(
     "ReservationId"
 );
 
+uuid_id!(
+    /// A hold id: the UUIDv7 the server gave the hold.
+    HoldId,
+    "HoldId"
+);
+
 /// An RFC 3339 instant as the server writes it (`format: date-time`). Response-only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timestamp(String);

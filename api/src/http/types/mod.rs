@@ -200,8 +200,8 @@ pub(crate) mod ids;
 mod numbers;
 mod text;
 
-pub use enums::{EventTypeName, ReservationStatus};
-pub use ids::{ProductId, ReservationId, Timestamp, UuidText};
+pub use enums::{BulkModeName, BulkOutcome, EventTypeName, ReservationStatus};
+pub use ids::{HoldId, ProductId, ReservationId, Timestamp, UuidText};
 pub use numbers::{
     Adjustment, PositiveQuantity, Price, Quantity, TtlSeconds, has_at_most_two_decimals,
 };

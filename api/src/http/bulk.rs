@@ -1,0 +1,99 @@
+//! `POST /api/v1/stock/bulk`: the nightly ERP/WMS sync sets many rows in one call (see
+//! [`crate::ops::bulk`]).
+
+use inventory_shared::time;
+use poem_openapi::OpenApi;
+use poem_openapi::payload::Json;
+
+use super::body::{JsonBody, repeated_rows};
+use super::models::{BulkItemResult, BulkModeName, BulkOutcome, BulkStockBody, BulkStockResult};
+use super::{ApiTags, AppState, auth::ApiKeyAuth};
+use crate::error::{Answer, ApiError, refused_status, statuses};
+use crate::ops::bulk::{self, BulkItem, BulkMode, ItemOutcome, ItemResult};
+
+/// The bulk stock route.
+pub struct BulkApi(pub AppState);
+
+fn result_of(item: ItemResult) -> BulkItemResult {
+    let (status, outcome, code, detail, stock) = match item.outcome {
+        Ok(ItemOutcome::Created(row)) => (201, BulkOutcome::Created, None, None, Some(row)),
+        Ok(ItemOutcome::Updated(row)) => (200, BulkOutcome::Updated, None, None, Some(row)),
+        Ok(ItemOutcome::Unchanged(row)) => (200, BulkOutcome::Unchanged, None, None, Some(row)),
+        Err(e) => (
+            refused_status(&e).as_u16(),
+            BulkOutcome::Refused,
+            Some(e.code().to_owned()),
+            Some(e.to_string()),
+            None,
+        ),
+    };
+    BulkItemResult {
+        index: item.index as i64,
+        product_id: item.product_id,
+        store_id: item.store_id,
+        status,
+        outcome,
+        code,
+        detail,
+        stock: stock.map(Into::into),
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Stock")]
+impl BulkApi {
+    /// Set the on-hand quantity of up to 1000 rows at once (ERP/WMS sync)
+    ///
+    /// Each item is a `PUT` of its row (`stock.updated`; no version bump and no event when
+    /// unchanged), or creates the row when missing (`stock.created`). A quantity below the
+    /// row's `reserved` is refused for that item (`QUANTITY_BELOW_RESERVED`), an unknown
+    /// product too (`PRODUCT_NOT_FOUND`). `all_or_nothing` (default): one transaction; any
+    /// refused item → 409 `BULK_ITEMS_REFUSED` listing every refused item in `items`, nothing
+    /// applied. `per_item`: 200 with a result per item, refused ones included.
+    #[oai(path = "/stock/bulk", method = "post", operation_id = "bulk_set_stock")]
+    async fn bulk(
+        &self,
+        _auth: ApiKeyAuth,
+        body: JsonBody<BulkStockBody>,
+    ) -> Answer<Json<BulkStockResult>, statuses::CreateBody> {
+        let b = body.0;
+        let repeated = repeated_rows(
+            b.items
+                .iter()
+                .map(|i| (i.product_id.as_str(), i.store_id.as_str())),
+        );
+        if !repeated.is_empty() {
+            return Err(ApiError::Validation(repeated).into());
+        }
+        let name = b.mode.unwrap_or(BulkModeName::AllOrNothing);
+        let mode = match name {
+            BulkModeName::AllOrNothing => BulkMode::AllOrNothing,
+            BulkModeName::PerItem => BulkMode::PerItem,
+        };
+        let items: Vec<BulkItem> = b
+            .items
+            .into_iter()
+            .map(|i| BulkItem {
+                product_id: i.product_id.into_inner(),
+                store_id: i.store_id.into_inner(),
+                quantity: i.quantity.get(),
+                reason: i.reason,
+            })
+            .collect();
+        let results = self
+            .0
+            .writer
+            .write(move |conn| bulk::sync_stock(conn, &items, mode, &time::now()))
+            .await?;
+        let results: Vec<BulkItemResult> = results.into_iter().map(result_of).collect();
+        let refused = results
+            .iter()
+            .filter(|r| r.outcome == BulkOutcome::Refused)
+            .count() as i64;
+        Ok(Json(BulkStockResult {
+            mode: name,
+            applied: results.len() as i64 - refused,
+            refused,
+            results,
+        }))
+    }
+}

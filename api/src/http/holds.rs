@@ -1,0 +1,193 @@
+//! `/api/v1/holds`: several reservations for one customer, made, confirmed, cancelled,
+//! extended and expired together (see [`crate::ops::holds`]).
+//!
+//! Each write is one `writer.write` call whose closure returns the operation's result, so the
+//! whole hold is one atomic unit (and a retry wrapper can replace that call as a whole).
+
+use inventory_shared::time;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::body::{JsonBody, repeated_rows};
+use super::models::{CancelBody, CreateHoldBody, ExtendBody, Hold};
+use super::types::{HoldId, TtlSeconds};
+use super::{ApiTags, AppState, auth::ApiKeyAuth};
+use crate::error::{Answer, ApiError, statuses};
+use crate::metrics::record_reservation;
+use crate::ops::OpError;
+use crate::ops::extend::ExtendOutcome;
+use crate::ops::holds::{self, HoldInput, HoldItem, HoldOutcome};
+
+/// Hold routes.
+pub struct HoldsApi(pub AppState);
+
+#[derive(ApiResponse)]
+enum Created {
+    /// The PENDING hold with its lines (and, when partial, the lines it could not reserve).
+    #[oai(status = 201)]
+    Created(Json<Hold>, #[oai(header = "Location")] String),
+}
+
+fn expired(hold: holds::Hold) -> OpError {
+    OpError::HoldExpired {
+        id: hold.hold.id,
+        expires_at: hold.hold.expires_at,
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Reservations")]
+impl HoldsApi {
+    /// Reserve several lines for a customer at once, with one deadline
+    ///
+    /// All-or-nothing by default: when a line cannot be reserved nothing is, and the 409
+    /// `INSUFFICIENT_STOCK` problem lists every short line in `lines`. With
+    /// `allow_partial: true` the lines that fit are reserved and the others are listed in
+    /// `unfulfilled` (409 only when none fits). Each line is an ordinary reservation with its
+    /// own `reservation.created` event carrying `hold_id`; lines are reserved in (product,
+    /// store) order.
+    #[oai(path = "/holds", method = "post", operation_id = "create_hold")]
+    async fn create(
+        &self,
+        _auth: ApiKeyAuth,
+        body: JsonBody<CreateHoldBody>,
+    ) -> Answer<Created, statuses::WriteBody> {
+        let b = body.0;
+        let repeated = repeated_rows(
+            b.items
+                .iter()
+                .map(|i| (i.product_id.as_str(), i.store_id.as_str())),
+        );
+        if !repeated.is_empty() {
+            return Err(ApiError::Validation(repeated).into());
+        }
+        let input = HoldInput {
+            customer_id: b.customer_id,
+            ttl: b
+                .ttl_seconds
+                .map(TtlSeconds::duration)
+                .unwrap_or(self.0.reservation_ttl),
+            allow_partial: b.allow_partial.unwrap_or(false),
+            items: b
+                .items
+                .into_iter()
+                .map(|i| HoldItem {
+                    product_id: i.product_id.into_inner(),
+                    store_id: i.store_id.into_inner(),
+                    quantity: i.quantity.get(),
+                })
+                .collect(),
+        };
+        let result = self
+            .0
+            .writer
+            .write(move |conn| holds::create_hold(conn, &input, &time::now()))
+            .await;
+        record_reservation("create_hold", &result);
+        let hold = result?;
+        let location = format!("/api/v1/holds/{}", hold.hold.id);
+        Ok(Created::Created(Json(hold.into()), location))
+    }
+
+    /// Get a hold with its lines
+    #[oai(path = "/holds/:id", method = "get", operation_id = "get_hold")]
+    async fn get(
+        &self,
+        _auth: ApiKeyAuth,
+        id: Path<HoldId>,
+    ) -> Answer<Json<Hold>, statuses::ReadParamsOne> {
+        Ok(Json(
+            self.0
+                .point
+                .read(|c| holds::get_hold(c, id.0.as_str()))?
+                .into(),
+        ))
+    }
+
+    /// Confirm a hold (the sale): every pending line's units leave the shelf
+    ///
+    /// One transaction; each line gets its `reservation.confirmed` event. Past the deadline
+    /// the whole hold is expired instead: 409 `RESERVATION_EXPIRED`.
+    #[oai(
+        path = "/holds/:id/confirm",
+        method = "post",
+        operation_id = "confirm_hold"
+    )]
+    async fn confirm(
+        &self,
+        _auth: ApiKeyAuth,
+        id: Path<HoldId>,
+    ) -> Answer<Json<Hold>, statuses::WriteNoBody> {
+        let id = id.0;
+        let result = self
+            .0
+            .writer
+            .write(move |conn| holds::confirm_hold(conn, id.as_str(), &time::now()))
+            .await;
+        let result = result.and_then(|outcome| match outcome {
+            HoldOutcome::Done(hold) => Ok(hold),
+            HoldOutcome::Expired(hold) => Err(expired(hold)),
+        });
+        record_reservation("confirm_hold", &result);
+        Ok(Json(result?.into()))
+    }
+
+    /// Cancel a hold: every pending line's units become available again
+    #[oai(
+        path = "/holds/:id/cancel",
+        method = "post",
+        operation_id = "cancel_hold"
+    )]
+    async fn cancel(
+        &self,
+        _auth: ApiKeyAuth,
+        id: Path<HoldId>,
+        body: JsonBody<CancelBody>,
+    ) -> Answer<Json<Hold>, statuses::WriteBody> {
+        let id = id.0;
+        let reason = body.0.reason;
+        let result = self
+            .0
+            .writer
+            .write(move |conn| {
+                holds::cancel_hold(conn, id.as_str(), reason.as_deref(), &time::now())
+            })
+            .await;
+        record_reservation("cancel_hold", &result);
+        Ok(Json(result?.into()))
+    }
+
+    /// Move a pending hold's deadline (every line's) to now + `ttl_seconds`
+    ///
+    /// At most `RESERVATION_MAX_LIFETIME` after the hold's creation (409
+    /// `RESERVATION_LIFETIME_EXCEEDED`). Each pending line gets a `reservation.extended`
+    /// event. Past the deadline the hold is expired instead: 409 `RESERVATION_EXPIRED`.
+    #[oai(
+        path = "/holds/:id/extend",
+        method = "post",
+        operation_id = "extend_hold"
+    )]
+    async fn extend(
+        &self,
+        _auth: ApiKeyAuth,
+        id: Path<HoldId>,
+        body: JsonBody<ExtendBody>,
+    ) -> Answer<Json<Hold>, statuses::WriteBody> {
+        let id = id.0;
+        let ttl = body.0.ttl_seconds.duration();
+        let max_lifetime = self.0.reservation_max_lifetime;
+        let result = self
+            .0
+            .writer
+            .write(move |conn| {
+                holds::extend_hold(conn, id.as_str(), ttl, max_lifetime, &time::now())
+            })
+            .await;
+        let result = result.and_then(|outcome| match outcome {
+            ExtendOutcome::Extended(hold) => Ok(hold),
+            ExtendOutcome::Expired(hold) => Err(expired(hold)),
+        });
+        record_reservation("extend_hold", &result);
+        Ok(Json(result?.into()))
+    }
+}

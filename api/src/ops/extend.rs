@@ -1,0 +1,114 @@
+//! Extending a PENDING reservation: a checkout that takes longer than its TTL keeps its units.
+//!
+//! The new deadline is `now + ttl`, never later than `RESERVATION_MAX_LIFETIME` after the
+//! reservation's creation (else [`OpError::LifetimeExceeded`]), so a client cannot hold stock
+//! forever by extending in a loop. The statement that moves the deadline is guarded by
+//! `status = 'PENDING' AND expires_at > now`, and expiry by `expires_at <= now`: an extend and
+//! the expiry task racing over one reservation cannot both apply (the single writer runs them
+//! one after the other; whichever comes second finds nothing to do).
+//!
+//! A line of a hold is extended through its hold ([`crate::ops::holds::extend_hold`]), which
+//! calls [`extend_line`] per line: a hold has one deadline.
+
+use inventory_shared::events::{NewEvent, ReservationExtended};
+use inventory_shared::outbox::append_event;
+use inventory_shared::time::{self, Timestamp};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::reservations::{self, ReservationRow, not_pending, reservation_row};
+use super::{OpError, OpResult};
+
+/// What an extend did.
+#[derive(Debug, Clone)]
+pub enum ExtendOutcome<T> {
+    /// The deadline moved.
+    Extended(T),
+    /// It was past its deadline: it was expired instead (and that is committed).
+    Expired(T),
+}
+
+/// The deadline an extension asks for, checked against the lifetime cap.
+pub(crate) fn new_deadline(
+    id: &str,
+    created_at: &str,
+    ttl: chrono::Duration,
+    max_lifetime: chrono::Duration,
+    at: &Timestamp,
+) -> OpResult<Timestamp> {
+    let created = time::from_db(created_at)
+        .map_err(|e| OpError::storage("reading a stored creation time", e))?;
+    let latest = created + max_lifetime;
+    let deadline = *at + ttl;
+    if deadline > latest {
+        return Err(OpError::LifetimeExceeded {
+            id: id.to_owned(),
+            latest: time::to_db(&latest),
+        });
+    }
+    Ok(deadline)
+}
+
+/// Moves one PENDING, not yet due reservation's deadline (`reservation.extended`); `None`
+/// when it is no longer PENDING or already due.
+pub(crate) fn extend_line(
+    conn: &Connection,
+    id: &str,
+    deadline: &Timestamp,
+    at: &Timestamp,
+) -> OpResult<Option<ReservationRow>> {
+    let now = time::to_db(at);
+    let row = conn
+        .prepare_cached(
+            "UPDATE reservations SET expires_at = ?1, updated_at = ?2 \
+             WHERE id = ?3 AND status = 'PENDING' AND expires_at > ?2 RETURNING *",
+        )?
+        .query_row(
+            params![time::to_db(deadline), now, id],
+            ReservationRow::from_row,
+        )
+        .optional()?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let event = NewEvent::ReservationExtended(ReservationExtended {
+        reservation_id: row.id.clone(),
+        product_id: row.product_id.clone(),
+        store_id: row.store_id.clone(),
+        quantity: row.quantity,
+        expires_at: *deadline,
+        hold_id: row.hold_id.clone(),
+    });
+    append_event(conn, &event, at)?;
+    Ok(Some(row))
+}
+
+/// Extends a single reservation to `now + ttl`. Past its deadline it is expired instead, as a
+/// confirm would do.
+pub fn extend(
+    conn: &Connection,
+    id: &str,
+    ttl: chrono::Duration,
+    max_lifetime: chrono::Duration,
+    at: &Timestamp,
+) -> OpResult<ExtendOutcome<ReservationRow>> {
+    let row = reservation_row(conn, id)?;
+    if let Some(hold_id) = &row.hold_id {
+        return Err(OpError::InHold {
+            id: row.id.clone(),
+            hold_id: hold_id.clone(),
+        });
+    }
+    if row.status != "PENDING" {
+        return Err(not_pending(&row));
+    }
+    if row.expires_at <= time::to_db(at) {
+        return match reservations::expire(conn, id, at)? {
+            Some(expired) => Ok(ExtendOutcome::Expired(expired)),
+            None => Err(not_pending(&row)),
+        };
+    }
+    let deadline = new_deadline(id, &row.created_at, ttl, max_lifetime, at)?;
+    extend_line(conn, id, &deadline, at)?
+        .map(ExtendOutcome::Extended)
+        .ok_or_else(|| not_pending(&row))
+}
