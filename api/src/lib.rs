@@ -9,6 +9,7 @@
 //! - [`writer`]: the one writer connection and its group commit.
 //! - [`reads`]: point reads inline on per-thread read-only connections.
 //! - [`expiry`]: the background task that expires due reservations.
+//! - [`key_purge`]: the background task that purges expired idempotency keys.
 //! - [`demo`]: `--seed-demo` sample data.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`error`]: the HTTP error type, its RFC 9457 problem body, and the one mapping from
@@ -19,13 +20,14 @@
 //! `docs/architecture.md`.
 //!
 //! [`Application::build`] opens the database and binds the listener; [`Application::run`]
-//! serves until the shutdown token is cancelled, then stops the expiry task and the writer.
+//! serves until the shutdown token is cancelled, then stops the background tasks and the writer.
 
 pub mod config;
 pub mod demo;
 pub mod error;
 pub mod expiry;
 pub mod http;
+pub mod key_purge;
 pub mod metrics;
 pub mod ops;
 pub mod reads;
@@ -70,6 +72,8 @@ impl Application {
             writer,
             reservation_ttl: chrono::Duration::from_std(settings.reservation_ttl)
                 .context("RESERVATION_TTL out of range")?,
+            idempotency_ttl: chrono::Duration::from_std(settings.idempotency_key_ttl)
+                .context("IDEMPOTENCY_KEY_TTL out of range")?,
         };
         if settings.seed_demo {
             let seeded = demo::seed(&state)
@@ -116,7 +120,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` is cancelled, then drains requests in flight (up to
-    /// `SHUTDOWN_TIMEOUT`), stops the expiry task and the writer, and closes the read pool.
+    /// `SHUTDOWN_TIMEOUT`), stops the background tasks and the writer, and closes the read pool.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
             settings,
@@ -139,6 +143,11 @@ impl Application {
             settings.reservation_expiry_interval,
             shutdown.child_token(),
         ));
+        let key_purge = tokio::spawn(key_purge::run(
+            state.clone(),
+            settings.idempotency_purge_interval,
+            shutdown.child_token(),
+        ));
         let app = http::routes(&state, keys);
         let stop = shutdown.clone();
         let served = Server::new_with_acceptor(acceptor)
@@ -149,10 +158,12 @@ impl Application {
             )
             .await;
         shutdown.cancel();
-        match tokio::time::timeout(Duration::from_secs(5), expiry).await {
-            Ok(Ok(())) => tracing::debug!("expiry task ended"),
-            Ok(Err(e)) => tracing::error!(error = %e, "expiry task panicked"),
-            Err(_) => tracing::warn!("expiry task did not stop in 5 s"),
+        for (task, handle) in [("expiry", expiry), ("idempotency key purge", key_purge)] {
+            match tokio::time::timeout(Duration::from_secs(5), handle).await {
+                Ok(Ok(())) => tracing::debug!(task, "task ended"),
+                Ok(Err(e)) => tracing::error!(task, error = %e, "task panicked"),
+                Err(_) => tracing::warn!(task, "task did not stop in 5 s"),
+            }
         }
         if tokio::time::timeout(settings.shutdown_timeout, writer_thread.stop())
             .await
@@ -173,6 +184,7 @@ pub async fn openapi_yaml() -> anyhow::Result<String> {
         reader: sqlx::sqlite::SqlitePoolOptions::new().connect_lazy_with(options),
         writer: Writer::detached(),
         reservation_ttl: chrono::Duration::seconds(600),
+        idempotency_ttl: chrono::Duration::hours(24),
     };
     Ok(http::spec::order_tags_yaml(
         &http::openapi_service(&state).spec_yaml(),

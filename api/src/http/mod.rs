@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod body;
 pub mod events;
+pub mod idempotency;
 pub mod models;
 pub mod products;
 pub mod reservations;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub point: crate::reads::PointReader,
     /// Default reservation time to live.
     pub reservation_ttl: chrono::Duration,
+    /// How long an `Idempotency-Key`'s answer is kept (`IDEMPOTENCY_KEY_TTL`).
+    pub idempotency_ttl: chrono::Duration,
 }
 
 /// Spec tags.

@@ -10,6 +10,7 @@
 //! `events` table's SQL.)
 
 pub mod error;
+pub mod idempotency;
 pub mod products;
 pub mod reservations;
 pub mod stock;
