@@ -50,13 +50,12 @@ async fn keyed_raw(app: &TestApp, path: &str, body: &str, idempotency_key: &str)
 
 /// The stored answer of a key: (status, body text).
 async fn stored(app: &TestApp, idempotency_key: &str) -> Option<(i64, String)> {
-    let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT status, body FROM idempotency_keys WHERE idempotency_key = ?",
-    )
-    .bind(idempotency_key)
-    .fetch_optional(&app.db)
-    .await
-    .expect("reading a key row");
+    let row: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT status, body FROM idempotency_keys WHERE idempotency_key = ?")
+            .bind(idempotency_key)
+            .fetch_optional(&app.db)
+            .await
+            .expect("reading a key row");
     row.map(|(status, body)| (status, String::from_utf8(body).expect("a UTF-8 body")))
 }
 
@@ -139,13 +138,7 @@ async fn every_write(app: &TestApp) -> Vec<Case> {
             200,
             0,
         ),
-        case(
-            "DELETE",
-            format!("/api/v1/products/{doomed}"),
-            None,
-            204,
-            0,
-        ),
+        case("DELETE", format!("/api/v1/products/{doomed}"), None, 204, 0),
         case(
             "POST",
             "/api/v1/stock".into(),
@@ -205,7 +198,11 @@ async fn every_write(app: &TestApp) -> Vec<Case> {
 fn assert_replay_of(retry: &Reply, status: u16, body: &str, what: &str) {
     assert_eq!(retry.status, status, "{what}: status; body {}", retry.text);
     assert_eq!(retry.text, body, "{what}: the same body");
-    assert_eq!(retry.header(REPLAYED), Some("true"), "{what}: marked replayed");
+    assert_eq!(
+        retry.header(REPLAYED),
+        Some("true"),
+        "{what}: marked replayed"
+    );
 }
 
 #[tokio::test]
@@ -223,7 +220,11 @@ async fn a_retry_after_a_lost_answer_gets_the_stored_answer_on_every_write_route
             "{what}: the first request applied although its answer was lost"
         );
         let (status, body) = stored(&app, &key).await.expect("a stored answer");
-        assert_eq!(status, i64::from(case.status), "{what}: stored status; {body}");
+        assert_eq!(
+            status,
+            i64::from(case.status),
+            "{what}: stored status; {body}"
+        );
         let before = app.snapshot().await;
 
         let retry = keyed(&app, case.method, &case.path, case.body.as_ref(), &key).await;
@@ -232,7 +233,11 @@ async fn a_retry_after_a_lost_answer_gets_the_stored_answer_on_every_write_route
         assert_replay_of(&again, case.status, &body, &what);
         assert_eq!(again.header("location"), retry.header("location"), "{what}");
         assert_eq!(again.header("etag"), retry.header("etag"), "{what}");
-        assert_eq!(app.snapshot().await, before, "{what}: the retries changed nothing");
+        assert_eq!(
+            app.snapshot().await,
+            before,
+            "{what}: the retries changed nothing"
+        );
     }
 }
 
@@ -248,9 +253,20 @@ async fn a_retry_after_a_restart_gets_the_same_answer_and_writes_nothing() {
     let cases = every_write(&app).await;
     let mut first = Vec::new();
     for (i, case) in cases.iter().enumerate() {
-        let reply = keyed(&app, case.method, &case.path, case.body.as_ref(), &format!("k-{i}")).await;
+        let reply = keyed(
+            &app,
+            case.method,
+            &case.path,
+            case.body.as_ref(),
+            &format!("k-{i}"),
+        )
+        .await;
         reply.expect_status(case.status);
-        assert_eq!(reply.header(REPLAYED), None, "a first answer is not a replay");
+        assert_eq!(
+            reply.header(REPLAYED),
+            None,
+            "a first answer is not a replay"
+        );
         first.push(reply);
     }
     let before = app.snapshot().await;
@@ -259,10 +275,21 @@ async fn a_retry_after_a_restart_gets_the_same_answer_and_writes_nothing() {
     let app = spawn_app_with(on_the_file).await;
     for (i, (case, first)) in cases.iter().zip(&first).enumerate() {
         let what = format!("{} {}", case.method, case.path);
-        let retry = keyed(&app, case.method, &case.path, case.body.as_ref(), &format!("k-{i}")).await;
+        let retry = keyed(
+            &app,
+            case.method,
+            &case.path,
+            case.body.as_ref(),
+            &format!("k-{i}"),
+        )
+        .await;
         assert_replay_of(&retry, first.status, &first.text, &what);
         for header in ["location", "etag", "content-type"] {
-            assert_eq!(retry.header(header), first.header(header), "{what}: {header}");
+            assert_eq!(
+                retry.header(header),
+                first.header(header),
+                "{what}: {header}"
+            );
         }
     }
     assert_eq!(app.snapshot().await, before, "the retries changed nothing");
@@ -272,13 +299,15 @@ async fn a_retry_after_a_restart_gets_the_same_answer_and_writes_nothing() {
 async fn the_same_key_with_another_request_is_422_and_changes_nothing() {
     let app = spawn_app().await;
     let product = app.product_with_stock("IDEM-422", "MAD-001", 10).await;
-    let body = json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
+    let body =
+        json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
     keyed(&app, "POST", "/api/v1/reservations", Some(&body), "k")
         .await
         .expect_status(201);
     let before = app.snapshot().await;
 
-    let other_body = json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 2});
+    let other_body =
+        json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 2});
     keyed(&app, "POST", "/api/v1/reservations", Some(&other_body), "k")
         .await
         .expect_problem(422, "IDEMPOTENCY_KEY_REUSED");
@@ -304,8 +333,16 @@ async fn the_same_key_with_another_request_is_422_and_changes_nothing() {
 async fn a_quoted_key_and_a_bare_key_are_the_same_key() {
     let app = spawn_app().await;
     let product = app.product_with_stock("IDEM-Q", "MAD-001", 10).await;
-    let body = json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
-    let first = keyed(&app, "POST", "/api/v1/reservations", Some(&body), "\"order-7\"").await;
+    let body =
+        json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
+    let first = keyed(
+        &app,
+        "POST",
+        "/api/v1/reservations",
+        Some(&body),
+        "\"order-7\"",
+    )
+    .await;
     first.expect_status(201);
     let retry = keyed(&app, "POST", "/api/v1/reservations", Some(&body), "order-7").await;
     assert_replay_of(&retry, 201, &first.text, "bare after quoted");
@@ -316,7 +353,8 @@ async fn a_quoted_key_and_a_bare_key_are_the_same_key() {
 async fn a_malformed_key_is_a_400_and_nothing_runs() {
     let app = spawn_app().await;
     let product = app.product_with_stock("IDEM-BAD", "MAD-001", 10).await;
-    let body = json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
+    let body =
+        json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
     let before = app.snapshot().await;
     let too_long = "k".repeat(256);
     for bad in ["", "two words", "\"\"", "a\"b", too_long.as_str()] {
@@ -335,13 +373,21 @@ async fn a_malformed_key_is_a_400_and_nothing_runs() {
 async fn a_400_stores_nothing_so_the_fixed_request_runs_with_the_same_key() {
     let app = spawn_app().await;
     let product = app.product_with_stock("IDEM-400", "MAD-001", 10).await;
-    let broken = json!({"product_id": product, "store_id": "MAD 001", "customer_id": "c", "quantity": 1});
-    keyed(&app, "POST", "/api/v1/reservations", Some(&broken), "fix-me")
-        .await
-        .expect_invalid_fields(&["store_id"]);
+    let broken =
+        json!({"product_id": product, "store_id": "MAD 001", "customer_id": "c", "quantity": 1});
+    keyed(
+        &app,
+        "POST",
+        "/api/v1/reservations",
+        Some(&broken),
+        "fix-me",
+    )
+    .await
+    .expect_invalid_fields(&["store_id"]);
     assert_eq!(key_rows(&app).await, 0);
 
-    let fixed = json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
+    let fixed =
+        json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
     let reply = keyed(&app, "POST", "/api/v1/reservations", Some(&fixed), "fix-me").await;
     reply.expect_status(201);
     assert_eq!(reply.header(REPLAYED), None, "the fixed request ran");
@@ -352,7 +398,8 @@ async fn a_400_stores_nothing_so_the_fixed_request_runs_with_the_same_key() {
 async fn a_refused_write_is_stored_so_a_retry_cannot_apply_it_later() {
     let app = spawn_app().await;
     let product = app.product_with_stock("IDEM-409", "MAD-001", 2).await;
-    let body = json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 5});
+    let body =
+        json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 5});
     let first = keyed(&app, "POST", "/api/v1/reservations", Some(&body), "short").await;
     first.expect_problem(409, "INSUFFICIENT_STOCK");
     assert_eq!(stored(&app, "short").await, Some((409, first.text.clone())));
@@ -382,7 +429,8 @@ async fn the_same_key_under_two_api_keys_is_two_requests() {
     })
     .await;
     let product = app.product_with_stock("IDEM-2K", "MAD-001", 10).await;
-    let body = json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
+    let body =
+        json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
     let by = |api_key: &'static str| {
         let request = app
             .client
@@ -396,7 +444,11 @@ async fn the_same_key_under_two_api_keys_is_two_requests() {
     let web = by("web-key-0123456789").await;
     pos.expect_status(201);
     web.expect_status(201);
-    assert_eq!(web.header(REPLAYED), None, "another caller's key is not replayed");
+    assert_eq!(
+        web.header(REPLAYED),
+        None,
+        "another caller's key is not replayed"
+    );
     assert_ne!(pos.str("id"), web.str("id"));
     assert_eq!(app.count("SELECT COUNT(*) FROM reservations").await, 2);
 
@@ -414,7 +466,8 @@ async fn the_same_key_under_two_api_keys_is_two_requests() {
 async fn fifty_concurrent_requests_with_one_key_apply_once() {
     let app = spawn_app().await;
     let product = app.product_with_stock("IDEM-50", "MAD-001", 100).await;
-    let body = json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
+    let body =
+        json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
     let events = app.event_count().await;
 
     let replies = futures::future::join_all(
@@ -424,7 +477,10 @@ async fn fifty_concurrent_requests_with_one_key_apply_once() {
 
     for reply in &replies {
         reply.expect_status(201);
-        assert_eq!(reply.text, replies[0].text, "every caller gets the one answer");
+        assert_eq!(
+            reply.text, replies[0].text,
+            "every caller gets the one answer"
+        );
     }
     let replayed = replies
         .iter()
@@ -444,7 +500,8 @@ async fn keys_past_their_ttl_are_purged_and_the_key_runs_again() {
     })
     .await;
     let product = app.product_with_stock("IDEM-TTL", "MAD-001", 10).await;
-    let body = json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
+    let body =
+        json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
     let first = keyed(&app, "POST", "/api/v1/reservations", Some(&body), "brief").await;
     first.expect_status(201);
     assert_eq!(key_rows(&app).await, 1);
@@ -455,7 +512,11 @@ async fn keys_past_their_ttl_are_purged_and_the_key_runs_again() {
     .await;
     let later = keyed(&app, "POST", "/api/v1/reservations", Some(&body), "brief").await;
     later.expect_status(201);
-    assert_eq!(later.header(REPLAYED), None, "an expired key runs as a new request");
+    assert_eq!(
+        later.header(REPLAYED),
+        None,
+        "an expired key runs as a new request"
+    );
     assert_ne!(later.str("id"), first.str("id"));
     assert_eq!(app.count("SELECT COUNT(*) FROM reservations").await, 2);
 }
@@ -467,7 +528,8 @@ async fn the_spec_declares_the_header_and_the_422_on_every_write() {
     let mut writes = 0;
     for (path, item) in spec["paths"].as_object().expect("paths") {
         for (method, op) in item.as_object().expect("a path item") {
-            if !path.starts_with("/api/v1") || !["post", "put", "delete"].contains(&method.as_str()) {
+            if !path.starts_with("/api/v1") || !["post", "put", "delete"].contains(&method.as_str())
+            {
                 continue;
             }
             writes += 1;

@@ -74,11 +74,7 @@ impl Idempotency {
                 hash.update((part.len() as u64).to_be_bytes());
                 hash.update(part);
             }
-            let fingerprint = hash
-                .finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let fingerprint = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
             let scope = KeyScope {
                 api_key_name: caller.0.clone(),
                 key: key.into_inner(),

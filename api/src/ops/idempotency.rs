@@ -44,7 +44,11 @@ pub struct KeyRecord {
 
 /// The live record of `scope`, if any. A record past its deadline that the purge task has not
 /// removed yet counts as absent, so a key's lifetime does not depend on the purge's timing.
-pub fn find_key(conn: &Connection, scope: &KeyScope, now: &Timestamp) -> OpResult<Option<KeyRecord>> {
+pub fn find_key(
+    conn: &Connection,
+    scope: &KeyScope,
+    now: &Timestamp,
+) -> OpResult<Option<KeyRecord>> {
     let found = conn
         .prepare_cached(
             "SELECT fingerprint, status, content_type, location, etag, body FROM idempotency_keys \

@@ -130,5 +130,9 @@ async fn a_nested_failure_rolls_back_only_its_own_changes() {
         })
         .await;
     assert!(answer.is_ok(), "{answer:?}");
-    assert_eq!(products(&settings), 2, "the job kept all but the refused part");
+    assert_eq!(
+        products(&settings),
+        2,
+        "the job kept all but the refused part"
+    );
 }
