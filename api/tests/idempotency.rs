@@ -13,7 +13,8 @@ use common::{eventually, send, spawn_app, spawn_app_with};
 use inventory_shared::config::{DatabaseSettings, Synchronous};
 use serde_json::json;
 use support::{
-    REPLAYED, assert_replay_of, every_write, key_rows, keyed, keyed_raw, send_and_hang_up, stored,
+    HangUp, REPLAYED, assert_replay_of, every_write, key_rows, keyed, keyed_raw, send_and_hang_up,
+    stored,
 };
 
 #[tokio::test]
@@ -24,7 +25,15 @@ async fn a_retry_after_a_lost_answer_gets_the_stored_answer_on_every_write_route
         let key = format!("lost-{i}");
         let events = app.event_count().await;
 
-        send_and_hang_up(&app, case.method, &case.path, case.body.as_ref(), &key).await;
+        send_and_hang_up(
+            &app,
+            case.method,
+            &case.path,
+            case.body.as_ref(),
+            &key,
+            HangUp::AfterTheCommit,
+        )
+        .await;
         assert_eq!(
             app.event_count().await,
             events + case.events,
@@ -50,6 +59,30 @@ async fn a_retry_after_a_lost_answer_gets_the_stored_answer_on_every_write_route
             "{what}: the retries changed nothing"
         );
     }
+}
+
+/// A client that hangs up right after sending, before any answer: the write still happens
+/// once (the handler hands its job to the writer as soon as the request is read, and a job in
+/// the writer commits whether or not anyone waits for it), and the retry gets its answer.
+#[tokio::test]
+async fn a_client_that_hangs_up_at_once_gets_the_one_answer_on_retry() {
+    let app = spawn_app().await;
+    let product = app.product_with_stock("IDEM-GONE", "MAD-001", 10).await;
+    let body =
+        json!({"product_id": product, "store_id": "MAD-001", "customer_id": "c", "quantity": 1});
+    let reserve = "/api/v1/reservations";
+    send_and_hang_up(&app, "POST", reserve, Some(&body), "gone", HangUp::AtOnce).await;
+    let (status, answer) = eventually(Duration::from_secs(30), "the write to commit", || {
+        stored(&app, "gone")
+    })
+    .await;
+    assert_eq!(status, 201, "{answer}");
+
+    let retry = keyed(&app, "POST", reserve, Some(&body), "gone").await;
+    assert_replay_of(&retry, 201, &answer, "after a hang-up");
+    assert_eq!(app.count("SELECT COUNT(*) FROM reservations").await, 1);
+    assert_eq!(app.event_count_of("reservation.created").await, 1);
+    assert_eq!(app.stock(&product, "MAD-001").await.reserved, 1);
 }
 
 #[tokio::test]

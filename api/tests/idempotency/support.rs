@@ -60,15 +60,25 @@ pub async fn key_rows(app: &TestApp) -> i64 {
     app.count("SELECT COUNT(*) FROM idempotency_keys").await
 }
 
-/// Writes the whole request on a raw TCP connection, waits until the server has committed it
-/// (its key row exists), and hangs up without reading a byte of the answer: the client of a
-/// network that timed out, who cannot know whether the write happened.
+/// When a raw client hangs up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HangUp {
+    /// Once the server has committed the write (its key row exists), without reading a byte
+    /// of the answer: the answer was lost on the way back.
+    AfterTheCommit,
+    /// Right after sending, before the server could answer at all.
+    AtOnce,
+}
+
+/// Writes the whole request on a raw TCP connection and hangs up without reading the answer:
+/// the client of a network that timed out, who cannot know whether the write happened.
 pub async fn send_and_hang_up(
     app: &TestApp,
     method: &str,
     path: &str,
     body: Option<&Value>,
     idempotency_key: &str,
+    when: HangUp,
 ) {
     let addr = app.base.strip_prefix("http://").expect("an http base");
     let mut stream = tokio::net::TcpStream::connect(addr)
@@ -88,10 +98,12 @@ pub async fn send_and_hang_up(
         .write_all(&[head.as_bytes(), &body].concat())
         .await
         .expect("sending");
-    eventually(Duration::from_secs(30), "the write to commit", || async {
-        stored(app, idempotency_key).await.map(|_| ())
-    })
-    .await;
+    if when == HangUp::AfterTheCommit {
+        eventually(Duration::from_secs(30), "the write to commit", || async {
+            stored(app, idempotency_key).await.map(|_| ())
+        })
+        .await;
+    }
     drop(stream);
 }
 
