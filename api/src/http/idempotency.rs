@@ -20,15 +20,16 @@
 //!
 //! What makes two requests "the same" (the fingerprint): the method, the path, and the body
 //! *as parsed*: the route's body type serialised again, so whitespace, key order, a field left
-//! out and the same field sent as `null` do not matter, while any value that changes what the
-//! write does does.
+//! out or sent as `null`, and unknown fields (which the route ignores) do not matter, while any
+//! value that changes what the write does does.
 //!
 //! **How a write route adopts it** (the route keeps its operation and its typed answer):
 //! 1. take the header: `#[oai(name = "Idempotency-Key")] idempotency: Idempotency` (and keep
 //!    the `auth: ApiKeyAuth` it has);
 //! 2. replace `self.0.writer.write(work).await` and the code that builds the answer with
 //!    `idempotency.with_body(&auth, &body.0).write(&self.0, work, render).await?` (or
-//!    `without_body(&auth)`), where `render` turns the `OpResult` into the answer;
+//!    `without_body(&auth)`), where `render` turns the `OpResult` into the answer (write both
+//!    closures inline in the call, so their argument types are inferred);
 //! 3. answer `Answer<Replayable<R>, S>` with an `S` of [`crate::error::statuses`] listing 422
 //!    (every write marker does).
 
