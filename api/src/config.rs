@@ -49,6 +49,15 @@ pub struct Settings {
     #[arg(long, env = "RESERVATION_EXPIRY_INTERVAL", default_value = "1s", value_parser = parse_positive_duration)]
     pub reservation_expiry_interval: Duration,
 
+    /// How long an `Idempotency-Key` and its stored answer are kept (1 s – 30 days); a retry
+    /// after that runs as a new request.
+    #[arg(long, env = "IDEMPOTENCY_KEY_TTL", default_value = "24h", value_parser = parse_key_ttl)]
+    pub idempotency_key_ttl: Duration,
+
+    /// How often expired idempotency keys are purged (in batches, through the writer).
+    #[arg(long, env = "IDEMPOTENCY_PURGE_INTERVAL", default_value = "1m", value_parser = parse_positive_duration)]
+    pub idempotency_purge_interval: Duration,
+
     /// API keys as `key:name,key:name` (keys of 8+ characters). Required unless listening on
     /// loopback, where the development key `dev-key-change-me` is used when unset.
     #[arg(long, env = "API_KEYS", hide_env_values = true)]
@@ -166,6 +175,14 @@ fn parse_max_lifetime(text: &str) -> Result<Duration, String> {
         return Err("must be between 1 second and 30 days".to_owned());
     }
     Ok(lifetime)
+}
+
+fn parse_key_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = parse_duration(text)?;
+    if ttl < Duration::from_secs(1) || ttl > Duration::from_secs(30 * 86_400) {
+        return Err("must be between 1 second and 30 days".to_owned());
+    }
+    Ok(ttl)
 }
 
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {

@@ -288,13 +288,13 @@ pub mod statuses {
         /// An authenticated read with parameters of one thing by key.
         ReadParamsOne = [400, 401, 404, 500, 503] read;
         /// A write with a body that may meet a conflict.
-        WriteBody = [400, 401, 404, 409, 413, 415, 500, 503];
+        WriteBody = [400, 401, 404, 409, 413, 415, 422, 500, 503];
         /// A write with a body that checks `If-Match`.
-        WriteBodyIfMatch = [400, 401, 404, 409, 412, 413, 415, 500, 503];
+        WriteBodyIfMatch = [400, 401, 404, 409, 412, 413, 415, 422, 500, 503];
         /// A write with a body that creates (no 404).
-        CreateBody = [400, 401, 409, 413, 415, 500, 503];
-        /// A write without a body.
-        WriteNoBody = [400, 401, 404, 409, 500, 503];
+        CreateBody = [400, 401, 409, 413, 415, 422, 500, 503];
+        /// A write without a body (400 only for a malformed `Idempotency-Key`).
+        WriteNoBody = [400, 401, 404, 409, 422, 500, 503];
     }
 }
 
@@ -317,6 +317,10 @@ fn describe(status: u16, read: bool) -> &'static str {
         412 => "`If-Match` names an old version (`VERSION_MISMATCH`)",
         413 => "The body is larger than 1 MiB (`PAYLOAD_TOO_LARGE`)",
         415 => "The body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)",
+        422 => {
+            "The `Idempotency-Key` was used for another request: another method, path or body \
+             (`IDEMPOTENCY_KEY_REUSED`)"
+        }
         500 => "Internal error (`INTERNAL_ERROR`); details are in the server log",
         503 => {
             "The database does not answer, or the server is shutting down (`SERVICE_UNAVAILABLE`)"
@@ -361,6 +365,12 @@ impl<S> IntoResponse for Fail<S> {
 
 impl<S: Statuses> ApiResponse for Fail<S> {
     fn meta() -> MetaResponses {
+        // The statuses of a route that takes `Idempotency-Key` list 422; its stored refusals
+        // (404, 409, 412) may then come back replayed, with `Idempotent-Replayed`.
+        let is_idempotent_write = S::LIST.contains(&422);
+        let is_stored = |status: u16| {
+            StatusCode::from_u16(status).is_ok_and(crate::http::idempotency::is_stored)
+        };
         MetaResponses {
             responses: S::LIST
                 .iter()
@@ -383,6 +393,8 @@ impl<S: Statuses> ApiResponse for Fail<S> {
                             deprecated: false,
                             schema: String::schema_ref(),
                         }]
+                    } else if is_idempotent_write && is_stored(*status) {
+                        vec![crate::http::idempotency::replayed_header_meta()]
                     } else {
                         vec![]
                     },

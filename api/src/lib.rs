@@ -12,6 +12,7 @@
 //! - [`retention`]: the background task that deletes (and archives) rows past their
 //!   retention period and returns their space.
 //! - [`backup`]: `inventory-api backup PATH`, an online copy of the database.
+//! - [`key_purge`]: the background task that purges expired idempotency keys.
 //! - [`demo`]: `--seed-demo` sample data.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`error`]: the HTTP error type, its RFC 9457 problem body, and the one mapping from
@@ -22,8 +23,8 @@
 //! `docs/architecture.md`.
 //!
 //! [`Application::build`] opens the database and binds the listener; [`Application::run`]
-//! serves until the shutdown token is cancelled, then stops the expiry and retention tasks and
-//! the writer.
+//! serves until the shutdown token is cancelled, then stops the background tasks (expiry,
+//! retention, key purge) and the writer.
 
 pub mod backup;
 pub mod config;
@@ -31,6 +32,7 @@ pub mod demo;
 pub mod error;
 pub mod expiry;
 pub mod http;
+pub mod key_purge;
 pub mod metrics;
 pub mod ops;
 pub mod reads;
@@ -87,6 +89,8 @@ impl Application {
                 .context("RESERVATION_TTL out of range")?,
             reservation_max_lifetime: chrono::Duration::from_std(settings.reservation_max_lifetime)
                 .context("RESERVATION_MAX_LIFETIME out of range")?,
+            idempotency_ttl: chrono::Duration::from_std(settings.idempotency_key_ttl)
+                .context("IDEMPOTENCY_KEY_TTL out of range")?,
         };
         if settings.seed_demo {
             let seeded = demo::seed(&state)
@@ -134,8 +138,8 @@ impl Application {
     }
 
     /// Serves until `shutdown` is cancelled, then drains requests in flight (up to
-    /// `SHUTDOWN_TIMEOUT`), stops the expiry and retention tasks and the writer, and closes
-    /// the read pool.
+    /// `SHUTDOWN_TIMEOUT`), stops the background tasks (expiry, retention, key
+    /// purge) and the writer, and closes the read pool.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
             settings,
@@ -164,6 +168,11 @@ impl Application {
             shutdown.child_token(),
         ));
         let retention = tokio::spawn(retention.run(state.clone(), shutdown.child_token()));
+        let key_purge = tokio::spawn(key_purge::run(
+            state.clone(),
+            settings.idempotency_purge_interval,
+            shutdown.child_token(),
+        ));
         let stop = shutdown.clone();
         let served = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(
@@ -173,16 +182,19 @@ impl Application {
             )
             .await;
         shutdown.cancel();
-        match tokio::time::timeout(Duration::from_secs(5), expiry).await {
-            Ok(Ok(())) => tracing::debug!("expiry task ended"),
-            Ok(Err(e)) => tracing::error!(error = %e, "expiry task panicked"),
-            Err(_) => tracing::warn!("expiry task did not stop in 5 s"),
-        }
-        // A pass stops between batches; the batch in flight finishes first.
-        match tokio::time::timeout(Duration::from_secs(5), retention).await {
-            Ok(Ok(())) => tracing::debug!("retention task ended"),
-            Ok(Err(e)) => tracing::error!(error = %e, "retention task panicked"),
-            Err(_) => tracing::warn!("retention task did not stop in 5 s"),
+        // Each stops at its next wait; a retention pass stops between batches, after the batch
+        // in flight.
+        let tasks = [
+            ("expiry", expiry),
+            ("retention", retention),
+            ("idempotency key purge", key_purge),
+        ];
+        for (task, handle) in tasks {
+            match tokio::time::timeout(Duration::from_secs(5), handle).await {
+                Ok(Ok(())) => tracing::debug!(task, "task ended"),
+                Ok(Err(e)) => tracing::error!(task, error = %e, "task panicked"),
+                Err(_) => tracing::warn!(task, "task did not stop in 5 s"),
+            }
         }
         if tokio::time::timeout(settings.shutdown_timeout, writer_thread.stop())
             .await
@@ -209,6 +221,7 @@ pub async fn openapi_yaml() -> anyhow::Result<String> {
         writer: Writer::detached(),
         reservation_ttl: chrono::Duration::seconds(600),
         reservation_max_lifetime: chrono::Duration::hours(24),
+        idempotency_ttl: chrono::Duration::hours(24),
     };
     let (_, yaml) = http::spec::finish(&http::openapi_service(&state).spec())?;
     Ok(yaml)

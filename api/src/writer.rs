@@ -211,6 +211,21 @@ impl Writer {
     }
 }
 
+/// Runs `work` in a savepoint of its own inside the current job and rolls back only what
+/// `work` did when it fails, leaving the rest of the job in place. For a job that keeps a row
+/// even when its operation is refused: the idempotency record of a write answered 404 or 409
+/// (see [`crate::http::idempotency`]). A failure of the savepoint statements themselves is a
+/// storage error, which undoes the whole job.
+pub fn nested<T>(conn: &Connection, work: impl FnOnce(&Connection) -> OpResult<T>) -> OpResult<T> {
+    conn.prepare_cached("SAVEPOINT op")?.execute([])?;
+    let result = work(conn);
+    if result.is_err() {
+        conn.prepare_cached("ROLLBACK TO op")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE op")?.execute([])?;
+    result
+}
+
 fn run(
     conn: Connection,
     mut queue: mpsc::Receiver<Message>,

@@ -6,6 +6,7 @@ use poem_openapi::OpenApi;
 use poem_openapi::payload::Json;
 
 use super::body::{JsonBody, repeated_rows};
+use super::idempotency::{Idempotency, Replayable};
 use super::models::{BulkItemResult, BulkModeName, BulkOutcome, BulkStockBody, BulkStockResult};
 use super::{ApiTags, AppState, auth::ApiKeyAuth};
 use crate::error::{Answer, ApiError, refused_status, statuses};
@@ -52,9 +53,13 @@ impl BulkApi {
     #[oai(path = "/stock/bulk", method = "post", operation_id = "bulk_set_stock")]
     async fn bulk(
         &self,
-        _auth: ApiKeyAuth,
+        auth: ApiKeyAuth,
+        /// Makes a retry safe (see the schema).
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Idempotency,
         body: JsonBody<BulkStockBody>,
-    ) -> Answer<Json<BulkStockResult>, statuses::CreateBody> {
+    ) -> Answer<Replayable<Json<BulkStockResult>>, statuses::CreateBody> {
+        let write = idempotency.with_body(&auth, &body.0);
         let b = body.0;
         let repeated = repeated_rows(
             b.items
@@ -79,21 +84,23 @@ impl BulkApi {
                 reason: i.reason,
             })
             .collect();
-        let results = self
-            .0
-            .writer
-            .write(move |conn| bulk::sync_stock(conn, &items, mode, &time::now()))
-            .await?;
-        let results: Vec<BulkItemResult> = results.into_iter().map(result_of).collect();
-        let refused = results
-            .iter()
-            .filter(|r| r.outcome == BulkOutcome::Refused)
-            .count() as i64;
-        Ok(Json(BulkStockResult {
-            mode: name,
-            applied: results.len() as i64 - refused,
-            refused,
-            results,
-        }))
+        let answer = write.write(
+            &self.0,
+            move |conn| bulk::sync_stock(conn, &items, mode, &time::now()),
+            move |result| {
+                let results: Vec<BulkItemResult> = result?.into_iter().map(result_of).collect();
+                let refused = results
+                    .iter()
+                    .filter(|r| r.outcome == BulkOutcome::Refused)
+                    .count() as i64;
+                Ok(Json(BulkStockResult {
+                    mode: name,
+                    applied: results.len() as i64 - refused,
+                    refused,
+                    results,
+                }))
+            },
+        );
+        Ok(answer.await?)
     }
 }

@@ -10,6 +10,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::body::{JsonBody, repeated_rows};
+use super::idempotency::{Idempotency, Replayable};
 use super::models::{CancelBody, CreateHoldBody, ExtendBody, Hold};
 use super::types::{HoldId, TtlSeconds};
 use super::{ApiTags, AppState, auth::ApiKeyAuth};
@@ -49,9 +50,13 @@ impl HoldsApi {
     #[oai(path = "/holds", method = "post", operation_id = "create_hold")]
     async fn create(
         &self,
-        _auth: ApiKeyAuth,
+        auth: ApiKeyAuth,
+        /// Makes a retry safe (see the schema).
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Idempotency,
         body: JsonBody<CreateHoldBody>,
-    ) -> Answer<Created, statuses::WriteBody> {
+    ) -> Answer<Replayable<Created>, statuses::WriteBody> {
+        let write = idempotency.with_body(&auth, &body.0);
         let b = body.0;
         let repeated = repeated_rows(
             b.items
@@ -78,15 +83,17 @@ impl HoldsApi {
                 })
                 .collect(),
         };
-        let result = self
-            .0
-            .writer
-            .write(move |conn| holds::create_hold(conn, &input, &time::now()))
-            .await;
-        record_reservation("create_hold", &result);
-        let hold = result?;
-        let location = format!("/api/v1/holds/{}", hold.hold.id);
-        Ok(Created::Created(Json(hold.into()), location))
+        let answer = write.write(
+            &self.0,
+            move |conn| holds::create_hold(conn, &input, &time::now()),
+            |result| {
+                record_reservation("create_hold", &result);
+                let hold = result?;
+                let location = format!("/api/v1/holds/{}", hold.hold.id);
+                Ok(Created::Created(Json(hold.into()), location))
+            },
+        );
+        Ok(answer.await?)
     }
 
     /// Get a hold with its lines
@@ -115,21 +122,27 @@ impl HoldsApi {
     )]
     async fn confirm(
         &self,
-        _auth: ApiKeyAuth,
+        auth: ApiKeyAuth,
+        /// Makes a retry safe (see the schema).
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Idempotency,
         id: Path<HoldId>,
-    ) -> Answer<Json<Hold>, statuses::WriteNoBody> {
+    ) -> Answer<Replayable<Json<Hold>>, statuses::WriteNoBody> {
         let id = id.0;
-        let result = self
-            .0
-            .writer
-            .write(move |conn| holds::confirm_hold(conn, id.as_str(), &time::now()))
-            .await;
-        let result = result.and_then(|outcome| match outcome {
-            HoldOutcome::Done(hold) => Ok(hold),
-            HoldOutcome::Expired(hold) => Err(expired(hold)),
-        });
-        record_reservation("confirm_hold", &result);
-        Ok(Json(result?.into()))
+        let answer = idempotency.without_body(&auth).write(
+            &self.0,
+            move |conn| holds::confirm_hold(conn, id.as_str(), &time::now()),
+            |result| {
+                // A confirm past the deadline commits the expiry and answers 409.
+                let result = result.and_then(|outcome| match outcome {
+                    HoldOutcome::Done(hold) => Ok(hold),
+                    HoldOutcome::Expired(hold) => Err(expired(hold)),
+                });
+                record_reservation("confirm_hold", &result);
+                Ok(Json(Hold::from(result?)))
+            },
+        );
+        Ok(answer.await?)
     }
 
     /// Cancel a hold: every pending line's units become available again
@@ -140,21 +153,25 @@ impl HoldsApi {
     )]
     async fn cancel(
         &self,
-        _auth: ApiKeyAuth,
+        auth: ApiKeyAuth,
+        /// Makes a retry safe (see the schema).
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Idempotency,
         id: Path<HoldId>,
         body: JsonBody<CancelBody>,
-    ) -> Answer<Json<Hold>, statuses::WriteBody> {
+    ) -> Answer<Replayable<Json<Hold>>, statuses::WriteBody> {
+        let write = idempotency.with_body(&auth, &body.0);
         let id = id.0;
         let reason = body.0.reason;
-        let result = self
-            .0
-            .writer
-            .write(move |conn| {
-                holds::cancel_hold(conn, id.as_str(), reason.as_deref(), &time::now())
-            })
-            .await;
-        record_reservation("cancel_hold", &result);
-        Ok(Json(result?.into()))
+        let answer = write.write(
+            &self.0,
+            move |conn| holds::cancel_hold(conn, id.as_str(), reason.as_deref(), &time::now()),
+            |result| {
+                record_reservation("cancel_hold", &result);
+                Ok(Json(Hold::from(result?)))
+            },
+        );
+        Ok(answer.await?)
     }
 
     /// Move a pending hold's deadline (every line's) to now + `ttl_seconds`
@@ -169,25 +186,30 @@ impl HoldsApi {
     )]
     async fn extend(
         &self,
-        _auth: ApiKeyAuth,
+        auth: ApiKeyAuth,
+        /// Makes a retry safe (see the schema).
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Idempotency,
         id: Path<HoldId>,
         body: JsonBody<ExtendBody>,
-    ) -> Answer<Json<Hold>, statuses::WriteBody> {
+    ) -> Answer<Replayable<Json<Hold>>, statuses::WriteBody> {
+        let write = idempotency.with_body(&auth, &body.0);
         let id = id.0;
         let ttl = body.0.ttl_seconds.duration();
         let max_lifetime = self.0.reservation_max_lifetime;
-        let result = self
-            .0
-            .writer
-            .write(move |conn| {
-                holds::extend_hold(conn, id.as_str(), ttl, max_lifetime, &time::now())
-            })
-            .await;
-        let result = result.and_then(|outcome| match outcome {
-            ExtendOutcome::Extended(hold) => Ok(hold),
-            ExtendOutcome::Expired(hold) => Err(expired(hold)),
-        });
-        record_reservation("extend_hold", &result);
-        Ok(Json(result?.into()))
+        let answer = write.write(
+            &self.0,
+            move |conn| holds::extend_hold(conn, id.as_str(), ttl, max_lifetime, &time::now()),
+            |result| {
+                // An extend past the deadline commits the expiry and answers 409.
+                let result = result.and_then(|outcome| match outcome {
+                    ExtendOutcome::Extended(hold) => Ok(hold),
+                    ExtendOutcome::Expired(hold) => Err(expired(hold)),
+                });
+                record_reservation("extend_hold", &result);
+                Ok(Json(Hold::from(result?)))
+            },
+        );
+        Ok(answer.await?)
     }
 }

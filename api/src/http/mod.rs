@@ -10,6 +10,7 @@ pub mod bulk;
 pub mod cursor;
 pub mod events;
 pub mod holds;
+pub mod idempotency;
 pub mod models;
 pub mod products;
 pub mod reservations;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub reservation_ttl: chrono::Duration,
     /// Longest a reservation or hold may live from its creation (`RESERVATION_MAX_LIFETIME`).
     pub reservation_max_lifetime: chrono::Duration,
+    /// How long an `Idempotency-Key`'s answer is kept (`IDEMPOTENCY_KEY_TTL`).
+    pub idempotency_ttl: chrono::Duration,
 }
 
 /// Spec tags.

@@ -7,6 +7,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::body::JsonBody;
 use super::cursor::{self, List};
+use super::idempotency::{Idempotency, Replayable};
 use super::models::{Product, ProductBody, ProductPage};
 use super::types::{ProductId, Sku};
 use super::{ApiTags, AppState, auth::ApiKeyAuth};
@@ -123,17 +124,24 @@ impl ProductsApi {
     #[oai(path = "/products", method = "post", operation_id = "create_product")]
     async fn create(
         &self,
-        _auth: ApiKeyAuth,
+        auth: ApiKeyAuth,
+        /// Makes a retry safe (see the schema).
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Idempotency,
         body: JsonBody<ProductBody>,
-    ) -> Answer<Created, statuses::CreateBody> {
+    ) -> Answer<Replayable<Created>, statuses::CreateBody> {
+        let write = idempotency.with_body(&auth, &body.0);
         let input = body.0.into_input()?;
-        let row = self
-            .0
-            .writer
-            .write(move |conn| products::insert_product(conn, &input, &time::now()))
-            .await?;
-        let location = format!("/api/v1/products/{}", row.id);
-        Ok(Created::Created(Json(row.into()), location))
+        let answer = write.write(
+            &self.0,
+            move |conn| products::insert_product(conn, &input, &time::now()),
+            |result| {
+                let row = result?;
+                let location = format!("/api/v1/products/{}", row.id);
+                Ok(Created::Created(Json(row.into()), location))
+            },
+        );
+        Ok(answer.await?)
     }
 
     /// Replace a product's fields
@@ -144,18 +152,22 @@ impl ProductsApi {
     )]
     async fn replace(
         &self,
-        _auth: ApiKeyAuth,
+        auth: ApiKeyAuth,
         id: Path<ProductId>,
+        /// Makes a retry safe (see the schema).
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Idempotency,
         body: JsonBody<ProductBody>,
-    ) -> Answer<Json<Product>, statuses::WriteBody> {
+    ) -> Answer<Replayable<Json<Product>>, statuses::WriteBody> {
+        let write = idempotency.with_body(&auth, &body.0);
         let input = body.0.into_input()?;
         let id = id.0.into_inner();
-        let row = self
-            .0
-            .writer
-            .write(move |conn| products::replace_product(conn, &id, &input, &time::now()))
-            .await?;
-        Ok(Json(row.into()))
+        let answer = write.write(
+            &self.0,
+            move |conn| products::replace_product(conn, &id, &input, &time::now()),
+            |result| Ok(Json(Product::from(result?))),
+        );
+        Ok(answer.await?)
     }
 
     /// Delete a product with no stock on hand and no pending reservation
@@ -166,15 +178,19 @@ impl ProductsApi {
     )]
     async fn delete(
         &self,
-        _auth: ApiKeyAuth,
+        auth: ApiKeyAuth,
         id: Path<ProductId>,
-    ) -> Answer<Deleted, statuses::WriteNoBody> {
+        /// Makes a retry safe (see the schema).
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Idempotency,
+    ) -> Answer<Replayable<Deleted>, statuses::WriteNoBody> {
         let id = id.0.into_inner();
-        self.0
-            .writer
-            .write(move |conn| products::delete_product(conn, &id))
-            .await?;
-        Ok(Deleted::NoContent)
+        let answer = idempotency.without_body(&auth).write(
+            &self.0,
+            move |conn| products::delete_product(conn, &id),
+            |result| result.map(|()| Deleted::NoContent).map_err(Into::into),
+        );
+        Ok(answer.await?)
     }
 }
 

@@ -7,6 +7,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::body::JsonBody;
 use super::cursor::{self, List};
+use super::idempotency::{Idempotency, Replayable};
 use super::models::{
     CancelBody, CreateReservationBody, ExtendBody, ProductStoreReservations, Reservation,
     ReservationStats, ReservationStatus, StorePending,
@@ -40,9 +41,13 @@ impl ReservationsApi {
     )]
     async fn create(
         &self,
-        _auth: ApiKeyAuth,
+        auth: ApiKeyAuth,
+        /// Makes a retry safe (see the schema).
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Idempotency,
         body: JsonBody<CreateReservationBody>,
-    ) -> Answer<Created, statuses::WriteBody> {
+    ) -> Answer<Replayable<Created>, statuses::WriteBody> {
+        let write = idempotency.with_body(&auth, &body.0);
         let b = body.0;
         let ttl = b
             .ttl_seconds
@@ -56,15 +61,17 @@ impl ReservationsApi {
             ttl,
             hold_id: None,
         };
-        let result = self
-            .0
-            .writer
-            .write(move |conn| reservations::reserve(conn, &input, &time::now()))
-            .await;
-        record_reservation("create", &result);
-        let row = result?;
-        let location = format!("/api/v1/reservations/{}", row.id);
-        Ok(Created::Created(Json(row.into()), location))
+        let answer = write.write(
+            &self.0,
+            move |conn| reservations::reserve(conn, &input, &time::now()),
+            |result| {
+                record_reservation("create", &result);
+                let row = result?;
+                let location = format!("/api/v1/reservations/{}", row.id);
+                Ok(Created::Created(Json(row.into()), location))
+            },
+        );
+        Ok(answer.await?)
     }
 
     /// Reservation counts per state
@@ -121,24 +128,30 @@ impl ReservationsApi {
     )]
     async fn confirm(
         &self,
-        _auth: ApiKeyAuth,
+        auth: ApiKeyAuth,
         id: Path<ReservationId>,
-    ) -> Answer<Json<Reservation>, statuses::WriteNoBody> {
+        /// Makes a retry safe (see the schema).
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Idempotency,
+    ) -> Answer<Replayable<Json<Reservation>>, statuses::WriteNoBody> {
         let id = id.0.into_inner();
-        let result = self
-            .0
-            .writer
-            .write(move |conn| reservations::confirm(conn, &id, &time::now()))
-            .await;
-        let result = result.and_then(|outcome| match outcome {
-            ConfirmOutcome::Confirmed(row) => Ok(row),
-            ConfirmOutcome::Expired(row) => Err(OpError::ReservationExpired {
-                id: row.id,
-                expires_at: row.expires_at,
-            }),
-        });
-        record_reservation("confirm", &result);
-        Ok(Json(result?.into()))
+        let answer = idempotency.without_body(&auth).write(
+            &self.0,
+            move |conn| reservations::confirm(conn, &id, &time::now()),
+            |result| {
+                // A confirm past the deadline commits the expiry and answers 409.
+                let result = result.and_then(|outcome| match outcome {
+                    ConfirmOutcome::Confirmed(row) => Ok(row),
+                    ConfirmOutcome::Expired(row) => Err(OpError::ReservationExpired {
+                        id: row.id,
+                        expires_at: row.expires_at,
+                    }),
+                });
+                record_reservation("confirm", &result);
+                Ok(Json(Reservation::from(result?)))
+            },
+        );
+        Ok(answer.await?)
     }
 
     /// Cancel a reservation: the units become available again
@@ -149,19 +162,25 @@ impl ReservationsApi {
     )]
     async fn cancel(
         &self,
-        _auth: ApiKeyAuth,
+        auth: ApiKeyAuth,
         id: Path<ReservationId>,
+        /// Makes a retry safe (see the schema).
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Idempotency,
         body: JsonBody<CancelBody>,
-    ) -> Answer<Json<Reservation>, statuses::WriteBody> {
+    ) -> Answer<Replayable<Json<Reservation>>, statuses::WriteBody> {
+        let write = idempotency.with_body(&auth, &body.0);
         let id = id.0.into_inner();
         let reason = body.0.reason;
-        let result = self
-            .0
-            .writer
-            .write(move |conn| reservations::cancel(conn, &id, reason.as_deref(), &time::now()))
-            .await;
-        record_reservation("cancel", &result);
-        Ok(Json(result?.into()))
+        let answer = write.write(
+            &self.0,
+            move |conn| reservations::cancel(conn, &id, reason.as_deref(), &time::now()),
+            |result| {
+                record_reservation("cancel", &result);
+                Ok(Json(Reservation::from(result?)))
+            },
+        );
+        Ok(answer.await?)
     }
 
     /// Move a pending reservation's deadline to now + `ttl_seconds`
@@ -177,27 +196,34 @@ impl ReservationsApi {
     )]
     async fn extend(
         &self,
-        _auth: ApiKeyAuth,
+        auth: ApiKeyAuth,
+        /// Makes a retry safe (see the schema).
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Idempotency,
         id: Path<ReservationId>,
         body: JsonBody<ExtendBody>,
-    ) -> Answer<Json<Reservation>, statuses::WriteBody> {
+    ) -> Answer<Replayable<Json<Reservation>>, statuses::WriteBody> {
+        let write = idempotency.with_body(&auth, &body.0);
         let id = id.0.into_inner();
         let ttl = body.0.ttl_seconds.duration();
         let max_lifetime = self.0.reservation_max_lifetime;
-        let result = self
-            .0
-            .writer
-            .write(move |conn| extend::extend(conn, &id, ttl, max_lifetime, &time::now()))
-            .await;
-        let result = result.and_then(|outcome| match outcome {
-            ExtendOutcome::Extended(row) => Ok(row),
-            ExtendOutcome::Expired(row) => Err(OpError::ReservationExpired {
-                id: row.id,
-                expires_at: row.expires_at,
-            }),
-        });
-        record_reservation("extend", &result);
-        Ok(Json(result?.into()))
+        let answer = write.write(
+            &self.0,
+            move |conn| extend::extend(conn, &id, ttl, max_lifetime, &time::now()),
+            |result| {
+                // An extend past the deadline commits the expiry and answers 409.
+                let result = result.and_then(|outcome| match outcome {
+                    ExtendOutcome::Extended(row) => Ok(row),
+                    ExtendOutcome::Expired(row) => Err(OpError::ReservationExpired {
+                        id: row.id,
+                        expires_at: row.expires_at,
+                    }),
+                });
+                record_reservation("extend", &result);
+                Ok(Json(Reservation::from(result?)))
+            },
+        );
+        Ok(answer.await?)
     }
 
     /// A store's pending, not yet due reservations, soonest deadline first, a page at a time

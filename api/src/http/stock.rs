@@ -7,6 +7,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::body::JsonBody;
 use super::cursor::{self, List};
+use super::idempotency::{Idempotency, IdempotentWrite, Replayable};
 use super::models::{
     AdjustStockBody, Availability, InitStockBody, LowStock, ProductStock, SetStockBody, Stock,
     StoreStock, TransferBody, TransferResult,
@@ -15,7 +16,7 @@ use super::types::{IfMatch, PositiveQuantity, ProductId, Quantity, StoreId};
 use super::{ApiTags, AppState, auth::ApiKeyAuth};
 use crate::error::{Answer, ApiResult, statuses};
 use crate::ops::OpError;
-use crate::ops::stock::{self, QuantityChange};
+use crate::ops::stock::{self, QuantityChange, Transfer};
 use crate::ops::stock_lists;
 
 /// Stock routes.
@@ -50,28 +51,33 @@ impl StockApi {
     #[oai(path = "/stock", method = "post", operation_id = "create_stock")]
     async fn create(
         &self,
-        _auth: ApiKeyAuth,
+        auth: ApiKeyAuth,
+        /// Makes a retry safe (see the schema).
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Idempotency,
         body: JsonBody<InitStockBody>,
-    ) -> Answer<Created, statuses::WriteBody> {
+    ) -> Answer<Replayable<Created>, statuses::WriteBody> {
+        let write = idempotency.with_body(&auth, &body.0);
         let b = body.0;
-        let row = self
-            .0
-            .writer
-            .write(move |conn| {
-                {
-                    stock::create_stock(
-                        conn,
-                        b.product_id.as_str(),
-                        b.store_id.as_str(),
-                        b.initial_quantity.get(),
-                        &time::now(),
-                    )
-                }
-            })
-            .await?;
-        let location = format!("/api/v1/stock/{}/{}", row.product_id, row.store_id);
-        let etag = format!("\"{}\"", row.version);
-        Ok(Created::Created(Json(row.into()), location, etag))
+        let answer = write.write(
+            &self.0,
+            move |conn| {
+                stock::create_stock(
+                    conn,
+                    b.product_id.as_str(),
+                    b.store_id.as_str(),
+                    b.initial_quantity.get(),
+                    &time::now(),
+                )
+            },
+            |result| {
+                let row = result?;
+                let location = format!("/api/v1/stock/{}/{}", row.product_id, row.store_id);
+                let etag = format!("\"{}\"", row.version);
+                Ok(Created::Created(Json(row.into()), location, etag))
+            },
+        );
+        Ok(answer.await?)
     }
 
     /// A product's stock in every store, a page of stores at a time
@@ -246,18 +252,23 @@ impl StockApi {
     )]
     async fn set(
         &self,
-        _auth: ApiKeyAuth,
+        auth: ApiKeyAuth,
         product_id: Path<ProductId>,
         store_id: Path<StoreId>,
         /// Only apply when the row is still at this version (`"3"`), else 412.
         #[oai(name = "If-Match")]
         if_match: Header<Option<IfMatch>>,
+        /// Makes a retry safe (see the schema).
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Idempotency,
         body: JsonBody<SetStockBody>,
-    ) -> Answer<OneRow, statuses::WriteBodyIfMatch> {
+    ) -> Answer<Replayable<OneRow>, statuses::WriteBodyIfMatch> {
         let expected = if_match.0.as_ref().and_then(IfMatch::version);
+        let write = idempotency.with_body(&auth, &body.0);
         let change = QuantityChange::Set(body.0.quantity.get());
         Ok(self
             .change(
+                write,
                 product_id.0.into_inner(),
                 store_id.0.into_inner(),
                 change,
@@ -278,18 +289,23 @@ impl StockApi {
     )]
     async fn adjust(
         &self,
-        _auth: ApiKeyAuth,
+        auth: ApiKeyAuth,
         product_id: Path<ProductId>,
         store_id: Path<StoreId>,
         /// Only apply when the row is still at this version (`"3"`), else 412.
         #[oai(name = "If-Match")]
         if_match: Header<Option<IfMatch>>,
+        /// Makes a retry safe (see the schema).
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Idempotency,
         body: JsonBody<AdjustStockBody>,
-    ) -> Answer<OneRow, statuses::WriteBodyIfMatch> {
+    ) -> Answer<Replayable<OneRow>, statuses::WriteBodyIfMatch> {
         let expected = if_match.0.as_ref().and_then(IfMatch::version);
+        let write = idempotency.with_body(&auth, &body.0);
         let change = QuantityChange::Add(body.0.adjustment.get());
         Ok(self
             .change(
+                write,
                 product_id.0.into_inner(),
                 store_id.0.into_inner(),
                 change,
@@ -311,37 +327,37 @@ impl StockApi {
     )]
     async fn transfer(
         &self,
-        _auth: ApiKeyAuth,
+        auth: ApiKeyAuth,
+        /// Makes a retry safe (see the schema).
+        #[oai(name = "Idempotency-Key")]
+        idempotency: Idempotency,
         body: JsonBody<TransferBody>,
-    ) -> Answer<Json<TransferResult>, statuses::WriteBody> {
+    ) -> Answer<Replayable<Json<TransferResult>>, statuses::WriteBody> {
+        let write = idempotency.with_body(&auth, &body.0);
         let b = body.0;
-        if b.from_store_id == b.to_store_id {
-            // Moving units to the store they are in changes nothing: 200 with the row as it
-            // is, no version bump, no event (like a PUT of the same quantity); the row must
-            // exist and hold the units, as for a real transfer.
-            let row = self
-                .0
-                .point
-                .read(|c| stock::get_stock(c, b.product_id.as_str(), b.from_store_id.as_str()))?;
-            if row.available() < b.quantity.get() {
-                return Err(OpError::InsufficientStock {
-                    requested: b.quantity.get(),
-                    available: row.available(),
-                    store_id: row.store_id,
+        let answer = write.write(
+            &self.0,
+            move |conn| {
+                if b.from_store_id == b.to_store_id {
+                    // Moving units to the store they are in changes nothing: 200 with the row
+                    // as it is, no version bump, no event (like a PUT of the same quantity);
+                    // the row must exist and hold the units, as for a real transfer. Read on
+                    // the writer so a keyed request stores this answer like any other.
+                    let row =
+                        stock::get_stock(conn, b.product_id.as_str(), b.from_store_id.as_str())?;
+                    if row.available() < b.quantity.get() {
+                        return Err(OpError::InsufficientStock {
+                            requested: b.quantity.get(),
+                            available: row.available(),
+                            store_id: row.store_id,
+                        });
+                    }
+                    let unchanged = Transfer {
+                        from: row.clone(),
+                        to: row,
+                    };
+                    return Ok((b.product_id, 0, unchanged));
                 }
-                .into());
-            }
-            return Ok(Json(TransferResult {
-                product_id: b.product_id.into_inner().into(),
-                quantity: 0,
-                from: row.clone().into(),
-                to: row.into(),
-            }));
-        }
-        let done = self
-            .0
-            .writer
-            .write(move |conn| {
                 let t = stock::transfer(
                     conn,
                     b.product_id.as_str(),
@@ -352,32 +368,35 @@ impl StockApi {
                     &time::now(),
                 )?;
                 Ok((b.product_id, b.quantity.get(), t))
-            })
-            .await?;
-        let (product_id, quantity, t) = done;
-        Ok(Json(TransferResult {
-            product_id: product_id.into_inner().into(),
-            quantity,
-            from: t.from.into(),
-            to: t.to.into(),
-        }))
+            },
+            |result| {
+                let (product_id, quantity, t) = result?;
+                Ok(Json(TransferResult {
+                    product_id: product_id.into_inner().into(),
+                    quantity,
+                    from: t.from.into(),
+                    to: t.to.into(),
+                }))
+            },
+        );
+        Ok(answer.await?)
     }
 }
 
 impl StockApi {
     async fn change(
         &self,
+        write: IdempotentWrite,
         product_id: String,
         store_id: String,
         change: QuantityChange,
         expected: Option<i64>,
         reason: Option<String>,
-    ) -> ApiResult<OneRow> {
-        let row = self
-            .0
-            .writer
-            .write(move |conn| {
-                {
+    ) -> ApiResult<Replayable<OneRow>> {
+        write
+            .write(
+                &self.0,
+                move |conn| {
                     stock::change_quantity(
                         conn,
                         &product_id,
@@ -387,10 +406,10 @@ impl StockApi {
                         reason.as_deref(),
                         &time::now(),
                     )
-                }
-            })
-            .await?;
-        Ok(one_row(row))
+                },
+                |result| Ok(one_row(result?)),
+            )
+            .await
     }
 }
 

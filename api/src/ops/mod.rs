@@ -15,6 +15,7 @@ pub mod bulk;
 pub mod error;
 pub mod extend;
 pub mod holds;
+pub mod idempotency;
 pub mod page;
 pub mod products;
 pub mod reservation_lists;

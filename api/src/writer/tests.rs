@@ -114,3 +114,25 @@ async fn a_panicking_job_is_rolled_back_alone() {
     assert!(matches!(bad, Err(OpError::Storage(_))));
     assert_eq!(products(&settings), 1);
 }
+
+#[tokio::test]
+async fn a_nested_failure_rolls_back_only_its_own_changes() {
+    let (_dir, settings, writer) = writer_with(STATEMENTS).await;
+    let answer = writer
+        .write(|conn| {
+            insert("kept")(conn)?;
+            let refused = nested(conn, |conn| {
+                insert("undone")(conn)?;
+                Err::<(), _>(OpError::ProductNotFound("x".into()))
+            });
+            assert!(matches!(refused, Err(OpError::ProductNotFound(_))));
+            nested(conn, insert("also-kept"))
+        })
+        .await;
+    assert!(answer.is_ok(), "{answer:?}");
+    assert_eq!(
+        products(&settings),
+        2,
+        "the job kept all but the refused part"
+    );
+}

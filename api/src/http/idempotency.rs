@@ -1,0 +1,165 @@
+//! Safe retries with `Idempotency-Key` (issue 11, after the IETF draft "The Idempotency-Key
+//! HTTP Header Field"): every state-changing route runs its write through
+//! [`IdempotentWrite::write`], which stores the answer with the change and replays it.
+//!
+//! How it works, on the writer thread, inside the write's own savepoint of the group commit:
+//! 1. look the key up (scoped to the API key's *name*); a live record with the same
+//!    fingerprint is replayed as stored, one with another fingerprint is 422
+//!    `IDEMPOTENCY_KEY_REUSED`; nothing else runs;
+//! 2. otherwise run the operation in a nested savepoint ([`crate::writer::nested`]), so a
+//!    refused operation (404, 409, 412) rolls back its own changes but not the record;
+//! 3. build the route's answer from the outcome, capture it (status, body, `Location`,
+//!    `ETag`), and store it with the key when [`is_stored`] says so (not a 400 or a
+//!    5xx). It commits with the change or not at all.
+//!
+//! Because every write goes through the one writer in order, a duplicate sent while the first
+//! is still in flight is looked up after it, in the same transaction or a later one, and gets
+//! its answer: concurrent requests with one key apply once and all get the same answer, never
+//! a 409 `IDEMPOTENCY_KEY_IN_USE`. A caller that hangs up after sending does not stop its
+//! write: once handed to the writer it commits, record included, so the retry replays it.
+//!
+//! What makes two requests "the same" (the fingerprint): the method, the path, and the body
+//! *as parsed*: the route's body type serialised again, so whitespace, key order, a field left
+//! out or sent as `null`, and unknown fields (which the route ignores) do not matter, while any
+//! value that changes what the write does does.
+//!
+//! **How a write route adopts it** (the route keeps its operation and its typed answer):
+//! 1. take the header: `#[oai(name = "Idempotency-Key")] idempotency: Idempotency` (and keep
+//!    the `auth: ApiKeyAuth` it has);
+//! 2. replace `self.0.writer.write(work).await` and the code that builds the answer with
+//!    `idempotency.with_body(&auth, &body.0).write(&self.0, work, render).await?` (or
+//!    `without_body(&auth)`), where `render` turns the `OpResult` into the answer (write both
+//!    closures inline in the call, so their argument types are inferred);
+//! 3. answer `Answer<Replayable<R>, S>` with an `S` of [`crate::error::statuses`] listing 422
+//!    (every write marker does).
+
+mod answer;
+mod key;
+
+use inventory_shared::time;
+use poem::IntoResponse;
+use poem::http::StatusCode;
+use poem_openapi::types::ToJSON;
+use rusqlite::Connection;
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use super::auth::ApiKeyAuth;
+use crate::error::{ApiError, ApiResult};
+use crate::ops::OpResult;
+use crate::ops::idempotency::{self as records, KeyRecord, KeyScope, StoredAnswer};
+
+pub use answer::{REPLAYED_HEADER, Replayable, is_stored, replayed_header_meta};
+pub use key::{HEADER, Idempotency, IdempotencyKey};
+
+impl Idempotency {
+    /// Binds the key to a request with a JSON body of type `T`.
+    pub fn with_body<T: ToJSON>(self, caller: &ApiKeyAuth, body: &T) -> IdempotentWrite {
+        let body = body
+            .to_json()
+            .and_then(|v| serde_json::to_vec(&v).ok())
+            .unwrap_or_default();
+        self.bind(caller, &body)
+    }
+
+    /// Binds the key to a request without a body.
+    pub fn without_body(self, caller: &ApiKeyAuth) -> IdempotentWrite {
+        self.bind(caller, b"")
+    }
+
+    fn bind(self, caller: &ApiKeyAuth, body: &[u8]) -> IdempotentWrite {
+        let keyed = self.key.map(|key| {
+            let mut hash = Sha256::new();
+            for part in [self.method.as_str().as_bytes(), self.path.as_bytes(), body] {
+                // Length-prefixed, so no two different requests hash the same parts.
+                hash.update((part.len() as u64).to_be_bytes());
+                hash.update(part);
+            }
+            let fingerprint = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            let scope = KeyScope {
+                api_key_name: caller.0.clone(),
+                key: key.into_inner(),
+            };
+            (scope, fingerprint)
+        });
+        IdempotentWrite { keyed }
+    }
+}
+
+/// A write bound to its `Idempotency-Key` (if the client sent one).
+#[derive(Debug)]
+pub struct IdempotentWrite {
+    keyed: Option<(KeyScope, String)>,
+}
+
+/// What the writer decided for a keyed request.
+enum Keyed {
+    /// The first request with this key: its answer, now stored.
+    Fresh(StoredAnswer),
+    /// The answer of an earlier request with this key.
+    Replay(StoredAnswer),
+    /// The key was used for another request.
+    Reused,
+    /// The operation's answer is an error that is not stored (5xx): sent as is.
+    NotStored(ApiError),
+}
+
+impl IdempotentWrite {
+    /// Runs `work` on the writer like [`crate::writer::Writer::write`] and turns its outcome
+    /// into the route's answer with `render`; with a key, as the module documentation says.
+    /// `render` runs on the writer thread when there is a key: keep it to building the answer.
+    pub async fn write<T, R, F, G>(
+        self,
+        state: &AppState,
+        work: F,
+        render: G,
+    ) -> ApiResult<Replayable<R>>
+    where
+        T: Send + 'static,
+        R: IntoResponse + Send + 'static,
+        F: FnOnce(&Connection) -> OpResult<T> + Send + 'static,
+        G: FnOnce(OpResult<T>) -> ApiResult<R> + Send + 'static,
+    {
+        let Some((scope, fingerprint)) = self.keyed else {
+            let result = state.writer.write(work).await;
+            return render(result).map(Replayable::built);
+        };
+        let ttl = state.idempotency_ttl;
+        let keyed = state
+            .writer
+            .write(move |conn| {
+                let now = time::now();
+                if let Some(found) = records::find_key(conn, &scope, &now)? {
+                    return Ok(if found.fingerprint == fingerprint {
+                        Keyed::Replay(found.answer)
+                    } else {
+                        Keyed::Reused
+                    });
+                }
+                let response = match render(crate::writer::nested(conn, work)) {
+                    Ok(answer) => answer.into_response(),
+                    Err(e) if is_stored(e.status()) => e.into_response(),
+                    Err(e) => return Ok(Keyed::NotStored(e)),
+                };
+                let record = KeyRecord {
+                    fingerprint,
+                    answer: answer::capture(response),
+                };
+                records::store_key(conn, &scope, &record, &now, &(now + ttl))?;
+                Ok(Keyed::Fresh(record.answer))
+            })
+            .await?;
+        match keyed {
+            Keyed::Fresh(answer) => Ok(Replayable::stored(answer, false)),
+            Keyed::Replay(answer) => Ok(Replayable::stored(answer, true)),
+            Keyed::Reused => Err(ApiError::Other(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                "this Idempotency-Key was used for another request (method, path or body); \
+                 use a new key for a new request"
+                    .to_owned(),
+            )),
+            Keyed::NotStored(e) => Err(e),
+        }
+    }
+}
