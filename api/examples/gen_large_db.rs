@@ -259,6 +259,7 @@ impl Generator<'_> {
                     customer_id: format!("customer-{}", self.rng.below(100_000)),
                     quantity: 1 + self.rng.below(3) as i64,
                     ttl,
+                    hold_id: None,
                 };
                 let row = reservations::reserve(self.conn, &input, &at)?;
                 if !last_ones {
@@ -340,6 +341,8 @@ fn verify_replay(path: &Path) -> anyhow::Result<()> {
             NewEvent::ReservationExpired(e) => {
                 state.entry((e.product_id, e.store_id)).or_default().1 -= e.quantity;
             }
+            // A new deadline moves no units.
+            NewEvent::ReservationExtended(_) => {}
         }
         events += 1;
     }

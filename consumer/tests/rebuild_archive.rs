@@ -84,6 +84,7 @@ fn write_history(
                     customer_id: "c".to_owned(),
                     quantity: 1,
                     ttl: chrono::Duration::days(30),
+                    hold_id: None,
                 };
                 attempt(conn, |c| reservations::reserve(c, &input, at))
                     .map(|row| pending.push(row.id))

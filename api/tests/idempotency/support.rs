@@ -122,13 +122,24 @@ pub struct Case {
 }
 
 /// Arranges a product with stock in two stores, a product to delete, two pending
-/// reservations, and returns one case per state-changing route (all ten of them).
+/// reservations and three holds, and returns one case per state-changing route (all sixteen).
 pub async fn every_write(app: &TestApp) -> Vec<Case> {
     let product = app.product_with_stock("IDEM-1", "MAD-001", 50).await;
     app.create_stock(&product, "BCN-001", 5).await;
     let doomed = app.product_id("IDEM-DOOMED").await;
     let to_confirm = app.reserve(&product, "MAD-001", 2, None).await;
     let to_cancel = app.reserve(&product, "MAD-001", 3, None).await;
+    let to_extend = app.reserve(&product, "MAD-001", 1, None).await;
+    let hold = |customer: &'static str| {
+        json!({"customer_id": customer, "items": [
+            {"product_id": product, "store_id": "MAD-001", "quantity": 1}]})
+    };
+    let mut holds = Vec::new();
+    for customer in ["h-confirm", "h-cancel", "h-extend"] {
+        let made = app.post("/api/v1/holds", hold(customer)).await;
+        made.expect_status(201);
+        holds.push(made.str("id").to_owned());
+    }
     let case = |method, path: String, body: Option<Value>, status, events| Case {
         method,
         path,
@@ -200,6 +211,42 @@ pub async fn every_write(app: &TestApp) -> Vec<Case> {
             "POST",
             format!("/api/v1/reservations/{to_cancel}/cancel"),
             Some(json!({"reason": "changed mind"})),
+            200,
+            1,
+        ),
+        case(
+            "POST",
+            format!("/api/v1/reservations/{to_extend}/extend"),
+            Some(json!({"ttl_seconds": 1200})),
+            200,
+            1,
+        ),
+        case("POST", "/api/v1/holds".into(), Some(hold("h-new")), 201, 1),
+        case(
+            "POST",
+            format!("/api/v1/holds/{}/confirm", holds[0]),
+            None,
+            200,
+            1,
+        ),
+        case(
+            "POST",
+            format!("/api/v1/holds/{}/cancel", holds[1]),
+            Some(json!({"reason": "cart emptied"})),
+            200,
+            1,
+        ),
+        case(
+            "POST",
+            format!("/api/v1/holds/{}/extend", holds[2]),
+            Some(json!({"ttl_seconds": 1200})),
+            200,
+            1,
+        ),
+        case(
+            "POST",
+            "/api/v1/stock/bulk".into(),
+            Some(json!({"items": [{"product_id": product, "store_id": "BCN-001", "quantity": 9}]})),
             200,
             1,
         ),
