@@ -32,7 +32,7 @@ async fn all_or_nothing_with_refused_items_applies_nothing_and_lists_each() {
         json!({"items": [
             item(&product, "MAD-001", 3),
             item(&product, "BCN-001", 7),
-            item("no-such-product", "MAD-001", 1),
+            item("0193a000-0000-7000-8000-000000000000", "MAD-001", 1),
         ]}),
     )
     .await;
@@ -54,7 +54,12 @@ async fn all_or_nothing_with_refused_items_applies_nothing_and_lists_each() {
         summary,
         vec![
             (0, product.as_str(), 409, "QUANTITY_BELOW_RESERVED"),
-            (2, "no-such-product", 404, "PRODUCT_NOT_FOUND"),
+            (
+                2,
+                "0193a000-0000-7000-8000-000000000000",
+                404,
+                "PRODUCT_NOT_FOUND"
+            ),
         ]
     );
     assert!(items.iter().all(|i| i["detail"].as_str().is_some()));
@@ -140,7 +145,7 @@ async fn per_item_mode_applies_the_good_items_and_reports_the_refused_ones() {
         json!({"mode": "per_item", "items": [
             item(&product, "MAD-001", 2),
             item(&product, "VAL-001", 9),
-            item("ghost", "MAD-001", 1),
+            item("0193a000-0000-7000-8000-0000000000ff", "MAD-001", 1),
         ]}),
     )
     .await;

@@ -131,7 +131,7 @@ async fn finished_or_expired_reservations_cannot_be_extended() {
     assert_eq!(app.last_event().await.event_type, "reservation.expired");
     assert_eq!(app.stock(&product, "MAD-001").await.reserved, 0);
 
-    extend(&app, "nope", 60)
+    extend(&app, "0193a000-0000-7000-8000-000000000000", 60)
         .await
         .expect_problem(404, "RESERVATION_NOT_FOUND");
     extend(&app, &late, 0)

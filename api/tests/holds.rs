@@ -197,13 +197,13 @@ async fn bad_holds_are_refused_with_the_field_named() {
     }
     assert_eq!(hold_count(&app).await, 0);
 
-    app.get("/api/v1/holds/nope")
+    app.get("/api/v1/holds/0193a000-0000-7000-8000-000000000000")
         .await
         .expect_problem(404, "HOLD_NOT_FOUND");
-    app.post_empty("/api/v1/holds/nope/confirm")
+    app.post_empty("/api/v1/holds/0193a000-0000-7000-8000-000000000000/confirm")
         .await
         .expect_problem(404, "HOLD_NOT_FOUND");
-    app.post_empty("/api/v1/holds/nope/cancel")
+    app.post_empty("/api/v1/holds/0193a000-0000-7000-8000-000000000000/cancel")
         .await
         .expect_problem(404, "HOLD_NOT_FOUND");
     // A missing stock row is a wrong request for the whole hold, not a short line.

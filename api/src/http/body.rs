@@ -272,6 +272,19 @@ fn check_value(schema: &MetaSchema, value: &Value) -> Option<String> {
                 return Some("must be a string".to_owned());
             };
             let chars = text.chars().count();
+            // A domain type's pattern names the rule in words ("must be a UUID such as …");
+            // its length bounds are part of that rule, so they fail with the same sentence.
+            let named = schema
+                .pattern
+                .as_deref()
+                .and_then(super::types::pattern_message);
+            let length_ok = schema.min_length.is_none_or(|min| chars >= min)
+                && schema.max_length.is_none_or(|max| chars <= max);
+            if let Some(message) = named
+                && !length_ok
+            {
+                return Some(message.to_owned());
+            }
             if let Some(min) = schema.min_length
                 && chars < min
             {

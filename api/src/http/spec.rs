@@ -29,6 +29,38 @@ struct Link {
 
 const LINKS: &[Link] = &[
     Link {
+        from: "create_hold",
+        status: "201",
+        name: "GetHold",
+        to: "get_hold",
+        parameters: &[("id", "id")],
+        description: "The hold just created.",
+    },
+    Link {
+        from: "create_hold",
+        status: "201",
+        name: "ConfirmHold",
+        to: "confirm_hold",
+        parameters: &[("id", "id")],
+        description: "Confirm (sell) every line of the hold just created.",
+    },
+    Link {
+        from: "create_hold",
+        status: "201",
+        name: "CancelHold",
+        to: "cancel_hold",
+        parameters: &[("id", "id")],
+        description: "Cancel the hold just created.",
+    },
+    Link {
+        from: "create_hold",
+        status: "201",
+        name: "ExtendHold",
+        to: "extend_hold",
+        parameters: &[("id", "id")],
+        description: "Move the deadline of the hold just created.",
+    },
+    Link {
         from: "create_product",
         status: "201",
         name: "GetProduct",
@@ -190,7 +222,8 @@ mod tests {
     const SPEC: &str = r#"{"tags":[{"name":"Events"},{"name":"Products"},{"name":"System"},{"name":"Stock"}],
         "paths":{"/p":{"post":{"operationId":"create_product","responses":{"201":{"description":"c"}}}},
                  "/s":{"post":{"operationId":"create_stock","responses":{"201":{"description":"c"}}}},
-                 "/r":{"post":{"operationId":"create_reservation","responses":{"201":{"description":"c"}}}}}}"#;
+                 "/r":{"post":{"operationId":"create_reservation","responses":{"201":{"description":"c"}}}},
+                 "/h":{"post":{"operationId":"create_hold","responses":{"201":{"description":"c"}}}}}}"#;
 
     #[test]
     fn tags_come_in_reading_order_in_json_and_yaml() {

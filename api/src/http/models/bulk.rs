@@ -55,8 +55,8 @@ pub struct BulkItemResult {
     /// Why it was refused; `null` otherwise.
     #[oai(nullable)]
     pub detail: Option<String>,
-    /// The row after; `null` when refused.
-    #[oai(nullable)]
+    /// The row after; left out when refused.
+    #[oai(skip_serializing_if_is_none)]
     pub stock: Option<Stock>,
 }
 
