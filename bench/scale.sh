@@ -43,7 +43,7 @@ start_api() {
 }
 stop_api() { kill "$API_PID"; wait "$API_PID" 2>/dev/null || true; API_PID=; }
 
-# Median of 5 calls, in ms; also remembers the body size of the last call.
+# Median of 5 calls, in ms; the last call's body stays in $WORK/body.
 latency() {
   local times=() t
   for _ in 1 2 3 4 5; do
@@ -51,7 +51,6 @@ latency() {
     [ "${t#* }" = 200 ] || { echo "GET $1 answered ${t#* }" >&2; }
     times+=("${t% *}")
   done
-  BYTES=$(stat -c %s "$WORK/body")
   printf '%s\n' "${times[@]}" | sort -n | sed -n 3p | awk '{printf "%.1f", $1 * 1000}'
 }
 
@@ -73,7 +72,8 @@ measure() {
   local i=0
   for path in "${reads[@]}"; do
     RESULT[$name,$i]="$(latency "$path") ms"
-    [ "$i" = 4 ] && RESULT[$name,$i]="${RESULT[$name,$i]}, $((BYTES / 1024)) KB"
+    # `latency` runs in a subshell; the body it saved is still on disk.
+    [ "$i" = 4 ] && RESULT[$name,$i]="${RESULT[$name,$i]}, $(($(stat -c %s "$WORK/body") / 1024)) KB"
     i=$((i + 1))
   done
   RESULT[$name,rss]=$(awk '/VmHWM/ {printf "%.0f MB", $2 / 1024}' "/proc/$API_PID/status")
