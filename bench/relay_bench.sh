@@ -5,6 +5,9 @@
 #   2. commit→stream lag with a writer doing ~500 single-event commits/s (p99);
 #   3. relay RSS (target < 32 MB).
 # Usage: bench/relay_bench.sh [EVENTS] [LAG_RATE] [LAG_SECONDS]
+#   RELAY_BIN / BENCH_BIN: the relay and relay_bench binaries to use instead of building the work
+#   tree's (to compare two builds in one sitting; the drain ratio is always to the bare XADD
+#   measured in the same run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${1:-100000}
@@ -12,7 +15,9 @@ RATE=${2:-500}
 SECONDS_=${3:-20}
 
 command -v redis-server >/dev/null || { echo "redis-server is not on PATH" >&2; exit 1; }
-cargo build --release -p inventory-relay --bin inventory-relay --example relay_bench
+if [ -z "${RELAY_BIN:-}" ] || [ -z "${BENCH_BIN:-}" ]; then
+  cargo build --release -p inventory-relay --bin inventory-relay --example relay_bench
+fi
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 DIR=$(mktemp -d)
@@ -21,8 +26,8 @@ REDIS_PID=$!
 trap 'kill "$REDIS_PID" 2>/dev/null; rm -rf "$DIR"' EXIT
 for _ in $(seq 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
-export REDIS_PORT=$PORT RELAY_BIN=target/release/inventory-relay
-BENCH=target/release/examples/relay_bench
+export REDIS_PORT=$PORT RELAY_BIN=${RELAY_BIN:-target/release/inventory-relay}
+BENCH=${BENCH_BIN:-target/release/examples/relay_bench}
 echo "== redis-server $(redis-server --version | awk '{print $3}') on port $PORT, $(nproc) cores"
 echo "== drain"
 $BENCH drain "$EVENTS"
