@@ -20,6 +20,14 @@
 //! Failure: when the batch's own statements fail (BEGIN, a SAVEPOINT, a RELEASE, COMMIT),
 //! the whole transaction is rolled back and every caller of the batch, whether its job ran
 //! yet or not, is answered the same internal error: nothing of the batch was applied.
+//!
+//! Savepoints are not free: SQLite copies every page a job first touches inside one into its
+//! statement journal (about 14 % of a reservation's instructions, `docs/performance.md`). A
+//! job whose refusals all come before its first change (a reservation: its first write is the
+//! conditional `UPDATE` that refuses it) runs without one, [`Containment::RefusesBeforeWriting`];
+//! should such a job fail after all once it changed rows (a storage error), the whole batch is
+//! rolled back and every caller answered an internal error, so nothing is half-applied either
+//! way.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::thread::JoinHandle;
@@ -50,8 +58,24 @@ impl From<rusqlite::Error> for BatchFailed {
     }
 }
 
+/// How the writer keeps a failing job from leaving part of its changes behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Containment {
+    /// The job runs in a savepoint of its own; its failure undoes only its own changes and its
+    /// neighbours in the batch commit. Right for any job.
+    #[default]
+    Savepoint,
+    /// No savepoint: the job promises that every refusal comes before its first change (its
+    /// first write is the statement that refuses). A job that fails after changing rows anyway
+    /// (a storage error, or a broken promise) fails its whole batch: rolled back, every caller
+    /// answered an internal error.
+    RefusesBeforeWriting,
+}
+
 /// One caller's write, type-erased so writes of any result type share one queue.
 trait Job: Send {
+    /// How the job's failure is contained.
+    fn containment(&self) -> Containment;
     /// Runs the work inside the job's savepoint and says whether its changes stay.
     fn run(&mut self, conn: &Connection) -> Verdict;
     /// Answers the caller once the batch's fate is known.
@@ -60,6 +84,7 @@ trait Job: Send {
 
 /// A [`Job`] for [`Writer::write`]: the work, then its result until the commit is known.
 struct WriteJob<T, F> {
+    containment: Containment,
     work: Option<F>,
     result: Option<OpResult<T>>,
     reply: oneshot::Sender<OpResult<T>>,
@@ -70,6 +95,10 @@ where
     T: Send,
     F: FnOnce(&Connection) -> OpResult<T> + Send,
 {
+    fn containment(&self) -> Containment {
+        self.containment
+    }
+
     fn run(&mut self, conn: &Connection) -> Verdict {
         let Some(work) = self.work.take() else {
             return Verdict::Undo;
@@ -195,8 +224,18 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> OpResult<T> + Send + 'static,
     {
+        self.write_contained(Containment::Savepoint, work).await
+    }
+
+    /// [`Writer::write`] with the given [`Containment`].
+    pub async fn write_contained<T, F>(&self, containment: Containment, work: F) -> OpResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> OpResult<T> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel::<OpResult<T>>();
         let job = WriteJob {
+            containment,
             work: Some(work),
             result: None,
             reply,
@@ -224,6 +263,36 @@ pub fn nested<T>(conn: &Connection, work: impl FnOnce(&Connection) -> OpResult<T
     }
     conn.prepare_cached("RELEASE op")?.execute([])?;
     result
+}
+
+/// [`nested`] for a [`Containment::Savepoint`] operation; a
+/// [`Containment::RefusesBeforeWriting`] one runs as it is, and its failure after a change
+/// becomes a storage error (which fails the batch: the job cannot undo only that change).
+pub fn contained<T>(
+    conn: &Connection,
+    containment: Containment,
+    work: impl FnOnce(&Connection) -> OpResult<T>,
+) -> OpResult<T> {
+    match containment {
+        Containment::Savepoint => nested(conn, work),
+        Containment::RefusesBeforeWriting => {
+            let before = conn.total_changes();
+            let result = work(conn);
+            if result.is_err() && left_changes(conn, before) {
+                return Err(OpError::Storage(anyhow!(
+                    "a write that refuses before writing failed after changing rows"
+                )));
+            }
+            result
+        }
+    }
+}
+
+/// Whether a failed job without a savepoint left something behind: rows it changed, or no
+/// transaction at all (SQLite rolls the whole transaction back on some errors, after which
+/// the next statements would run in autocommit mode).
+fn left_changes(conn: &Connection, changes_before: u64) -> bool {
+    conn.total_changes() != changes_before || conn.is_autocommit()
 }
 
 fn run(
@@ -298,12 +367,24 @@ fn execute(
     };
     conn.execute_batch(sql.begin)?;
     for job in batch.iter_mut() {
-        statement(sql.savepoint)?;
-        match job.run(conn) {
-            Verdict::Keep => statement(sql.release)?,
-            Verdict::Undo => {
-                statement(sql.rollback_to)?;
-                statement(sql.release)?;
+        match job.containment() {
+            Containment::Savepoint => {
+                statement(sql.savepoint)?;
+                match job.run(conn) {
+                    Verdict::Keep => statement(sql.release)?,
+                    Verdict::Undo => {
+                        statement(sql.rollback_to)?;
+                        statement(sql.release)?;
+                    }
+                }
+            }
+            Containment::RefusesBeforeWriting => {
+                let before = conn.total_changes();
+                if job.run(conn) == Verdict::Undo && left_changes(conn, before) {
+                    return Err(BatchFailed(
+                        "a write that refuses before writing failed after changing rows".into(),
+                    ));
+                }
             }
         }
     }

@@ -7,7 +7,8 @@
 //!    fingerprint is replayed as stored, one with another fingerprint is 422
 //!    `IDEMPOTENCY_KEY_REUSED`; nothing else runs;
 //! 2. otherwise run the operation in a nested savepoint ([`crate::writer::nested`]), so a
-//!    refused operation (404, 409, 412) rolls back its own changes but not the record;
+//!    refused operation (404, 409, 412) rolls back its own changes but not the record (an
+//!    operation that refuses before writing runs without one, [`crate::writer::contained`]);
 //! 3. build the route's answer from the outcome, capture it (status, body, `Location`,
 //!    `ETag`), and store it with the key when [`is_stored`] says so (not a 400 or a
 //!    5xx). It commits with the change or not at all.
@@ -48,6 +49,7 @@ use super::auth::ApiKeyAuth;
 use crate::error::{ApiError, ApiResult};
 use crate::ops::OpResult;
 use crate::ops::idempotency::{self as records, KeyRecord, KeyScope, StoredAnswer};
+use crate::writer::{Containment, contained};
 
 pub use answer::{REPLAYED_HEADER, Replayable, is_stored, replayed_header_meta};
 pub use key::{HEADER, Idempotency, IdempotencyKey};
@@ -82,7 +84,10 @@ impl Idempotency {
             };
             (scope, fingerprint)
         });
-        IdempotentWrite { keyed }
+        IdempotentWrite {
+            keyed,
+            containment: Containment::Savepoint,
+        }
     }
 }
 
@@ -90,6 +95,7 @@ impl Idempotency {
 #[derive(Debug)]
 pub struct IdempotentWrite {
     keyed: Option<(KeyScope, String)>,
+    containment: Containment,
 }
 
 /// What the writer decided for a keyed request.
@@ -105,6 +111,13 @@ enum Keyed {
 }
 
 impl IdempotentWrite {
+    /// The operation refuses before its first change, so it needs no savepoint of its own
+    /// ([`Containment::RefusesBeforeWriting`]; the reservation route).
+    pub fn refusing_before_writing(mut self) -> Self {
+        self.containment = Containment::RefusesBeforeWriting;
+        self
+    }
+
     /// Runs `work` on the writer like [`crate::writer::Writer::write`] and turns its outcome
     /// into the route's answer with `render`; with a key, as the module documentation says.
     /// `render` runs on the writer thread when there is a key: keep it to building the answer.
@@ -120,14 +133,17 @@ impl IdempotentWrite {
         F: FnOnce(&Connection) -> OpResult<T> + Send + 'static,
         G: FnOnce(OpResult<T>) -> ApiResult<R> + Send + 'static,
     {
+        let containment = self.containment;
         let Some((scope, fingerprint)) = self.keyed else {
-            let result = state.writer.write(work).await;
+            let result = state.writer.write_contained(containment, work).await;
             return render(result).map(Replayable::built);
         };
         let ttl = state.idempotency_ttl;
+        // The job itself refuses before writing (the key lookup comes first, the operation is
+        // contained on its own, the record is stored last), so it needs no savepoint.
         let keyed = state
             .writer
-            .write(move |conn| {
+            .write_contained(Containment::RefusesBeforeWriting, move |conn| {
                 let now = time::now();
                 if let Some(found) = records::find_key(conn, &scope, &now)? {
                     return Ok(if found.fingerprint == fingerprint {
@@ -136,7 +152,7 @@ impl IdempotentWrite {
                         Keyed::Reused
                     });
                 }
-                let response = match render(crate::writer::nested(conn, work)) {
+                let response = match render(contained(conn, containment, work)) {
                     Ok(answer) => answer.into_response(),
                     Err(e) if is_stored(e.status()) => e.into_response(),
                     Err(e) => return Ok(Keyed::NotStored(e)),

@@ -47,7 +47,10 @@ impl ReservationsApi {
         idempotency: Idempotency,
         body: JsonBody<CreateReservationBody>,
     ) -> Answer<Replayable<Created>, statuses::WriteBody> {
-        let write = idempotency.with_body(&auth, &body.0);
+        // `reserve` refuses (404, 409) before its first change: no savepoint needed.
+        let write = idempotency
+            .with_body(&auth, &body.0)
+            .refusing_before_writing();
         let b = body.0;
         let ttl = b
             .ttl_seconds

@@ -136,3 +136,89 @@ async fn a_nested_failure_rolls_back_only_its_own_changes() {
         "the job kept all but the refused part"
     );
 }
+
+/// Holds the writer for a moment with a job of its own, then sends `jobs` together, so they
+/// are taken as one batch behind it. Returns their answers.
+async fn one_batch_after_a_slow_job(
+    writer: &Writer,
+    first: impl FnOnce(&Connection) -> OpResult<()> + Send + 'static,
+    contained: Containment,
+) -> (OpResult<()>, OpResult<()>, OpResult<()>) {
+    let slow = writer.clone();
+    let holding = tokio::spawn(async move {
+        slow.write(|conn| {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            insert("slow")(conn)
+        })
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let answers = tokio::join!(
+        writer.write(insert("before")),
+        writer.write_contained(contained, first),
+        writer.write(insert("after")),
+    );
+    holding
+        .await
+        .expect("slow job")
+        .expect("slow job committed");
+    answers
+}
+
+#[tokio::test]
+async fn a_job_without_a_savepoint_that_refuses_first_leaves_its_neighbours_committed() {
+    let (_dir, settings, writer) = writer_with(STATEMENTS).await;
+    let refuses = |_: &Connection| -> OpResult<()> { Err(OpError::ProductNotFound("x".into())) };
+    let (before, refused, after) =
+        one_batch_after_a_slow_job(&writer, refuses, Containment::RefusesBeforeWriting).await;
+    assert!(before.is_ok() && after.is_ok(), "{before:?} {after:?}");
+    assert!(matches!(refused, Err(OpError::ProductNotFound(_))));
+    assert_eq!(products(&settings), 3);
+}
+
+#[tokio::test]
+async fn a_job_without_a_savepoint_that_fails_after_writing_fails_its_whole_batch() {
+    let (_dir, settings, writer) = writer_with(STATEMENTS).await;
+    let breaks_its_promise = |conn: &Connection| -> OpResult<()> {
+        insert("half")(conn)?;
+        Err(OpError::ProductNotFound("x".into()))
+    };
+    let (before, broken, after) = one_batch_after_a_slow_job(
+        &writer,
+        breaks_its_promise,
+        Containment::RefusesBeforeWriting,
+    )
+    .await;
+    assert_all_internal(&[before, broken, after]);
+    assert_eq!(
+        products(&settings),
+        1,
+        "only the slow job's own batch committed"
+    );
+}
+
+#[tokio::test]
+async fn contained_runs_a_refusing_first_operation_as_it_is_and_reports_a_broken_promise() {
+    let (_dir, settings, writer) = writer_with(STATEMENTS).await;
+    let answer = writer
+        .write(|conn| {
+            insert("kept")(conn)?;
+            let refused = contained(conn, Containment::RefusesBeforeWriting, |_| {
+                Err::<(), _>(OpError::ProductNotFound("x".into()))
+            });
+            assert!(matches!(refused, Err(OpError::ProductNotFound(_))));
+            let broken = contained(conn, Containment::RefusesBeforeWriting, |conn| {
+                insert("half")(conn)?;
+                Err::<(), _>(OpError::ProductNotFound("x".into()))
+            });
+            assert!(matches!(broken, Err(OpError::Storage(_))), "{broken:?}");
+            broken
+        })
+        .await;
+    assert!(matches!(answer, Err(OpError::Storage(_))));
+    assert_eq!(
+        products(&settings),
+        0,
+        "the job's savepoint undid all of it"
+    );
+}
