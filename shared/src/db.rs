@@ -45,6 +45,10 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Size the `-wal` file is cut back to after a checkpoint reset (`journal_size_limit`).
 pub const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
+/// The writer connection's page cache, in KiB (`PRAGMA cache_size = -N`): 32 MiB at most,
+/// allocated as pages are used.
+pub const WRITER_CACHE_KIB: i64 = 32 * 1024;
+
 /// The migrations in `migrations/`, embedded in both binaries.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
@@ -262,6 +266,12 @@ pub fn open_writer(settings: &DatabaseSettings) -> anyhow::Result<rusqlite::Conn
     // export) can pin it meanwhile and let it grow; this limit cuts it back to 64 MiB at the
     // next reset, instead of leaving the file at its high-water mark for good.
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+    // SQLite's default page cache is 2 MiB. A reservation touches a dozen B-trees (stock,
+    // reservations and events with their indexes, the counters); spread over many products
+    // and stores their pages no longer fit, and every miss is a `pread` of the WAL or the
+    // database file on the one thread every write waits for (perf: as much kernel time as
+    // SQLite's own CPU on that thread; docs/performance.md). The writer keeps its pages.
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }

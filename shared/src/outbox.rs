@@ -10,7 +10,7 @@
 //! [`fetch_pending`] in `seq` order, publishes, then [`mark_synced`]; a broker that rejects
 //! an event for itself leads to [`record_rejection`], which parks the event after too many
 //! tries. The API's audit log reads [`list_events`] (one indexed statement per combination of
-//! filters, `audit.rs`) and [`outbox_stats`] (the trigger-maintained `event_counts` table,
+//! filters, `audit.rs`) and [`outbox_stats`] (the `event_counts` table,
 //! `stats.rs`).
 //!
 //! Reads that return event rows run on a plain `rusqlite` connection (see
@@ -127,18 +127,22 @@ impl StoredEvent {
 
 /// Appends `event` to the outbox on the caller's connection (inside its transaction) and
 /// returns its `seq`.
+///
+/// The seq is the row's rowid (`seq INTEGER PRIMARY KEY`), read with `last_insert_rowid`
+/// rather than `RETURNING` (which SQLite implements with a temporary table per statement).
+/// This is the only INSERT into `events`: it also counts the event in `event_counts`.
 pub fn append_event(
     conn: &rusqlite::Connection,
     event: &NewEvent,
     at: &Timestamp,
 ) -> rusqlite::Result<i64> {
     let event_type = event.event_type();
-    conn.prepare_cached(
-        "INSERT INTO events (id, event_type, aggregate_type, aggregate_id, store_id, \
-         partition_key, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-    )?
-    .query_row(
-        rusqlite::params![
+    let seq = conn
+        .prepare_cached(
+            "INSERT INTO events (id, event_type, aggregate_type, aggregate_id, store_id, \
+             partition_key, payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )?
+        .insert(rusqlite::params![
             Uuid::now_v7().to_string(),
             event_type.as_str(),
             event_type.aggregate_type(),
@@ -147,9 +151,24 @@ pub fn append_event(
             event.partition_key(),
             event.payload_json(),
             time::to_db(at),
-        ],
-        |row| row.get(0),
-    )
+        ])?;
+    // The only INSERT into `events`, so it keeps the pending count itself (a trigger would
+    // give the INSERT a statement journal: migrations/20261203000006_insert_counters_in_code.sql).
+    // UPDATE first: the row exists after a type's first event, and an UPDATE of `n` skips the
+    // `state IN (...)` CHECK, which SQLite evaluates with a temporary table per statement.
+    let counted = conn
+        .prepare_cached(
+            "UPDATE event_counts SET n = n + 1 WHERE event_type = ? AND state = 'pending'",
+        )?
+        .execute([event_type.as_str()])?;
+    if counted == 0 {
+        conn.prepare_cached(
+            "INSERT INTO event_counts (event_type, state, n) VALUES (?, 'pending', 1) \
+             ON CONFLICT (event_type, state) DO UPDATE SET n = n + 1",
+        )?
+        .execute([event_type.as_str()])?;
+    }
+    Ok(seq)
 }
 
 /// Up to `limit` pending (unsynced, unparked) events in `seq` order.
@@ -157,10 +176,20 @@ pub fn fetch_pending(
     conn: &rusqlite::Connection,
     limit: i64,
 ) -> rusqlite::Result<Vec<StoredEvent>> {
+    fetch_pending_after(conn, 0, limit)
+}
+
+/// Up to `limit` pending events with a `seq` above `after`, in `seq` order: the relay reads
+/// its next batch while the previous one's mark is still committing (`relay/src/step.rs`).
+pub fn fetch_pending_after(
+    conn: &rusqlite::Connection,
+    after: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<StoredEvent>> {
     conn.prepare_cached(select_events!(
-        "WHERE synced_at IS NULL AND dead_at IS NULL ORDER BY seq LIMIT ?"
+        "WHERE synced_at IS NULL AND dead_at IS NULL AND seq > ? ORDER BY seq LIMIT ?"
     ))?
-    .query_map([limit], StoredEvent::from_row)?
+    .query_map([after, limit], StoredEvent::from_row)?
     .collect()
 }
 

@@ -77,24 +77,40 @@ impl ReservationRow {
 }
 
 /// Holds `quantity` units for a customer (`reservation.created`).
+///
+/// Refuses before writing: its first change is the conditional `UPDATE` that refuses it, and
+/// nothing after it can be refused, so the writer runs it without a savepoint
+/// ([`crate::writer::Containment::RefusesBeforeWriting`]). Keep it that way.
 pub fn reserve(
     conn: &Connection,
     input: &ReserveInput,
     at: &Timestamp,
 ) -> OpResult<ReservationRow> {
     let now = time::to_db(at);
+    // No `RETURNING version`: SQLite runs RETURNING through a temporary table per statement,
+    // which cost more than reading the version back from the page the UPDATE just touched.
     let held = conn
         .prepare_cached(
             "UPDATE stock SET reserved = reserved + ?1, version = version + 1, updated_at = ?2 \
-             WHERE product_id = ?3 AND store_id = ?4 AND quantity - reserved >= ?1 \
-             RETURNING version",
+             WHERE product_id = ?3 AND store_id = ?4 AND quantity - reserved >= ?1",
         )?
-        .query_row(
-            params![input.quantity, now, input.product_id, input.store_id],
-            |row| row.get::<_, i64>(0),
+        .execute(params![
+            input.quantity,
+            now,
+            input.product_id,
+            input.store_id
+        ])?;
+    let version = if held == 1 {
+        Some(
+            conn.prepare_cached("SELECT version FROM stock WHERE product_id = ? AND store_id = ?")?
+                .query_row(params![input.product_id, input.store_id], |row| {
+                    row.get::<_, i64>(0)
+                })?,
         )
-        .optional()?;
-    let Some(version) = held else {
+    } else {
+        None
+    };
+    let Some(version) = version else {
         return Err(match stock_row(conn, &input.product_id, &input.store_id)? {
             Some(row) => insufficient(input.quantity, row.available(), &input.store_id),
             None if !product_exists(conn, &input.product_id)? => {
@@ -132,6 +148,13 @@ pub fn reserve(
         row.updated_at,
         row.hold_id
     ])?;
+    // The only INSERT into `reservations`, so it keeps the count itself (a trigger would give
+    // the INSERT a statement journal: migrations/20261203000006_insert_counters_in_code.sql).
+    conn.prepare_cached(
+        "INSERT INTO reservation_counts (store_id, status, n) VALUES (?, 'PENDING', 1) \
+         ON CONFLICT (store_id, status) DO UPDATE SET n = n + 1",
+    )?
+    .execute([&row.store_id])?;
     let event = NewEvent::ReservationCreated(ReservationCreated {
         reservation_id: row.id.clone(),
         product_id: row.product_id.clone(),
@@ -308,8 +331,8 @@ pub fn get_reservation(conn: &Connection, id: &str) -> OpResult<ReservationRow> 
 }
 
 /// Count of reservations per status, optionally in one store, from `reservation_counts`
-/// (kept exact by triggers in the transaction of every insert, status change and delete of a
-/// reservation: `migrations/20261203000001_counters.sql`), so it costs a few rows per store
+/// (kept exact in the transaction of every insert, by [`reserve`], and every status change and
+/// delete, by triggers: `migrations/20261203000001_counters.sql`), so it costs a few rows per store
 /// instead of a scan of every reservation. Two fixed statements, one per filter.
 pub async fn stats(db: &SqlitePool, store_id: Option<&str>) -> OpResult<Vec<(String, i64)>> {
     let rows = match store_id {
