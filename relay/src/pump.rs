@@ -7,7 +7,8 @@
 //!   then try the same events again. A success resets the backoff.
 //!
 //! Shutdown is only observed between steps, never inside one, so the batch in flight is
-//! finished and marked before the loop returns.
+//! finished and marked before the loop returns (the last batch's mark, which runs in the
+//! background while the next step publishes, is waited for with [`PublishStep::settle`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -142,6 +143,14 @@ pub async fn run(
             () = shutdown.cancelled() => break,
             () = tokio::time::sleep(delay) => {}
         }
+    }
+    // The last published batch may still be committing its mark: finish it before returning.
+    if let Err(error) = step.settle().await {
+        metrics.failures(FailureReason::Database).increment(1);
+        tracing::error!(
+            error = format!("{error:#}"),
+            "marking the last batch failed; the next start reconciles it with the broker"
+        );
     }
 }
 

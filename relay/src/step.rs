@@ -1,16 +1,32 @@
 //! One publish step: read the oldest pending batch, publish it in one round trip, record the
 //! outcome in one short transaction. The loop ([`crate::pump`]) decides when to step again.
+//!
+//! **Marks overlap the next batches.** After a fully acknowledged batch, its mark (the
+//! `synced_at` transaction) runs in a task of its own while the next steps read and publish
+//! the following batches. Batches acknowledged while a mark is still committing (it waits for
+//! the API's writer to release the write lock) are collected and marked together by the next
+//! mark, once the one in flight has finished; at most one mark is in flight, and once the
+//! collected batches reach `RELAY_BATCH_SIZE` events the step waits for it (so at most about
+//! three batches are ever published but unmarked). Reads skip what is published but unmarked
+//! with a cursor (`seq >` the last published seq). Everything else is as before: a step that
+//! reconciles, fails or finds nothing pending first waits for the mark in flight and then
+//! reads from the oldest pending event again (so does a step when the cursor is older than
+//! [`RESCAN_AFTER`], which picks up events an operator revived with `dead retry` under
+//! continuous load). A mark that fails leaves its batch published but unmarked, exactly like
+//! a crash between the two: the next step reconciles with the broker before sending anything.
+//! [`PublishStep::settle`] waits for the mark in flight (the loop calls it before it returns).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use inventory_shared::db;
 use inventory_shared::outbox::{self, StoredEvent};
 use inventory_shared::time::{self, Timestamp};
 use sqlx::SqlitePool;
+use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::metrics::{FailureReason, Metrics};
@@ -55,10 +71,21 @@ pub struct StepSettings {
     pub max_attempts: u32,
 }
 
+/// How long the read cursor is trusted before a step reads from the oldest pending event
+/// again (see the module documentation).
+pub const RESCAN_AFTER: Duration = Duration::from_secs(1);
+
 /// The publish step and the little state it carries between calls.
 pub struct PublishStep {
     publisher: Box<dyn Publisher>,
-    ledger: Ledger,
+    ledger: Arc<Ledger>,
+    /// The mark in flight, while it commits.
+    marking: Option<JoinHandle<anyhow::Result<()>>>,
+    /// Acknowledged batches (with their acknowledgement time) waiting for the next mark.
+    unmarked: Vec<(Vec<StoredEvent>, Timestamp)>,
+    /// The last seq handed to a mark, and since when reads start after it; `None`: read from
+    /// the oldest pending event.
+    cursor: Option<(i64, Instant)>,
     /// Set until a step's outcome is fully recorded: at start (a previous process may have
     /// crashed between publishing and marking) and after a failure with an unknown outcome.
     /// While set, the next step asks the broker what it already holds before sending.
@@ -81,7 +108,7 @@ impl PendingReader {
         }
     }
 
-    async fn fetch(&self, limit: i64) -> anyhow::Result<Vec<outbox::StoredEvent>> {
+    async fn fetch(&self, after: i64, limit: i64) -> anyhow::Result<Vec<outbox::StoredEvent>> {
         let conn = self.conn.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
@@ -92,7 +119,7 @@ impl PendingReader {
                 Some(conn) => conn,
                 None => db::open_reader(&path)?,
             };
-            let result = outbox::fetch_pending(&conn, limit);
+            let result = outbox::fetch_pending_after(&conn, after, limit);
             if result.is_ok() {
                 *guard = Some(conn);
             }
@@ -127,12 +154,15 @@ impl PublishStep {
         let pending = PendingReader::new(database);
         Self {
             publisher,
-            ledger: Ledger {
+            ledger: Arc::new(Ledger {
                 marker,
                 settings,
                 metrics,
                 status,
-            },
+            }),
+            marking: None,
+            unmarked: Vec::new(),
+            cursor: None,
             reconcile: true,
             pending,
         }
@@ -148,17 +178,77 @@ impl PublishStep {
         self.publisher.as_mut()
     }
 
-    /// Publishes the oldest pending batch. An `Err` is a database failure (nothing was
-    /// marked; the next step starts over from the same events).
+    /// Marks everything published: waits for the mark in flight, then marks the collected
+    /// batches. On failure the next step reconciles with the broker and reads from the oldest
+    /// pending event (those batches are published, not marked).
+    pub async fn settle(&mut self) -> anyhow::Result<()> {
+        self.wait_for_mark().await?;
+        let batches = std::mem::take(&mut self.unmarked);
+        let result = self.ledger.record_published_batches(&batches).await;
+        self.after_mark(result)
+    }
+
+    /// Waits for the mark in flight, if any.
+    async fn wait_for_mark(&mut self) -> anyhow::Result<()> {
+        let Some(marking) = self.marking.take() else {
+            return Ok(());
+        };
+        let result = match marking.await {
+            Ok(result) => result,
+            Err(e) => Err(anyhow::anyhow!("the marking task failed: {e}")),
+        };
+        self.after_mark(result)
+    }
+
+    /// A failed mark leaves its batches published but unmarked, as a crash would.
+    fn after_mark(&mut self, result: anyhow::Result<()>) -> anyhow::Result<()> {
+        if result.is_err() {
+            self.unmarked.clear();
+            self.reconcile = true;
+            self.cursor = None;
+        }
+        result
+    }
+
+    /// Hands the collected batches to a new mark when the one in flight has finished, or
+    /// waits for it first when they reached a batch's worth of events.
+    async fn mark_in_background(&mut self) -> anyhow::Result<()> {
+        let busy = self.marking.as_ref().is_some_and(|m| !m.is_finished());
+        let collected: usize = self.unmarked.iter().map(|(b, _)| b.len()).sum();
+        if busy && collected < self.ledger.settings.batch_size as usize {
+            return Ok(());
+        }
+        self.wait_for_mark().await?;
+        let batches = std::mem::take(&mut self.unmarked);
+        let ledger = self.ledger.clone();
+        self.marking = Some(tokio::spawn(
+            async move { ledger.record_published_batches(&batches).await }.in_current_span(),
+        ));
+        Ok(())
+    }
+
+    /// Publishes the oldest pending batch. An `Err` is a database failure (nothing more was
+    /// marked; the next step starts over from the oldest pending event).
     #[tracing::instrument(level = "debug", name = "relay_step", skip(self), fields(broker = self.publisher.name()))]
     pub async fn step(&mut self) -> anyhow::Result<StepOutcome> {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
+        let stale = self
+            .cursor
+            .is_some_and(|(_, since)| since.elapsed() >= RESCAN_AFTER);
+        if self.reconcile || stale {
+            self.settle().await?;
+            self.cursor = None;
+        }
+        let after = self.cursor.map_or(0, |(seq, _)| seq);
         let mut batch = self
             .pending
-            .fetch(i64::from(self.ledger.settings.batch_size))
+            .fetch(after, i64::from(self.ledger.settings.batch_size))
             .await
             .context("reading pending events")?;
         if batch.is_empty() {
+            // Everything published is marked before the relay calls itself idle.
+            self.settle().await?;
+            self.cursor = None;
             return Ok(StepOutcome::Empty);
         }
         let mut already = 0;
@@ -186,6 +276,7 @@ impl PublishStep {
         // Until this batch's outcome is recorded, a crash or an error leaves it unknown.
         self.reconcile = true;
         self.ledger.metrics.batch_size.record(batch.len() as f64);
+
         let read = started.elapsed();
         let round_trip = tracing::debug_span!(
             "publish",
@@ -198,17 +289,25 @@ impl PublishStep {
         let published = started.elapsed();
         let outcome = match result {
             Ok(()) => {
-                self.ledger.record_published(&batch, &acked_at).await?;
+                let count = batch.len();
+                let last = batch.last().map_or(after, |e| e.seq);
+                let since = self.cursor.map_or_else(Instant::now, |(_, since)| since);
+                self.cursor = Some((last, since));
+                self.unmarked.push((batch, acked_at));
+                self.mark_in_background().await?;
                 tracing::debug!(
-                    count = batch.len(),
+                    count,
                     read_ms = read.as_secs_f64() * 1e3,
                     publish_ms = (published - read).as_secs_f64() * 1e3,
-                    mark_ms = (started.elapsed() - published).as_secs_f64() * 1e3,
-                    "batch published"
+                    "batch published; marking it"
                 );
-                StepOutcome::Published(already + batch.len())
+                StepOutcome::Published(already + count)
             }
             Err(BatchFailure { published, error }) => {
+                // Failures are recorded in line, after the mark in flight, and the next step
+                // reads from the oldest pending event.
+                self.settle().await?;
+                self.cursor = None;
                 let published = published.min(batch.len());
                 let (acked, rest) = batch.split_at(published);
                 match (error, rest.first()) {
@@ -281,6 +380,28 @@ impl Ledger {
             .context("marking events")?;
         tx.commit().await.context("marking events")?;
         Ok(usize::try_from(marked).unwrap_or(usize::MAX))
+    }
+
+    /// Marks several acknowledged batches in one transaction, each with its own time.
+    async fn record_published_batches(
+        &self,
+        batches: &[(Vec<StoredEvent>, Timestamp)],
+    ) -> anyhow::Result<()> {
+        if batches.iter().all(|(events, _)| events.is_empty()) {
+            return Ok(());
+        }
+        let mut tx = self.begin().await.context("marking events")?;
+        for (events, acked_at) in batches {
+            let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+            outbox::mark_synced(&mut *tx, &seqs, acked_at)
+                .await
+                .context("marking events")?;
+        }
+        tx.commit().await.context("marking events")?;
+        for (events, acked_at) in batches {
+            self.count_published(events, acked_at);
+        }
+        Ok(())
     }
 
     async fn record_published(

@@ -194,13 +194,24 @@ pub async fn open_health(settings: &DatabaseSettings) -> anyhow::Result<SqlitePo
 /// every millisecond, because SQLite's busy handler sleeps up to 100 ms between tries, which
 /// against an API committing hundreds of times a second showed up as 100–250 ms publish-lag
 /// spikes.
+///
+/// It commits with `synchronous=NORMAL` whatever the settings say: a mark needs no fsync of
+/// its own (in WAL mode the API writer's next `FULL` commit, or a checkpoint, syncs the WAL
+/// with the mark in it), and a mark lost to a power cut only leaves a published batch
+/// unmarked, which the relay reconciles with the broker at start (`docs/relay.md`). Without
+/// the fsync the mark holds the write lock, which the API's writer waits for, for
+/// microseconds instead of milliseconds.
 pub async fn open_marker(settings: &DatabaseSettings) -> anyhow::Result<SqlitePool> {
     SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)
         .idle_timeout(None)
         .max_lifetime(None)
-        .connect_with(connect_options(settings)?.busy_timeout(Duration::ZERO))
+        .connect_with(
+            connect_options(settings)?
+                .busy_timeout(Duration::ZERO)
+                .synchronous(SqliteSynchronous::Normal),
+        )
         .await
         .context("opening the relay's marking connection")
 }

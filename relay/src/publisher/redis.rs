@@ -198,23 +198,52 @@ impl RedisPublisher {
         })
     }
 
-    async fn stream_seqs(&mut self, count: usize) -> Result<HashSet<i64>, PublishError> {
+    /// The seqs of the stream's tail back to the first entry older than `oldest`: every entry
+    /// a crashed relay may have left published but unmarked. Read newest first, `page`
+    /// entries at a time (the relay can leave two batches unmarked: one being marked and the
+    /// next one published), at most [`RECONCILE_SCAN_LIMIT`] entries.
+    async fn stream_seqs(
+        &mut self,
+        oldest: i64,
+        page: usize,
+    ) -> Result<HashSet<i64>, PublishError> {
         let stream = self.stream.clone();
-        let connection = self.connection().await?;
-        let reply: RedisResult<StreamRangeReply> = redis::cmd("XREVRANGE")
-            .arg(&stream)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(count)
-            .query_async(connection)
-            .await;
-        let reply = self.disconnect_on(reply.map_err(transient))?;
-        Ok(reply
-            .ids
-            .iter()
-            .filter_map(|entry| entry.get::<String>("seq")?.parse().ok())
-            .collect())
+        let mut seqs = HashSet::new();
+        let mut end = "+".to_owned();
+        let mut scanned = 0;
+        while scanned < RECONCILE_SCAN_LIMIT {
+            let connection = self.connection().await?;
+            let reply: RedisResult<StreamRangeReply> = redis::cmd("XREVRANGE")
+                .arg(&stream)
+                .arg(&end)
+                .arg("-")
+                .arg("COUNT")
+                .arg(page.max(1))
+                .query_async(connection)
+                .await;
+            let reply = self.disconnect_on(reply.map_err(transient))?;
+            let mut reached_older = false;
+            for entry in &reply.ids {
+                match entry
+                    .get::<String>("seq")
+                    .and_then(|s| s.parse::<i64>().ok())
+                {
+                    Some(seq) if seq < oldest => reached_older = true,
+                    Some(seq) => {
+                        seqs.insert(seq);
+                    }
+                    None => {}
+                }
+            }
+            scanned += reply.ids.len();
+            match reply.ids.last() {
+                Some(last) if !reached_older && reply.ids.len() == page.max(1) => {
+                    end = format!("({}", last.id);
+                }
+                _ => break,
+            }
+        }
+        Ok(seqs)
     }
 }
 
@@ -247,7 +276,7 @@ impl Publisher for RedisPublisher {
             if pending.is_empty() {
                 return Ok(Vec::new());
             }
-            let in_stream = self.stream_seqs(pending.len()).await?;
+            let in_stream = self.stream_seqs(pending[0].seq, pending.len()).await?;
             Ok(pending
                 .iter()
                 .map(|e| e.seq)
@@ -264,6 +293,9 @@ impl Publisher for RedisPublisher {
         })
     }
 }
+
+/// The most stream entries a reconciliation reads back from the tail.
+pub const RECONCILE_SCAN_LIMIT: usize = 100_000;
 
 fn transient(error: RedisError) -> PublishError {
     PublishError::Transient(error.to_string())

@@ -37,8 +37,9 @@ impl NatsPublisher {
 
         // Walk back from the newest message while it holds events at or after the oldest
         // pending one. The relay publishes in `seq` order, so the pending events the stream
-        // holds are all in its tail. Bounded, in case foreign messages share the subjects.
-        let limit = pending.len() * 2 + 100;
+        // holds are all in its tail. Bounded, in case foreign messages share the subjects; the
+        // relay leaves at most about three batches published but unmarked (relay/src/step.rs).
+        let limit = pending.len() * 4 + 100;
         let mut found = Vec::new();
         let mut scanned = 0;
         while stream_seq >= first_stream_seq.max(1) && scanned < limit {
