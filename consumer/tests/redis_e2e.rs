@@ -202,8 +202,9 @@ async fn two_members_share_a_group_and_the_survivor_claims_the_dead_ones_entries
 
     let env = consumer_env(dir.path(), &redis, &api, &[("CONSUMER_BATCH_SIZE", "10")]);
     let mut a = ConsumerProc::spawn(dir.path(), "member-a", &env);
-    let b = ConsumerProc::spawn(dir.path(), "member-b", &env);
-    // Freeze A while it holds delivered, unacknowledged entries, then kill it.
+    // Freeze A while it holds delivered, unacknowledged entries, then start B beside it and
+    // kill A. (B used to start together with A; on a fast machine it could take the whole
+    // backlog before A was ever caught holding entries, and the test failed for that.)
     let mut conn = redis.connection().await;
     let mut held = 0;
     for _ in 0..500 {
@@ -226,6 +227,7 @@ async fn two_members_share_a_group_and_the_survivor_claims_the_dead_ones_entries
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert!(held > 0, "member A never held pending entries");
+    let b = ConsumerProc::spawn(dir.path(), "member-b", &env);
     a.proc.kill();
     random_workload(&api, 44, 2, 100).await;
 
