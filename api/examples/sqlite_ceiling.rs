@@ -92,8 +92,8 @@ fn main() -> anyhow::Result<()> {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     println!(
-        "ceiling: {:.0} reservations/s ({batch} per commit, {pairs} pair(s), {:.0} commits/s, \
-         {:.1} µs of statements+commit per reservation, synchronous=FULL)",
+        "ceiling: {:.0} reservations/s ({done} in {commits} commits of {batch}, {pairs} pair(s), \
+         {:.0} commits/s, {:.1} µs of statements+commit per reservation)",
         done as f64 / elapsed,
         commits as f64 / elapsed,
         elapsed * 1e6 / done as f64
