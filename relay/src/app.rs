@@ -88,7 +88,8 @@ impl Relay {
             },
             metrics.clone(),
             status.clone(),
-        );
+        )
+        .lingering_marks();
         Ok(Self {
             settings,
             reader,

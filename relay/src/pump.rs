@@ -170,10 +170,21 @@ async fn idle(
         ping_at += IDLE_PING_INTERVAL;
     }
     loop {
+        let mark_due = step.mark_due().map(tokio::time::Instant::from_std);
         tokio::select! {
             () = shutdown.cancelled() => return true,
             () = wake.notified() => return false,
             () = tokio::time::sleep_until(poll_at) => return false,
+            () = tokio::time::sleep_until(mark_due.unwrap_or(poll_at)), if mark_due.is_some() => {
+                if let Err(error) = step.settle().await {
+                    metrics.failures(FailureReason::Database).increment(1);
+                    tracing::error!(
+                        error = format!("{error:#}"),
+                        "marking published events failed; reconciling with the broker"
+                    );
+                }
+                return false;
+            }
             () = tokio::time::sleep_until(ping_at) => {}
         }
         let answer = tokio::time::timeout(IDLE_PING_INTERVAL, step.publisher().ping()).await;

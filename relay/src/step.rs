@@ -75,6 +75,10 @@ pub struct StepSettings {
 /// again (see the module documentation).
 pub const RESCAN_AFTER: Duration = Duration::from_secs(1);
 
+/// With [`PublishStep::lingering_marks`], the shortest time between two marks (unless a
+/// batch's worth of events is waiting).
+pub const MARK_INTERVAL: Duration = Duration::from_millis(50);
+
 /// The publish step and the little state it carries between calls.
 pub struct PublishStep {
     publisher: Box<dyn Publisher>,
@@ -83,6 +87,10 @@ pub struct PublishStep {
     marking: Option<JoinHandle<anyhow::Result<()>>>,
     /// Acknowledged batches (with their acknowledgement time) waiting for the next mark.
     unmarked: Vec<(Vec<StoredEvent>, Timestamp)>,
+    /// Whether marks wait for [`MARK_INTERVAL`] (see [`PublishStep::lingering_marks`]).
+    linger: bool,
+    /// When the last mark started.
+    last_mark: Option<Instant>,
     /// The last seq handed to a mark, and since when reads start after it; `None`: read from
     /// the oldest pending event.
     cursor: Option<(i64, Instant)>,
@@ -162,6 +170,8 @@ impl PublishStep {
             }),
             marking: None,
             unmarked: Vec::new(),
+            linger: false,
+            last_mark: None,
             cursor: None,
             reconcile: true,
             pending,
@@ -178,12 +188,38 @@ impl PublishStep {
         self.publisher.as_mut()
     }
 
+    /// Marks at most every [`MARK_INTERVAL`] (unless a batch's worth is waiting), and lets
+    /// [`PublishStep::step`] report `Empty` with events published but not yet marked: the loop
+    /// calls [`PublishStep::settle`] at [`PublishStep::mark_due`]. The relay's loop uses this:
+    /// every mark is a write the API's writer waits for, and in WAL mode a commit by another
+    /// connection makes the writer drop its page cache, so fewer marks mean a faster API.
+    /// Marked events show as pending for up to that long; nothing is published twice (the
+    /// read cursor stays past them).
+    pub fn lingering_marks(mut self) -> Self {
+        self.linger = true;
+        self
+    }
+
+    /// With lingering marks, when the collected batches are due to be marked, if any wait.
+    pub fn mark_due(&self) -> Option<Instant> {
+        if !self.linger || self.unmarked.is_empty() {
+            return None;
+        }
+        Some(
+            self.last_mark
+                .map_or_else(Instant::now, |t| t + MARK_INTERVAL),
+        )
+    }
+
     /// Marks everything published: waits for the mark in flight, then marks the collected
     /// batches. On failure the next step reconciles with the broker and reads from the oldest
     /// pending event (those batches are published, not marked).
     pub async fn settle(&mut self) -> anyhow::Result<()> {
         self.wait_for_mark().await?;
         let batches = std::mem::take(&mut self.unmarked);
+        if !batches.is_empty() {
+            self.last_mark = Some(Instant::now());
+        }
         let result = self.ledger.record_published_batches(&batches).await;
         self.after_mark(result)
     }
@@ -215,10 +251,12 @@ impl PublishStep {
     async fn mark_in_background(&mut self) -> anyhow::Result<()> {
         let busy = self.marking.as_ref().is_some_and(|m| !m.is_finished());
         let collected: usize = self.unmarked.iter().map(|(b, _)| b.len()).sum();
-        if busy && collected < self.ledger.settings.batch_size as usize {
+        let early = self.linger && self.last_mark.is_some_and(|t| t.elapsed() < MARK_INTERVAL);
+        if (busy || early) && collected < self.ledger.settings.batch_size as usize {
             return Ok(());
         }
         self.wait_for_mark().await?;
+        self.last_mark = Some(Instant::now());
         let batches = std::mem::take(&mut self.unmarked);
         let ledger = self.ledger.clone();
         self.marking = Some(tokio::spawn(
@@ -246,6 +284,11 @@ impl PublishStep {
             .await
             .context("reading pending events")?;
         if batch.is_empty() {
+            // With lingering marks, the loop marks what waits when it is due; the cursor
+            // stays past it meanwhile.
+            if self.mark_due().is_some_and(|due| due > Instant::now()) {
+                return Ok(StepOutcome::Empty);
+            }
             // Everything published is marked before the relay calls itself idle.
             self.settle().await?;
             self.cursor = None;

@@ -124,6 +124,30 @@ async fn the_step_publishes_batches_then_reports_empty() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lingering_marks_are_finished_when_due_and_nothing_is_sent_twice_meanwhile() {
+    let redis = RedisServer::start().await;
+    let db = TestDb::new().await;
+    db.append(4, 4).await;
+    let mut step = step_over(&db, &redis, 3).lingering_marks();
+
+    assert_eq!(step.step().await.expect("step"), StepOutcome::Published(3));
+    // Within the interval of the first mark: the last event waits to be marked, and the
+    // steps that find nothing new do not read it again.
+    assert_eq!(step.step().await.expect("step"), StepOutcome::Published(1));
+    assert_eq!(step.step().await.expect("step"), StepOutcome::Empty);
+    assert_eq!(step.step().await.expect("step"), StepOutcome::Empty);
+    assert_eq!(redis.seqs(STREAM).await, vec![1, 2, 3, 4]);
+    let due = step.mark_due().expect("a mark is due later");
+
+    tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+    step.settle().await.expect("settle");
+    assert_eq!(step.mark_due(), None);
+    assert_eq!(db.counts().await, (4, 0, 0));
+    assert_eq!(step.step().await.expect("step"), StepOutcome::Empty);
+    assert_eq!(redis.seqs(STREAM).await, vec![1, 2, 3, 4]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_already_in_the_stream_after_a_crash_are_marked_not_sent_again() {
     let redis = RedisServer::start().await;
     let db = TestDb::new().await;
