@@ -9,6 +9,8 @@
 //!   `none`).
 //! - [`step`]: one publish step (read a batch, publish it in one round trip, mark it) and what
 //!   it reports: `Published(n)`, `Empty`, `Rejected`, `BrokerDown`.
+//! - `ledger` (private): the step's database side: marks, rejections, and the metrics and
+//!   status that follow them.
 //! - [`pump`]: the loop around the step: waking on commits, polling, backoff, shutdown.
 //! - [`watch`]: the commit watcher (`PRAGMA data_version`) that wakes the loop early.
 //! - [`backoff`]: exponential backoff with full jitter.
@@ -20,7 +22,7 @@
 //! - [`redact`]: masking passwords in URLs before they are logged.
 //!
 //! Imports point one way: `app` → `config` → `publisher` → `redact`; `pump` → `step` →
-//! `publisher`; nothing under `publisher` reads the relay's configuration. How the relay fits
+//! `ledger`, `publisher`; nothing under `publisher` reads the relay's configuration. How the relay fits
 //! with the API: `docs/architecture.md`.
 
 pub mod app;
@@ -28,6 +30,7 @@ pub mod backoff;
 pub mod config;
 pub mod dead;
 pub mod http;
+mod ledger;
 pub mod metrics;
 pub mod publisher;
 pub mod pump;

@@ -16,7 +16,6 @@
 //! a crash between the two: the next step reconciles with the broker before sending anything.
 //! [`PublishStep::settle`] waits for the mark in flight (the loop calls it before it returns).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +28,8 @@ use sqlx::SqlitePool;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::ledger::Ledger;
+pub use crate::ledger::StepSettings;
 use crate::metrics::{FailureReason, Metrics};
 use crate::publisher::{BatchFailure, PublishError, Publisher};
 use crate::status::Status;
@@ -60,15 +61,6 @@ pub enum StepOutcome {
         /// What went wrong.
         error: String,
     },
-}
-
-/// Tunables of a step.
-#[derive(Debug, Clone, Copy)]
-pub struct StepSettings {
-    /// Events per round trip (`RELAY_BATCH_SIZE`).
-    pub batch_size: u32,
-    /// Rejections before an event is parked (`RELAY_MAX_ATTEMPTS`).
-    pub max_attempts: u32,
 }
 
 /// How long the read cursor is trusted before a step reads from the oldest pending event
@@ -355,9 +347,16 @@ impl PublishStep {
                 let (acked, rest) = batch.split_at(published);
                 match (error, rest.first()) {
                     (PublishError::Rejected(error), Some(rejected)) => {
-                        self.ledger
+                        let parked = self
+                            .ledger
                             .record_rejection(acked, rejected, &error, &acked_at)
-                            .await?
+                            .await?;
+                        StepOutcome::Rejected {
+                            published: acked.len(),
+                            seq: rejected.seq,
+                            parked,
+                            error,
+                        }
                     }
                     (PublishError::Transient(error), _) | (PublishError::Rejected(error), None) => {
                         self.ledger.record_published(acked, &acked_at).await?;
@@ -386,146 +385,5 @@ impl PublishStep {
         self.ledger.metrics.broker_up.set(0.0);
         self.ledger.status.broker_failed(&error);
         StepOutcome::BrokerDown { published, error }
-    }
-}
-
-/// The database and metrics side of a step: `Sync`, unlike the publisher, so it can be
-/// borrowed across awaits in a spawned task.
-struct Ledger {
-    marker: SqlitePool,
-    settings: StepSettings,
-    metrics: Metrics,
-    status: Arc<Status>,
-}
-
-impl Ledger {
-    /// Starts the write transaction that records a step's outcome. `BEGIN IMMEDIATE` takes the
-    /// write lock up front; when the API holds it, we retry every millisecond rather than leave
-    /// it to SQLite's busy handler, whose sleeps grow to 100 ms and, against an API committing
-    /// hundreds of times a second, showed up as 100–250 ms publish-lag spikes. The relay gives
-    /// its marking connection a zero busy timeout for this reason ([`db::open_marker`]).
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        let deadline = std::time::Instant::now() + db::BUSY_TIMEOUT;
-        loop {
-            match self.marker.begin_with("BEGIN IMMEDIATE").await {
-                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
-                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-                }
-                result => return result,
-            }
-        }
-    }
-
-    async fn mark(&self, seqs: &[i64], at: &Timestamp) -> anyhow::Result<usize> {
-        let mut tx = self.begin().await.context("marking events")?;
-        let marked = outbox::mark_synced(&mut *tx, seqs, at)
-            .await
-            .context("marking events")?;
-        tx.commit().await.context("marking events")?;
-        Ok(usize::try_from(marked).unwrap_or(usize::MAX))
-    }
-
-    /// Marks several acknowledged batches in one transaction, each with its own time.
-    async fn record_published_batches(
-        &self,
-        batches: &[(Vec<StoredEvent>, Timestamp)],
-    ) -> anyhow::Result<()> {
-        if batches.iter().all(|(events, _)| events.is_empty()) {
-            return Ok(());
-        }
-        let mut tx = self.begin().await.context("marking events")?;
-        for (events, acked_at) in batches {
-            let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
-            outbox::mark_synced(&mut *tx, &seqs, acked_at)
-                .await
-                .context("marking events")?;
-        }
-        tx.commit().await.context("marking events")?;
-        for (events, acked_at) in batches {
-            self.count_published(events, acked_at);
-        }
-        Ok(())
-    }
-
-    async fn record_published(
-        &self,
-        events: &[StoredEvent],
-        acked_at: &Timestamp,
-    ) -> anyhow::Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
-        self.mark(&seqs, acked_at).await?;
-        self.count_published(events, acked_at);
-        Ok(())
-    }
-
-    /// Marks the acknowledged prefix and records the rejection in one transaction.
-    async fn record_rejection(
-        &self,
-        acked: &[StoredEvent],
-        rejected: &StoredEvent,
-        error: &str,
-        at: &Timestamp,
-    ) -> anyhow::Result<StepOutcome> {
-        let seqs: Vec<i64> = acked.iter().map(|e| e.seq).collect();
-        let mut tx = self.begin().await.context("recording a rejection")?;
-        outbox::mark_synced(&mut *tx, &seqs, at)
-            .await
-            .context("recording a rejection")?;
-        let parked = outbox::record_rejection(
-            &mut *tx,
-            rejected.seq,
-            error,
-            i64::from(self.settings.max_attempts),
-            at,
-        )
-        .await
-        .context("recording a rejection")?;
-        tx.commit().await.context("recording a rejection")?;
-        self.count_published(acked, at);
-        self.metrics.failures(FailureReason::Rejected).increment(1);
-        if parked {
-            self.metrics.dead.increment(1);
-        }
-        Ok(StepOutcome::Rejected {
-            published: acked.len(),
-            seq: rejected.seq,
-            parked,
-            error: error.to_owned(),
-        })
-    }
-
-    fn count_published(&self, events: &[StoredEvent], acked_at: &Timestamp) {
-        if events.is_empty() {
-            return;
-        }
-        let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
-        for event in events {
-            *by_type.entry(event.event_type.as_str()).or_default() += 1;
-            let lag = (*acked_at - event.created_at)
-                .num_microseconds()
-                .unwrap_or(0)
-                .max(0);
-            self.metrics.lag.record(lag as f64 / 1e6);
-        }
-        for (event_type, count) in by_type {
-            self.metrics.published(event_type).increment(count);
-        }
-        let unix = acked_at.timestamp_micros() as f64 / 1e6;
-        self.metrics.last_publish.set(unix);
-        self.status.published_at(*acked_at);
-    }
-}
-
-/// SQLITE_BUSY and its extended codes (`database is locked`).
-fn is_busy(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(e) => e
-            .code()
-            .and_then(|code| code.parse::<i32>().ok())
-            .is_some_and(|code| code & 0xff == 5),
-        _ => false,
     }
 }
