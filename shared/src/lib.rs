@@ -13,9 +13,12 @@
 //! - [`retention`]: deleting synced events and finished reservations past their retention
 //!   period, and the incremental vacuum that returns their space.
 //! - [`config`]: configuration pieces both binaries use (database, logging, durations).
+//! - [`broker`]: the Redis, Kafka and NATS settings the relay and the consumer share, whose
+//!   `Debug` prints no secret.
 //! - [`shutdown`]: cancelling a token on SIGINT or SIGTERM (every binary's `main`).
 //! - [`telemetry`]: `tracing` subscriber set-up (JSON or text).
 
+pub mod broker;
 pub mod config;
 pub mod db;
 pub mod events;
