@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use inventory_relay::publisher::Publisher;
 use inventory_relay::publisher::redis::{RedisPublisher, RedisSettings};
+use inventory_shared::broker::RedisConnection;
 use inventory_shared::config::DatabaseSettings;
 use inventory_shared::db;
 use inventory_shared::events::{NewEvent, StockUpdated};
@@ -216,12 +217,14 @@ async fn bare(port: u16, n: usize) -> anyhow::Result<()> {
     let events: Vec<StoredEvent> = outbox::fetch_pending(&db.writer, n as i64)?;
     let stream = format!("bench-bare-{}", std::process::id());
     let settings = RedisSettings {
-        redis_url: Some(format!("redis://127.0.0.1:{port}")),
-        redis_host: String::new(),
-        redis_port: 0,
-        redis_stream: stream.clone(),
+        connection: RedisConnection {
+            redis_url: Some(format!("redis://127.0.0.1:{port}")),
+            redis_host: String::new(),
+            redis_port: 0,
+            redis_stream: stream.clone(),
+            redis_timeout: Duration::from_secs(10),
+        },
         redis_stream_maxlen: 1_000_000,
-        redis_timeout: Duration::from_secs(10),
     };
     let mut publisher = RedisPublisher::new(&settings)?;
     let started = Instant::now();

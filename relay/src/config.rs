@@ -152,18 +152,18 @@ impl Settings {
         match self.message_broker {
             BrokerKind::Redis => format!(
                 "{} stream={} maxlen~{}",
-                crate::redact::mask_url_password(&self.redis.url()),
-                self.redis.redis_stream,
+                self.redis.connection.url_for_logs(),
+                self.redis.connection.redis_stream,
                 self.redis.redis_stream_maxlen
             ),
             BrokerKind::Kafka => format!(
                 "brokers={} topic={}",
-                self.kafka.kafka_brokers, self.kafka.kafka_topic
+                self.kafka.connection.kafka_brokers, self.kafka.connection.kafka_topic
             ),
             BrokerKind::Nats => format!(
                 "{} stream={}",
-                crate::redact::mask_url_password(&self.nats.nats_url),
-                self.nats.nats_stream
+                self.nats.connection.url_for_logs(),
+                self.nats.connection.nats_stream
             ),
             BrokerKind::None => "events are marked synced without sending".to_owned(),
         }
@@ -183,8 +183,33 @@ mod tests {
         assert_eq!(s.relay_backoff_initial, Duration::from_millis(250));
         assert_eq!(s.relay_backoff_max, Duration::from_secs(30));
         assert_eq!(s.relay_http_addr.to_string(), "127.0.0.1:9091");
-        assert_eq!(s.redis.url(), "redis://127.0.0.1:6379");
-        assert_eq!(s.redis.redis_stream, "inventory-events");
+        assert_eq!(s.redis.connection.url(), "redis://127.0.0.1:6379");
+        assert_eq!(s.redis.connection.redis_stream, "inventory-events");
+        assert_eq!(s.redis.redis_stream_maxlen, 1_000_000);
+        assert_eq!(s.kafka.kafka_timeout, Duration::from_secs(30));
+        assert_eq!(s.nats.nats_duplicate_window, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn printing_the_settings_shows_no_secret() {
+        let s = Settings::try_parse_from([
+            "inventory-relay",
+            "--redis-url",
+            "redis://:redis-pw@cache:6379",
+            "--kafka-sasl-password",
+            "kafka-pw",
+            "--nats-token",
+            "nats-token",
+            "--nats-password",
+            "nats-pw",
+        ])
+        .expect("parses");
+        let printed = format!("{s:?}");
+        for secret in ["redis-pw", "kafka-pw", "nats-token", "nats-pw"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(printed.contains("redis://:***@cache:6379"), "{printed}");
+        assert!(!s.broker_target().contains("redis-pw"));
     }
 
     #[test]

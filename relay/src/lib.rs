@@ -19,9 +19,9 @@
 //! - [`http`]: `/metrics`, `/livez`, `/health`.
 //! - [`app`]: [`Relay`]: build from settings, run until a shutdown token fires.
 //! - [`dead`]: `inventory-relay dead list|retry`, the operator path for parked events.
-//! - [`redact`]: masking passwords in URLs before they are logged.
 //!
-//! Imports point one way: `app` → `config` → `publisher` → `redact`; `pump` → `step` →
+//! Imports point one way: `app` → `config` → `publisher` → `inventory_shared::broker`
+//! (the broker connections the consumer shares); `pump` → `step` →
 //! `ledger`, `publisher`; nothing under `publisher` reads the relay's configuration. How the relay fits
 //! with the API: `docs/architecture.md`.
 
@@ -34,7 +34,6 @@ mod ledger;
 pub mod metrics;
 pub mod publisher;
 pub mod pump;
-pub mod redact;
 pub mod status;
 pub mod step;
 pub mod watch;

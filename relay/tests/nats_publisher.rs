@@ -17,7 +17,7 @@ const STREAM: &str = "INVENTORY_EVENTS";
 
 fn settings(url: &str) -> NatsSettings {
     let mut settings = NatsSettings::new(url, STREAM);
-    settings.nats_timeout = Duration::from_secs(2);
+    settings.connection.nats_timeout = Duration::from_secs(2);
     settings
 }
 

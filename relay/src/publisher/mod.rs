@@ -1,5 +1,6 @@
 //! The one interface every broker implements, and one module per broker. Each module owns its
-//! settings; [`crate::config`] composes them and [`crate::app::build_publisher`] picks one, so
+//! settings (the connection shared with the consumer, `inventory_shared::broker`, plus its
+//! publisher-only knobs); [`crate::config`] composes them and [`crate::app::build_publisher`] picks one, so
 //! nothing here depends on the relay's configuration.
 //!
 //! Adding a broker is a new module here plus one `BrokerKind` value: the publish loop only

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::Args;
 use futures::future::BoxFuture;
-use inventory_shared::config::parse_duration;
+use inventory_shared::broker::RedisConnection;
 use inventory_shared::outbox::StoredEvent;
 use inventory_shared::time;
 use redis::aio::MultiplexedConnection;
@@ -23,44 +23,16 @@ use redis::{AsyncConnectionConfig, RedisError, RedisResult};
 
 use super::{BatchFailure, PublishError, Publisher};
 
-/// Redis connection settings.
+/// Redis settings of the relay: where to publish, and how long the stream may grow.
 #[derive(Debug, Clone, Args)]
 pub struct RedisSettings {
-    /// Full Redis URL (`redis://[:password@]host:port[/db]`, `rediss://` not supported);
-    /// overrides REDIS_HOST and REDIS_PORT.
-    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
-    pub redis_url: Option<String>,
-
-    /// Redis host, used when REDIS_URL is not set.
-    #[arg(long, env = "REDIS_HOST", default_value = "127.0.0.1")]
-    pub redis_host: String,
-
-    /// Redis port, used when REDIS_URL is not set.
-    #[arg(long, env = "REDIS_PORT", default_value_t = 6379)]
-    pub redis_port: u16,
-
-    /// The stream events are appended to.
-    #[arg(long, env = "REDIS_STREAM", default_value = "inventory-events")]
-    pub redis_stream: String,
+    /// Server and stream (the same variables the consumer reads).
+    #[command(flatten)]
+    pub connection: RedisConnection,
 
     /// Approximate cap on the stream length (`XADD … MAXLEN ~ N`); older entries are trimmed.
     #[arg(long, env = "REDIS_STREAM_MAXLEN", default_value_t = 1_000_000)]
     pub redis_stream_maxlen: u64,
-
-    /// Connect and reply timeout; a slower answer counts as the broker being down.
-    #[arg(long, env = "REDIS_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
-    pub redis_timeout: Duration,
-}
-
-impl RedisSettings {
-    /// The URL to connect to (may hold a password: log it through
-    /// [`mask_url_password`](crate::redact::mask_url_password)).
-    pub fn url(&self) -> String {
-        match &self.redis_url {
-            Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
-            _ => format!("redis://{}:{}", self.redis_host, self.redis_port),
-        }
-    }
 }
 
 /// Publishes to a Redis stream.
@@ -85,18 +57,19 @@ impl RedisPublisher {
     /// Builds the publisher; connects lazily. Fails only on a malformed URL, never because
     /// Redis is down.
     pub fn new(settings: &RedisSettings) -> anyhow::Result<Self> {
-        let client = redis::Client::open(settings.url()).map_err(|e| {
+        let connection = &settings.connection;
+        let client = redis::Client::open(connection.url()).map_err(|e| {
             anyhow::anyhow!(
                 "REDIS_URL / REDIS_HOST / REDIS_PORT: `{}` is not a Redis URL ({e})",
-                crate::redact::mask_url_password(&settings.url())
+                connection.url_for_logs()
             )
         })?;
         Ok(Self {
             client,
             connection: None,
-            stream: settings.redis_stream.clone(),
+            stream: connection.redis_stream.clone(),
             maxlen: settings.redis_stream_maxlen,
-            timeout: settings.redis_timeout,
+            timeout: connection.redis_timeout,
         })
     }
 

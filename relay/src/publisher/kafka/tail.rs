@@ -54,7 +54,7 @@ pub(super) fn last_seq_per_partition(
     partitions: i32,
 ) -> Result<HashMap<i32, i64>, PublishError> {
     const TAIL: i64 = 8;
-    let topic = settings.kafka_topic.as_str();
+    let topic = settings.connection.kafka_topic.as_str();
     let timeout = settings.metadata_timeout();
     let transient = |what: &str, e: KafkaError| PublishError::Transient(format!("{what}: {e}"));
     let consumer: BaseConsumer<RelayContext> = settings

@@ -15,7 +15,7 @@
 //!   not resent, however old the crash); and anything resent anyway inside the duplicate window
 //!   is dropped by the server thanks to `Nats-Msg-Id`.
 //!
-//! Files: [`settings`] (`NATS_*`), `stream` (connecting, creating the stream), `publish` (a
+//! Files: [`settings`] (`NATS_*`: the shared connection and `NATS_DUPLICATE_WINDOW`), `stream` (connecting, creating the stream), `publish` (a
 //! pipelined batch), `tail` (crash recovery), `errors` (transient or rejected).
 
 use std::fmt;
@@ -70,15 +70,16 @@ impl NatsPublisher {
     /// Builds the publisher; connects lazily (and in the background), so NATS being down does
     /// not stop the relay from starting.
     pub fn new(settings: &NatsSettings) -> anyhow::Result<Self> {
+        let connection = &settings.connection;
         anyhow::ensure!(
-            !settings.nats_stream.trim().is_empty()
-                && !settings.nats_stream.contains(['.', ' ', '*', '>']),
+            !connection.nats_stream.trim().is_empty()
+                && !connection.nats_stream.contains(['.', ' ', '*', '>']),
             "NATS_STREAM must be a non-empty name without `.`, spaces, `*` or `>`"
         );
-        settings::server_addrs(&settings.nats_url).map_err(anyhow::Error::msg)?;
+        settings::server_addrs(&connection.nats_url).map_err(anyhow::Error::msg)?;
         tracing::info!(
-            url = %crate::redact::mask_url_password(&settings.nats_url),
-            stream = %settings.nats_stream,
+            url = %connection.url_for_logs(),
+            stream = %connection.nats_stream,
             subjects = %format!("{SUBJECT_PREFIX}.>"),
             "NATS JetStream publisher ready; connects in the background"
         );
@@ -113,12 +114,19 @@ impl Publisher for NatsPublisher {
         Box::pin(async {
             // A stream info request: answers only when the server, JetStream and the stream
             // are all there (the stream is created on the first call if missing).
-            let timeout = self.settings.nats_timeout.min(Duration::from_secs(2));
+            let timeout = self
+                .settings
+                .connection
+                .nats_timeout
+                .min(Duration::from_secs(2));
             let context = tokio::time::timeout(timeout, self.ensure_stream())
                 .await
                 .map_err(|_| PublishError::Transient("NATS did not answer in time".into()))??;
-            match tokio::time::timeout(timeout, context.get_stream(&self.settings.nats_stream))
-                .await
+            match tokio::time::timeout(
+                timeout,
+                context.get_stream(&self.settings.connection.nats_stream),
+            )
+            .await
             {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(e)) => {

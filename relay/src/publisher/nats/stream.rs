@@ -15,7 +15,7 @@ impl NatsPublisher {
         if let Some(context) = &self.context {
             return Ok(context.clone());
         }
-        let s = &self.settings;
+        let s = &self.settings.connection;
         let mut options = async_nats::ConnectOptions::new()
             .name("inventory-relay")
             .retry_on_initial_connect()
@@ -57,7 +57,7 @@ impl NatsPublisher {
             return Ok(context);
         }
         let config = StreamConfig {
-            name: self.settings.nats_stream.clone(),
+            name: self.settings.connection.nats_stream.clone(),
             subjects: vec![format!("{SUBJECT_PREFIX}.>")],
             storage: StorageType::File,
             duplicate_window: self.settings.nats_duplicate_window,
@@ -66,7 +66,7 @@ impl NatsPublisher {
         context.get_or_create_stream(config).await.map_err(|e| {
             PublishError::Transient(format!(
                 "getting or creating stream {}: {e}",
-                self.settings.nats_stream
+                self.settings.connection.nats_stream
             ))
         })?;
         self.stream_ready = true;

@@ -20,12 +20,12 @@ impl NatsPublisher {
         let wanted: HashSet<i64> = pending.iter().map(|e| e.seq).collect();
         let context = self.ensure_stream().await?;
         let mut stream = context
-            .get_stream(&self.settings.nats_stream)
+            .get_stream(&self.settings.connection.nats_stream)
             .await
             .map_err(|e| {
                 PublishError::Transient(format!(
                     "reading stream {}: {e}",
-                    self.settings.nats_stream
+                    self.settings.connection.nats_stream
                 ))
             })?;
         let info = stream
