@@ -1,13 +1,16 @@
 //! The consumer's settings: environment variables (and `.env`), each also a flag (`--help`).
 //!
-//! Broker variables have the relay's names (`MESSAGE_BROKER`, `REDIS_*`, `KAFKA_*`, `NATS_*`),
-//! so one `.env` configures both ends of the pipe.
+//! Broker variables are the relay's own definitions (`inventory_shared::broker`:
+//! `REDIS_*`, `KAFKA_*`, `NATS_*`; `MESSAGE_BROKER` has the same name), so one `.env`
+//! configures both ends of the pipe. Printing the settings with `{:?}` shows no secret.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use inventory_shared::broker::{KafkaConnection, NatsConnection, REDACTED, RedisConnection};
 use inventory_shared::config::{LogSettings, parse_duration};
 
 /// Which broker the consumer reads from.
@@ -92,15 +95,15 @@ pub struct Settings {
 
     /// Redis settings (`MESSAGE_BROKER=redis`).
     #[command(flatten)]
-    pub redis: RedisSettings,
+    pub redis: RedisConnection,
 
     /// Kafka settings (`MESSAGE_BROKER=kafka`).
     #[command(flatten)]
-    pub kafka: KafkaSettings,
+    pub kafka: KafkaConnection,
 
     /// NATS settings (`MESSAGE_BROKER=nats`).
     #[command(flatten)]
-    pub nats: NatsSettings,
+    pub nats: NatsConnection,
 }
 
 /// The consumer's subcommands.
@@ -120,7 +123,7 @@ pub enum Command {
 }
 
 /// Where the inventory API is.
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct ApiSettings {
     /// Base URL of the inventory API.
     #[arg(
@@ -144,86 +147,14 @@ pub struct ApiSettings {
     pub consumer_catchup_page: i64,
 }
 
-/// Redis settings (same names as the relay's).
-#[derive(Debug, Clone, Args)]
-pub struct RedisSettings {
-    /// Full Redis URL; overrides REDIS_HOST and REDIS_PORT.
-    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
-    pub redis_url: Option<String>,
-    /// Redis host, used when REDIS_URL is not set.
-    #[arg(long, env = "REDIS_HOST", default_value = "127.0.0.1")]
-    pub redis_host: String,
-    /// Redis port, used when REDIS_URL is not set.
-    #[arg(long, env = "REDIS_PORT", default_value_t = 6379)]
-    pub redis_port: u16,
-    /// The stream the relay appends to.
-    #[arg(long, env = "REDIS_STREAM", default_value = "inventory-events")]
-    pub redis_stream: String,
-    /// Connect and reply timeout.
-    #[arg(long, env = "REDIS_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
-    pub redis_timeout: Duration,
-}
-
-impl RedisSettings {
-    /// The URL to connect to (may hold a password: do not log it).
-    pub fn url(&self) -> String {
-        match &self.redis_url {
-            Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
-            _ => format!("redis://{}:{}", self.redis_host, self.redis_port),
-        }
+impl fmt::Debug for ApiSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiSettings")
+            .field("inventory_api_url", &self.inventory_api_url)
+            .field("inventory_api_key", &REDACTED)
+            .field("consumer_catchup_page", &self.consumer_catchup_page)
+            .finish()
     }
-}
-
-/// Kafka settings (same names as the relay's).
-#[derive(Debug, Clone, Args)]
-pub struct KafkaSettings {
-    /// Bootstrap brokers, comma-separated `host:port`.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "localhost:9092")]
-    pub kafka_brokers: String,
-    /// Topic the relay writes.
-    #[arg(long, env = "KAFKA_TOPIC", default_value = "inventory-events")]
-    pub kafka_topic: String,
-    /// `security.protocol`.
-    #[arg(long, env = "KAFKA_SECURITY_PROTOCOL")]
-    pub kafka_security_protocol: Option<String>,
-    /// `sasl.mechanism`.
-    #[arg(long, env = "KAFKA_SASL_MECHANISM")]
-    pub kafka_sasl_mechanism: Option<String>,
-    /// SASL user name.
-    #[arg(long, env = "KAFKA_SASL_USERNAME")]
-    pub kafka_sasl_username: Option<String>,
-    /// SASL password (never logged).
-    #[arg(long, env = "KAFKA_SASL_PASSWORD", hide_env_values = true)]
-    pub kafka_sasl_password: Option<String>,
-    /// CA certificate file (PEM).
-    #[arg(long, env = "KAFKA_SSL_CA_LOCATION")]
-    pub kafka_ssl_ca_location: Option<String>,
-}
-
-/// NATS settings (same names as the relay's).
-#[derive(Debug, Clone, Args)]
-pub struct NatsSettings {
-    /// Server URL(s), comma-separated.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
-    /// JetStream stream the relay writes (subjects `inventory.events.>`).
-    #[arg(long, env = "NATS_STREAM", default_value = "INVENTORY_EVENTS")]
-    pub nats_stream: String,
-    /// Credentials file (`.creds`).
-    #[arg(long, env = "NATS_CREDS_FILE")]
-    pub nats_creds_file: Option<String>,
-    /// Authentication token (never logged).
-    #[arg(long, env = "NATS_TOKEN", hide_env_values = true)]
-    pub nats_token: Option<String>,
-    /// User name (with `NATS_PASSWORD`).
-    #[arg(long, env = "NATS_USER")]
-    pub nats_user: Option<String>,
-    /// Password (never logged).
-    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true)]
-    pub nats_password: Option<String>,
-    /// Request timeout.
-    #[arg(long, env = "NATS_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
-    pub nats_timeout: Duration,
 }
 
 impl Settings {
@@ -268,6 +199,35 @@ mod tests {
         assert_eq!(s.message_broker, BrokerKind::Redis);
         assert_eq!(s.redis.url(), "redis://127.0.0.1:6379");
         assert!(!s.member_name().is_empty());
+    }
+
+    #[test]
+    fn printing_the_settings_shows_no_secret() {
+        let s = Settings::try_parse_from([
+            "inventory-consumer",
+            "--inventory-api-key",
+            "api-key-secret",
+            "--redis-url",
+            "redis://:redis-pw@cache:6379",
+            "--kafka-sasl-password",
+            "kafka-pw",
+            "--nats-token",
+            "nats-token",
+            "--nats-password",
+            "nats-pw",
+        ])
+        .expect("parses");
+        let printed = format!("{s:?}");
+        for secret in [
+            "api-key-secret",
+            "redis-pw",
+            "kafka-pw",
+            "nats-token",
+            "nats-pw",
+        ] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(printed.contains("http://127.0.0.1:8080"), "{printed}");
     }
 
     #[test]

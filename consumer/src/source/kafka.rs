@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::future::BoxFuture;
+use inventory_shared::broker::KafkaConnection;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use super::{AckToken, Delivery, Source};
-use crate::config::KafkaSettings;
 use crate::event::Incoming;
 
 /// How long a batch waits for its first message.
@@ -29,10 +29,12 @@ pub struct KafkaSource {
 
 impl KafkaSource {
     /// Builds the consumer and subscribes to the topic (connects in the background).
-    pub fn new(settings: &KafkaSettings, group: &str, member: &str) -> anyhow::Result<Self> {
+    pub fn new(settings: &KafkaConnection, group: &str, member: &str) -> anyhow::Result<Self> {
         let mut config = ClientConfig::new();
+        for (key, value) in settings.client_properties() {
+            config.set(key, value);
+        }
         config
-            .set("bootstrap.servers", &settings.kafka_brokers)
             .set("group.id", group)
             .set("client.id", format!("inventory-consumer-{member}"))
             .set("enable.auto.commit", "false")
@@ -40,18 +42,6 @@ impl KafkaSource {
             .set("enable.partition.eof", "false")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000");
-        let optional = [
-            ("security.protocol", &settings.kafka_security_protocol),
-            ("sasl.mechanism", &settings.kafka_sasl_mechanism),
-            ("sasl.username", &settings.kafka_sasl_username),
-            ("sasl.password", &settings.kafka_sasl_password),
-            ("ssl.ca.location", &settings.kafka_ssl_ca_location),
-        ];
-        for (key, value) in optional {
-            if let Some(value) = value.as_deref().filter(|v| !v.trim().is_empty()) {
-                config.set(key, value.trim());
-            }
-        }
         let consumer: StreamConsumer = config.create().context("creating the Kafka consumer")?;
         consumer
             .subscribe(&[&settings.kafka_topic])

@@ -8,9 +8,9 @@ use anyhow::Context;
 use async_nats::jetstream::{self, consumer::AckPolicy, consumer::DeliverPolicy, consumer::pull};
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use inventory_shared::broker::NatsConnection;
 
 use super::{AckToken, Delivery, Source};
-use crate::config::NatsSettings;
 use crate::event::Incoming;
 
 /// How long one pull waits for messages.
@@ -21,7 +21,7 @@ const ACK_WAIT: Duration = Duration::from_secs(30);
 
 /// A JetStream durable consumer.
 pub struct NatsSource {
-    settings: NatsSettings,
+    settings: NatsConnection,
     durable: String,
     member: String,
     consumer: Option<jetstream::consumer::Consumer<pull::Config>>,
@@ -29,7 +29,7 @@ pub struct NatsSource {
 
 impl NatsSource {
     /// Builds the source; connects on first use.
-    pub fn new(settings: &NatsSettings, durable: &str, member: &str) -> anyhow::Result<Self> {
+    pub fn new(settings: &NatsConnection, durable: &str, member: &str) -> anyhow::Result<Self> {
         anyhow::ensure!(
             !durable.is_empty() && !durable.contains(['.', ' ', '*', '>']),
             "CONSUMER_GROUP must be a NATS consumer name (no `.`, spaces, `*` or `>`) with MESSAGE_BROKER=nats"

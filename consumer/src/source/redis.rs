@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::future::BoxFuture;
+use inventory_shared::broker::RedisConnection;
 use redis::AsyncConnectionConfig;
 use redis::aio::MultiplexedConnection;
 
 use super::{AckToken, Delivery, Source};
-use crate::config::RedisSettings;
 use crate::event::Incoming;
 
 /// How long `XREADGROUP` blocks waiting for new entries.
@@ -45,7 +45,7 @@ pub struct RedisSource {
 impl RedisSource {
     /// Builds the source; connects lazily.
     pub fn new(
-        settings: &RedisSettings,
+        settings: &RedisConnection,
         group: &str,
         member: &str,
         claim_idle: Duration,
