@@ -68,6 +68,8 @@ impl Application {
     /// Migrates the database, opens its connections (the read pool, the writer thread, the
     /// point reader), seeds demo data when asked, binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Before anything is opened or created: a refused start leaves no file behind.
+        settings.database.require_sqlite()?;
         let keys = Arc::new(settings.keys()?);
         let retention = retention::Retention::build(retention::Policy::from_settings(&settings)?)?;
         db::migrate(&settings.database).await?;

@@ -59,6 +59,10 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
 
 /// `inventory-api backup PATH`, with a progress bar on a terminal (hidden when piped).
 fn backup(settings: &Settings, path: &std::path::Path) -> std::process::ExitCode {
+    if let Err(e) = settings.database.require_sqlite() {
+        eprintln!("error: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
     let bar =
         indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
     if let Ok(style) = indicatif::ProgressStyle::with_template(

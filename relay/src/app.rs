@@ -61,6 +61,8 @@ impl Relay {
         settings: Settings,
         publisher: Box<dyn Publisher>,
     ) -> anyhow::Result<Self> {
+        // Before anything is opened or created: a refused start leaves no file behind.
+        settings.database.require_sqlite()?;
         db::migrate(&settings.database).await?;
         let reader = db::open_read_pool(&settings.database, 1).await?;
         let marker = db::open_marker(&settings.database).await?;

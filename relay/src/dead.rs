@@ -22,6 +22,7 @@ pub async fn run(
     command: &DeadCommand,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
+    settings.database.require_sqlite()?;
     db::migrate(&settings.database).await?;
     match command {
         DeadCommand::List { limit } => list(&settings.database, *limit, out),

@@ -6,17 +6,19 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-/// Where the SQLite file is and how hard it syncs.
+/// Which database the service runs on and how hard SQLite syncs.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseSettings {
-    /// SQLite database: a path or a `sqlite://` URL [default: data/inventory.db]. The file and
-    /// its folder are created when missing.
-    #[arg(long = "database-url", env = "DATABASE_URL")]
-    pub database_url: Option<String>,
+    /// The database [default: data/inventory.db]: a path or `sqlite://PATH` (`sqlite:PATH`)
+    /// selects SQLite (the file and its folder are created when missing); `postgres://` or
+    /// `postgresql://` selects PostgreSQL (not served by this version yet: refused at start).
+    /// Any other scheme is refused. A path that contains a colon is written `./name:x.db`.
+    #[arg(long = "database-url", env = "DATABASE_URL", value_parser = parse_database_url)]
+    pub database_url: Option<Engine>,
 
     /// The seed's name for the database path; used when DATABASE_URL is not set.
-    #[arg(long = "sqlite-path", env = "SQLITE_PATH")]
-    pub sqlite_path: Option<String>,
+    #[arg(long = "sqlite-path", env = "SQLITE_PATH", value_parser = parse_sqlite_path)]
+    pub sqlite_path: Option<PathBuf>,
 
     /// `full` (default): a 2xx answer survives power loss. `normal`: faster, may lose the last
     /// commits on power loss (never corrupts).
@@ -27,30 +29,189 @@ pub struct DatabaseSettings {
 /// The database file used when neither `DATABASE_URL` nor `SQLITE_PATH` is set.
 pub const DEFAULT_DATABASE_PATH: &str = "data/inventory.db";
 
+/// The storage engine `DATABASE_URL` names, parsed once at start (its scheme picks it, as in
+/// atuin's server: `postgres://` / `postgresql://` PostgreSQL, a path or `sqlite:` SQLite,
+/// anything else refused).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Engine {
+    /// A SQLite database file (or `:memory:`).
+    Sqlite(PathBuf),
+    /// A PostgreSQL server, as the libpq URL the operator wrote.
+    Postgres(PostgresUrl),
+}
+
+/// A `postgres://` or `postgresql://` URL. Its `Debug` and `Display` hide the password, so
+/// the URL can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresUrl(String);
+
+impl PostgresUrl {
+    /// The URL as written, password included: only for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // scheme://user:password@host/… → scheme://user:***@host/…
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return f.write_str(&self.0);
+        };
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        match authority.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _password)) => write!(f, "{scheme}://{user}:***@{host}{tail}"),
+                None => f.write_str(&self.0),
+            },
+            None => f.write_str(&self.0),
+        }
+    }
+}
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PostgresUrl({self})")
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres(url) => f.debug_tuple("Postgres").field(url).finish(),
+        }
+    }
+}
+
+impl Engine {
+    /// Reads a `DATABASE_URL` value. The part before the first `:` is a scheme when it looks
+    /// like one (a letter, then letters, digits, `+`, `-` or `.`; two characters or more, so
+    /// a Windows drive letter is still a path); a value without one is a SQLite path.
+    /// Refusing an unknown scheme, rather than reading `mysql://h/db` as a relative path,
+    /// is the point: that reading once created a folder named `postgres:` and served from a
+    /// private SQLite file while the operator believed it used their PostgreSQL server.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("DATABASE_URL is empty; unset it for the default database \
+                        (data/inventory.db), or name a file or a postgres:// URL"
+                .to_owned());
+        }
+        let Some(scheme) = scheme_of(text) else {
+            return Ok(Self::Sqlite(sqlite_file(text)));
+        };
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => {
+                let rest = &text[scheme.len() + 1..];
+                let rest = rest.strip_prefix("//").unwrap_or(rest);
+                if rest.is_empty() {
+                    return Err(format!("DATABASE_URL `{text}` names no SQLite file"));
+                }
+                Ok(Self::Sqlite(sqlite_file(rest)))
+            }
+            "postgres" | "postgresql" if text[scheme.len() + 1..].starts_with("//") => {
+                Ok(Self::Postgres(PostgresUrl(text.to_owned())))
+            }
+            "postgres" | "postgresql" => Err(format!(
+                "DATABASE_URL `{scheme}:…` is not a PostgreSQL URL: write {scheme}://USER@HOST:PORT/DATABASE"
+            )),
+            _ => Err(format!(
+                "DATABASE_URL: `{scheme}://` is not a database this service runs on; \
+                 use a SQLite path (data/inventory.db), sqlite://PATH, or postgres://USER@HOST:PORT/DATABASE"
+            )),
+        }
+    }
+
+    /// The engine's name, for logs and messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "SQLite",
+            Self::Postgres(_) => "PostgreSQL",
+        }
+    }
+}
+
+/// `scheme` in `scheme:rest` when the text starts with one (RFC 3986's letters).
+fn scheme_of(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (scheme.len() >= 2
+        && first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
+}
+
+/// A SQLite path without sqlx's connection options (`data/x.db?mode=rwc` → `data/x.db`).
+fn sqlite_file(text: &str) -> PathBuf {
+    PathBuf::from(text.split('?').next().unwrap_or(text))
+}
+
+/// clap's parser for `DATABASE_URL`.
+fn parse_database_url(text: &str) -> Result<Engine, String> {
+    Engine::parse(text)
+}
+
+/// clap's parser for `SQLITE_PATH`: a SQLite path or `sqlite:` URL only.
+fn parse_sqlite_path(text: &str) -> Result<PathBuf, String> {
+    match Engine::parse(text).map_err(|e| e.replace("DATABASE_URL", "SQLITE_PATH"))? {
+        Engine::Sqlite(path) => Ok(path),
+        Engine::Postgres(_) => {
+            Err("SQLITE_PATH names a PostgreSQL server; set DATABASE_URL instead".to_owned())
+        }
+    }
+}
+
+/// Why a binary refused to start on the database its settings name.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineRefused {
+    /// `DATABASE_URL` names a PostgreSQL server, which this version does not serve yet.
+    #[error(
+        "DATABASE_URL names a PostgreSQL server ({0}); this version serves SQLite only \
+         (PostgreSQL support is under way, issue 18). Set DATABASE_URL to a SQLite path such \
+         as data/inventory.db; nothing was created"
+    )]
+    PostgresNotYet(PostgresUrl),
+}
+
 impl DatabaseSettings {
     /// Settings for a database file at `path` with the defaults.
     pub fn at(path: impl Into<PathBuf>) -> Self {
         Self {
-            database_url: Some(path.into().display().to_string()),
+            database_url: Some(Engine::Sqlite(path.into())),
             sqlite_path: None,
             sqlite_synchronous: Synchronous::Full,
         }
     }
 
-    /// The file path the settings name.
+    /// The engine the settings name: `DATABASE_URL`, else `SQLITE_PATH`, else the default file.
+    pub fn engine(&self) -> Engine {
+        match (&self.database_url, &self.sqlite_path) {
+            (Some(engine), _) => engine.clone(),
+            (None, Some(path)) => Engine::Sqlite(path.clone()),
+            (None, None) => Engine::Sqlite(PathBuf::from(DEFAULT_DATABASE_PATH)),
+        }
+    }
+
+    /// Refuses an engine this version cannot serve. Each binary calls it before it opens,
+    /// creates or migrates anything, so a refused start leaves the disk as it found it.
+    pub fn require_sqlite(&self) -> Result<(), EngineRefused> {
+        match self.engine() {
+            Engine::Sqlite(_) => Ok(()),
+            Engine::Postgres(url) => Err(EngineRefused::PostgresNotYet(url)),
+        }
+    }
+
+    /// The SQLite file the settings name. Only meaningful once [`Self::require_sqlite`]
+    /// passed: for a PostgreSQL URL it is empty (no folder to create, no file to open), never
+    /// the URL read as a path.
     pub fn path(&self) -> PathBuf {
-        let raw = self
-            .database_url
-            .as_deref()
-            .or(self.sqlite_path.as_deref())
-            .unwrap_or(DEFAULT_DATABASE_PATH)
-            .trim();
-        let raw = raw
-            .strip_prefix("sqlite://")
-            .or_else(|| raw.strip_prefix("sqlite:"))
-            .unwrap_or(raw);
-        let raw = raw.split('?').next().unwrap_or(raw);
-        PathBuf::from(raw)
+        match self.engine() {
+            Engine::Sqlite(path) => path,
+            Engine::Postgres(_) => PathBuf::new(),
+        }
     }
 }
 
@@ -128,15 +289,113 @@ mod tests {
             "data/x.db",
             "sqlite://data/x.db",
             "sqlite:data/x.db?mode=rwc",
+            "SQLite://data/x.db",
+            "  data/x.db  ",
         ] {
-            let s = DatabaseSettings::at(url);
-            assert_eq!(s.path(), PathBuf::from("data/x.db"), "{url}");
+            assert_eq!(
+                Engine::parse(url),
+                Ok(Engine::Sqlite(PathBuf::from("data/x.db"))),
+                "{url}"
+            );
         }
+        assert_eq!(
+            Engine::parse("sqlite:///var/lib/inv.db"),
+            Ok(Engine::Sqlite(PathBuf::from("/var/lib/inv.db")))
+        );
+        assert_eq!(
+            Engine::parse(":memory:"),
+            Ok(Engine::Sqlite(PathBuf::from(":memory:")))
+        );
+        assert_eq!(
+            Engine::parse("./name:x.db"),
+            Ok(Engine::Sqlite(PathBuf::from("./name:x.db")))
+        );
+        assert_eq!(
+            Engine::parse(r"C:\data\x.db"),
+            Ok(Engine::Sqlite(PathBuf::from(r"C:\data\x.db")))
+        );
         let seed_name = DatabaseSettings {
             database_url: None,
             sqlite_path: Some("other.db".into()),
             sqlite_synchronous: Synchronous::Full,
         };
         assert_eq!(seed_name.path(), PathBuf::from("other.db"));
+        let default = DatabaseSettings {
+            database_url: None,
+            sqlite_path: None,
+            sqlite_synchronous: Synchronous::Full,
+        };
+        assert_eq!(default.path(), PathBuf::from(DEFAULT_DATABASE_PATH));
+    }
+
+    #[test]
+    fn postgres_schemes_select_postgres() {
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/inv",
+            "postgresql://u:secret@db.example:5432/inv?sslmode=require",
+            "POSTGRES://h/inv",
+        ] {
+            let engine = Engine::parse(url).expect(url);
+            let Engine::Postgres(pg) = &engine else {
+                panic!("{url} selected {engine:?}");
+            };
+            assert_eq!(pg.expose(), url);
+        }
+        // A PostgreSQL URL is never a file: no path to create a folder for.
+        let settings = DatabaseSettings {
+            database_url: Some(Engine::parse("postgres://h/inv").expect("url")),
+            sqlite_path: None,
+            sqlite_synchronous: Synchronous::Full,
+        };
+        assert_eq!(settings.path(), PathBuf::new());
+        assert!(matches!(
+            settings.require_sqlite(),
+            Err(EngineRefused::PostgresNotYet(_))
+        ));
+        assert!(DatabaseSettings::at("x.db").require_sqlite().is_ok());
+    }
+
+    #[test]
+    fn other_schemes_are_refused_naming_the_variable() {
+        for url in [
+            "mysql://x",
+            "http://h/db",
+            "file:data/x.db",
+            "postgres:inv",
+            "",
+            "sqlite://",
+        ] {
+            let err = Engine::parse(url).expect_err(url);
+            assert!(err.contains("DATABASE_URL"), "{url}: {err}");
+        }
+        assert!(
+            Engine::parse("mysql://x")
+                .expect_err("refused")
+                .contains("`mysql://`")
+        );
+        assert_eq!(
+            parse_sqlite_path("postgres://h/inv"),
+            Err("SQLITE_PATH names a PostgreSQL server; set DATABASE_URL instead".to_owned())
+        );
+        assert!(
+            parse_sqlite_path("mysql://x")
+                .expect_err("refused")
+                .starts_with("SQLITE_PATH")
+        );
+    }
+
+    #[test]
+    fn postgres_urls_print_without_their_password() {
+        let url = PostgresUrl("postgres://app:s3cret@db:5432/inv?x=1".to_owned());
+        assert_eq!(url.to_string(), "postgres://app:***@db:5432/inv?x=1");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        let refused = EngineRefused::PostgresNotYet(url).to_string();
+        assert!(!refused.contains("s3cret"), "{refused}");
+        assert!(
+            refused.contains("this version serves SQLite only"),
+            "{refused}"
+        );
+        let plain = PostgresUrl("postgres://postgres@127.0.0.1:5432/inv".to_owned());
+        assert_eq!(plain.to_string(), "postgres://postgres@127.0.0.1:5432/inv");
     }
 }
