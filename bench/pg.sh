@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# PostgreSQL benchmark (issue 18), first part: the per-request-transaction ceiling. The three
+# statements a reservation runs (the guarded UPDATE of the stock row, INSERT reservation,
+# INSERT event), one transaction per reservation, on the real schema (migrations/postgres/, its
+# counter triggers included), measured with pgbench on one hot (product, store) pair and on 64
+# pairs. A private server in a temporary folder, fsync=on and synchronous_commit=on, stopped by
+# its PID at the end. Prints transactions/s (= reservations/s) for each shape.
+# The API-on-PostgreSQL part (1 and 2 replicas under wrk) comes with the backend.
+# Usage: bench/pg.sh [seconds=10] [clients=32]
+# COUNTERS=off disables the counter triggers, to show what the slotted counters cost.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+SECONDS_EACH=${1:-10}
+CLIENTS=${2:-32}
+
+bindir=${PG_BINDIR:-$(pg_config --bindir 2>/dev/null || true)}
+if [ ! -x "$bindir/initdb" ]; then
+  bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+fi
+for tool in initdb pg_ctl pgbench psql; do
+  [ -x "$bindir/$tool" ] || { echo "PostgreSQL's $tool is missing: apt-get install postgresql" >&2; exit 1; }
+done
+
+DIR=$(mktemp -d)
+run=()
+if [ "$(id -u)" = 0 ]; then
+  # initdb refuses root: the server runs as postgres, in a folder it owns.
+  chown postgres: "$DIR"
+  run=(runuser -u postgres --)
+fi
+PORT=$(free_port)
+stop_server() {
+  if [ -f "$DIR/data/postmaster.pid" ]; then
+    pid=$(head -1 "$DIR/data/postmaster.pid")
+    kill -INT "$pid" 2>/dev/null || true
+    for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -rf "$DIR"
+}
+trap stop_server EXIT
+
+"${run[@]}" "$bindir/initdb" -D "$DIR/data" -U postgres -A trust -E UTF8 --no-locale --no-sync >/dev/null
+"${run[@]}" "$bindir/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 -o \
+  "-c port=$PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$DIR -c fsync=on \
+   -c synchronous_commit=on -c full_page_writes=on -c max_connections=100 -c shared_buffers=256MB" \
+  start >/dev/null
+psql=("$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres)
+"${psql[@]}" -c "CREATE DATABASE bench"
+for f in migrations/postgres/*.sql; do "${psql[@]}" -d bench -f "$f"; done
+# 64 products with one stock row each in store-1; so much stock that no reservation is refused.
+"${psql[@]}" -d bench <<'SQL'
+INSERT INTO products (id, sku, name, price_cents, created_at, updated_at)
+SELECT ('00000000-0000-7000-8000-' || lpad(n::text, 12, '0'))::uuid, 'SKU-' || n, 'Product ' || n,
+       1999, now(), now()
+FROM generate_series(1, 64) AS n;
+INSERT INTO stock (product_id, store_id, quantity, reserved, created_at, updated_at)
+SELECT id, 'store-1', 1000000000000, 0, now(), now() FROM products;
+SQL
+
+if [ "${COUNTERS:-on}" = off ]; then
+  "${psql[@]}" -d bench -c "ALTER TABLE events DISABLE TRIGGER USER" \
+    -c "ALTER TABLE reservations DISABLE TRIGGER USER"
+fi
+
+SCRIPT="$DIR/reserve.sql"
+cat > "$SCRIPT" <<'SQL'
+\set n random(1, :pairs)
+BEGIN;
+UPDATE stock SET reserved = reserved + 1, version = version + 1, updated_at = now()
+ WHERE product_id = ('00000000-0000-7000-8000-' || lpad(:n::text, 12, '0'))::uuid
+   AND store_id = 'store-1' AND quantity - reserved >= 1;
+INSERT INTO reservations (id, product_id, store_id, customer_id, quantity, status, expires_at, created_at, updated_at)
+VALUES (gen_random_uuid(), ('00000000-0000-7000-8000-' || lpad(:n::text, 12, '0'))::uuid, 'store-1',
+        'customer-1', 1, 'PENDING', now() + interval '10 minutes', now(), now());
+INSERT INTO events (id, event_type, aggregate_type, aggregate_id, store_id, partition_key, payload, created_at)
+VALUES (gen_random_uuid(), 'stock.reserved', 'stock', 'p' || :n, 'store-1', 'p' || :n,
+        '{"product_id":"00000000-0000-7000-8000-000000000001","store_id":"store-1","quantity":1,"reserved":1,"available":999,"reservation_id":"00000000-0000-7000-8000-0000000000aa","customer_id":"customer-1"}',
+        now());
+END;
+SQL
+chmod a+r "$SCRIPT"
+
+echo "PostgreSQL $("${psql[@]}" -d bench -Atc 'SHOW server_version'), fsync=$("${psql[@]}" -d bench -Atc 'SHOW fsync'), synchronous_commit=$("${psql[@]}" -d bench -Atc 'SHOW synchronous_commit'), $(nproc) cores, counter triggers ${COUNTERS:-on}, load average $(cut -d' ' -f1 /proc/loadavg)"
+echo "per-request transactions (guarded UPDATE + INSERT reservation + INSERT event), $CLIENTS clients, ${SECONDS_EACH}s each:"
+for pairs in 1 64; do
+  out=$("$bindir/pgbench" -n -M prepared -c "$CLIENTS" -j 2 -T "$SECONDS_EACH" -D pairs="$pairs" \
+        -f "$SCRIPT" -h 127.0.0.1 -p "$PORT" -U postgres bench 2>&1)
+  tps=$(grep -oP 'tps = \K[0-9.]+' <<<"$out" | head -1)
+  lat=$(grep -oP 'latency average = \K[0-9.]+ ms' <<<"$out" || true)
+  failed=$(grep -oP 'number of failed transactions: \K[0-9]+' <<<"$out" || echo 0)
+  printf '  %2d pair(s): %8.0f tx/s  (latency avg %s, failed %s)\n' "$pairs" "$tps" "$lat" "$failed"
+done
+"${psql[@]}" -d bench -Atc "SELECT 'check: reserved = pending reservations: ' ||
+  ((SELECT sum(reserved) FROM stock) = (SELECT count(*) FROM reservations WHERE status = 'PENDING'))"
