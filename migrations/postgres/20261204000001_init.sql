@@ -20,10 +20,15 @@
 --   becomes visible at COMMIT, so positions commit out of order: on PostgreSQL `seq` is not
 --   "the global commit order" it is on SQLite. Per stock row it still is, because the row
 --   lock orders writers of one row and each writer inserts its event after its stock UPDATE,
---   in the same transaction. `events.xid` (the inserting transaction's id, `xid8`) is the
---   relay's visibility fence (issue 19): a row is safe to read past once
---   `xid < pg_snapshot_xmin(pg_current_snapshot())`, i.e. no transaction that could still
---   commit an older `seq` is running. `GENERATED ALWAYS`: nothing writes `seq` by hand.
+--   in the same transaction. `events.xid` (the inserting transaction's id, `xid8`) is for
+--   the relay's visibility fence (issue 19, watermill's rule): a reader that keeps a position
+--   reads in `(xid, seq)` order only rows with `xid < pg_snapshot_xmin(pg_current_snapshot())`;
+--   every such transaction has ended, so nothing can later appear before its position. A
+--   position in `seq` alone is not safe: a transaction may take a smaller `seq` and commit
+--   after a larger one is visible. Nor is `(xid, seq)` per-row commit order: a batch that got
+--   its xid early and then waited on a row lock commits after the holder but sorts first.
+--   Which order the relay publishes in is issue 19's to settle. `GENERATED ALWAYS`: nothing
+--   writes `seq` by hand.
 -- - Event payloads and a hold's `unfulfilled` list are `text`, not `jsonb`: the bytes the
 --   service wrote are the bytes the relay publishes and the API answers (jsonb would reorder
 --   keys and drop whitespace). An idempotency answer's body is `bytea`.
