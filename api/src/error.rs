@@ -203,7 +203,8 @@ impl ApiError {
     }
 }
 
-/// The status of an operation's refusal.
+/// The status of an operation's refusal. Exhaustive on purpose: a new refusal must choose its
+/// status here rather than fall into a default.
 pub fn refused_status(e: &OpError) -> StatusCode {
     match e {
         OpError::ProductNotFound(_)
@@ -211,10 +212,26 @@ pub fn refused_status(e: &OpError) -> StatusCode {
         | OpError::StockNotFound { .. }
         | OpError::ReservationNotFound(_)
         | OpError::HoldNotFound(_) => StatusCode::NOT_FOUND,
+        OpError::SkuTaken(_)
+        | OpError::ProductInUse(_)
+        | OpError::StockExists { .. }
+        | OpError::QuantityBelowReserved { .. }
+        | OpError::InsufficientStock { .. }
+        | OpError::NotPending { .. }
+        | OpError::HoldNotPending { .. }
+        | OpError::HoldExpired { .. }
+        | OpError::ShortLines(_)
+        | OpError::LifetimeExceeded { .. }
+        | OpError::InHold { .. }
+        | OpError::BulkRefused(_)
+        | OpError::ReservationExpired { .. }
+        | OpError::OutOfRange { .. } => StatusCode::CONFLICT,
         OpError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
+        // The body is well-formed and each field valid on its own; the two fields together
+        // ask for something that cannot be done. Not a 409: no state would make it possible.
+        OpError::SameStore { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         OpError::ShuttingDown | OpError::QueryTimeout => StatusCode::SERVICE_UNAVAILABLE,
         OpError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::CONFLICT,
     }
 }
 
@@ -254,6 +271,11 @@ pub trait Statuses: Send + Sync + 'static {
     const LIST: &'static [u16];
     /// A read under the time budget, whose 503 is `QUERY_TIMEOUT`.
     const READ: bool = false;
+
+    /// The spec's description of `status` for this kind of operation.
+    fn describe(status: u16) -> &'static str {
+        describe(status, Self::READ)
+    }
 }
 
 macro_rules! statuses {
@@ -295,6 +317,24 @@ pub mod statuses {
         CreateBody = [400, 401, 409, 413, 415, 422, 500, 503];
         /// A write without a body (400 only for a malformed `Idempotency-Key`).
         WriteNoBody = [400, 401, 404, 409, 422, 500, 503];
+    }
+
+    /// `POST /stock/transfer`: a write with a body whose 422 also means `SAME_STORE`.
+    pub struct Transfer;
+
+    impl Statuses for Transfer {
+        const LIST: &'static [u16] = WriteBody::LIST;
+
+        fn describe(status: u16) -> &'static str {
+            match status {
+                422 => {
+                    "`from_store_id` and `to_store_id` name the same store (`SAME_STORE`), or \
+                     the `Idempotency-Key` was used for another request: another method, path \
+                     or body (`IDEMPOTENCY_KEY_REUSED`)"
+                }
+                _ => super::describe(status, Self::READ),
+            }
+        }
     }
 }
 
@@ -375,7 +415,7 @@ impl<S: Statuses> ApiResponse for Fail<S> {
             responses: S::LIST
                 .iter()
                 .map(|status| MetaResponse {
-                    description: describe(*status, S::READ),
+                    description: S::describe(*status),
                     status: Some(*status),
                     status_range: None,
                     content: vec![MetaMediaType {
