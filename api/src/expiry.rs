@@ -10,10 +10,10 @@ use std::time::Duration;
 use inventory_shared::time;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::AppState;
 use crate::metrics::record_reservation;
 use crate::ops::OpResult;
 use crate::ops::{holds, reservations};
+use crate::state::AppState;
 
 /// Most reservations expired per tick (the next tick takes the rest).
 const PER_TICK: i64 = 1000;

@@ -8,9 +8,9 @@ use std::time::Duration;
 use inventory_shared::time;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::AppState;
 use crate::ops::OpResult;
 use crate::ops::idempotency::purge_expired_keys;
+use crate::state::AppState;
 
 /// Most keys deleted by one write.
 pub const PER_BATCH: i64 = 500;

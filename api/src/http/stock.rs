@@ -5,18 +5,21 @@ use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
+use super::auth::ApiKeyAuth;
 use super::body::JsonBody;
 use super::cursor::{self, List};
+use super::error::ApiResult;
 use super::idempotency::{Idempotency, IdempotentWrite, Replayable};
 use super::models::{
     AdjustStockBody, Availability, InitStockBody, LowStock, ProductStock, SetStockBody, Stock,
     StoreStock, TransferBody, TransferResult,
 };
+use super::statuses::{self, Answer};
+use super::tags::ApiTags;
 use super::types::{IfMatch, PositiveQuantity, ProductId, Quantity, StoreId};
-use super::{ApiTags, AppState, auth::ApiKeyAuth};
-use crate::error::{Answer, ApiResult, statuses};
 use crate::ops::stock::{self, QuantityChange};
 use crate::ops::stock_lists;
+use crate::state::AppState;
 
 /// Stock routes.
 pub struct StockApi(pub AppState);

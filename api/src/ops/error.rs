@@ -1,6 +1,6 @@
 //! What an inventory operation can answer instead of success, in the domain's own terms.
 //! The HTTP edge maps each variant to a status and a problem body in one place
-//! (`impl From<OpError> for ApiError` in [`crate::error`]); the operations never name a
+//! (`impl From<OpError> for ApiError` in `crate::http::error`); the operations never name a
 //! status.
 
 /// A line of a hold that cannot be reserved.

@@ -28,7 +28,7 @@ use inventory_shared::time::{self, Timestamp};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::http::AppState;
+use crate::state::AppState;
 
 pub use archive::Archive;
 
@@ -150,7 +150,14 @@ impl Retention {
         if pass.events_deleted + pass.reservations_deleted > 0 {
             pass.pages_freed = vacuum(state, shutdown).await?;
         }
-        crate::metrics::record_retention_pass(&pass);
+        crate::metrics::record_retention_pass(
+            &[
+                ("events", "archived", pass.events_archived),
+                ("events", "deleted", pass.events_deleted),
+                ("reservations", "deleted", pass.reservations_deleted),
+            ],
+            pass.pages_freed,
+        );
         Ok(pass)
     }
 
