@@ -8,6 +8,7 @@
 //!   (purges expired idempotency keys), [`retention`] (deletes, and archives, rows past their
 //!   retention period and returns their space), [`demo`] (`--seed-demo` sample data),
 //!   [`backup`] (`inventory-api backup PATH`, an online copy of the database).
+//! - [`tasks`]: the ticker loop the background tasks share.
 //! - [`state`]: [`state::AppState`], the handles every part shares.
 //! - [`writer`]: the one writer connection and its group commit; [`reads`]: point reads on
 //!   per-thread read-only connections.
@@ -33,6 +34,7 @@ pub mod ops;
 pub mod reads;
 pub mod retention;
 pub mod state;
+pub mod tasks;
 pub mod writer;
 
 use std::net::SocketAddr;

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "background tasks and one-off jobs",
         &["expiry", "key_purge", "retention", "demo", "backup"],
     ),
+    ("the ticker loop the background tasks share", &["tasks"]),
     ("the shared handles (database, writer, TTLs)", &["state"]),
     (
         "the writer thread and the point reads",

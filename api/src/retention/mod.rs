@@ -108,26 +108,29 @@ impl Retention {
         if !self.policy.deletes() {
             return;
         }
-        let mut ticker = tokio::time::interval(self.policy.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                _ = ticker.tick() => {}
-            }
-            match self.pass(&state, &time::now(), &shutdown).await {
-                Ok(pass) if pass == Pass::default() => {}
-                Ok(pass) => tracing::info!(
-                    events_archived = pass.events_archived,
-                    events_deleted = pass.events_deleted,
-                    reservations_deleted = pass.reservations_deleted,
-                    pages_freed = pass.pages_freed,
-                    "retention pass"
-                ),
-                Err(e) => tracing::error!(error = format!("{e:#}"), "retention pass failed"),
-            }
-        }
-        tracing::info!("retention task stopped");
+        let interval = self.policy.interval;
+        let this = Arc::new(self);
+        crate::tasks::every(
+            "retention",
+            interval,
+            &shutdown,
+            || {
+                let (this, state, shutdown) = (this.clone(), state.clone(), shutdown.clone());
+                async move { this.pass(&state, &time::now(), &shutdown).await }
+            },
+            |pass| {
+                if *pass != Pass::default() {
+                    tracing::info!(
+                        events_archived = pass.events_archived,
+                        events_deleted = pass.events_deleted,
+                        reservations_deleted = pass.reservations_deleted,
+                        pages_freed = pass.pages_freed,
+                        "retention pass"
+                    );
+                }
+            },
+        )
+        .await;
     }
 
     /// One pass as of `now`: events, then reservations, then incremental vacuum.
