@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use inventory_shared::config::{DatabaseSettings, LogSettings, parse_duration};
 
-use crate::http::auth::ApiKeys;
+use crate::keys::ApiKeys;
 
 /// Keys accepted when `API_KEYS` is unset and the listener is on loopback (local trials only).
 pub const DEV_API_KEYS: &str = "dev-key-change-me:local-dev";

@@ -4,9 +4,9 @@
 
 use inventory_shared::time;
 
-use crate::http::AppState;
 use crate::ops::{OpError, OpResult};
 use crate::ops::{products, stock};
+use crate::state::AppState;
 
 /// The four demo stores.
 pub const STORES: [&str; 4] = ["MAD-001", "BCN-001", "VAL-001", "SEV-001"];

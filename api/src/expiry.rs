@@ -10,30 +10,31 @@ use std::time::Duration;
 use inventory_shared::time;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::AppState;
 use crate::metrics::record_reservation;
 use crate::ops::OpResult;
 use crate::ops::{holds, reservations};
+use crate::state::AppState;
 
 /// Most reservations expired per tick (the next tick takes the rest).
 const PER_TICK: i64 = 1000;
 
-/// Runs until `shutdown` is cancelled.
+/// Runs a pass every `interval` until `shutdown` is cancelled ([`crate::tasks::every`]).
 pub async fn run(state: AppState, interval: Duration, shutdown: CancellationToken) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            _ = ticker.tick() => {}
-        }
-        match expire_due(&state, &shutdown).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "expired reservations"),
-            Err(e) => tracing::error!(error = format!("{e:#}"), "expiry pass failed"),
-        }
-    }
-    tracing::info!("expiry task stopped");
+    crate::tasks::every(
+        "expiry",
+        interval,
+        &shutdown,
+        || {
+            let (state, shutdown) = (state.clone(), shutdown.clone());
+            async move { expire_due(&state, &shutdown).await }
+        },
+        |&expired| {
+            if expired > 0 {
+                tracing::info!(expired, "expired reservations");
+            }
+        },
+    )
+    .await;
 }
 
 /// Expires every reservation due now (a hold's lines with their hold); returns how many

@@ -8,29 +8,30 @@ use std::time::Duration;
 use inventory_shared::time;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::AppState;
 use crate::ops::OpResult;
 use crate::ops::idempotency::purge_expired_keys;
+use crate::state::AppState;
 
 /// Most keys deleted by one write.
 pub const PER_BATCH: i64 = 500;
 
-/// Runs until `shutdown` is cancelled.
+/// Runs a purge every `interval` until `shutdown` is cancelled ([`crate::tasks::every`]).
 pub async fn run(state: AppState, interval: Duration, shutdown: CancellationToken) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            _ = ticker.tick() => {}
-        }
-        match purge_expired(&state, &shutdown).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(purged = n, "purged expired idempotency keys"),
-            Err(e) => tracing::error!(error = format!("{e:#}"), "idempotency key purge failed"),
-        }
-    }
-    tracing::info!("idempotency key purge stopped");
+    crate::tasks::every(
+        "idempotency key purge",
+        interval,
+        &shutdown,
+        || {
+            let (state, shutdown) = (state.clone(), shutdown.clone());
+            async move { purge_expired(&state, &shutdown).await }
+        },
+        |&purged| {
+            if purged > 0 {
+                tracing::info!(purged, "purged expired idempotency keys");
+            }
+        },
+    )
+    .await;
 }
 
 /// Deletes every key expired by now, a batch at a time; returns how many it deleted.

@@ -1,26 +1,22 @@
 //! The inventory HTTP API.
 //!
-//! Module map:
-//! - [`config`]: settings from env / flags / `.env`.
-//! - [`http`]: routes (one module per resource), the request-body checker, auth, the
-//!   middleware that turns every error into a problem body, the spec.
-//! - [`ops`]: the inventory operations: small SQL functions, each write appending its event
-//!   on the same connection, and their domain error [`ops::OpError`].
-//! - [`writer`]: the one writer connection and its group commit.
-//! - [`reads`]: point reads inline on per-thread read-only connections.
-//! - [`expiry`]: the background task that expires due reservations.
-//! - [`retention`]: the background task that deletes (and archives) rows past their
-//!   retention period and returns their space.
-//! - [`backup`]: `inventory-api backup PATH`, an online copy of the database.
-//! - [`key_purge`]: the background task that purges expired idempotency keys.
-//! - [`demo`]: `--seed-demo` sample data.
+//! Module map, from the top layer down (every import points down; `tests/layering.rs` holds
+//! the order and `docs/architecture.md` draws it):
+//! - [`http`]: routes (one module per resource), the request-body checker, auth, the spec, and
+//!   [`http::error`], the one place an error becomes an RFC 9457 problem response.
+//! - Background tasks and one-off jobs: [`expiry`] (expires due reservations), [`key_purge`]
+//!   (purges expired idempotency keys), [`retention`] (deletes, and archives, rows past their
+//!   retention period and returns their space), [`demo`] (`--seed-demo` sample data),
+//!   [`backup`] (`inventory-api backup PATH`, an online copy of the database).
+//! - [`tasks`]: the ticker loop the background tasks share.
+//! - [`state`]: [`state::AppState`], the handles every part shares.
+//! - [`writer`]: the one writer connection and its group commit; [`reads`]: point reads on
+//!   per-thread read-only connections.
 //! - [`metrics`]: Prometheus metrics.
-//! - [`error`]: the HTTP error type, its RFC 9457 problem body, and the one mapping from
-//!   [`ops::OpError`] to a status.
-//!
-//! Imports point one way: `http` → `ops` → `inventory_shared`; `writer`, `reads` and
-//! `expiry` serve `http` and call `ops`; nothing under `ops` knows HTTP. How the pieces fit:
-//! `docs/architecture.md`.
+//! - [`ops`]: the inventory operations: small SQL functions, each write appending its event
+//!   on the same connection, and their domain error [`ops::OpError`]; nothing under `ops`
+//!   knows HTTP.
+//! - [`config`]: settings from env / flags / `.env`; [`keys`]: the API keys it parses.
 //!
 //! [`Application::build`] opens the database and binds the listener; [`Application::run`]
 //! serves until the shutdown token is cancelled, then stops the background tasks (expiry,
@@ -29,14 +25,16 @@
 pub mod backup;
 pub mod config;
 pub mod demo;
-pub mod error;
 pub mod expiry;
 pub mod http;
 pub mod key_purge;
+pub mod keys;
 pub mod metrics;
 pub mod ops;
 pub mod reads;
 pub mod retention;
+pub mod state;
+pub mod tasks;
 pub mod writer;
 
 use std::net::SocketAddr;
@@ -50,14 +48,14 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::http::AppState;
+use crate::state::AppState;
 use crate::writer::{Writer, WriterThread};
 
 /// A built API: database open, migrations applied, listener bound.
 pub struct Application {
     settings: Settings,
     state: AppState,
-    keys: Arc<http::auth::ApiKeys>,
+    keys: Arc<keys::ApiKeys>,
     acceptor: poem::listener::TcpAcceptor,
     local_addr: SocketAddr,
     writer_thread: WriterThread,

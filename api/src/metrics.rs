@@ -239,17 +239,14 @@ pub fn record_expiry_pass() {
     metrics::gauge!(names::EXPIRY_LAST_RUN).set(now.timestamp_micros() as f64 / 1e6);
 }
 
-/// Records what a retention pass removed.
-pub fn record_retention_pass(pass: &crate::retention::Pass) {
-    let rows = [
-        ("events", "archived", pass.events_archived),
-        ("events", "deleted", pass.events_deleted),
-        ("reservations", "deleted", pass.reservations_deleted),
-    ];
-    for (table, action, n) in rows {
+/// Records what a retention pass removed: rows as `(table, action, count)` (e.g.
+/// `("events", "deleted", 120)`), and the pages vacuum returned. Plain numbers, so metrics
+/// does not depend on the retention task.
+pub fn record_retention_pass(rows: &[(&'static str, &'static str, u64)], pages_freed: i64) {
+    for &(table, action, n) in rows {
         metrics::counter!(names::RETENTION_ROWS, "table" => table, "action" => action).increment(n);
     }
-    metrics::counter!(names::VACUUM_PAGES).increment(pass.pages_freed.max(0) as u64);
+    metrics::counter!(names::VACUUM_PAGES).increment(pages_freed.max(0) as u64);
     let now = inventory_shared::time::now();
     metrics::gauge!(names::RETENTION_LAST_RUN).set(now.timestamp_micros() as f64 / 1e6);
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestApp, spawn_app, wait_until_past};
+use common::{TestApp, send, spawn_app, wait_until_past};
 use serde_json::{Value, json};
 
 /// Asserts the stock row body.
@@ -701,9 +701,9 @@ async fn transfer_refuses_bad_requests_and_writes_nothing() {
         )
         .await;
 
-    // Issue 9: a transfer to the same store is a schema-valid request that changes nothing.
-    same_store.expect_status(200);
-    assert_eq!(same_store.int("quantity"), 0);
+    // Issue 17: moving units to the store they are in is refused, not a 200 that a client
+    // would book as units moved.
+    same_store.expect_problem(422, "SAME_STORE");
     zero.expect_invalid_fields(&["quantity"]);
     negative.expect_invalid_fields(&["quantity"]);
     held.expect_problem(409, "INSUFFICIENT_STOCK");
@@ -852,4 +852,51 @@ async fn no_change_may_push_a_row_past_one_billion_units() {
         .await;
     put.expect_status(200);
     assert_eq!(put.int("quantity"), 1_000_000_000);
+}
+
+#[tokio::test]
+async fn a_transfer_from_a_store_to_itself_is_422_same_store_writes_nothing_and_keeps_no_key() {
+    let app = spawn_app().await;
+    let product = app.product_with_stock("TRF-SAME", "MAD-001", 10).await;
+    let row_before = app.stock(&product, "MAD-001").await;
+    let events_before = app.event_count().await;
+    let same_store = json!({"product_id": product, "from_store_id": "MAD-001",
+                            "to_store_id": "MAD-001", "quantity": 5});
+
+    let reply = send(
+        app.client
+            .post(app.url("/api/v1/stock/transfer"))
+            .header("x-api-key", &app.key)
+            .header("idempotency-key", "same-store-1")
+            .json(&same_store),
+    )
+    .await;
+
+    reply.expect_problem(422, "SAME_STORE");
+    assert!(
+        reply.str("detail").contains("MAD-001"),
+        "the detail names the store: {}",
+        reply.text
+    );
+    assert_eq!(app.stock(&product, "MAD-001").await, row_before);
+    assert_eq!(app.event_count().await, events_before, "no event");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM idempotency_keys").await,
+        0,
+        "a 422 SAME_STORE is not kept with its Idempotency-Key"
+    );
+
+    // The key was not kept, so the corrected request runs under it.
+    let fixed = send(
+        app.client
+            .post(app.url("/api/v1/stock/transfer"))
+            .header("x-api-key", &app.key)
+            .header("idempotency-key", "same-store-1")
+            .json(&json!({"product_id": product, "from_store_id": "MAD-001",
+                          "to_store_id": "BCN-001", "quantity": 5})),
+    )
+    .await;
+    fixed.expect_status(200);
+    assert_eq!(fixed.int("quantity"), 5);
+    assert_eq!(app.stock(&product, "BCN-001").await.quantity, 5);
 }

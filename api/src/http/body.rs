@@ -18,7 +18,7 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use regex::Regex;
 use serde_json::Value;
 
-use crate::error::{ApiError, FieldError};
+use super::error::{ApiError, FieldError};
 
 /// Largest request body accepted (413 above).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

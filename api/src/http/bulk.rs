@@ -5,12 +5,15 @@ use inventory_shared::time;
 use poem_openapi::OpenApi;
 use poem_openapi::payload::Json;
 
+use super::auth::ApiKeyAuth;
 use super::body::{JsonBody, repeated_rows};
+use super::error::{ApiError, refused_status};
 use super::idempotency::{Idempotency, Replayable};
 use super::models::{BulkItemResult, BulkModeName, BulkOutcome, BulkStockBody, BulkStockResult};
-use super::{ApiTags, AppState, auth::ApiKeyAuth};
-use crate::error::{Answer, ApiError, refused_status, statuses};
+use super::statuses::{self, Answer};
+use super::tags::ApiTags;
 use crate::ops::bulk::{self, BulkItem, BulkMode, ItemOutcome, ItemResult};
+use crate::state::AppState;
 
 /// The bulk stock route.
 pub struct BulkApi(pub AppState);

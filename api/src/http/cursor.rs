@@ -17,7 +17,7 @@ use inventory_shared::time;
 use poem::http::StatusCode;
 use serde_json::Value;
 
-use crate::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult};
 use crate::ops::MAX_QUANTITY;
 use crate::ops::page::{AfterAvailable, AfterInstant, AfterText};
 

@@ -5,11 +5,13 @@ use poem_openapi::OpenApi;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 
+use super::auth::ApiKeyAuth;
 use super::models::{Event, EventPage, EventStats};
+use super::statuses::{self, Answer};
+use super::tags::ApiTags;
 use super::types::{EventTypeName, StoreId, UuidText};
-use super::{ApiTags, AppState, auth::ApiKeyAuth};
-use crate::error::{Answer, statuses};
 use crate::ops::OpError;
+use crate::state::AppState;
 
 /// Event routes.
 pub struct EventsApi(pub AppState);

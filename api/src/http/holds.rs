@@ -9,16 +9,19 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
+use super::auth::ApiKeyAuth;
 use super::body::{JsonBody, repeated_rows};
+use super::error::ApiError;
 use super::idempotency::{Idempotency, Replayable};
 use super::models::{CancelBody, CreateHoldBody, ExtendBody, Hold};
+use super::statuses::{self, Answer};
+use super::tags::ApiTags;
 use super::types::{HoldId, TtlSeconds};
-use super::{ApiTags, AppState, auth::ApiKeyAuth};
-use crate::error::{Answer, ApiError, statuses};
 use crate::metrics::record_reservation;
 use crate::ops::OpError;
 use crate::ops::extend::ExtendOutcome;
 use crate::ops::holds::{self, HoldInput, HoldItem, HoldOutcome};
+use crate::state::AppState;
 
 /// Hold routes.
 pub struct HoldsApi(pub AppState);

@@ -31,7 +31,7 @@
 //!    `idempotency.with_body(&auth, &body.0).write(&self.0, work, render).await?` (or
 //!    `without_body(&auth)`), where `render` turns the `OpResult` into the answer (write both
 //!    closures inline in the call, so their argument types are inferred);
-//! 3. answer `Answer<Replayable<R>, S>` with an `S` of [`crate::error::statuses`] listing 422
+//! 3. answer `Answer<Replayable<R>, S>` with an `S` of [`crate::http::statuses`] listing 422
 //!    (every write marker does).
 
 mod answer;
@@ -44,11 +44,11 @@ use poem_openapi::types::ToJSON;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-use super::AppState;
 use super::auth::ApiKeyAuth;
-use crate::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult};
 use crate::ops::OpResult;
 use crate::ops::idempotency::{self as records, KeyRecord, KeyScope, StoredAnswer};
+use crate::state::AppState;
 use crate::writer::{Containment, contained};
 
 pub use answer::{REPLAYED_HEADER, Replayable, is_stored, replayed_header_meta};

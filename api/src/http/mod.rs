@@ -1,13 +1,14 @@
 //! The HTTP layer: routes, the middleware every request goes through, and the spec.
 //!
-//! Every response leaves through [`around`]: it sets `X-Request-Id`, turns every error
-//! (ours, poem-openapi's parse errors, unknown routes, wrong methods) into a problem body,
-//! logs internal errors once with the request id, and records the request metrics.
+//! Every response leaves through [`around`]: it sets `X-Request-Id`, hands every error to
+//! [`error`] (where errors become problem bodies and internal ones are logged), and records
+//! the request metrics.
 
 pub mod auth;
 pub mod body;
 pub mod bulk;
 pub mod cursor;
+pub mod error;
 pub mod events;
 pub mod holds;
 pub mod idempotency;
@@ -15,63 +16,28 @@ pub mod models;
 pub mod products;
 pub mod reservations;
 pub mod spec;
+pub mod statuses;
 pub mod stock;
+pub mod tags;
 pub mod types;
 
 mod allow;
+mod reasons;
 mod system;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use poem::http::{HeaderValue, StatusCode};
+use poem::http::HeaderValue;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route};
-use poem_openapi::error::{
-    AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
-};
-use poem_openapi::{OpenApiService, OperationId, Tags};
+use poem_openapi::{OpenApiService, OperationId};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::error::{ApiError, FieldError, problem_response};
-use crate::writer::Writer;
+use crate::state::AppState;
+use error::{ensure_problem, error_response};
 
 pub use allow::AllowIndex;
-
-/// What every handler needs: the three ways to the database, each for one kind of work.
-#[derive(Clone)]
-pub struct AppState {
-    /// sqlx read pool (`DB_READ_CONNECTIONS`), every read under `DB_READ_TIMEOUT`: lists and
-    /// stats.
-    pub reader: sqlx::SqlitePool,
-    /// `/health`'s own connection, so the ping never waits behind lists.
-    pub health: sqlx::SqlitePool,
-    /// The one writer: every write of the process, group-committed.
-    pub writer: Writer,
-    /// Point reads (one row by key) and audit-log pages on read-only `rusqlite` connections.
-    pub point: crate::reads::PointReader,
-    /// Default reservation time to live.
-    pub reservation_ttl: chrono::Duration,
-    /// Longest a reservation or hold may live from its creation (`RESERVATION_MAX_LIFETIME`).
-    pub reservation_max_lifetime: chrono::Duration,
-    /// How long an `Idempotency-Key`'s answer is kept (`IDEMPOTENCY_KEY_TTL`).
-    pub idempotency_ttl: chrono::Duration,
-}
-
-/// Spec tags.
-#[derive(Tags)]
-pub enum ApiTags {
-    /// The catalogue.
-    Products,
-    /// Per-store stock.
-    Stock,
-    /// Timed reservations.
-    Reservations,
-    /// The audit log and outbox.
-    Events,
-    /// Liveness of the service.
-    System,
-}
 
 type Apis = (
     products::ProductsApi,
@@ -113,7 +79,7 @@ pub fn openapi_service(state: &AppState) -> OpenApiService<Apis, ()> {
 /// an operation that does not exist: a bug, caught by the tests).
 pub fn routes(
     state: &AppState,
-    keys: Arc<auth::ApiKeys>,
+    keys: Arc<crate::keys::ApiKeys>,
 ) -> anyhow::Result<impl Endpoint + 'static> {
     let service = openapi_service(state);
     let poem_json = service.spec();
@@ -191,213 +157,5 @@ fn static_route(path: &str) -> &'static str {
         "/openapi.yaml" => "/openapi.yaml",
         p if p.starts_with("/docs") => "/docs",
         _ => "unmatched",
-    }
-}
-
-/// Any 4xx/5xx that is not yet a problem body becomes one (panics caught by poem, limits).
-fn ensure_problem(resp: Response) -> Response {
-    let status = resp.status();
-    let is_problem = resp
-        .content_type()
-        .is_some_and(|ct| ct.starts_with("application/problem+json"));
-    if status.as_u16() < 400 || is_problem {
-        return resp;
-    }
-    problem_response(&status_problem(status, String::new()).problem())
-}
-
-fn status_problem(status: StatusCode, detail: String) -> ApiError {
-    let code = match status {
-        StatusCode::NOT_FOUND => "NOT_FOUND",
-        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
-        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
-        StatusCode::UNAUTHORIZED => return ApiError::Unauthorized,
-        s if s.is_server_error() => return ApiError::Internal(anyhow::anyhow!("{s}: {detail}")),
-        _ => "BAD_REQUEST",
-    };
-    let detail = if detail.is_empty() {
-        status.canonical_reason().unwrap_or("error").to_lowercase()
-    } else {
-        detail
-    };
-    ApiError::Other(status, code, detail)
-}
-
-/// The one place errors become responses.
-fn error_response(err: poem::Error, method: &str, path: &str, allow: &AllowIndex) -> Response {
-    let api_error = if let Some(e) = err.downcast_ref::<ApiError>() {
-        match e {
-            ApiError::Internal(cause) => {
-                tracing::error!(error = format!("{cause:#}"), "internal error");
-                return problem_response(&e.problem());
-            }
-            _ => return problem_response(&e.problem()),
-        }
-    } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        ApiError::Validation(vec![FieldError::new(e.name, human_reason(&e.reason))])
-    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
-        let name = e
-            .name
-            .strip_prefix("param")
-            .and_then(|n| n.parse().ok())
-            .and_then(|n| allow.path_param_name(path, n))
-            .unwrap_or_else(|| e.name.to_owned());
-        ApiError::Validation(vec![FieldError::new(name, human_reason(&e.reason))])
-    } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
-        ApiError::MalformedJson(e.reason.clone())
-    } else if err.is::<AuthorizationError>() {
-        ApiError::Unauthorized
-    } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
-        ApiError::Other(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            e.to_string(),
-        )
-    } else {
-        let status = err.status();
-        let detail = match status {
-            StatusCode::NOT_FOUND => format!("no route for {method} {path}"),
-            StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not allowed on {path}"),
-            s if s.is_server_error() => err.to_string(),
-            _ => err.to_string(),
-        };
-        status_problem(status, detail)
-    };
-    if let ApiError::Internal(cause) = &api_error {
-        tracing::error!(error = format!("{cause:#}"), "internal error");
-    }
-    let mut response = problem_response(&api_error.problem());
-    if api_error.status() == StatusCode::METHOD_NOT_ALLOWED
-        && let Some(methods) = allow.allowed(path)
-        && let Ok(value) = HeaderValue::from_str(&methods)
-    {
-        response.headers_mut().insert("allow", value);
-    }
-    response
-}
-
-/// Turns poem-openapi's parse and validator wording ("verification failed. minimum(1,
-/// exclusive: false)", `failed to parse "integer(int64)": …`) into a sentence a person
-/// understands ("must be at least 1"). Our own types' messages ("must be …") pass through.
-pub fn human_reason(reason: &str) -> String {
-    // `Option<T>` appends where it was; the field name already says that.
-    let reason = reason
-        .rfind(" (occurred while parsing")
-        .map_or(reason, |at| &reason[..at]);
-    if let Some(rule) = reason.strip_prefix("verification failed. ") {
-        return human_rule(rule);
-    }
-    if let Some(rest) = reason.strip_prefix("failed to parse \"")
-        && let Some((ty, message)) = rest.split_once("\": ")
-    {
-        if message.starts_with("must ") || message.starts_with("is ") {
-            return message.to_owned();
-        }
-        return must_be_type(ty);
-    }
-    if let Some(rest) = reason.strip_prefix("Expected input type \"") {
-        if rest.ends_with("found null.") {
-            return "is required".to_owned();
-        }
-        if let Some((ty, _)) = rest.split_once('"') {
-            return must_be_type(ty);
-        }
-    }
-    let text: String = reason.chars().take(200).collect();
-    if text.is_empty() {
-        "is invalid".to_owned()
-    } else {
-        text
-    }
-}
-
-fn must_be_type(ty: &str) -> String {
-    match ty {
-        t if t.starts_with("integer") => "must be a whole number".to_owned(),
-        t if t.starts_with("number") => "must be a number".to_owned(),
-        "boolean" => "must be true or false".to_owned(),
-        t if t.starts_with("string") => "must be a string".to_owned(),
-        _ => "is not a valid value".to_owned(),
-    }
-}
-
-fn human_rule(rule: &str) -> String {
-    let arg = |name: &str| -> Option<&str> {
-        rule.strip_prefix(name)?
-            .strip_prefix('(')?
-            .strip_suffix(')')
-    };
-    if let Some(inner) = arg("minimum") {
-        let (n, exclusive) = inner
-            .split_once(", exclusive: ")
-            .unwrap_or((inner, "false"));
-        return if exclusive == "true" {
-            format!("must be greater than {n}")
-        } else {
-            format!("must be at least {n}")
-        };
-    }
-    if let Some(inner) = arg("maximum") {
-        let (n, exclusive) = inner
-            .split_once(", exclusive: ")
-            .unwrap_or((inner, "false"));
-        return if exclusive == "true" {
-            format!("must be less than {n}")
-        } else {
-            format!("must be at most {n}")
-        };
-    }
-    if let Some(n) = arg("minLength") {
-        return if n == "1" {
-            "must not be empty".to_owned()
-        } else {
-            format!("must be at least {n} characters")
-        };
-    }
-    if let Some(n) = arg("maxLength") {
-        return format!("must be at most {n} characters");
-    }
-    if let Some(p) = arg("pattern") {
-        return format!("must match {}", p.trim_matches('"'));
-    }
-    "is invalid".to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::human_reason;
-
-    #[test]
-    fn framework_reasons_read_as_sentences() {
-        for (raw, human) in [
-            (
-                "verification failed. minimum(1, exclusive: false)",
-                "must be at least 1",
-            ),
-            (
-                "verification failed. maximum(1000, exclusive: false)",
-                "must be at most 1000",
-            ),
-            ("verification failed. minLength(1)", "must not be empty"),
-            (
-                "verification failed. maxLength(64)",
-                "must be at most 64 characters",
-            ),
-            (
-                "failed to parse \"integer(int64)\": invalid digit found in string",
-                "must be a whole number",
-            ),
-            (
-                "failed to parse \"StoreId\": must be 1–64 characters",
-                "must be 1–64 characters",
-            ),
-            (
-                "Expected input type \"integer(int64)\", found null.",
-                "is required",
-            ),
-        ] {
-            assert_eq!(human_reason(raw), human, "{raw}");
-        }
     }
 }

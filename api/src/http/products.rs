@@ -5,14 +5,17 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
+use super::auth::ApiKeyAuth;
 use super::body::JsonBody;
 use super::cursor::{self, List};
+use super::error::{ApiError, ApiResult, FieldError};
 use super::idempotency::{Idempotency, Replayable};
 use super::models::{Product, ProductBody, ProductPage};
+use super::statuses::{self, Answer};
+use super::tags::ApiTags;
 use super::types::{ProductId, Sku};
-use super::{ApiTags, AppState, auth::ApiKeyAuth};
-use crate::error::{Answer, ApiError, ApiResult, FieldError, statuses};
 use crate::ops::products::{self, ProductInput, ProductsFrom};
+use crate::state::AppState;
 
 /// Product routes.
 pub struct ProductsApi(pub AppState);

@@ -5,6 +5,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
+use super::auth::ApiKeyAuth;
 use super::body::JsonBody;
 use super::cursor::{self, List};
 use super::idempotency::{Idempotency, Replayable};
@@ -12,14 +13,15 @@ use super::models::{
     CancelBody, CreateReservationBody, ExtendBody, ProductStoreReservations, Reservation,
     ReservationStats, ReservationStatus, StorePending,
 };
+use super::statuses::{self, Answer};
+use super::tags::ApiTags;
 use super::types::{ProductId, ReservationId, StoreId, TtlSeconds, UuidText};
-use super::{ApiTags, AppState, auth::ApiKeyAuth};
-use crate::error::{Answer, statuses};
 use crate::metrics::record_reservation;
 use crate::ops::OpError;
 use crate::ops::extend::{self, ExtendOutcome};
 use crate::ops::reservation_lists;
 use crate::ops::reservations::{self, ConfirmOutcome, ReserveInput};
+use crate::state::AppState;
 
 /// Reservation routes.
 pub struct ReservationsApi(pub AppState);

@@ -5,19 +5,21 @@ use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
+use super::auth::ApiKeyAuth;
 use super::body::JsonBody;
 use super::cursor::{self, List};
+use super::error::ApiResult;
 use super::idempotency::{Idempotency, IdempotentWrite, Replayable};
 use super::models::{
     AdjustStockBody, Availability, InitStockBody, LowStock, ProductStock, SetStockBody, Stock,
     StoreStock, TransferBody, TransferResult,
 };
+use super::statuses::{self, Answer};
+use super::tags::ApiTags;
 use super::types::{IfMatch, PositiveQuantity, ProductId, Quantity, StoreId};
-use super::{ApiTags, AppState, auth::ApiKeyAuth};
-use crate::error::{Answer, ApiResult, statuses};
-use crate::ops::OpError;
-use crate::ops::stock::{self, QuantityChange, Transfer};
+use crate::ops::stock::{self, QuantityChange};
 use crate::ops::stock_lists;
+use crate::state::AppState;
 
 /// Stock routes.
 pub struct StockApi(pub AppState);
@@ -317,9 +319,9 @@ impl StockApi {
 
     /// Move available units between two stores
     ///
-    /// A transfer to the same store moves nothing: 200 with `quantity: 0` and the row as it is
-    /// (no version bump, no event), still 404 for a missing row and 409 when fewer units are
-    /// available than asked.
+    /// The two stores must differ: a transfer from a store to itself is 422 `SAME_STORE`
+    /// (nothing written, no event, the `Idempotency-Key` not kept), never a 2xx that a client
+    /// would book as units moved.
     #[oai(
         path = "/stock/transfer",
         method = "post",
@@ -332,32 +334,12 @@ impl StockApi {
         #[oai(name = "Idempotency-Key")]
         idempotency: Idempotency,
         body: JsonBody<TransferBody>,
-    ) -> Answer<Replayable<Json<TransferResult>>, statuses::WriteBody> {
+    ) -> Answer<Replayable<Json<TransferResult>>, statuses::Transfer> {
         let write = idempotency.with_body(&auth, &body.0);
         let b = body.0;
         let answer = write.write(
             &self.0,
             move |conn| {
-                if b.from_store_id == b.to_store_id {
-                    // Moving units to the store they are in changes nothing: 200 with the row
-                    // as it is, no version bump, no event (like a PUT of the same quantity);
-                    // the row must exist and hold the units, as for a real transfer. Read on
-                    // the writer so a keyed request stores this answer like any other.
-                    let row =
-                        stock::get_stock(conn, b.product_id.as_str(), b.from_store_id.as_str())?;
-                    if row.available() < b.quantity.get() {
-                        return Err(OpError::InsufficientStock {
-                            requested: b.quantity.get(),
-                            available: row.available(),
-                            store_id: row.store_id,
-                        });
-                    }
-                    let unchanged = Transfer {
-                        from: row.clone(),
-                        to: row,
-                    };
-                    return Ok((b.product_id, 0, unchanged));
-                }
                 let t = stock::transfer(
                     conn,
                     b.product_id.as_str(),

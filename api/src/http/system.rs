@@ -7,9 +7,11 @@ use std::time::Duration;
 use poem_openapi::OpenApi;
 use poem_openapi::payload::Json;
 
+use super::error::ApiError;
 use super::models::Health;
-use super::{ApiTags, AppState};
-use crate::error::{Answer, ApiError, statuses};
+use super::statuses::{self, Answer};
+use super::tags::ApiTags;
+use crate::state::AppState;
 
 /// System routes.
 pub struct SystemApi(pub AppState);

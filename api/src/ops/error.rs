@@ -1,6 +1,6 @@
 //! What an inventory operation can answer instead of success, in the domain's own terms.
 //! The HTTP edge maps each variant to a status and a problem body in one place
-//! (`impl From<OpError> for ApiError` in [`crate::error`]); the operations never name a
+//! (`impl From<OpError> for ApiError` in `crate::http::error`); the operations never name a
 //! status.
 
 /// A line of a hold that cannot be reserved.
@@ -170,6 +170,15 @@ pub enum OpError {
         /// Why it was refused.
         message: String,
     },
+    /// A transfer names one store as both source and destination: it would move nothing, and
+    /// a caller reading a success as "the units moved" would be misled, so it is refused.
+    #[error(
+        "a transfer needs two different stores; {store_id} is both from_store_id and to_store_id"
+    )]
+    SameStore {
+        /// The store named twice.
+        store_id: String,
+    },
     /// A read ran out of its time budget (`DB_READ_TIMEOUT`) and was interrupted, or no read
     /// connection freed up within it.
     #[error("the read did not finish within its time budget; try again or narrow it")]
@@ -205,6 +214,7 @@ impl OpError {
             Self::ReservationExpired { .. } => "RESERVATION_EXPIRED",
             Self::VersionMismatch { .. } => "VERSION_MISMATCH",
             Self::OutOfRange { .. } => "QUANTITY_LIMIT_EXCEEDED",
+            Self::SameStore { .. } => "SAME_STORE",
             Self::QueryTimeout => "QUERY_TIMEOUT",
             Self::ShuttingDown => "SERVICE_UNAVAILABLE",
             Self::Storage(_) => "INTERNAL_ERROR",

@@ -199,7 +199,8 @@ pub struct Transfer {
 }
 
 /// Moves available units between two stores of one product in one transaction, creating the
-/// destination row when missing (`stock.transferred`).
+/// destination row when missing (`stock.transferred`). The two stores must differ
+/// ([`OpError::SameStore`], refused before anything is read or written).
 pub fn transfer(
     conn: &Connection,
     product_id: &str,
@@ -209,6 +210,11 @@ pub fn transfer(
     reason: Option<&str>,
     at: &Timestamp,
 ) -> OpResult<Transfer> {
+    if from_store == to_store {
+        return Err(OpError::SameStore {
+            store_id: from_store.to_owned(),
+        });
+    }
     let source = match stock_row(conn, product_id, from_store)? {
         Some(row) => row,
         None if !product_exists(conn, product_id)? => {

@@ -25,11 +25,9 @@ use anyhow::{Context, bail};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use inventory_shared::outbox::StoredEvent;
-use poem_openapi::types::ToJSON;
+use inventory_shared::time;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-use crate::http::models::Event;
 
 /// Name of the manifest in the archive folder.
 pub const MANIFEST: &str = "MANIFEST.json";
@@ -162,7 +160,7 @@ impl Archive {
     ) -> anyhow::Result<u64> {
         let mut gz = GzEncoder::new(Vec::new(), Compression::default());
         for event in events {
-            let line = Event::from((*event).clone()).to_json_string();
+            let line = serde_json::to_value(ArchivedEvent::from(*event))?.to_string();
             gz.write_all(line.as_bytes())?;
             gz.write_all(b"\n")?;
         }
@@ -237,3 +235,47 @@ fn sync_dir(dir: &Path) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests;
+
+/// One line of an archive file: the event as the audit log (`GET /api/v1/events`) shows it.
+/// Written here rather than borrowed from the HTTP layer so that the background task does not
+/// depend on it; `tests/retention.rs` holds the two shapes equal.
+#[derive(serde::Serialize)]
+struct ArchivedEvent<'a> {
+    seq: i64,
+    id: &'a str,
+    event_type: &'a str,
+    aggregate_type: &'a str,
+    aggregate_id: &'a str,
+    store_id: Option<&'a str>,
+    partition_key: &'a str,
+    created_at: String,
+    payload: serde_json::Value,
+    synced_at: Option<String>,
+    /// `synced_at` under its earlier name, as the audit log still shows it.
+    published_at: Option<String>,
+    attempts: i64,
+    last_error: Option<&'a str>,
+    dead_at: Option<String>,
+}
+
+impl<'a> From<&'a StoredEvent> for ArchivedEvent<'a> {
+    fn from(e: &'a StoredEvent) -> Self {
+        let synced_at = e.synced_at.as_ref().map(time::to_db);
+        Self {
+            seq: e.seq,
+            id: &e.id,
+            event_type: &e.event_type,
+            aggregate_type: &e.aggregate_type,
+            aggregate_id: &e.aggregate_id,
+            store_id: e.store_id.as_deref(),
+            partition_key: &e.partition_key,
+            created_at: time::to_db(&e.created_at),
+            payload: serde_json::from_str(e.payload.get()).unwrap_or(serde_json::Value::Null),
+            published_at: synced_at.clone(),
+            synced_at,
+            attempts: e.attempts,
+            last_error: e.last_error.as_deref(),
+            dead_at: e.dead_at.as_ref().map(time::to_db),
+        }
+    }
+}

@@ -28,7 +28,7 @@ use inventory_shared::time::{self, Timestamp};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::http::AppState;
+use crate::state::AppState;
 
 pub use archive::Archive;
 
@@ -108,26 +108,29 @@ impl Retention {
         if !self.policy.deletes() {
             return;
         }
-        let mut ticker = tokio::time::interval(self.policy.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                _ = ticker.tick() => {}
-            }
-            match self.pass(&state, &time::now(), &shutdown).await {
-                Ok(pass) if pass == Pass::default() => {}
-                Ok(pass) => tracing::info!(
-                    events_archived = pass.events_archived,
-                    events_deleted = pass.events_deleted,
-                    reservations_deleted = pass.reservations_deleted,
-                    pages_freed = pass.pages_freed,
-                    "retention pass"
-                ),
-                Err(e) => tracing::error!(error = format!("{e:#}"), "retention pass failed"),
-            }
-        }
-        tracing::info!("retention task stopped");
+        let interval = self.policy.interval;
+        let this = Arc::new(self);
+        crate::tasks::every(
+            "retention",
+            interval,
+            &shutdown,
+            || {
+                let (this, state, shutdown) = (this.clone(), state.clone(), shutdown.clone());
+                async move { this.pass(&state, &time::now(), &shutdown).await }
+            },
+            |pass| {
+                if *pass != Pass::default() {
+                    tracing::info!(
+                        events_archived = pass.events_archived,
+                        events_deleted = pass.events_deleted,
+                        reservations_deleted = pass.reservations_deleted,
+                        pages_freed = pass.pages_freed,
+                        "retention pass"
+                    );
+                }
+            },
+        )
+        .await;
     }
 
     /// One pass as of `now`: events, then reservations, then incremental vacuum.
@@ -150,7 +153,14 @@ impl Retention {
         if pass.events_deleted + pass.reservations_deleted > 0 {
             pass.pages_freed = vacuum(state, shutdown).await?;
         }
-        crate::metrics::record_retention_pass(&pass);
+        crate::metrics::record_retention_pass(
+            &[
+                ("events", "archived", pass.events_archived),
+                ("events", "deleted", pass.events_deleted),
+                ("reservations", "deleted", pass.reservations_deleted),
+            ],
+            pass.pages_freed,
+        );
         Ok(pass)
     }
 

@@ -39,7 +39,7 @@ pub struct TestApp {
     pub health: SqlitePool,
     /// The app's state (writer, readers), for tests that drive a background task's pass
     /// directly (retention) instead of waiting for its timer.
-    pub state: inventory_api::http::AppState,
+    pub state: inventory_api::state::AppState,
     /// The database file.
     pub db_path: std::path::PathBuf,
     shutdown: CancellationToken,

@@ -50,7 +50,7 @@ pub struct TransferBody {
     pub product_id: ProductId,
     /// Source store.
     pub from_store_id: StoreId,
-    /// Destination store (its row is created when missing); the source itself moves nothing.
+    /// Destination store, another than the source (its row is created when missing).
     pub to_store_id: StoreId,
     /// Units to move, ≥ 1, from the source's available units.
     pub quantity: PositiveQuantity,
@@ -165,7 +165,7 @@ pub struct Availability {
 pub struct TransferResult {
     /// Product.
     pub product_id: UuidText,
-    /// Units moved (0 for a transfer to the same store).
+    /// Units moved.
     pub quantity: i64,
     /// Source row after.
     pub from: Stock,

@@ -1,18 +1,24 @@
-//! The one error type of the HTTP edge and its RFC 9457 problem body, and the one place an
-//! inventory operation's [`OpError`] becomes a status.
+//! Errors become responses here, and only here: the one error type of the HTTP edge
+//! ([`ApiError`]) and its RFC 9457 problem body, the mapping of an inventory operation's
+//! [`OpError`] to a status, and the translation of the framework's errors (poem-openapi's parse
+//! errors, unknown routes, wrong methods, bare 4xx/5xx) into the same body.
 //!
 //! Every 4xx/5xx answer is `application/problem+json` with `type`, `title`, `status`, `detail`
 //! and a stable `code`; validation failures add `errors: [{field, message}]`. Internal errors
-//! (storage, bugs) become a 500 with a generic detail: the cause is logged once, with the
-//! request id, by the middleware in [`crate::http`], never sent to the client.
+//! (storage, bugs) become a 500 with a generic detail: the cause is logged once, here, inside
+//! the request's span (so with its request id), never sent to the client.
 
-use poem::http::StatusCode;
+use poem::http::{HeaderValue, StatusCode};
 use poem::{IntoResponse, Response};
-use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry};
-use poem_openapi::types::{ToJSON, Type};
-use poem_openapi::{ApiResponse, Object};
+use poem_openapi::Object;
+use poem_openapi::error::{
+    AuthorizationError, ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
+};
+use poem_openapi::types::ToJSON;
 
-use crate::http::models::{ItemProblem, UnfulfilledLine};
+use super::allow::AllowIndex;
+use super::models::{ItemProblem, UnfulfilledLine};
+use super::reasons::human_reason;
 use crate::ops::OpError;
 
 /// The problem body (RFC 9457) every error answer carries.
@@ -65,7 +71,7 @@ impl poem_openapi::types::Example for Problem {
     fn example() -> Self {
         ApiError::Validation(vec![
             FieldError::new("quantity", "must be between 1 and 1000000000"),
-            FieldError::new("store_id", crate::http::types::STORE_ID_MESSAGE),
+            FieldError::new("store_id", super::types::STORE_ID_MESSAGE),
         ])
         .problem()
     }
@@ -203,7 +209,8 @@ impl ApiError {
     }
 }
 
-/// The status of an operation's refusal.
+/// The status of an operation's refusal. Exhaustive on purpose: a new refusal must choose its
+/// status here rather than fall into a default.
 pub fn refused_status(e: &OpError) -> StatusCode {
     match e {
         OpError::ProductNotFound(_)
@@ -211,10 +218,26 @@ pub fn refused_status(e: &OpError) -> StatusCode {
         | OpError::StockNotFound { .. }
         | OpError::ReservationNotFound(_)
         | OpError::HoldNotFound(_) => StatusCode::NOT_FOUND,
+        OpError::SkuTaken(_)
+        | OpError::ProductInUse(_)
+        | OpError::StockExists { .. }
+        | OpError::QuantityBelowReserved { .. }
+        | OpError::InsufficientStock { .. }
+        | OpError::NotPending { .. }
+        | OpError::HoldNotPending { .. }
+        | OpError::HoldExpired { .. }
+        | OpError::ShortLines(_)
+        | OpError::LifetimeExceeded { .. }
+        | OpError::InHold { .. }
+        | OpError::BulkRefused(_)
+        | OpError::ReservationExpired { .. }
+        | OpError::OutOfRange { .. } => StatusCode::CONFLICT,
         OpError::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
+        // The body is well-formed and each field valid on its own; the two fields together
+        // ask for something that cannot be done. Not a 409: no state would make it possible.
+        OpError::SameStore { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         OpError::ShuttingDown | OpError::QueryTimeout => StatusCode::SERVICE_UNAVAILABLE,
         OpError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::CONFLICT,
     }
 }
 
@@ -226,7 +249,7 @@ pub fn problem_response(problem: &Problem) -> Response {
         .status(status)
         .content_type("application/problem+json");
     if status == StatusCode::UNAUTHORIZED {
-        builder = builder.header("www-authenticate", crate::http::auth::CHALLENGE);
+        builder = builder.header("www-authenticate", super::auth::CHALLENGE);
     }
     builder.body(body)
 }
@@ -247,169 +270,94 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Which error statuses an operation can answer (STYLE 6): the spec lists exactly these, so a
-/// generated client and a fuzzer know every answer. A marker type per kind of operation.
-pub trait Statuses: Send + Sync + 'static {
-    /// The statuses, ascending.
-    const LIST: &'static [u16];
-    /// A read under the time budget, whose 503 is `QUERY_TIMEOUT`.
-    const READ: bool = false;
-}
-
-macro_rules! statuses {
-    ($($(#[$meta:meta])* $name:ident = [$($status:literal),+] $($read:ident)?;)+) => {
-        $(
-            $(#[$meta])*
-            pub struct $name;
-            impl Statuses for $name {
-                const LIST: &'static [u16] = &[$($status),+];
-                $(const READ: bool = statuses!(@$read);)?
-            }
-        )+
-    };
-    (@read) => { true };
-}
-
-/// The markers of [`Statuses`].
-pub mod statuses {
-    use super::Statuses;
-
-    statuses! {
-        /// `GET /health`: the database does not answer.
-        Health = [503];
-        /// A public read by key: bad key, not found, storage failure, over its time budget.
-        PublicGet = [400, 404, 500, 503] read;
-        /// A public list with query parameters.
-        PublicList = [400, 500, 503] read;
-        /// An authenticated read without parameters that can fail.
-        Read = [401, 500, 503] read;
-        /// An authenticated read with parameters to validate.
-        ReadParams = [400, 401, 500, 503] read;
-        /// An authenticated read with parameters of one thing by key.
-        ReadParamsOne = [400, 401, 404, 500, 503] read;
-        /// A write with a body that may meet a conflict.
-        WriteBody = [400, 401, 404, 409, 413, 415, 422, 500, 503];
-        /// A write with a body that checks `If-Match`.
-        WriteBodyIfMatch = [400, 401, 404, 409, 412, 413, 415, 422, 500, 503];
-        /// A write with a body that creates (no 404).
-        CreateBody = [400, 401, 409, 413, 415, 422, 500, 503];
-        /// A write without a body (400 only for a malformed `Idempotency-Key`).
-        WriteNoBody = [400, 401, 404, 409, 422, 500, 503];
-    }
-}
-
-fn describe(status: u16, read: bool) -> &'static str {
-    match status {
-        503 if read => {
-            "The read ran past its time budget, `DB_READ_TIMEOUT`, or found no read connection \
-             within it (`QUERY_TIMEOUT`): retry later or narrow the request"
-        }
-        400 => {
-            "Invalid input (`VALIDATION_FAILED` naming each field, `MALFORMED_JSON`; \
-             `INVALID_CURSOR` on a paged list)"
-        }
-        401 => "Missing, unknown or repeated `X-API-Key` (`UNAUTHORIZED`)",
-        404 => {
-            "Not found (`PRODUCT_NOT_FOUND`, `STOCK_NOT_FOUND`, `RESERVATION_NOT_FOUND`, \
-             `HOLD_NOT_FOUND`)"
-        }
-        409 => "Conflict with the current state (see the `code`)",
-        412 => "`If-Match` names an old version (`VERSION_MISMATCH`)",
-        413 => "The body is larger than 1 MiB (`PAYLOAD_TOO_LARGE`)",
-        415 => "The body is not JSON (`UNSUPPORTED_MEDIA_TYPE`)",
-        422 => {
-            "The `Idempotency-Key` was used for another request: another method, path or body \
-             (`IDEMPOTENCY_KEY_REUSED`)"
-        }
-        500 => "Internal error (`INTERNAL_ERROR`); details are in the server log",
-        503 => {
-            "The database does not answer, or the server is shutting down (`SERVICE_UNAVAILABLE`)"
-        }
-        _ => "Error",
-    }
-}
-
-/// An operation's error answer: an [`ApiError`] whose possible statuses `S` the spec lists.
-pub struct Fail<S>(pub ApiError, std::marker::PhantomData<fn() -> S>);
-
-impl<S> std::fmt::Debug for Fail<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl<S> From<ApiError> for Fail<S> {
-    fn from(e: ApiError) -> Self {
-        Self(e, std::marker::PhantomData)
-    }
-}
-
-impl<S> From<OpError> for Fail<S> {
-    fn from(e: OpError) -> Self {
-        ApiError::from(e).into()
-    }
-}
-
-impl<S> From<Fail<S>> for poem::Error {
-    fn from(f: Fail<S>) -> Self {
-        // The middleware finds the ApiError inside and renders the problem body.
-        poem::Error::from(f.0)
-    }
-}
-
-impl<S> IntoResponse for Fail<S> {
-    fn into_response(self) -> Response {
-        self.0.into_response()
-    }
-}
-
-impl<S: Statuses> ApiResponse for Fail<S> {
-    fn meta() -> MetaResponses {
-        // The statuses of a route that takes `Idempotency-Key` list 422; its stored refusals
-        // (404, 409, 412) may then come back replayed, with `Idempotent-Replayed`.
-        let is_idempotent_write = S::LIST.contains(&422);
-        let is_stored = |status: u16| {
-            StatusCode::from_u16(status).is_ok_and(crate::http::idempotency::is_stored)
-        };
-        MetaResponses {
-            responses: S::LIST
-                .iter()
-                .map(|status| MetaResponse {
-                    description: describe(*status, S::READ),
-                    status: Some(*status),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: "application/problem+json",
-                        schema: Problem::schema_ref(),
-                    }],
-                    headers: if *status == 401 {
-                        vec![MetaHeader {
-                            name: "WWW-Authenticate".to_owned(),
-                            description: Some(format!(
-                                "The challenge: `{}`",
-                                crate::http::auth::CHALLENGE
-                            )),
-                            required: true,
-                            deprecated: false,
-                            schema: String::schema_ref(),
-                        }]
-                    } else if is_idempotent_write && is_stored(*status) {
-                        vec![crate::http::idempotency::replayed_header_meta()]
-                    } else {
-                        vec![]
-                    },
-                })
-                .collect(),
-        }
-    }
-
-    fn register(registry: &mut Registry) {
-        Problem::register(registry);
-    }
-}
-
 /// Result of a helper at the HTTP edge.
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// Result of an API operation whose error statuses are `S`.
-pub type Answer<T, S> = Result<T, Fail<S>>;
+/// Any 4xx/5xx that is not yet a problem body becomes one (panics caught by poem, limits).
+pub(super) fn ensure_problem(resp: Response) -> Response {
+    let status = resp.status();
+    let is_problem = resp
+        .content_type()
+        .is_some_and(|ct| ct.starts_with("application/problem+json"));
+    if status.as_u16() < 400 || is_problem {
+        return resp;
+    }
+    problem_response(&status_problem(status, String::new()).problem())
+}
+
+fn status_problem(status: StatusCode, detail: String) -> ApiError {
+    let code = match status {
+        StatusCode::NOT_FOUND => "NOT_FOUND",
+        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED",
+        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
+        StatusCode::UNAUTHORIZED => return ApiError::Unauthorized,
+        s if s.is_server_error() => return ApiError::Internal(anyhow::anyhow!("{s}: {detail}")),
+        _ => "BAD_REQUEST",
+    };
+    let detail = if detail.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        detail
+    };
+    ApiError::Other(status, code, detail)
+}
+
+/// Turns an error that left an endpoint (ours, poem-openapi's parse errors, unknown routes,
+/// wrong methods) into its problem response; internal errors are logged here, once.
+pub(super) fn error_response(
+    err: poem::Error,
+    method: &str,
+    path: &str,
+    allow: &AllowIndex,
+) -> Response {
+    let api_error = if let Some(e) = err.downcast_ref::<ApiError>() {
+        match e {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error");
+                return problem_response(&e.problem());
+            }
+            _ => return problem_response(&e.problem()),
+        }
+    } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        ApiError::Validation(vec![FieldError::new(e.name, human_reason(&e.reason))])
+    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        let name = e
+            .name
+            .strip_prefix("param")
+            .and_then(|n| n.parse().ok())
+            .and_then(|n| allow.path_param_name(path, n))
+            .unwrap_or_else(|| e.name.to_owned());
+        ApiError::Validation(vec![FieldError::new(name, human_reason(&e.reason))])
+    } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        ApiError::MalformedJson(e.reason.clone())
+    } else if err.is::<AuthorizationError>() {
+        ApiError::Unauthorized
+    } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
+        ApiError::Other(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            e.to_string(),
+        )
+    } else {
+        let status = err.status();
+        let detail = match status {
+            StatusCode::NOT_FOUND => format!("no route for {method} {path}"),
+            StatusCode::METHOD_NOT_ALLOWED => format!("{method} is not allowed on {path}"),
+            s if s.is_server_error() => err.to_string(),
+            _ => err.to_string(),
+        };
+        status_problem(status, detail)
+    };
+    if let ApiError::Internal(cause) = &api_error {
+        tracing::error!(error = format!("{cause:#}"), "internal error");
+    }
+    let mut response = problem_response(&api_error.problem());
+    if api_error.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(methods) = allow.allowed(path)
+        && let Ok(value) = HeaderValue::from_str(&methods)
+    {
+        response.headers_mut().insert("allow", value);
+    }
+    response
+}
