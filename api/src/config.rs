@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use inventory_shared::config::{DatabaseSettings, LogSettings, parse_duration};
+use inventory_shared::config::{DatabaseSettings, LogSettings, Secret, parse_duration};
 
 use crate::keys::ApiKeys;
 
@@ -61,7 +61,7 @@ pub struct Settings {
     /// API keys as `key:name,key:name` (keys of 8+ characters). Required unless listening on
     /// loopback, where the development key `dev-key-change-me` is used when unset.
     #[arg(long, env = "API_KEYS", hide_env_values = true)]
-    pub api_keys: Option<String>,
+    pub api_keys: Option<Secret>,
 
     /// Load the demo catalogue and stock (four stores) at start; existing rows are skipped.
     #[arg(long = "seed-demo", env = "SEED_DEMO_DATA", num_args = 0..=1, default_missing_value = "true",
@@ -149,7 +149,9 @@ impl Settings {
     /// The keys in force: `API_KEYS`, or the development key on a loopback listener.
     pub fn keys(&self) -> anyhow::Result<ApiKeys> {
         match &self.api_keys {
-            Some(text) => ApiKeys::parse(text).map_err(|e| anyhow::anyhow!("API_KEYS: {e}")),
+            Some(text) => {
+                ApiKeys::parse(text.expose()).map_err(|e| anyhow::anyhow!("API_KEYS: {e}"))
+            }
             None if self.server_host.is_loopback() => {
                 ApiKeys::parse(DEV_API_KEYS).map_err(|e| anyhow::anyhow!("built-in keys: {e}"))
             }
@@ -211,5 +213,14 @@ mod tests {
         s.server_host = "0.0.0.0".parse().expect("ip");
         let err = s.keys().expect_err("no default keys off loopback");
         assert!(err.to_string().starts_with("API_KEYS"), "{err}");
+    }
+
+    #[test]
+    fn printing_the_settings_shows_no_api_key() {
+        let mut s = Settings::for_database("x.db");
+        s.api_keys = Some("very-secret-key-0123:pos".into());
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("very-secret-key"), "{printed}");
+        assert!(printed.contains("<redacted>"), "{printed}");
     }
 }

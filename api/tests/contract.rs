@@ -97,7 +97,7 @@ async fn a_generated_python_client_drives_the_readme_walkthrough() {
         assert!(models.join(model).exists(), "{model} was not generated");
     }
 
-    let app = spawn_app_with(|s| s.api_keys = Some(format!("{KEY}:contract"))).await;
+    let app = spawn_app_with(|s| s.api_keys = Some(format!("{KEY}:contract").into())).await;
     let mut walk = Command::new(&python);
     walk.arg(repo_root().join("api/tests/contract/walkthrough.py"))
         .env("PYTHONPATH", &package)
@@ -127,7 +127,7 @@ async fn the_spec_passes_redocly_lint_at_its_recommended_rules() {
 async fn schemathesis_finds_no_failure_in_any_phase() {
     let st = tool("SCHEMATHESIS", "venv/bin/st", "st");
     let app = spawn_app_with(|s| {
-        s.api_keys = Some(format!("{KEY}:contract"));
+        s.api_keys = Some(format!("{KEY}:contract").into());
         s.seed_demo = true;
     })
     .await;

@@ -269,7 +269,7 @@ async fn a_refused_write_is_stored_so_a_retry_cannot_apply_it_later() {
 #[tokio::test]
 async fn the_same_key_under_two_api_keys_is_two_requests() {
     let app = spawn_app_with(|s| {
-        s.api_keys = Some("pos-key-0123456789:pos,web-key-0123456789:web".to_owned());
+        s.api_keys = Some("pos-key-0123456789:pos,web-key-0123456789:web".into());
     })
     .await;
     let product = app.product_with_stock("IDEM-2K", "MAD-001", 10).await;

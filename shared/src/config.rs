@@ -245,6 +245,44 @@ pub enum LogFormat {
     Text,
 }
 
+/// A configuration value that must never reach a log line: its `Debug` prints `<redacted>`.
+/// Read it with [`Secret::expose`] where it is used.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
 /// Parses a duration written as `500ms`, `10s`, `2m`, `1h` or plain seconds (`10`, `0.5`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();

@@ -64,6 +64,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     configure(&mut settings);
     let key = match &settings.api_keys {
         Some(keys) => keys
+            .expose()
             .split(',')
             .next()
             .and_then(|entry| entry.split(':').next())
