@@ -13,8 +13,16 @@
 //! rollback journal in memory, transactions of 50,000 operations; the file is switched back
 //! to WAL at the end.
 //!
+//! `--schema VERSION` leaves the file at an older schema: only the migrations up to VERSION
+//! (e.g. `20261130000001`, the first) are applied, so the API's next start runs the rest on a
+//! large file, as an in-place upgrade would (`bench/upgrade_rss.sh`, issue 17). The rows are
+//! built at the current schema in a scratch file next to PATH (the operations write the
+//! current schema's columns and counters), then copied column by column into PATH, which has
+//! only the older schema's tables; the scratch file is deleted. It needs twice the disk space
+//! and about twice the time.
+//!
 //! Usage: `cargo run --release -p inventory-api --example gen_large_db -- PATH [--scale F]
-//! [--verify]`. PATH must not exist.
+//! [--verify] [--schema VERSION]`. PATH must not exist.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -23,8 +31,11 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use inventory_api::ops::{products, reservations, stock};
 use inventory_shared::config::DatabaseSettings;
+use inventory_shared::db::MIGRATOR;
 use inventory_shared::events::{EventType, NewEvent};
 use inventory_shared::time::{self, Timestamp};
+use sqlx::ConnectOptions;
+use sqlx::migrate::Migrate;
 
 /// Operations per transaction.
 const PER_COMMIT: u64 = 50_000;
@@ -84,7 +95,7 @@ struct Open {
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut path = None;
-    let (mut scale, mut verify) = (1.0_f64, false);
+    let (mut scale, mut verify, mut schema) = (1.0_f64, false, None::<i64>);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--scale" => {
@@ -95,19 +106,52 @@ fn main() -> anyhow::Result<()> {
                     .context("--scale")?;
             }
             "--verify" => verify = true,
+            "--schema" => {
+                schema = Some(
+                    args.next()
+                        .context("--schema needs a migration version")?
+                        .parse()
+                        .context("--schema")?,
+                );
+            }
             other if path.is_none() => path = Some(PathBuf::from(other)),
             other => bail!("unexpected argument {other}"),
         }
     }
-    let path = path.context("usage: gen_large_db PATH [--scale F] [--verify]")?;
+    let path =
+        path.context("usage: gen_large_db PATH [--scale F] [--verify] [--schema VERSION]")?;
     if path.exists() {
         bail!("{} exists; choose a new path", path.display());
     }
+    if let Some(version) = schema {
+        if !MIGRATOR.iter().any(|m| m.version == version) {
+            bail!("--schema {version}: no such migration in migrations/");
+        }
+        let mut scratch = path.clone().into_os_string();
+        scratch.push(".current-schema");
+        let scratch = PathBuf::from(scratch);
+        if scratch.exists() {
+            bail!("{} exists; remove it first", scratch.display());
+        }
+        build(&scratch, scale, verify)?;
+        let copied = copy_at_schema(&scratch, &path, version);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = scratch.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+        return copied;
+    }
+    build(&path, scale, verify)
+}
+
+/// Builds the database at PATH at the current schema.
+fn build(path: &Path, scale: f64, verify: bool) -> anyhow::Result<()> {
     let size = Size::scaled(scale);
     let started = Instant::now();
-    let settings = DatabaseSettings::at(&path);
+    let settings = DatabaseSettings::at(path);
     tokio::runtime::Runtime::new()?.block_on(inventory_shared::db::migrate(&settings))?;
-    let conn = rusqlite::Connection::open(&path)?;
+    let conn = rusqlite::Connection::open(path)?;
     // Nobody else has the file open: no fsync, no on-disk journal.
     conn.execute_batch(
         "PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF; PRAGMA cache_size=-524288; \
@@ -140,12 +184,85 @@ fn main() -> anyhow::Result<()> {
         "built {}: {stock_rows} stock rows, {reservation_rows} reservations, {events} events, \
          {:.2} GB in {:.0?}",
         path.display(),
-        std::fs::metadata(&path)?.len() as f64 / 1e9,
+        std::fs::metadata(path)?.len() as f64 / 1e9,
         started.elapsed()
     );
     if verify {
-        verify_replay(&path)?;
+        verify_replay(path)?;
     }
+    Ok(())
+}
+
+/// Creates `to` with the migrations up to `version` only, and copies every row of `from` (at
+/// the current schema) into it: for each table of the older schema, the columns both have.
+/// A later migration's tables and columns (counters, holds, generated columns) are left out,
+/// as they were before the upgrade; its backfills are the API's next start's job.
+fn copy_at_schema(from: &Path, to: &Path, version: i64) -> anyhow::Result<()> {
+    let started = Instant::now();
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(to)
+            .create_if_missing(true)
+            .auto_vacuum(sqlx::sqlite::SqliteAutoVacuum::Incremental)
+            .connect()
+            .await?;
+        conn.ensure_migrations_table().await?;
+        for migration in MIGRATOR.iter().filter(|m| m.version <= version) {
+            conn.apply(migration).await?;
+        }
+        sqlx::Connection::close(conn).await?;
+        anyhow::Ok(())
+    })?;
+    let conn = rusqlite::Connection::open(to)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-524288; \
+         PRAGMA foreign_keys=OFF;",
+    )?;
+    conn.execute("ATTACH DATABASE ?1 AS source", [from.to_string_lossy()])?;
+    let tables: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM main.sqlite_schema WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations' ORDER BY name",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    conn.execute_batch("BEGIN")?;
+    for table in &tables {
+        // `hidden` is 0 for an ordinary column, 2 or 3 for a generated one (not copied).
+        let columns: Vec<String> = conn
+            .prepare(
+                "SELECT t.name FROM pragma_table_xinfo(?1, 'main') AS t \
+                 JOIN pragma_table_xinfo(?1, 'source') AS s ON s.name = t.name \
+                 WHERE t.hidden = 0 ORDER BY t.cid",
+            )?
+            .query_map([table], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let columns = columns
+            .iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let copied = conn.execute(
+            &format!(
+                "INSERT INTO main.\"{table}\" ({columns}) SELECT {columns} FROM source.\"{table}\""
+            ),
+            [],
+        )?;
+        eprintln!("copied {copied} rows of {table}");
+    }
+    // `events.seq` is AUTOINCREMENT: its high-water mark comes along.
+    conn.execute_batch(
+        "DELETE FROM main.sqlite_sequence; \
+         INSERT INTO main.sqlite_sequence SELECT * FROM source.sqlite_sequence; COMMIT; \
+         DETACH DATABASE source; PRAGMA journal_mode=WAL; PRAGMA optimize;",
+    )?;
+    drop(conn);
+    println!(
+        "{} at schema {version} (the migrations after it not applied): {:.2} GB, copied in {:.0?}",
+        to.display(),
+        std::fs::metadata(to)?.len() as f64 / 1e9,
+        started.elapsed()
+    );
     Ok(())
 }
 

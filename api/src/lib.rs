@@ -139,7 +139,7 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then drains requests in flight (up to
     /// `SHUTDOWN_TIMEOUT`), stops the background tasks (expiry, retention, key
-    /// purge) and the writer, and closes the read pool.
+    /// purge, metrics upkeep) and the writer, and closes the read pool.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
             settings,
@@ -173,6 +173,10 @@ impl Application {
             settings.idempotency_purge_interval,
             shutdown.child_token(),
         ));
+        let metrics_upkeep = tokio::spawn(metrics::run_upkeep(
+            metrics::UPKEEP_INTERVAL,
+            shutdown.child_token(),
+        ));
         let stop = shutdown.clone();
         let served = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(
@@ -188,6 +192,7 @@ impl Application {
             ("expiry", expiry),
             ("retention", retention),
             ("idempotency key purge", key_purge),
+            ("metrics upkeep", metrics_upkeep),
         ];
         for (task, handle) in tasks {
             match tokio::time::timeout(Duration::from_secs(5), handle).await {

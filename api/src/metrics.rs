@@ -16,6 +16,11 @@
 //!   refreshed on every scrape.
 //!
 //! Every metric is registered when the recorder is installed, so a fresh process shows 0.
+//!
+//! The recorder keeps each histogram's raw samples until they are folded into its buckets,
+//! which happens on a scrape or an upkeep pass; [`run_upkeep`] folds them every
+//! [`UPKEEP_INTERVAL`]. Without it an API nobody scrapes kept every request's sample: about
+//! +10 MB a minute at 7,500 reservations/s (issue 20, `docs/performance.md`, "Memory").
 //! The recorder is process-wide (the `metrics` facade has one global recorder); tests that
 //! start several apps in one process share it.
 
@@ -60,6 +65,10 @@ const EXPIRY_LAG_BUCKETS: [f64; 11] = [
     0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
 ];
 
+/// How often [`run_upkeep`] folds the histograms' samples into their buckets (the interval
+/// the exporter's own upkeep task uses when it runs one).
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Renders `/metrics`: refreshes the process metrics, then renders every metric.
 #[derive(Clone)]
 pub struct MetricsHandle {
@@ -72,6 +81,26 @@ impl MetricsHandle {
     pub fn render(&self) -> String {
         self.process.collect();
         self.prometheus.render()
+    }
+
+    /// Folds the histograms' pending samples into their buckets and frees them.
+    pub fn upkeep(&self) {
+        self.prometheus.run_upkeep();
+    }
+}
+
+/// Runs the recorder's upkeep every `interval` ([`UPKEEP_INTERVAL`] in the API) until
+/// `shutdown` is cancelled, so the histograms' samples do not pile up between scrapes (or
+/// forever, when nobody scrapes).
+pub async fn run_upkeep(interval: Duration, shutdown: tokio_util::sync::CancellationToken) {
+    let metrics = handle();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = ticker.tick() => metrics.upkeep(),
+        }
     }
 }
 

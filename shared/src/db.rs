@@ -4,7 +4,7 @@
 //!
 //! | function | driver | who | for |
 //! |---|---|---|---|
-//! | [`migrate`] | sqlx, one short-lived connection | both, at start | creating the file and applying `migrations/` |
+//! | [`migrate`] | sqlx, one short-lived connection, temporary data on disk | both, at start | creating the file and applying `migrations/` |
 //! | [`open_writer`] | rusqlite | the API's writer thread | every write of the API (group commit) |
 //! | [`open_reader`] | rusqlite, read-only | the API's point reads, the relay's batch reads | one-row lookups, pending batches, audit-log pages |
 //! | [`open_read_pool`] | sqlx pool | the relay, tests | stats and health pings on async tasks |
@@ -64,7 +64,13 @@ pub async fn migrate(settings: &DatabaseSettings) -> anyhow::Result<()> {
     }
     // A new file gets `auto_vacuum=INCREMENTAL` (it must be set before the first table), so
     // the retention task can hand deleted rows' space back; an existing file keeps its mode.
+    // Temporary data goes to files here, not memory: with `temp_store=MEMORY` SQLite's sorter
+    // never spills, so a migration's `CREATE INDEX` on a large table sorts every key in RAM
+    // (about 100 MB for 1.25M events), and the allocator kept those pages after the
+    // connection closed (issue 17: 516 MB resident after upgrading a 4 GB file, against 59 MB
+    // for a plain start). On files the sorter works in runs of the page cache's size.
     let mut conn = connect_options(settings)?
+        .pragma("temp_store", "file")
         .auto_vacuum(SqliteAutoVacuum::Incremental)
         .connect()
         .await
