@@ -307,11 +307,12 @@ async fn a_batch_leaves_alone_what_was_confirmed_cancelled_or_extended_since_it_
 }
 
 #[tokio::test]
-async fn a_due_hold_expires_whole_beside_a_backlog_with_one_event_per_line() {
-    let app = app_with_fast_expiry().await;
-    let a = app.product_with_stock("EXP-HOLD-A", "MAD-001", 1000).await;
+async fn a_due_hold_in_a_backlog_expires_whole_with_one_event_per_line() {
+    let app = spawn_app_with(|s| s.reservation_expiry_interval = Duration::from_secs(1)).await;
+    let a = app
+        .product_with_stock("EXP-HOLD-A", "MAD-001", 10_000)
+        .await;
     let b = app.product_with_stock("EXP-HOLD-B", "MAD-001", 50).await;
-    reserve_already_due(&app, &[(a.clone(), "MAD-001".to_owned())], 700).await;
     let hold = app
         .post(
             "/api/v1/holds",
@@ -322,22 +323,31 @@ async fn a_due_hold_expires_whole_beside_a_backlog_with_one_event_per_line() {
         .await;
     hold.expect_status(201);
     let hold_id = hold.str("id").to_owned();
+    reserve_already_due(&app, &[(a.clone(), "MAD-001".to_owned())], 4000).await;
 
-    eventually(Duration::from_secs(20), "the hold to expire", || async {
-        let left = app
-            .count("SELECT COUNT(*) FROM reservations WHERE status = 'PENDING'")
-            .await;
-        (left == 0).then_some(())
-    })
+    eventually(
+        Duration::from_secs(3),
+        "the backlog and the hold to expire",
+        || async {
+            let left = app
+                .count("SELECT COUNT(*) FROM reservations WHERE status = 'PENDING'")
+                .await;
+            (left == 0).then_some(())
+        },
+    )
     .await;
 
-    assert_eq!(
-        app.get(&format!("/api/v1/holds/{hold_id}"))
-            .await
-            .str("status"),
-        "EXPIRED"
-    );
-    assert_eq!(app.event_count_of("reservation.expired").await, 702);
+    let read = app.get(&format!("/api/v1/holds/{hold_id}")).await;
+    assert_eq!(read.str("status"), "EXPIRED");
+    assert_eq!(app.event_count_of("reservation.expired").await, 4002);
+    let hold_events = app
+        .count(&format!(
+            "SELECT COUNT(*) FROM events WHERE event_type = 'reservation.expired' \
+             AND json_extract(payload, '$.reservation_id') IN \
+             (SELECT id FROM reservations WHERE hold_id = '{hold_id}')"
+        ))
+        .await;
+    assert_eq!(hold_events, 2, "one event per line of the hold");
     assert_eq!(app.stock(&a, "MAD-001").await.reserved, 0);
     assert_eq!(app.stock(&b, "MAD-001").await.reserved, 0);
     app.stop().await;
