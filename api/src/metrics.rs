@@ -246,6 +246,12 @@ pub fn record_reservation<T>(operation: &'static str, result: &OpResult<T>) {
         .increment(1);
 }
 
+/// Records `n` successful reservation operations at once (a batch of expiries).
+pub fn record_expired(operation: &'static str, n: u64) {
+    metrics::counter!("reservations_total", "operation" => operation, "outcome" => "ok")
+        .increment(n);
+}
+
 /// Records one group commit: its size, how long its transaction took, and how many writes
 /// were still queued behind it.
 pub fn record_write_batch(jobs: usize, took: Duration, queued: usize) {

@@ -5,7 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{StockDbRow, TestApp, eventually, spawn_app_with};
+use common::{StockDbRow, TestApp, eventually, spawn_app, spawn_app_with};
+use inventory_api::ops::reservations::{self, ReserveInput};
 use serde_json::json;
 
 async fn app_with_fast_expiry() -> TestApp {
@@ -133,5 +134,221 @@ async fn many_due_reservations_all_expire_once() {
     }
     let pending = app.get("/api/v1/reservations/store/MAD-001/pending").await;
     assert_eq!(pending.int("count"), 0);
+    app.stop().await;
+}
+
+/// Reserves `per_row` reservations of 1 unit on each stock row, created an hour ago with a
+/// 1 s TTL: all already due, the moment their one write commits. Through the real
+/// reservation operation, so their events and counters are those of HTTP reservations.
+async fn reserve_already_due(app: &TestApp, rows: &[(String, String)], per_row: usize) {
+    let rows = rows.to_vec();
+    app.state
+        .writer
+        .write(move |conn| {
+            let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+            for _ in 0..per_row {
+                for (product_id, store_id) in &rows {
+                    let input = ReserveInput {
+                        product_id: product_id.clone(),
+                        store_id: store_id.clone(),
+                        customer_id: "abandoned-cart".to_owned(),
+                        quantity: 1,
+                        ttl: chrono::Duration::seconds(1),
+                        hold_id: None,
+                    };
+                    reservations::reserve(conn, &input, &an_hour_ago)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .expect("the due reservations are written");
+}
+
+#[tokio::test]
+async fn a_backlog_of_5000_due_reservations_is_expired_within_3_seconds() {
+    // The production interval: before batches were taken back to back, one pass expired at
+    // most 1,000, so 5,000 took five passes (about 5 s).
+    let app = spawn_app_with(|s| s.reservation_expiry_interval = Duration::from_secs(1)).await;
+    let mut rows = Vec::new();
+    for (i, store) in ["MAD-001", "BCN-001", "MAD-001", "VLC-001"]
+        .iter()
+        .enumerate()
+    {
+        let product = app
+            .product_with_stock(&format!("EXP-BACKLOG-{i}"), store, 10_000)
+            .await;
+        rows.push((product, (*store).to_owned()));
+    }
+    reserve_already_due(&app, &rows, 1250).await;
+    let started = std::time::Instant::now();
+
+    eventually(
+        Duration::from_secs(3),
+        "5,000 due reservations to expire",
+        || async {
+            let left = app
+                .count("SELECT COUNT(*) FROM reservations WHERE status = 'PENDING'")
+                .await;
+            (left == 0).then_some(())
+        },
+    )
+    .await;
+    let took = started.elapsed();
+
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM reservations WHERE status = 'EXPIRED'")
+            .await,
+        5000,
+        "all expired after {took:?}"
+    );
+    assert_eq!(app.event_count_of("reservation.expired").await, 5000);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(DISTINCT aggregate_id) FROM events \
+             WHERE event_type = 'reservation.expired'"
+        )
+        .await,
+        5000,
+        "one event per reservation"
+    );
+    for (product, store) in &rows {
+        assert_eq!(
+            app.stock(product, store).await,
+            StockDbRow {
+                quantity: 10_000,
+                reserved: 0,
+                version: 1 + 1250 + 1250
+            },
+            "every unit back; the version moved once per reservation and once per expiry"
+        );
+        // Each expiry's event carries the version its own release reached: 1252..=2501, once each.
+        let versions: Vec<i64> = sqlx::query_scalar(
+            "SELECT json_extract(payload, '$.version') FROM events \
+             WHERE event_type = 'reservation.expired' AND partition_key = ? AND store_id = ? \
+             ORDER BY seq",
+        )
+        .bind(product)
+        .bind(store)
+        .fetch_all(&app.db)
+        .await
+        .expect("reading the expiry events");
+        assert_eq!(versions, (1252..=2501).collect::<Vec<i64>>());
+    }
+    assert_eq!(
+        app.get("/api/v1/reservations/stats").await.body,
+        json!({"pending": 0, "confirmed": 0, "cancelled": 0, "expired": 5000, "total": 5000})
+    );
+    assert_eq!(
+        app.count(
+            "SELECT n FROM event_counts WHERE event_type = 'reservation.expired' \
+             AND state = 'pending'"
+        )
+        .await,
+        5000,
+        "the outbox counter is exact"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_leaves_alone_what_was_confirmed_cancelled_or_extended_since_it_was_found() {
+    let app = spawn_app().await;
+    let product = app.product_with_stock("EXP-RACE", "MAD-001", 100).await;
+    let rows = vec![(product.clone(), "MAD-001".to_owned())];
+    reserve_already_due(&app, &rows, 4).await;
+
+    let (expired, ids) = app
+        .state
+        .writer
+        .write(|conn| {
+            let now = inventory_shared::time::now();
+            let due = reservations::due_reservations(conn, &now, 100)?;
+            let ids: Vec<String> = due.into_iter().map(|d| d.id).collect();
+            // Between finding and expiring: a late confirm (which expires it on the spot), a
+            // cancel, a deadline moved into the future (as another replica's extend would).
+            reservations::confirm(conn, &ids[0], &now)?;
+            reservations::cancel(conn, &ids[1], None, &now)?;
+            conn.execute(
+                "UPDATE reservations SET expires_at = '2999-01-01T00:00:00.000000Z' WHERE id = ?",
+                [&ids[2]],
+            )?;
+            let expired = reservations::expire_many(conn, &ids, &now)?;
+            Ok((expired, ids))
+        })
+        .await
+        .expect("the batch commits");
+
+    let expired: Vec<&str> = expired.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        expired,
+        vec![ids[3].as_str()],
+        "only the one still pending and due"
+    );
+    assert_eq!(app.reservation_status(&ids[0]).await, "EXPIRED");
+    assert_eq!(app.reservation_status(&ids[1]).await, "CANCELLED");
+    assert_eq!(app.reservation_status(&ids[2]).await, "PENDING");
+    assert_eq!(
+        app.event_count_of("reservation.expired").await,
+        2,
+        "the late confirm's and the batch's, none twice"
+    );
+    assert_eq!(app.event_count_of("reservation.cancelled").await, 1);
+    assert_eq!(
+        app.stock(&product, "MAD-001").await,
+        StockDbRow {
+            quantity: 100,
+            reserved: 1,
+            version: 1 + 4 + 3
+        },
+        "only the pending one still holds its unit"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_due_hold_in_a_backlog_expires_whole_with_one_event_per_line() {
+    let app = spawn_app_with(|s| s.reservation_expiry_interval = Duration::from_secs(1)).await;
+    let a = app
+        .product_with_stock("EXP-HOLD-A", "MAD-001", 10_000)
+        .await;
+    let b = app.product_with_stock("EXP-HOLD-B", "MAD-001", 50).await;
+    let hold = app
+        .post(
+            "/api/v1/holds",
+            json!({"customer_id": "c-1", "ttl_seconds": 1, "items": [
+                {"product_id": a, "store_id": "MAD-001", "quantity": 2},
+                {"product_id": b, "store_id": "MAD-001", "quantity": 3}]}),
+        )
+        .await;
+    hold.expect_status(201);
+    let hold_id = hold.str("id").to_owned();
+    reserve_already_due(&app, &[(a.clone(), "MAD-001".to_owned())], 4000).await;
+
+    eventually(
+        Duration::from_secs(3),
+        "the backlog and the hold to expire",
+        || async {
+            let left = app
+                .count("SELECT COUNT(*) FROM reservations WHERE status = 'PENDING'")
+                .await;
+            (left == 0).then_some(())
+        },
+    )
+    .await;
+
+    let read = app.get(&format!("/api/v1/holds/{hold_id}")).await;
+    assert_eq!(read.str("status"), "EXPIRED");
+    assert_eq!(app.event_count_of("reservation.expired").await, 4002);
+    let hold_events = app
+        .count(&format!(
+            "SELECT COUNT(*) FROM events WHERE event_type = 'reservation.expired' \
+             AND json_extract(payload, '$.reservation_id') IN \
+             (SELECT id FROM reservations WHERE hold_id = '{hold_id}')"
+        ))
+        .await;
+    assert_eq!(hold_events, 2, "one event per line of the hold");
+    assert_eq!(app.stock(&a, "MAD-001").await.reserved, 0);
+    assert_eq!(app.stock(&b, "MAD-001").await.reserved, 0);
     app.stop().await;
 }
