@@ -41,10 +41,6 @@ pub struct LoopSettings {
 /// Runs steps until `shutdown` is cancelled or `elector` says this relay no longer leads
 /// (then it returns without another step: the caller treats that as a failure). Never
 /// returns because of the broker or the database: those are retried with backoff.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the loop's collaborators, each passed once from `app`"
-)]
 pub async fn run(
     mut step: PublishStep,
     settings: LoopSettings,
