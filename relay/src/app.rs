@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{BrokerKind, Settings};
 use crate::http::{self, HttpState};
+use crate::leader::{self, Elector};
 use crate::metrics::Metrics;
 use crate::publisher::{Publisher, kafka, nats, none, redis};
 use crate::pump::{self, LoopSettings};
@@ -32,6 +33,8 @@ pub struct Relay {
     /// The step's marking connection ([`db::open_marker`]), closed after the step stopped.
     marker: SqlitePool,
     step: PublishStep,
+    /// Elects the one relay that publishes this database; the others wait as standbys.
+    elector: Elector,
     metrics: Metrics,
     status: Arc<Status>,
     acceptor: TcpAcceptor,
@@ -92,11 +95,19 @@ impl Relay {
             status.clone(),
         )
         .lingering_marks();
+        // The first election happens here, before `/health` can be asked: a lone relay never
+        // shows as a standby, even for the first request. A lock file that cannot be opened
+        // (a read-only folder) stops the start: such a relay could never mark anything either.
+        let mut elector = Elector::for_database(&settings.database);
+        if elector.try_acquire().await? {
+            leader::became_leader(&metrics, &status);
+        }
         Ok(Self {
             settings,
             reader,
             marker,
             step,
+            elector,
             metrics,
             status,
             acceptor,
@@ -119,6 +130,7 @@ impl Relay {
             reader,
             marker,
             step,
+            elector,
             metrics,
             status,
             acceptor,
@@ -161,7 +173,12 @@ impl Relay {
         tasks.push((
             "publisher",
             tokio::spawn(async move {
-                pump::run(step, loop_settings, wake, m, s, t).await;
+                // A standby waits here; the step it then runs starts by reconciling with the
+                // broker, exactly like a restarted relay's.
+                let Some(elector) = leader::lead(elector, &m, &s, &t).await else {
+                    return Ok(());
+                };
+                pump::run(step, loop_settings, wake, elector, m, s, t).await;
                 Ok(())
             }),
         ));

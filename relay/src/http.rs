@@ -4,6 +4,10 @@
 //! publish until the call times out still reads "up". So `/health` (and `relay_stuck`) also
 //! look at the backlog itself: events pending with the oldest older than `RELAY_STUCK_AFTER`
 //! is "stuck", whatever the ping says.
+//!
+//! A standby ([`crate::leader`]) answers `standby` with 200: it is healthy, and it is not its
+//! job to move the backlog (it never reports `stuck`; the leader does). It does not talk to the
+//! broker until it leads, so its `broker` part says `down` with no error.
 
 use std::time::Duration;
 
@@ -48,10 +52,13 @@ pub fn routes(state: HttpState) -> impl poem::Endpoint {
 pub struct Health {
     /// `ok` when the database and the broker answer and the backlog moves; `stuck` when events
     /// are pending and the oldest is older than `RELAY_STUCK_AFTER` (whatever the broker's
-    /// ping says); else `unavailable`.
+    /// ping says); `standby` (with 200) when another relay leads this database and the
+    /// database answers; else `unavailable`.
     pub status: &'static str,
-    /// Whether the backlog is stuck (see `status`).
+    /// Whether the backlog is stuck (see `status`); always `false` on a standby.
     pub stuck: bool,
+    /// `leader` (this relay publishes) or `standby`.
+    pub role: &'static str,
     /// The broker's state.
     pub broker: BrokerHealth,
     /// `up` or `down`.
@@ -87,15 +94,18 @@ async fn health(Data(state): Data<&HttpState>) -> Response {
         Err(_) => None,
     };
     let broker_up = state.status.broker_up();
-    let stuck = summary.is_some_and(|s| is_stuck(s.count, s.oldest, state.stuck_after));
+    let leader = state.status.is_leader();
+    let stuck = leader && summary.is_some_and(|s| is_stuck(s.count, s.oldest, state.stuck_after));
     state.metrics.stuck.set(if stuck { 1.0 } else { 0.0 });
     let body = Health {
-        status: match (summary.is_some(), stuck, broker_up) {
-            (true, true, _) => "stuck",
-            (true, false, true) => "ok",
+        status: match (summary.is_some(), leader, stuck, broker_up) {
+            (true, false, _, _) => "standby",
+            (true, true, true, _) => "stuck",
+            (true, true, false, true) => "ok",
             _ => "unavailable",
         },
         stuck,
+        role: if leader { "leader" } else { "standby" },
         broker: BrokerHealth {
             name: state.status.broker(),
             status: if broker_up { "up" } else { "down" },
@@ -110,7 +120,7 @@ async fn health(Data(state): Data<&HttpState>) -> Response {
         oldest_pending_age_seconds: summary.map(|s| oldest_age_seconds(s.oldest)),
         last_publish_at: state.status.last_publish_at().map(|t| time::to_wire(&t)),
     };
-    let code = if body.status == "ok" {
+    let code = if matches!(body.status, "ok" | "standby") {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -129,7 +139,8 @@ async fn metrics(Data(state): Data<&HttpState>) -> Response {
             .metrics
             .oldest_pending_age
             .set(oldest_age_seconds(summary.oldest));
-        let stuck = is_stuck(summary.count, summary.oldest, state.stuck_after);
+        let stuck =
+            state.status.is_leader() && is_stuck(summary.count, summary.oldest, state.stuck_after);
         state.metrics.stuck.set(if stuck { 1.0 } else { 0.0 });
     }
     state

@@ -11,17 +11,19 @@
 //!   it reports: `Published(n)`, `Empty`, `Rejected`, `BrokerDown`.
 //! - `ledger` (private): the step's database side: marks, rejections, and the metrics and
 //!   status that follow them.
+//! - [`leader`]: the election of the one relay that publishes a database (a lock file beside
+//!   SQLite); the others wait as standbys.
 //! - [`pump`]: the loop around the step: waking on commits, polling, backoff, shutdown.
 //! - [`watch`]: the commit watcher (`PRAGMA data_version`) that wakes the loop early.
 //! - [`backoff`]: exponential backoff with full jitter.
 //! - [`metrics`]: the Prometheus metrics, one private recorder per relay.
-//! - [`status`]: the broker state shared between the loop and `/health`.
+//! - [`status`]: the broker state and leadership shared between the loop and `/health`.
 //! - [`http`]: `/metrics`, `/livez`, `/health`.
 //! - [`app`]: [`Relay`]: build from settings, run until a shutdown token fires.
 //! - [`dead`]: `inventory-relay dead list|retry`, the operator path for parked events.
 //!
 //! Imports point one way: `app` → `config` → `publisher` → `inventory_shared::broker`
-//! (the broker connections the consumer shares); `pump` → `step` →
+//! (the broker connections the consumer shares); `app` → `leader`; `pump` → `leader`, `step` →
 //! `ledger`, `publisher`; nothing under `publisher` reads the relay's configuration. How the relay fits
 //! with the API: `docs/architecture.md`.
 
@@ -30,6 +32,7 @@ pub mod backoff;
 pub mod config;
 pub mod dead;
 pub mod http;
+pub mod leader;
 mod ledger;
 pub mod metrics;
 pub mod publisher;

@@ -43,10 +43,14 @@ pub mod names {
     pub const LAST_PUBLISH: &str = "relay_last_publish_timestamp_seconds";
     /// Gauge: 1 when events are pending and the oldest is older than `RELAY_STUCK_AFTER`.
     pub const STUCK: &str = "relay_stuck";
+    /// Gauge: 1 while this relay leads its database (publishes), 0 on a standby.
+    pub const LEADER: &str = "relay_leader";
+    /// Counter: times this process became leader.
+    pub const LEADERSHIP_CHANGES: &str = "relay_leadership_changes_total";
     /// Gauge, label `version`: always 1.
     pub const BUILD_INFO: &str = "inventory_build_info";
     /// Every name above, for tests and docs.
-    pub const ALL: [&str; 12] = [
+    pub const ALL: [&str; 14] = [
         PUBLISHED,
         FAILURES,
         DEAD,
@@ -58,6 +62,8 @@ pub mod names {
         BROKER_UP,
         LAST_PUBLISH,
         STUCK,
+        LEADER,
+        LEADERSHIP_CHANGES,
         BUILD_INFO,
     ];
 }
@@ -118,6 +124,10 @@ pub struct Metrics {
     pub last_publish: Gauge,
     /// `relay_stuck`.
     pub stuck: Gauge,
+    /// `relay_leader`.
+    pub leader: Gauge,
+    /// `relay_leadership_changes_total`.
+    pub leadership_changes: Counter,
     /// The `process_*` metrics, recorded into this relay's recorder at each render.
     process: metrics_process::Collector,
 }
@@ -152,6 +162,9 @@ impl Metrics {
             broker_up: gauge(names::BROKER_UP),
             last_publish: gauge(names::LAST_PUBLISH),
             stuck: gauge(names::STUCK),
+            leader: gauge(names::LEADER),
+            leadership_changes: recorder
+                .register_counter(&Key::from_static_name(names::LEADERSHIP_CHANGES), &METADATA),
             process: metrics_process::Collector::default(),
             handle,
             recorder: Arc::new(recorder),
@@ -164,6 +177,7 @@ impl Metrics {
             metrics.failures(reason).absolute(0);
         }
         metrics.dead.absolute(0);
+        metrics.leadership_changes.absolute(0);
         for gauge in [
             &metrics.pending,
             &metrics.oldest_pending_age,
@@ -171,6 +185,7 @@ impl Metrics {
             &metrics.broker_up,
             &metrics.last_publish,
             &metrics.stuck,
+            &metrics.leader,
         ] {
             gauge.set(0.0);
         }
@@ -268,6 +283,16 @@ fn describe(recorder: &PrometheusRecorder) {
             None,
         ),
         (
+            names::LEADER,
+            "1 while this relay leads its database and publishes, 0 on a standby.",
+            None,
+        ),
+        (
+            names::LEADERSHIP_CHANGES,
+            "Times this process became the leading (publishing) relay of its database.",
+            None,
+        ),
+        (
             names::BUILD_INFO,
             "Always 1; the label names the version.",
             None,
@@ -276,7 +301,7 @@ fn describe(recorder: &PrometheusRecorder) {
     for (name, help, unit) in text {
         let key = metrics::KeyName::from_const_str(name);
         match name {
-            names::PUBLISHED | names::FAILURES | names::DEAD => {
+            names::PUBLISHED | names::FAILURES | names::DEAD | names::LEADERSHIP_CHANGES => {
                 recorder.describe_counter(key, unit, help.into());
             }
             names::LAG | names::BATCH_SIZE => recorder.describe_histogram(key, unit, help.into()),

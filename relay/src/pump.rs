@@ -6,6 +6,10 @@
 //! - Broker down, an event rejected, or the database failing: wait a full-jitter backoff delay,
 //!   then try the same events again. A success resets the backoff.
 //!
+//! The loop runs only on the leading relay ([`crate::leader`]); it asks its elector before
+//! each step whether it still leads, and stops (without publishing or marking again) when it
+//! does not.
+//!
 //! Shutdown is only observed between steps, never inside one, so the batch in flight is
 //! finished and marked before the loop returns (the last batch's mark, which runs in the
 //! background while the next step publishes, is waited for with [`PublishStep::settle`]).
@@ -17,6 +21,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::{Backoff, BackoffPolicy};
+use crate::leader::{self, Elector};
 use crate::metrics::{FailureReason, Metrics};
 use crate::status::Status;
 use crate::step::{PublishStep, StepOutcome};
@@ -33,12 +38,14 @@ pub struct LoopSettings {
     pub backoff: BackoffPolicy,
 }
 
-/// Runs steps until `shutdown` is cancelled. Never returns because of the broker or the
-/// database: those are retried with backoff.
+/// Runs steps until `shutdown` is cancelled or `elector` says this relay no longer leads
+/// (then it returns without another step: the caller treats that as a failure). Never
+/// returns because of the broker or the database: those are retried with backoff.
 pub async fn run(
     mut step: PublishStep,
     settings: LoopSettings,
     wake: Arc<Notify>,
+    mut elector: Elector,
     metrics: Metrics,
     status: Arc<Status>,
     shutdown: CancellationToken,
@@ -46,6 +53,25 @@ pub async fn run(
     let mut backoff = Backoff::new(settings.backoff);
     let mut down_since: Option<Instant> = None;
     while !shutdown.is_cancelled() {
+        match elector.still_leads().await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::error!(
+                    through = elector.describe(),
+                    "this relay no longer leads; stopping the publish loop"
+                );
+                leader::stepped_down(&metrics, &status);
+                break;
+            }
+            Err(error) => {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "cannot tell whether this relay still leads; stopping the publish loop"
+                );
+                leader::stepped_down(&metrics, &status);
+                break;
+            }
+        }
         let outcome = step.step().await;
         if matches!(
             outcome,

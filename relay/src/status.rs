@@ -1,4 +1,5 @@
-//! What the publish loop knows about the broker, shared with `/health`.
+//! What the publish loop knows about the broker, and whether this relay leads, shared with
+//! `/health`.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +11,8 @@ use inventory_shared::time::Timestamp;
 pub struct Status {
     broker: &'static str,
     broker_up: AtomicBool,
+    /// Whether this relay leads its database (see [`crate::leader`]).
+    leader: AtomicBool,
     inner: Mutex<Inner>,
 }
 
@@ -26,6 +29,7 @@ impl Status {
         Self {
             broker,
             broker_up: AtomicBool::new(false),
+            leader: AtomicBool::new(false),
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -48,6 +52,16 @@ impl Status {
     /// When the last event was acknowledged.
     pub fn last_publish_at(&self) -> Option<Timestamp> {
         self.lock().last_publish_at
+    }
+
+    /// Whether this relay leads (publishes); `false` for a standby.
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Relaxed)
+    }
+
+    /// This relay became leader (`true`) or stopped leading (`false`).
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.store(leader, Ordering::Relaxed);
     }
 
     /// The broker answered.
