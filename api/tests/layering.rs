@@ -63,27 +63,51 @@ fn module_of(file: &Path) -> Option<String> {
     (!matches!(name, "lib" | "main")).then(|| name.to_owned())
 }
 
-/// Every module named after `crate::` in a line of code (`crate::a::b`, `crate::{a, b::c}`).
-fn crate_paths(line: &str) -> Vec<String> {
+/// Every module named after `crate::` in some code (`crate::a::b`, `crate::{a, b::c}`, a group
+/// spread over several lines, nested groups), with the 1-based line each path starts on.
+fn crate_paths_by_line(code: &str) -> Vec<(usize, String)> {
     let mut names = Vec::new();
-    let mut rest = line;
-    while let Some(at) = rest.find("crate::") {
-        let before = rest[..at].chars().last();
-        rest = &rest[at + "crate::".len()..];
+    let mut from = 0;
+    while let Some(found) = code[from..].find("crate::") {
+        let at = from + found;
+        from = at + "crate::".len();
+        let line = code[..at].matches('\n').count() + 1;
         // `inventory_crate::` or `my_crate::` are not this crate.
-        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+        if code[..at]
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+        {
             continue;
         }
+        let rest = &code[from..];
         if let Some(group) = rest.strip_prefix('{') {
-            let inside = group.split('}').next().unwrap_or("");
-            for part in inside.split(',') {
+            // The group's top-level entries: split on commas outside nested braces.
+            let mut depth = 0;
+            let mut entry = String::new();
+            let mut entries = Vec::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        entries.push(std::mem::take(&mut entry));
+                        continue;
+                    }
+                    _ => {}
+                }
+                entry.push(c);
+            }
+            entries.push(entry);
+            for part in entries {
                 let name: String = part
                     .trim()
                     .chars()
                     .take_while(|c| c.is_alphanumeric() || *c == '_')
                     .collect();
                 if !name.is_empty() {
-                    names.push(name);
+                    names.push((line, name));
                 }
             }
         } else {
@@ -92,11 +116,46 @@ fn crate_paths(line: &str) -> Vec<String> {
                 .take_while(|c| c.is_alphanumeric() || *c == '_')
                 .collect();
             if !name.is_empty() {
-                names.push(name);
+                names.push((line, name));
             }
         }
     }
     names
+}
+
+/// [`crate_paths_by_line`] without the line numbers.
+fn crate_paths(code: &str) -> Vec<String> {
+    crate_paths_by_line(code)
+        .into_iter()
+        .map(|(_, name)| name)
+        .collect()
+}
+
+/// The code a file's imports are read from: comment lines blanked (kept as empty lines, so
+/// line numbers hold), and the `super::` chain that climbs to the crate root written as
+/// `crate::` (`super::` in `expiry.rs` or `retention/mod.rs`, `super::super::` in
+/// `http/stock.rs`).
+fn code_of(file: &Path, text: &str) -> String {
+    let relative = file.strip_prefix(src()).expect("under api/src");
+    let mut depth = relative.components().count();
+    if relative.file_name().is_some_and(|n| n == "mod.rs") {
+        depth -= 1;
+    }
+    let code: Vec<&str> = text
+        .lines()
+        .map(|line| {
+            if line.trim_start().starts_with("//") {
+                ""
+            } else {
+                line
+            }
+        })
+        .collect();
+    let code = code.join("\n");
+    if depth == 0 {
+        return code;
+    }
+    code.replace(&"super::".repeat(depth), "crate::")
 }
 
 #[test]
@@ -115,28 +174,22 @@ fn every_import_in_api_src_points_to_a_lower_layer() {
             continue;
         };
         let text = std::fs::read_to_string(file).expect("read a source file");
-        for (n, line) in text.lines().enumerate() {
-            if line.trim_start().starts_with("//") {
+        let code = code_of(file, &text);
+        for (n, target) in crate_paths_by_line(&code) {
+            // Items of the crate root (`crate::Application`) and the module itself.
+            if target == module || target.starts_with(char::is_uppercase) {
                 continue;
             }
-            for target in crate_paths(line) {
-                // Items of the crate root (`crate::Application`) and the module itself.
-                if target == module || target.starts_with(char::is_uppercase) {
-                    continue;
-                }
-                match layer_of(&target) {
-                    Some(to) if to > from => {}
-                    Some(to) => wrong.push(format!(
-                        "{shown}:{}: `{module}` ({}) uses `{target}` ({}), which is not below it",
-                        n + 1,
-                        LAYERS[from].0,
-                        LAYERS[to].0
-                    )),
-                    None => wrong.push(format!(
-                        "{shown}:{}: `{module}` uses `{target}`, which has no layer in LAYERS",
-                        n + 1
-                    )),
-                }
+            match layer_of(&target) {
+                Some(to) if to > from => {}
+                Some(to) => wrong.push(format!(
+                    "{shown}:{}: `{module}` ({}) uses `{target}` ({}), which is not below it",
+                    n, LAYERS[from].0, LAYERS[to].0
+                )),
+                None => wrong.push(format!(
+                    "{shown}:{}: `{module}` uses `{target}`, which has no layer in LAYERS",
+                    n
+                )),
             }
         }
     }
@@ -174,4 +227,31 @@ fn the_reader_finds_single_and_grouped_paths() {
         ["metrics", "ops"]
     );
     assert!(crate_paths("use inventory_crate::x;").is_empty());
+    assert_eq!(
+        crate_paths_by_line("use crate::{\n    http::AppState,\n    ops::{a, b},\n    writer,\n};"),
+        [
+            (1, "http".to_owned()),
+            (1, "ops".to_owned()),
+            (1, "writer".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn super_paths_that_climb_to_the_root_are_read_as_crate_paths() {
+    let top = src().join("expiry.rs");
+    assert_eq!(crate_paths(&code_of(&top, "use super::http::X;")), ["http"]);
+    let nested = src().join("http").join("stock.rs");
+    assert_eq!(
+        crate_paths(&code_of(
+            &nested,
+            "use super::super::state::S;\nuse super::error;"
+        )),
+        ["state"]
+    );
+    let module_root = src().join("retention").join("mod.rs");
+    assert_eq!(
+        crate_paths(&code_of(&module_root, "use super::http;")),
+        ["http"]
+    );
 }

@@ -37,9 +37,13 @@ pub enum Elector {
 }
 
 impl Elector {
-    /// The elector for the database `settings` name (SQLite only, for now).
+    /// The elector for the database `settings` name (SQLite only, for now). The path is made
+    /// canonical first (the database is open by then, so it exists): two relays that reach one
+    /// file through a symlink and through its real path must lock the same lock file.
     pub fn for_database(settings: &DatabaseSettings) -> Self {
-        Self::File(FileElector::beside(&settings.path()))
+        let path = settings.path();
+        let path = std::fs::canonicalize(&path).unwrap_or(path);
+        Self::File(FileElector::beside(&path))
     }
 
     /// Tries once to become leader (without waiting). `Ok(true)`: this relay leads (also
@@ -51,7 +55,10 @@ impl Elector {
     }
 
     /// Whether this relay still leads; asked before each batch. A deposed leader must stop
-    /// before publishing or marking anything else.
+    /// before publishing or marking anything else. The file lock cannot be lost while the
+    /// process lives; an elector whose leadership can lapse between two checks (a PostgreSQL
+    /// lease) must also fence the marks themselves (its epoch in the mark's `WHERE`), since a
+    /// batch's mark may still be lingering when leadership lapses.
     pub async fn still_leads(&mut self) -> anyhow::Result<bool> {
         match self {
             // A lock held by this process's open file cannot be taken from it while the

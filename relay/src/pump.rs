@@ -52,6 +52,9 @@ pub async fn run(
 ) {
     let mut backoff = Backoff::new(settings.backoff);
     let mut down_since: Option<Instant> = None;
+    // Set when leadership is lost: the loop then stops without marking again (the next leader
+    // reconciles the last batch with the broker's tail).
+    let mut deposed = false;
     while !shutdown.is_cancelled() {
         match elector.still_leads().await {
             Ok(true) => {}
@@ -61,6 +64,7 @@ pub async fn run(
                     "this relay no longer leads; stopping the publish loop"
                 );
                 leader::stepped_down(&metrics, &status);
+                deposed = true;
                 break;
             }
             Err(error) => {
@@ -69,6 +73,7 @@ pub async fn run(
                     "cannot tell whether this relay still leads; stopping the publish loop"
                 );
                 leader::stepped_down(&metrics, &status);
+                deposed = true;
                 break;
             }
         }
@@ -170,7 +175,11 @@ pub async fn run(
             () = tokio::time::sleep(delay) => {}
         }
     }
-    // The last published batch may still be committing its mark: finish it before returning.
+    // The last published batch may still be committing its mark: finish it before returning,
+    // unless this relay no longer leads.
+    if deposed {
+        return;
+    }
     if let Err(error) = step.settle().await {
         metrics.failures(FailureReason::Database).increment(1);
         tracing::error!(

@@ -13,7 +13,7 @@ pub struct DatabaseSettings {
     /// selects SQLite (the file and its folder are created when missing); `postgres://` or
     /// `postgresql://` selects PostgreSQL (not served by this version yet: refused at start).
     /// Any other scheme is refused. A path that contains a colon is written `./name:x.db`.
-    #[arg(long = "database-url", env = "DATABASE_URL", value_parser = parse_database_url)]
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true, value_parser = DatabaseUrlParser)]
     pub database_url: Option<Engine>,
 
     /// The seed's name for the database path; used when DATABASE_URL is not set.
@@ -60,14 +60,31 @@ impl std::fmt::Display for PostgresUrl {
         };
         let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(authority_end);
+        let tail = mask_password_parameter(tail);
         match authority.rsplit_once('@') {
             Some((userinfo, host)) => match userinfo.split_once(':') {
                 Some((user, _password)) => write!(f, "{scheme}://{user}:***@{host}{tail}"),
-                None => f.write_str(&self.0),
+                None => write!(f, "{scheme}://{authority}{tail}"),
             },
-            None => f.write_str(&self.0),
+            None => write!(f, "{scheme}://{authority}{tail}"),
         }
     }
+}
+
+/// `path?…&password=secret&…` → `path?…&password=***&…` (libpq takes the password as a query
+/// parameter too).
+fn mask_password_parameter(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_owned();
+    };
+    let masked: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", masked.join("&"))
 }
 
 impl std::fmt::Debug for PostgresUrl {
@@ -150,8 +167,35 @@ fn sqlite_file(text: &str) -> PathBuf {
 }
 
 /// clap's parser for `DATABASE_URL`.
-fn parse_database_url(text: &str) -> Result<Engine, String> {
-    Engine::parse(text)
+///
+/// A parser of its own rather than a plain function: clap's error for a refused value quotes
+/// the value, and a `DATABASE_URL` may hold a password (`postgress://app:secret@db/inv`, a typo
+/// in the scheme). This one says only what [`Engine::parse`] says, which never repeats a
+/// PostgreSQL URL.
+#[derive(Debug, Clone, Copy)]
+struct DatabaseUrlParser;
+
+impl clap::builder::TypedValueParser for DatabaseUrlParser {
+    type Value = Engine;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Engine, clap::Error> {
+        let refuse = |message: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("{message}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refuse("DATABASE_URL is not valid UTF-8".to_owned()))?;
+        Engine::parse(text).map_err(refuse)
+    }
 }
 
 /// clap's parser for `SQLITE_PATH`: a SQLite path or `sqlite:` URL only.
@@ -435,5 +479,35 @@ mod tests {
         );
         let plain = PostgresUrl("postgres://postgres@127.0.0.1:5432/inv".to_owned());
         assert_eq!(plain.to_string(), "postgres://postgres@127.0.0.1:5432/inv");
+        let query = PostgresUrl("postgresql://db/inv?user=app&password=s3cret&x=1".to_owned());
+        assert_eq!(
+            query.to_string(),
+            "postgresql://db/inv?user=app&password=***&x=1"
+        );
+    }
+
+    /// The settings as a binary flattens them, to see clap's own errors.
+    #[derive(Debug, clap::Parser)]
+    struct Binary {
+        #[command(flatten)]
+        database: DatabaseSettings,
+    }
+
+    #[test]
+    fn a_refused_database_url_is_not_repeated_in_the_error() {
+        use clap::Parser;
+        for url in [
+            "postgress://app:s3cret@db/inv",
+            "postgres:app:s3cret@db/inv",
+        ] {
+            let err = Binary::try_parse_from(["binary", "--database-url", url])
+                .expect_err(url)
+                .to_string();
+            assert!(!err.contains("s3cret"), "{err}");
+            assert!(err.contains("DATABASE_URL"), "{err}");
+        }
+        let ok = Binary::try_parse_from(["binary", "--database-url", "sqlite://x.db"])
+            .expect("a SQLite URL");
+        assert_eq!(ok.database.path(), PathBuf::from("x.db"));
     }
 }

@@ -414,7 +414,8 @@ fn plan_releases(rows: &[ReservationRow]) -> Vec<Release> {
     releases
 }
 
-/// PENDING and due → EXPIRED for the listed reservations; the rows as changed.
+/// PENDING and due → EXPIRED for the listed single reservations (a hold's lines are left to
+/// [`super::holds::expire_hold`], so a hold is never half expired); the rows as changed.
 fn mark_expired(
     conn: &Connection,
     ids: &[String],
@@ -424,7 +425,7 @@ fn mark_expired(
     conn.prepare_cached(
         "UPDATE reservations SET status = 'EXPIRED', updated_at = ?1 \
          WHERE id IN (SELECT value FROM json_each(?2)) AND status = 'PENDING' \
-         AND expires_at <= ?1 RETURNING *",
+         AND expires_at <= ?1 AND hold_id IS NULL RETURNING *",
     )?
     .query_map(params![time::to_db(at), list], ReservationRow::from_row)?
     .collect()
