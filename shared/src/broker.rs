@@ -25,7 +25,8 @@ fn redacted(secret: &Option<String>) -> Option<&'static str> {
 }
 
 /// Replaces the password of a URL (`scheme://user:password@host/...`) with `***`, so the URL can
-/// be logged. URLs without a password come back unchanged.
+/// be logged; for NATS (`nats://`, `tls://`, `ws://`, `wss://`) a lone user part is a token
+/// (`nats://TOKEN@host`) and is masked too. URLs without a password come back unchanged.
 pub fn mask_url_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
@@ -37,6 +38,13 @@ pub fn mask_url_password(url: &str) -> String {
     };
     match userinfo.split_once(':') {
         Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+        None if matches!(
+            scheme.to_ascii_lowercase().as_str(),
+            "nats" | "tls" | "ws" | "wss"
+        ) =>
+        {
+            format!("{scheme}://***@{host}{path}")
+        }
         None => url.to_owned(),
     }
 }
@@ -346,6 +354,10 @@ mod tests {
             "redis://127.0.0.1:6379"
         );
         assert_eq!(mask_url_password("redis://user@host"), "redis://user@host");
+        assert_eq!(
+            mask_url_password("nats://s3cr3t-token@nats:4222"),
+            "nats://***@nats:4222"
+        );
         assert_eq!(mask_url_password("not a url"), "not a url");
     }
 }

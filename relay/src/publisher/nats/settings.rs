@@ -37,8 +37,10 @@ pub(super) fn server_addrs(urls: &str) -> Result<Vec<async_nats::ServerAddr>, St
         .map(str::trim)
         .filter(|u| !u.is_empty())
         .map(|u| {
-            u.parse::<async_nats::ServerAddr>()
-                .map_err(|e| format!("NATS_URL: `{u}` is not a NATS URL: {e}"))
+            u.parse::<async_nats::ServerAddr>().map_err(|e| {
+                let shown = inventory_shared::broker::mask_url_password(u);
+                format!("NATS_URL: `{shown}` is not a NATS URL: {e}")
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     if addrs.is_empty() {
