@@ -2,7 +2,7 @@
 //! `reservation.expired` events, a batch ([`BATCH`]) per write job and batch after batch until
 //! none are due, so expiry keeps up with any rate the API creates reservations at while a
 //! request waits behind at most one batch. Single reservations expire as a set
-//! ([`reservations::expire_many`]); the lines of a hold together, one hold at a time
+//! ([`expire_batch::expire_many`]); the lines of a hold together, one hold at a time
 //! ([`holds::expire_hold`]), so a hold is never half expired. A reservation (or hold)
 //! confirmed, cancelled or extended in the meantime is left alone: the transition is guarded
 //! by `status = 'PENDING' AND expires_at <= now`.
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use rusqlite::Connection;
 
 use crate::ops::OpResult;
+use crate::ops::expire_batch;
 use crate::ops::holds::{self, Hold};
 use crate::ops::reservations::{self, ReservationRow};
 use crate::state::AppState;
@@ -130,11 +131,11 @@ impl Batch {
 }
 
 /// The `limit` most overdue reservations, in one write job: the single ones as a set
-/// ([`reservations::expire_many`]), each hold among them whole ([`holds::expire_hold`]).
+/// ([`expire_batch::expire_many`]), each hold among them whole ([`holds::expire_hold`]).
 fn expire_batch(conn: &Connection, at: &time::Timestamp, limit: i64) -> OpResult<Batch> {
-    let due = reservations::due_reservations(conn, at, limit)?;
+    let due = expire_batch::due_reservations(conn, at, limit)?;
     let (single_ids, hold_ids) = split(&due);
-    let singles = reservations::expire_many(conn, &single_ids, at)?;
+    let singles = expire_batch::expire_many(conn, &single_ids, at)?;
     let mut holds = Vec::with_capacity(hold_ids.len());
     for id in hold_ids {
         holds.extend(holds::expire_hold(conn, &id, at)?);
@@ -149,7 +150,7 @@ fn expire_batch(conn: &Connection, at: &time::Timestamp, limit: i64) -> OpResult
 /// [`expire_batch`], each reservation (or hold) in a savepoint of its own: one that fails is
 /// logged and left due, the others expire. Slower; for a batch that failed as a whole.
 fn expire_one_by_one(conn: &Connection, at: &time::Timestamp, limit: i64) -> OpResult<Batch> {
-    let due = reservations::due_reservations(conn, at, limit)?;
+    let due = expire_batch::due_reservations(conn, at, limit)?;
     let (single_ids, hold_ids) = split(&due);
     let mut batch = Batch {
         found: due.len(),
@@ -173,7 +174,7 @@ fn expire_one_by_one(conn: &Connection, at: &time::Timestamp, limit: i64) -> OpR
 }
 
 /// The single reservations' ids, and each hold's id once, in the order found.
-fn split(due: &[reservations::Due]) -> (Vec<String>, Vec<String>) {
+fn split(due: &[expire_batch::Due]) -> (Vec<String>, Vec<String>) {
     let mut singles = Vec::new();
     let mut holds: Vec<String> = Vec::new();
     for row in due {

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{StockDbRow, TestApp, eventually, spawn_app, spawn_app_with};
+use inventory_api::ops::expire_batch;
 use inventory_api::ops::reservations::{self, ReserveInput};
 use serde_json::json;
 
@@ -263,7 +264,7 @@ async fn a_batch_leaves_alone_what_was_confirmed_cancelled_or_extended_since_it_
         .writer
         .write(|conn| {
             let now = inventory_shared::time::now();
-            let due = reservations::due_reservations(conn, &now, 100)?;
+            let due = expire_batch::due_reservations(conn, &now, 100)?;
             let ids: Vec<String> = due.into_iter().map(|d| d.id).collect();
             // Between finding and expiring: a late confirm (which expires it on the spot), a
             // cancel, a deadline moved into the future (as another replica's extend would).
@@ -273,7 +274,7 @@ async fn a_batch_leaves_alone_what_was_confirmed_cancelled_or_extended_since_it_
                 "UPDATE reservations SET expires_at = '2999-01-01T00:00:00.000000Z' WHERE id = ?",
                 [&ids[2]],
             )?;
-            let expired = reservations::expire_many(conn, &ids, &now)?;
+            let expired = expire_batch::expire_many(conn, &ids, &now)?;
             Ok((expired, ids))
         })
         .await

@@ -13,6 +13,7 @@
 
 pub mod bulk;
 pub mod error;
+pub mod expire_batch;
 pub mod extend;
 pub mod holds;
 pub mod idempotency;
