@@ -2,7 +2,8 @@
 //!
 //! - Something published: step again at once (drain).
 //! - Nothing pending: wait for a commit (the watcher's wake-up), the poll interval, or
-//!   shutdown; ping the broker every second meanwhile so `/health` stays current.
+//!   shutdown; ping the broker every second meanwhile so `/health` stays current. Pending
+//!   events held back by PostgreSQL's visibility fence: read again after [`FENCE_RECHECK`].
 //! - Broker down, an event rejected, or the database failing: wait a full-jitter backoff delay,
 //!   then try the same events again. A success resets the backoff.
 //!
@@ -28,6 +29,11 @@ use crate::step::{PublishStep, StepOutcome};
 
 /// How often an idle relay checks that the broker still answers.
 pub const IDLE_PING_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How soon an idle relay reads again when PostgreSQL's visibility fence held pending events
+/// back ([`PublishStep::held_back`]): the transaction holding it may end without a
+/// notification (a rollback, or a transaction that wrote no event).
+pub const FENCE_RECHECK: Duration = Duration::from_millis(20);
 
 /// Tunables of the loop.
 #[derive(Debug, Clone, Copy)]
@@ -198,7 +204,12 @@ async fn idle(
     status: &Status,
     shutdown: &CancellationToken,
 ) -> bool {
-    let poll_at = tokio::time::Instant::now() + poll_interval;
+    let poll_at = tokio::time::Instant::now()
+        + if step.held_back() {
+            FENCE_RECHECK.min(poll_interval)
+        } else {
+            poll_interval
+        };
     // A broker not yet known to answer (at start, or down) is asked at once.
     let mut ping_at = tokio::time::Instant::now();
     if status.broker_up() {

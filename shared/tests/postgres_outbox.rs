@@ -193,10 +193,15 @@ async fn an_event_rejected_max_attempts_times_is_parked_listed_and_revived() {
     assert_eq!(read.iter().map(|e| e.seq).collect::<Vec<_>>(), [seqs[1]]);
 
     assert_eq!(
-        outbox::revive_dead(&pool, Some(seqs[1])).await.expect("revive"),
+        outbox::revive_dead(&pool, Some(seqs[1]))
+            .await
+            .expect("revive"),
         0
     );
     assert_eq!(outbox::revive_dead(&pool, None).await.expect("revive"), 1);
     assert!(outbox::list_dead(&pool, 10).await.expect("list").is_empty());
-    assert_eq!(outbox::pending_summary(&pool).await.expect("summary").count, 2);
+    assert_eq!(
+        outbox::pending_summary(&pool).await.expect("summary").count,
+        2
+    );
 }

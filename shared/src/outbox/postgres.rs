@@ -171,7 +171,10 @@ pub async fn fetch_pending_after(
 }
 
 /// The parked events, oldest first.
-pub async fn list_dead(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<StoredEvent>, sqlx::Error> {
+pub async fn list_dead(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
     sqlx::query(select_events!(
         "WHERE dead_at IS NOT NULL AND synced_at IS NULL ORDER BY seq LIMIT $1"
     ))
@@ -192,13 +195,12 @@ pub async fn mark_synced(
     if seqs.is_empty() {
         return Ok(0);
     }
-    let done = sqlx::query(
-        "UPDATE events SET synced_at = $1 WHERE seq = ANY($2) AND synced_at IS NULL",
-    )
-    .bind(at)
-    .bind(seqs)
-    .execute(db)
-    .await?;
+    let done =
+        sqlx::query("UPDATE events SET synced_at = $1 WHERE seq = ANY($2) AND synced_at IS NULL")
+            .bind(at)
+            .bind(seqs)
+            .execute(db)
+            .await?;
     Ok(done.rows_affected())
 }
 
