@@ -8,8 +8,8 @@
 //!   then try the same events again. A success resets the backoff.
 //!
 //! The loop runs only on the leading relay ([`crate::leader`]); it asks its elector before
-//! each step whether it still leads, and stops (without publishing or marking again) when it
-//! does not.
+//! each step, and every second while idle, whether it still leads, and stops (without
+//! publishing or marking again) when it does not.
 //!
 //! Shutdown is only observed between steps, never inside one, so the batch in flight is
 //! finished and marked before the loop returns (the last batch's mark, which runs in the
@@ -107,6 +107,7 @@ pub async fn run(
                 metrics.backoff.set(0.0);
                 if idle(
                     &mut step,
+                    &mut elector,
                     settings.poll_interval,
                     &wake,
                     &metrics,
@@ -198,6 +199,7 @@ pub async fn run(
 /// Waits for a reason to step again. Returns `true` on shutdown.
 async fn idle(
     step: &mut PublishStep,
+    elector: &mut Elector,
     poll_interval: Duration,
     wake: &Notify,
     metrics: &Metrics,
@@ -245,6 +247,12 @@ async fn idle(
             }
             Ok(Err(error)) => broker_silent(status, metrics, &error.to_string()),
             Err(_) => broker_silent(status, metrics, "ping timed out"),
+        }
+        // An idle leader whose PostgreSQL session ended learns it here, within a second,
+        // rather than at the next commit: the loop's check then stops it. (The file lock
+        // cannot be lost; for it this is a field read.)
+        if !matches!(elector.still_leads().await, Ok(true)) {
+            return false;
         }
     }
 }

@@ -1,13 +1,16 @@
 //! The relay on PostgreSQL, in process, publishing to a private Redis: the delayed-commit trap
 //! stays closed (nothing passes an open transaction's `seq`, nothing is skipped), a steady
-//! stream arrives exactly once and in order, and `dead list` / `dead retry` work.
+//! stream arrives exactly once and in order (and how soon after its commit), `dead list` /
+//! `dead retry` work, and a leader whose session the server cut stops while the standby takes
+//! over without a duplicate.
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{PgTestDb, RedisServer, RunningRelay, STREAM, metric, sample_event, settings_for};
 use inventory_relay::config::DeadCommand;
+use inventory_relay::pg_session::LOCK_KEY;
 use inventory_shared::outbox::postgres as outbox;
 use inventory_shared::time;
 use sqlx::Connection;
@@ -21,6 +24,23 @@ async fn relay(db: &PgTestDb, redis: &RedisServer) -> RunningRelay {
         &["--relay-poll-interval", "10s"],
     ))
     .await
+}
+
+/// The `seq` of the stream's newest entry (one `XREVRANGE … COUNT 1`: reading the whole
+/// stream would cost the debug build more than the latency being measured).
+async fn last_seq(conn: &mut redis::aio::MultiplexedConnection) -> Option<i64> {
+    let newest: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+        .arg(STREAM)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(conn)
+        .await
+        .expect("XREVRANGE");
+    let entry = newest.ids.first()?;
+    let seq: String = entry.get("seq")?;
+    seq.parse().ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,6 +119,27 @@ async fn every_event_reaches_the_stream_exactly_once_in_seq_order() {
     )
     .await;
     assert_eq!(redis.seqs(STREAM).await, written, "once each, in seq order");
+
+    // Commit to stream, one event at a time (woken by NOTIFY; the poll is 10 s).
+    let mut conn = redis.connection().await.expect("redis");
+    let mut latencies = Vec::new();
+    for i in 0..50 {
+        let committed = Instant::now();
+        let seq = db.append([sample_event(2_000 + i)]).await[0];
+        while last_seq(&mut conn).await != Some(seq) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            assert!(
+                committed.elapsed() < Duration::from_secs(5),
+                "event {seq} not published"
+            );
+        }
+        latencies.push(committed.elapsed());
+    }
+    latencies.sort();
+    eprintln!(
+        "postgres relay: commit to stream entry over 50 single events: p50 {:?}, max {:?}",
+        latencies[25], latencies[49]
+    );
     let (code, health) = relay.health().await;
     assert_eq!(code, 200, "{health}");
     assert_eq!(
@@ -106,6 +147,10 @@ async fn every_event_reaches_the_stream_exactly_once_in_seq_order() {
         (&"ok".into(), &"leader".into(), &"up".into()),
         "{health}"
     );
+    common::wait_until(Duration::from_secs(3), "all marked", || async {
+        db.counts().await == (2_050, 0, 0)
+    })
+    .await;
     let text = relay.metrics().await;
     assert_eq!(metric(&text, "relay_leader"), Some(1.0));
     assert_eq!(metric(&text, "relay_pending_events"), Some(0.0));
@@ -114,7 +159,7 @@ async fn every_event_reaches_the_stream_exactly_once_in_seq_order() {
             &text,
             "relay_events_published_total{event_type=\"stock.created\"}"
         ),
-        Some(500.0)
+        Some(513.0)
     );
     relay.stop().await;
 }
@@ -169,4 +214,59 @@ async fn a_parked_event_is_listed_and_published_once_retried() {
     .await;
     assert_eq!(redis.seqs(STREAM).await, [seqs[0], seqs[2], seqs[1]]);
     relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_session_is_cut_stops_and_the_standby_takes_over_without_a_duplicate() {
+    let redis = RedisServer::start().await;
+    let db = PgTestDb::new().await;
+    // The first one built wins the election at build.
+    let mut leader = relay(&db, &redis).await;
+    let standby = relay(&db, &redis).await;
+    assert_eq!(leader.health().await.1["role"], "leader");
+    assert_eq!(standby.health().await.1["status"], "standby");
+    let mut written = db.append((0..100).map(sample_event)).await;
+    common::wait_until(Duration::from_secs(5), "the leader publishes", || async {
+        redis.seqs(STREAM).await.len() == 100
+    })
+    .await;
+
+    // The server ends the session that holds the lock (as when an operator or a network
+    // failure cuts it).
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_locks \
+         WHERE locktype = 'advisory' AND classid = 0 AND objid::bigint = $1 AND granted",
+    )
+    .bind(LOCK_KEY)
+    .fetch_one(&db.pool)
+    .await
+    .expect("terminate the leader's session");
+    assert_eq!(cut, 1, "exactly one session holds the lock");
+
+    // The deposed leader stops (its run ends with an error: its supervisor restarts it).
+    let ended = tokio::time::timeout(
+        Duration::from_secs(5),
+        leader.handle.take().expect("running"),
+    )
+    .await
+    .expect("the deposed leader stops within 5 s")
+    .expect("joins");
+    assert!(ended.is_err(), "a deposed relay reports a failure");
+    // The standby leads and publishes what comes next.
+    written.extend(db.append((100..200).map(sample_event)).await);
+    common::wait_until(
+        Duration::from_secs(5),
+        "the new leader publishes",
+        || async { redis.seqs(STREAM).await.len() >= 200 },
+    )
+    .await;
+    common::wait_until(Duration::from_secs(3), "all marked", || async {
+        db.counts().await == (200, 0, 0)
+    })
+    .await;
+    assert_eq!(redis.seqs(STREAM).await, written, "once each, in order");
+    let text = standby.metrics().await;
+    assert_eq!(metric(&text, "relay_leader"), Some(1.0));
+    assert_eq!(metric(&text, "relay_leadership_changes_total"), Some(1.0));
+    standby.stop().await;
 }
