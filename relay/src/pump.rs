@@ -3,7 +3,8 @@
 //! - Something published: step again at once (drain).
 //! - Nothing pending: wait for a commit (the watcher's wake-up), the poll interval, or
 //!   shutdown; ping the broker every second meanwhile so `/health` stays current. Pending
-//!   events held back by PostgreSQL's visibility fence: read again after [`FENCE_RECHECK`].
+//!   events held back by PostgreSQL's visibility fence: read again after [`FENCE_RECHECK`]
+//!   (doubling while it stays held, up to [`FENCE_RECHECK_MAX`]).
 //! - Broker down, an event rejected, or the database failing: wait a full-jitter backoff delay,
 //!   then try the same events again. A success resets the backoff.
 //!
@@ -32,8 +33,13 @@ pub const IDLE_PING_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How soon an idle relay reads again when PostgreSQL's visibility fence held pending events
 /// back ([`PublishStep::held_back`]): the transaction holding it may end without a
-/// notification (a rollback, or a transaction that wrote no event).
+/// notification (a rollback, or a transaction that wrote no event). The delay doubles while
+/// the fence stays held, up to [`FENCE_RECHECK_MAX`], so a transaction left open for minutes
+/// does not cost a read every 20 ms.
 pub const FENCE_RECHECK: Duration = Duration::from_millis(20);
+
+/// The longest delay between two reads while the fence holds events back.
+pub const FENCE_RECHECK_MAX: Duration = Duration::from_secs(1);
 
 /// Tunables of the loop.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +63,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let mut backoff = Backoff::new(settings.backoff);
+    let mut fence_wait = FENCE_RECHECK;
     let mut down_since: Option<Instant> = None;
     // Set when leadership is lost: the loop then stops without marking again (the next leader
     // reconciles the last batch with the broker's tail).
@@ -98,6 +105,7 @@ pub async fn run(
         let delay = match outcome {
             Ok(StepOutcome::Published(count)) => {
                 tracing::debug!(count, "published");
+                fence_wait = FENCE_RECHECK;
                 backoff.reset();
                 metrics.backoff.set(0.0);
                 continue;
@@ -105,10 +113,18 @@ pub async fn run(
             Ok(StepOutcome::Empty) => {
                 backoff.reset();
                 metrics.backoff.set(0.0);
+                let poll_interval = if step.held_back() {
+                    let wait = fence_wait;
+                    fence_wait = (fence_wait * 2).min(FENCE_RECHECK_MAX);
+                    wait.min(settings.poll_interval)
+                } else {
+                    fence_wait = FENCE_RECHECK;
+                    settings.poll_interval
+                };
                 if idle(
                     &mut step,
                     &mut elector,
-                    settings.poll_interval,
+                    poll_interval,
                     &wake,
                     &metrics,
                     &status,
@@ -206,12 +222,7 @@ async fn idle(
     status: &Status,
     shutdown: &CancellationToken,
 ) -> bool {
-    let poll_at = tokio::time::Instant::now()
-        + if step.held_back() {
-            FENCE_RECHECK.min(poll_interval)
-        } else {
-            poll_interval
-        };
+    let poll_at = tokio::time::Instant::now() + poll_interval;
     // A broker not yet known to answer (at start, or down) is asked at once.
     let mut ping_at = tokio::time::Instant::now();
     if status.broker_up() {
