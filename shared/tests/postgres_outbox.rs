@@ -145,6 +145,54 @@ async fn a_batch_stops_before_the_first_row_not_yet_behind_the_fence() {
 }
 
 #[tokio::test]
+async fn a_products_later_event_from_an_older_transaction_never_overtakes_its_earlier_one() {
+    let (_server, url, pool) = migrated().await;
+    let connect = || sqlx::PgConnection::connect(&url);
+    let (mut p, mut x, mut r) = (
+        connect().await.expect("P"),
+        connect().await.expect("X"),
+        connect().await.expect("R"),
+    );
+    // P takes its xid first (a batch that wrote other rows), X second and stays open, R third.
+    let mut tx_p = p.begin().await.expect("begin P");
+    let xid = "SELECT pg_current_xact_id()::text";
+    sqlx::query(xid).execute(&mut *tx_p).await.expect("xid P");
+    let mut tx_x = x.begin().await.expect("begin X");
+    sqlx::query(xid).execute(&mut *tx_x).await.expect("xid X");
+    // R writes product K's event and commits; then P (which waited for K's row lock) writes
+    // K's next event and commits.
+    let mut tx_r = r.begin().await.expect("begin R");
+    let earlier = outbox::append_events(&mut tx_r, &[event("K", 0)], &time::now())
+        .await
+        .expect("append R");
+    tx_r.commit().await.expect("commit R");
+    let later = outbox::append_events(&mut tx_p, &[event("K", 1)], &time::now())
+        .await
+        .expect("append P");
+    tx_p.commit().await.expect("commit P");
+
+    // P's xid is behind the fence (older than X), R's is not: publishing P's row now would
+    // put K's events out of order, so the batch stops at R's.
+    let (read, held) = outbox::fetch_pending_after(&pool, 0, 100)
+        .await
+        .expect("read");
+    assert!(
+        read.is_empty(),
+        "K's later event overtook its earlier one: {read:?}"
+    );
+    assert!(held);
+
+    tx_x.commit().await.expect("commit X");
+    let (read, _) = outbox::fetch_pending_after(&pool, 0, 100)
+        .await
+        .expect("read");
+    assert_eq!(
+        read.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [earlier[0], later[0]]
+    );
+}
+
+#[tokio::test]
 async fn the_notification_arrives_at_commit_and_never_for_a_rollback() {
     let (_server, _, pool) = migrated().await;
     let mut listener = PgListener::connect_with(&pool).await.expect("listener");
