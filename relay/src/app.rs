@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use inventory_shared::db;
+use inventory_shared::config::Engine;
 use poem::listener::TcpAcceptor;
-use sqlx::SqlitePool;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +20,7 @@ use crate::publisher::{Publisher, kafka, nats, none, redis};
 use crate::pump::{self, LoopSettings};
 use crate::status::Status;
 use crate::step::{PublishStep, StepSettings};
+use crate::storage::Storage;
 
 /// How often buffered histogram samples are folded into buckets when nobody scrapes.
 const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -28,10 +28,9 @@ const METRICS_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// A built relay, ready to run.
 pub struct Relay {
     settings: Settings,
-    /// Reads for `/health` and `/metrics` (pending count, oldest pending).
-    reader: SqlitePool,
-    /// The step's marking connection ([`db::open_marker`]), closed after the step stopped.
-    marker: SqlitePool,
+    /// The database connections (`DATABASE_URL` picks SQLite or PostgreSQL), closed after
+    /// every task stopped.
+    storage: Storage,
     step: PublishStep,
     /// Elects the one relay that publishes this database; the others wait as standbys.
     elector: Elector,
@@ -51,7 +50,8 @@ impl std::fmt::Debug for Relay {
 }
 
 impl Relay {
-    /// Opens the database (applying migrations: the relay may start before the API), binds
+    /// Opens the database `DATABASE_URL` names, SQLite or PostgreSQL (applying migrations:
+    /// the relay may start before the API), binds
     /// `RELAY_HTTP_ADDR` and builds the publisher `MESSAGE_BROKER` names. Does not need the
     /// broker to be up.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
@@ -64,11 +64,7 @@ impl Relay {
         settings: Settings,
         publisher: Box<dyn Publisher>,
     ) -> anyhow::Result<Self> {
-        // Before anything is opened or created: a refused start leaves no file behind.
-        settings.database.require_sqlite()?;
-        db::migrate(&settings.database).await?;
-        let reader = db::open_read_pool(&settings.database, 1).await?;
-        let marker = db::open_marker(&settings.database).await?;
+        let storage = Storage::open(&settings.database).await?;
         let listener = tokio::net::TcpListener::bind(settings.relay_http_addr)
             .await
             .with_context(|| {
@@ -83,29 +79,44 @@ impl Relay {
         let acceptor = TcpAcceptor::from_tokio(listener).context("setting up the HTTP listener")?;
         let metrics = Metrics::new()?;
         let status = Arc::new(Status::new(publisher.name()));
-        let step = PublishStep::new(
-            &settings.database.path(),
-            marker.clone(),
-            publisher,
-            StepSettings {
-                batch_size: settings.relay_batch_size,
-                max_attempts: settings.relay_max_attempts,
-            },
-            metrics.clone(),
-            status.clone(),
-        )
-        .lingering_marks();
+        let step_settings = StepSettings {
+            batch_size: settings.relay_batch_size,
+            max_attempts: settings.relay_max_attempts,
+        };
+        let (step, mut elector) = match &storage {
+            Storage::Sqlite { marker, .. } => (
+                PublishStep::new(
+                    &settings.database.path(),
+                    marker.clone(),
+                    publisher,
+                    step_settings,
+                    metrics.clone(),
+                    status.clone(),
+                )
+                .lingering_marks(),
+                Elector::for_database(&settings.database),
+            ),
+            Storage::Postgres { session, .. } => (
+                PublishStep::on_postgres(
+                    session.clone(),
+                    publisher,
+                    step_settings,
+                    metrics.clone(),
+                    status.clone(),
+                ),
+                Elector::Postgres(session.clone()),
+            ),
+        };
         // The first election happens here, before `/health` can be asked: a lone relay never
         // shows as a standby, even for the first request. A lock file that cannot be opened
-        // (a read-only folder) stops the start: such a relay could never mark anything either.
-        let mut elector = Elector::for_database(&settings.database);
+        // (a read-only folder) stops the start: such a relay could never mark anything either;
+        // so does a PostgreSQL server that refuses the leadership session.
         if elector.try_acquire().await? {
             leader::became_leader(&metrics, &status);
         }
         Ok(Self {
             settings,
-            reader,
-            marker,
+            storage,
             step,
             elector,
             metrics,
@@ -127,8 +138,7 @@ impl Relay {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self {
             settings,
-            reader,
-            marker,
+            storage,
             step,
             elector,
             metrics,
@@ -139,7 +149,7 @@ impl Relay {
         tracing::info!(
             broker = settings.message_broker.as_str(),
             target = settings.broker_target(),
-            database = %settings.database.path().display(),
+            database = %describe(&settings.database.engine()),
             http_addr = %http_addr,
             poll_interval = ?settings.relay_poll_interval,
             watch_interval = ?settings.relay_watch_interval,
@@ -156,15 +166,20 @@ impl Relay {
         let wake = Arc::new(Notify::new());
         let mut tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)> = Vec::new();
 
-        tasks.push((
-            "watcher",
-            tokio::spawn(crate::watch::watch_commits(
+        let watcher = match &storage {
+            Storage::Sqlite { .. } => tokio::spawn(crate::watch::watch_commits(
                 settings.database.clone(),
                 settings.relay_watch_interval,
                 wake.clone(),
                 token.clone(),
             )),
-        ));
+            Storage::Postgres { pool, .. } => tokio::spawn(crate::watch::listen(
+                pool.clone(),
+                wake.clone(),
+                token.clone(),
+            )),
+        };
+        tasks.push(("watcher", watcher));
         let loop_settings = LoopSettings {
             poll_interval: settings.relay_poll_interval,
             backoff: settings.backoff(),
@@ -183,7 +198,7 @@ impl Relay {
             }),
         ));
         let app = http::routes(HttpState {
-            reader: reader.clone(),
+            reader: storage.reader(),
             metrics: metrics.clone(),
             status,
             stuck_after: settings.relay_stuck_after,
@@ -256,8 +271,7 @@ impl Relay {
                 }
             }
         }
-        marker.close().await;
-        reader.close().await;
+        storage.close().await;
         match failure {
             None => {
                 tracing::info!("relay stopped");
@@ -277,6 +291,14 @@ pub fn build_publisher(settings: &Settings) -> anyhow::Result<Box<dyn Publisher>
         BrokerKind::Nats => Box::new(nats::NatsPublisher::new(&settings.nats)?),
         BrokerKind::None => Box::new(none::NonePublisher),
     })
+}
+
+/// The database, for the start-up log line (a PostgreSQL URL without its password).
+fn describe(engine: &Engine) -> String {
+    match engine {
+        Engine::Sqlite(path) => path.display().to_string(),
+        Engine::Postgres(url) => url.to_string(),
+    }
 }
 
 /// Logs how a task ended; returns its error, if any.

@@ -64,7 +64,8 @@ pub struct Settings {
     #[arg(long, env = "RELAY_POLL_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub relay_poll_interval: Duration,
 
-    /// How often the relay checks `PRAGMA data_version` for new commits (the early wake-up).
+    /// How often the relay checks `PRAGMA data_version` for new commits (the early wake-up;
+    /// SQLite only: on PostgreSQL the writers' `NOTIFY` wakes it).
     #[arg(long, env = "RELAY_WATCH_INTERVAL", default_value = "2ms", value_parser = parse_duration)]
     pub relay_watch_interval: Duration,
 

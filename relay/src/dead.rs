@@ -2,17 +2,17 @@
 //! for events the broker kept rejecting and the relay parked.
 //!
 //! Retrying clears `dead_at` and the attempt count; a running relay notices the change through
-//! its commit watcher and publishes the events again. A revived event is published after the
+//! its commit watcher (on PostgreSQL the retry notifies it) and publishes the events again. A revived event is published after the
 //! newer events that went ahead while it was parked (its `seq` tells consumers where it
 //! belongs).
 
 use std::io::Write;
 
 use anyhow::Context;
-use inventory_shared::config::DatabaseSettings;
-use inventory_shared::db;
-use inventory_shared::outbox;
-use inventory_shared::time;
+use inventory_shared::config::{DatabaseSettings, Engine};
+use inventory_shared::outbox::{self, StoredEvent};
+use inventory_shared::{db, time};
+use sqlx::Connection;
 
 use crate::config::{DeadCommand, Settings};
 
@@ -22,17 +22,50 @@ pub async fn run(
     command: &DeadCommand,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    settings.database.require_sqlite()?;
-    db::migrate(&settings.database).await?;
-    match command {
-        DeadCommand::List { limit } => list(&settings.database, *limit, out),
-        DeadCommand::Retry { seq } => retry(&settings.database, *seq, out).await,
+    match settings.database.engine() {
+        Engine::Sqlite(_) => {
+            db::migrate(&settings.database).await?;
+            match command {
+                DeadCommand::List { limit } => {
+                    let conn = db::open_reader(&settings.database.path())?;
+                    let dead = outbox::list_dead(&conn, (*limit).max(1))
+                        .context("listing parked events")?;
+                    list(&dead, out)
+                }
+                DeadCommand::Retry { seq } => {
+                    let revived = retry_sqlite(&settings.database, *seq).await?;
+                    report_retry(*seq, revived, out)
+                }
+            }
+        }
+        Engine::Postgres(url) => {
+            let options = crate::pg_session::connect_options(&url)?;
+            let mut conn = sqlx::PgConnection::connect_with(&options)
+                .await
+                .with_context(|| format!("connecting to PostgreSQL ({url})"))?;
+            inventory_shared::postgres::MIGRATOR
+                .run(&mut conn)
+                .await
+                .context("applying the PostgreSQL migrations")?;
+            match command {
+                DeadCommand::List { limit } => {
+                    let dead = outbox::postgres::list_dead(&mut conn, (*limit).max(1))
+                        .await
+                        .context("listing parked events")?;
+                    list(&dead, out)
+                }
+                DeadCommand::Retry { seq } => {
+                    let revived = outbox::postgres::revive_dead(&mut conn, *seq)
+                        .await
+                        .context("reviving parked events")?;
+                    report_retry(*seq, revived, out)
+                }
+            }
+        }
     }
 }
 
-fn list(database: &DatabaseSettings, limit: i64, out: &mut impl Write) -> anyhow::Result<()> {
-    let conn = db::open_reader(&database.path())?;
-    let dead = outbox::list_dead(&conn, limit.max(1)).context("listing parked events")?;
+fn list(dead: &[StoredEvent], out: &mut impl Write) -> anyhow::Result<()> {
     if dead.is_empty() {
         writeln!(out, "no parked events")?;
         return Ok(());
@@ -42,7 +75,7 @@ fn list(database: &DatabaseSettings, limit: i64, out: &mut impl Write) -> anyhow
         "{:>10}  {:<36}  {:<22}  {:>8}  {:<27}  last_error",
         "seq", "id", "event_type", "attempts", "dead_at"
     )?;
-    for event in &dead {
+    for event in dead {
         writeln!(
             out,
             "{:>10}  {:<36}  {:<22}  {:>8}  {:<27}  {}",
@@ -62,15 +95,14 @@ fn list(database: &DatabaseSettings, limit: i64, out: &mut impl Write) -> anyhow
     Ok(())
 }
 
-async fn retry(
-    database: &DatabaseSettings,
-    seq: Option<i64>,
-    out: &mut impl Write,
-) -> anyhow::Result<()> {
+async fn retry_sqlite(database: &DatabaseSettings, seq: Option<i64>) -> anyhow::Result<u64> {
     let mut conn = db::open_admin(database).await?;
-    let revived = outbox::revive_dead(&mut conn, seq)
+    outbox::revive_dead(&mut conn, seq)
         .await
-        .context("reviving parked events")?;
+        .context("reviving parked events")
+}
+
+fn report_retry(seq: Option<i64>, revived: u64, out: &mut impl Write) -> anyhow::Result<()> {
     match seq {
         Some(seq) if revived == 0 => {
             anyhow::bail!("event {seq} is not parked (or already synced)")

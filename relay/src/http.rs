@@ -13,23 +13,21 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use inventory_shared::db;
-use inventory_shared::outbox;
 use inventory_shared::time;
 use poem::http::StatusCode;
 use poem::web::{Data, Json};
 use poem::{EndpointExt, IntoResponse, Response, Route, get, handler};
 use serde::Serialize;
-use sqlx::SqlitePool;
 
 use crate::metrics::Metrics;
 use crate::status::Status;
+use crate::storage::OutboxReader;
 
 /// What the handlers read.
 #[derive(Debug, Clone)]
 pub struct HttpState {
-    /// For the pending counts.
-    pub reader: SqlitePool,
+    /// For the pending counts (and PostgreSQL's fence age).
+    pub reader: OutboxReader,
     /// The relay's metrics.
     pub metrics: Metrics,
     /// The broker's state as the publish loop saw it.
@@ -89,10 +87,7 @@ async fn livez() -> &'static str {
 
 #[handler]
 async fn health(Data(state): Data<&HttpState>) -> Response {
-    let summary = match db::ping(&state.reader).await {
-        Ok(()) => outbox::pending_summary(&state.reader).await.ok(),
-        Err(_) => None,
-    };
+    let summary = state.reader.checked_summary().await;
     let broker_up = state.status.broker_up();
     let leader = state.status.is_leader();
     let stuck = leader && summary.is_some_and(|s| is_stuck(s.count, s.oldest, state.stuck_after));
@@ -130,10 +125,14 @@ async fn health(Data(state): Data<&HttpState>) -> Response {
 
 /// Refreshes the backlog gauges from the database, then renders every metric. The gauges are
 /// read at scrape time from the outbox counters (a few rows, and one index entry for the
-/// oldest pending event) rather than after every batch.
+/// oldest pending event) rather than after every batch; on PostgreSQL also the fence's age
+/// (`pg_stat_activity`).
 #[handler]
 async fn metrics(Data(state): Data<&HttpState>) -> Response {
-    if let Ok(summary) = outbox::pending_summary(&state.reader).await {
+    if let Some(age) = state.reader.fence_age().await {
+        state.metrics.fence_age.set(age);
+    }
+    if let Some(summary) = state.reader.pending_summary().await {
         state.metrics.pending.set(summary.count as f64);
         state
             .metrics

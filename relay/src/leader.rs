@@ -9,10 +9,9 @@
 //! it already holds before sending), so events the old leader published but never marked are
 //! not sent twice.
 //!
-//! [`Elector`] is the seam for other databases: SQLite uses [`FileElector`]; a PostgreSQL
-//! elector (an advisory lock on a dedicated connection, or a lease row with an epoch) becomes
-//! another variant, with the same two questions: "may I lead now?" and, before each batch,
-//! "do I still lead?".
+//! [`Elector`] is the seam between databases: SQLite uses [`FileElector`]; PostgreSQL a session
+//! advisory lock on a dedicated connection ([`PgSession`], which explains the choice), with
+//! the same two questions: "may I lead now?" and, before each batch, "do I still lead?".
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -23,6 +22,7 @@ use inventory_shared::config::DatabaseSettings;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
+use crate::pg_session::{self, PgSession};
 use crate::status::Status;
 
 /// How often a standby asks to lead. A dead leader's lock is released by the kernel at once,
@@ -34,6 +34,9 @@ pub const STANDBY_RETRY: Duration = Duration::from_millis(500);
 pub enum Elector {
     /// SQLite: an exclusive lock on a file beside the database.
     File(FileElector),
+    /// PostgreSQL: a session advisory lock held by the relay's dedicated session, which also
+    /// carries every read and mark of the leader (the fence).
+    Postgres(PgSession),
 }
 
 impl Elector {
@@ -51,19 +54,21 @@ impl Elector {
     pub async fn try_acquire(&mut self) -> anyhow::Result<bool> {
         match self {
             Self::File(file) => file.try_acquire(),
+            Self::Postgres(session) => session.try_lock().await,
         }
     }
 
     /// Whether this relay still leads; asked before each batch. A deposed leader must stop
     /// before publishing or marking anything else. The file lock cannot be lost while the
-    /// process lives; an elector whose leadership can lapse between two checks (a PostgreSQL
-    /// lease) must also fence the marks themselves (its epoch in the mark's `WHERE`), since a
-    /// batch's mark may still be lingering when leadership lapses.
+    /// process lives; the PostgreSQL lock can (its session ends), and there the marks are
+    /// fenced too: they go through the session that holds the lock.
     pub async fn still_leads(&mut self) -> anyhow::Result<bool> {
         match self {
             // A lock held by this process's open file cannot be taken from it while the
             // process lives: only closing the file (or dying) releases it.
             Self::File(file) => Ok(file.holds()),
+            // Asked of the server; a session that does not answer counts as lost.
+            Self::Postgres(session) => session.still_leads().await,
         }
     }
 
@@ -71,6 +76,9 @@ impl Elector {
     pub fn describe(&self) -> String {
         match self {
             Self::File(file) => format!("lock file {}", file.path.display()),
+            Self::Postgres(_) => {
+                format!("PostgreSQL session advisory lock {}", pg_session::LOCK_KEY)
+            }
         }
     }
 }

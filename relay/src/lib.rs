@@ -1,7 +1,8 @@
 //! The outbox relay: the only component that talks to a message broker.
 //!
-//! It reads the `events` table (`synced_at IS NULL AND dead_at IS NULL`, in `seq` order),
-//! publishes batches to the configured broker and marks them synced once acknowledged.
+//! It reads the `events` table (`synced_at IS NULL AND dead_at IS NULL`, in `seq` order; on
+//! PostgreSQL only behind the `xid` visibility fence), publishes batches to the configured
+//! broker and marks them synced once acknowledged. `DATABASE_URL` picks SQLite or PostgreSQL.
 //!
 //! Module map:
 //! - [`config`]: settings from env / flags, and the `dead` subcommands.
@@ -9,12 +10,19 @@
 //!   `none`).
 //! - [`step`]: one publish step (read a batch, publish it in one round trip, mark it) and what
 //!   it reports: `Published(n)`, `Empty`, `Rejected`, `BrokerDown`.
+//! - `pending` (private): where the step reads its batches (a read-only SQLite connection, or
+//!   the leader's PostgreSQL session behind the visibility fence).
 //! - `ledger` (private): the step's database side: marks, rejections, and the metrics and
 //!   status that follow them.
 //! - [`leader`]: the election of the one relay that publishes a database (a lock file beside
-//!   SQLite); the others wait as standbys.
+//!   SQLite, a session advisory lock on PostgreSQL); the others wait as standbys.
+//! - [`pg_session`]: the relay's dedicated PostgreSQL session: it holds the leadership lock
+//!   and carries every read and mark of the leader (the fence).
+//! - [`storage`]: the connections each engine needs, and the reads `/health` and `/metrics`
+//!   make on either.
 //! - [`pump`]: the loop around the step: waking on commits, polling, backoff, shutdown.
-//! - [`watch`]: the commit watcher (`PRAGMA data_version`) that wakes the loop early.
+//! - [`watch`]: the commit watcher (`PRAGMA data_version`, or `LISTEN` on PostgreSQL) that
+//!   wakes the loop early.
 //! - [`backoff`]: exponential backoff with full jitter.
 //! - [`metrics`]: the Prometheus metrics, one private recorder per relay.
 //! - [`status`]: the broker state and leadership shared between the loop and `/health`.
@@ -23,8 +31,8 @@
 //! - [`dead`]: `inventory-relay dead list|retry`, the operator path for parked events.
 //!
 //! Imports point one way: `app` → `config` → `publisher` → `inventory_shared::broker`
-//! (the broker connections the consumer shares); `app` → `leader`; `pump` → `leader`, `step` →
-//! `ledger`, `publisher`; nothing under `publisher` reads the relay's configuration. How the relay fits
+//! (the broker connections the consumer shares); `app` → `storage`, `leader` → `pg_session`;
+//! `pump` → `leader`, `step` → `ledger`, `publisher`, `pg_session`; nothing under `publisher` reads the relay's configuration. How the relay fits
 //! with the API: `docs/architecture.md`.
 
 pub mod app;
@@ -35,10 +43,13 @@ pub mod http;
 pub mod leader;
 mod ledger;
 pub mod metrics;
+mod pending;
+pub mod pg_session;
 pub mod publisher;
 pub mod pump;
 pub mod status;
 pub mod step;
+pub mod storage;
 pub mod watch;
 
 pub use app::Relay;

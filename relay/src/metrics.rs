@@ -47,10 +47,13 @@ pub mod names {
     pub const LEADER: &str = "relay_leader";
     /// Counter: times this process became leader.
     pub const LEADERSHIP_CHANGES: &str = "relay_leadership_changes_total";
+    /// Gauge: how long the oldest running transaction holding PostgreSQL's visibility fence
+    /// (and so every event written after it began) has run; always 0 on SQLite.
+    pub const FENCE_AGE: &str = "relay_fence_age_seconds";
     /// Gauge, label `version`: always 1.
     pub const BUILD_INFO: &str = "inventory_build_info";
     /// Every name above, for tests and docs.
-    pub const ALL: [&str; 14] = [
+    pub const ALL: [&str; 15] = [
         PUBLISHED,
         FAILURES,
         DEAD,
@@ -64,6 +67,7 @@ pub mod names {
         STUCK,
         LEADER,
         LEADERSHIP_CHANGES,
+        FENCE_AGE,
         BUILD_INFO,
     ];
 }
@@ -128,6 +132,8 @@ pub struct Metrics {
     pub leader: Gauge,
     /// `relay_leadership_changes_total`.
     pub leadership_changes: Counter,
+    /// `relay_fence_age_seconds`.
+    pub fence_age: Gauge,
     /// The `process_*` metrics, recorded into this relay's recorder at each render.
     process: metrics_process::Collector,
 }
@@ -165,6 +171,7 @@ impl Metrics {
             leader: gauge(names::LEADER),
             leadership_changes: recorder
                 .register_counter(&Key::from_static_name(names::LEADERSHIP_CHANGES), &METADATA),
+            fence_age: gauge(names::FENCE_AGE),
             process: metrics_process::Collector::default(),
             handle,
             recorder: Arc::new(recorder),
@@ -186,6 +193,7 @@ impl Metrics {
             &metrics.last_publish,
             &metrics.stuck,
             &metrics.leader,
+            &metrics.fence_age,
         ] {
             gauge.set(0.0);
         }
@@ -291,6 +299,12 @@ fn describe(recorder: &PrometheusRecorder) {
             names::LEADERSHIP_CHANGES,
             "Times this process became the leading (publishing) relay of its database.",
             None,
+        ),
+        (
+            names::FENCE_AGE,
+            "PostgreSQL: how long the oldest running transaction holding the visibility fence \
+             (and every event written after it began) has run; 0 on SQLite.",
+            Some(Unit::Seconds),
         ),
         (
             names::BUILD_INFO,

@@ -2,13 +2,15 @@
 //!
 //! - Something published: step again at once (drain).
 //! - Nothing pending: wait for a commit (the watcher's wake-up), the poll interval, or
-//!   shutdown; ping the broker every second meanwhile so `/health` stays current.
+//!   shutdown; ping the broker every second meanwhile so `/health` stays current. Pending
+//!   events held back by PostgreSQL's visibility fence: read again after [`FENCE_RECHECK`]
+//!   (doubling while it stays held, up to [`FENCE_RECHECK_MAX`]).
 //! - Broker down, an event rejected, or the database failing: wait a full-jitter backoff delay,
 //!   then try the same events again. A success resets the backoff.
 //!
 //! The loop runs only on the leading relay ([`crate::leader`]); it asks its elector before
-//! each step whether it still leads, and stops (without publishing or marking again) when it
-//! does not.
+//! each step, and every second while idle, whether it still leads, and stops (without
+//! publishing or marking again) when it does not.
 //!
 //! Shutdown is only observed between steps, never inside one, so the batch in flight is
 //! finished and marked before the loop returns (the last batch's mark, which runs in the
@@ -28,6 +30,16 @@ use crate::step::{PublishStep, StepOutcome};
 
 /// How often an idle relay checks that the broker still answers.
 pub const IDLE_PING_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How soon an idle relay reads again when PostgreSQL's visibility fence held pending events
+/// back ([`PublishStep::held_back`]): the transaction holding it may end without a
+/// notification (a rollback, or a transaction that wrote no event). The delay doubles while
+/// the fence stays held, up to [`FENCE_RECHECK_MAX`], so a transaction left open for minutes
+/// does not cost a read every 20 ms.
+pub const FENCE_RECHECK: Duration = Duration::from_millis(20);
+
+/// The longest delay between two reads while the fence holds events back.
+pub const FENCE_RECHECK_MAX: Duration = Duration::from_secs(1);
 
 /// Tunables of the loop.
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +63,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let mut backoff = Backoff::new(settings.backoff);
+    let mut fence_wait = FENCE_RECHECK;
     let mut down_since: Option<Instant> = None;
     // Set when leadership is lost: the loop then stops without marking again (the next leader
     // reconciles the last batch with the broker's tail).
@@ -92,6 +105,7 @@ pub async fn run(
         let delay = match outcome {
             Ok(StepOutcome::Published(count)) => {
                 tracing::debug!(count, "published");
+                fence_wait = FENCE_RECHECK;
                 backoff.reset();
                 metrics.backoff.set(0.0);
                 continue;
@@ -99,9 +113,18 @@ pub async fn run(
             Ok(StepOutcome::Empty) => {
                 backoff.reset();
                 metrics.backoff.set(0.0);
+                let poll_interval = if step.held_back() {
+                    let wait = fence_wait;
+                    fence_wait = (fence_wait * 2).min(FENCE_RECHECK_MAX);
+                    wait.min(settings.poll_interval)
+                } else {
+                    fence_wait = FENCE_RECHECK;
+                    settings.poll_interval
+                };
                 if idle(
                     &mut step,
-                    settings.poll_interval,
+                    &mut elector,
+                    poll_interval,
                     &wake,
                     &metrics,
                     &status,
@@ -192,6 +215,7 @@ pub async fn run(
 /// Waits for a reason to step again. Returns `true` on shutdown.
 async fn idle(
     step: &mut PublishStep,
+    elector: &mut Elector,
     poll_interval: Duration,
     wake: &Notify,
     metrics: &Metrics,
@@ -234,6 +258,12 @@ async fn idle(
             }
             Ok(Err(error)) => broker_silent(status, metrics, &error.to_string()),
             Err(_) => broker_silent(status, metrics, "ping timed out"),
+        }
+        // An idle leader whose PostgreSQL session ended learns it here, within a second,
+        // rather than at the next commit: the loop's check then stops it. (The file lock
+        // cannot be lost; for it this is a field read.)
+        if !matches!(elector.still_leads().await, Ok(true)) {
+            return false;
         }
     }
 }

@@ -15,22 +15,31 @@
 //! continuous load). A mark that fails leaves its batch published but unmarked, exactly like
 //! a crash between the two: the next step reconciles with the broker before sending anything.
 //! [`PublishStep::settle`] waits for the mark in flight (the loop calls it before it returns).
+//!
+//! **On PostgreSQL** ([`PublishStep::on_postgres`]) a batch is marked before the next read, and
+//! every read starts from the oldest pending event behind the visibility fence
+//! (`inventory_shared::outbox::postgres`): there, a row can become visible below a `seq`
+//! already published, and a cursor would read past it. Both go through the leader's session
+//! ([`PgSession`]), so a deposed relay can neither read nor mark. Marks there cost no write
+//! lock anyone waits for, so overlapping them buys little. When the fence cut a batch short
+//! ([`PublishStep::held_back`]) the loop looks again soon rather than idling until a wake-up.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use inventory_shared::db;
-use inventory_shared::outbox::{self, StoredEvent};
+use inventory_shared::outbox::StoredEvent;
 use inventory_shared::time::{self, Timestamp};
 use sqlx::SqlitePool;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::ledger::Ledger;
 pub use crate::ledger::StepSettings;
+use crate::ledger::{Ledger, Marker};
 use crate::metrics::{FailureReason, Metrics};
+use crate::pending::PendingReader;
+use crate::pg_session::PgSession;
 use crate::publisher::{BatchFailure, PublishError, Publisher};
 use crate::status::Status;
 
@@ -91,42 +100,10 @@ pub struct PublishStep {
     /// While set, the next step asks the broker what it already holds before sending.
     reconcile: bool,
     pending: PendingReader,
-}
-
-/// Reads batches of pending events on a read-only `rusqlite` connection in a blocking task
-/// (see [`db::open_reader`] for why); opened on first use.
-struct PendingReader {
-    path: PathBuf,
-    conn: Arc<std::sync::Mutex<Option<rusqlite::Connection>>>,
-}
-
-impl PendingReader {
-    fn new(path: &Path) -> Self {
-        Self {
-            path: path.to_path_buf(),
-            conn: Arc::new(std::sync::Mutex::new(None)),
-        }
-    }
-
-    async fn fetch(&self, after: i64, limit: i64) -> anyhow::Result<Vec<outbox::StoredEvent>> {
-        let conn = self.conn.clone();
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| anyhow::anyhow!("pending reader poisoned"))?;
-            let conn = match guard.take() {
-                Some(conn) => conn,
-                None => db::open_reader(&path)?,
-            };
-            let result = outbox::fetch_pending_after(&conn, after, limit);
-            if result.is_ok() {
-                *guard = Some(conn);
-            }
-            Ok(result?)
-        })
-        .await?
-    }
+    /// Whether marks run beside the next reads (SQLite) or before them (PostgreSQL).
+    overlap: bool,
+    /// Whether the last read stopped at the visibility fence with pending events behind it.
+    held_back: bool,
 }
 
 impl std::fmt::Debug for PublishStep {
@@ -140,9 +117,9 @@ impl std::fmt::Debug for PublishStep {
 }
 
 impl PublishStep {
-    /// A step reading pending events from the database file at `database`, marking them on
-    /// `marker` (the relay's marking connection, [`db::open_marker`]), publishing through
-    /// `publisher`.
+    /// A step reading pending events from the SQLite database file at `database`, marking
+    /// them on `marker` (the relay's marking connection,
+    /// [`inventory_shared::db::open_marker`]), publishing through `publisher`.
     pub fn new(
         database: &Path,
         marker: SqlitePool,
@@ -151,7 +128,49 @@ impl PublishStep {
         metrics: Metrics,
         status: Arc<Status>,
     ) -> Self {
-        let pending = PendingReader::new(database);
+        let pending = PendingReader::Sqlite {
+            path: database.to_path_buf(),
+            conn: Arc::new(std::sync::Mutex::new(None)),
+        };
+        Self::with(
+            pending,
+            Marker::Sqlite(marker),
+            publisher,
+            settings,
+            metrics,
+            status,
+        )
+    }
+
+    /// A step on PostgreSQL: reads and marks through the leader's `session` (see the module
+    /// documentation).
+    pub fn on_postgres(
+        session: PgSession,
+        publisher: Box<dyn Publisher>,
+        settings: StepSettings,
+        metrics: Metrics,
+        status: Arc<Status>,
+    ) -> Self {
+        let mut step = Self::with(
+            PendingReader::Postgres(session.clone()),
+            Marker::Postgres(session),
+            publisher,
+            settings,
+            metrics,
+            status,
+        );
+        step.overlap = false;
+        step
+    }
+
+    fn with(
+        pending: PendingReader,
+        marker: Marker,
+        publisher: Box<dyn Publisher>,
+        settings: StepSettings,
+        metrics: Metrics,
+        status: Arc<Status>,
+    ) -> Self {
         Self {
             publisher,
             ledger: Arc::new(Ledger {
@@ -167,7 +186,17 @@ impl PublishStep {
             cursor: None,
             reconcile: true,
             pending,
+            overlap: true,
+            held_back: false,
         }
+    }
+
+    /// Whether the last read found pending events it may not publish yet: rows behind a
+    /// transaction still running (PostgreSQL's visibility fence). The loop then looks again
+    /// after [`crate::pump::FENCE_RECHECK`]: the transaction holding the fence may end
+    /// without notifying anyone (a rollback, or one that wrote no event).
+    pub fn held_back(&self) -> bool {
+        self.held_back
     }
 
     /// Rejections before an event is parked.
@@ -188,7 +217,7 @@ impl PublishStep {
     /// Marked events show as pending for up to that long; nothing is published twice (the
     /// read cursor stays past them).
     pub fn lingering_marks(mut self) -> Self {
-        self.linger = true;
+        self.linger = self.overlap;
         self
     }
 
@@ -270,11 +299,12 @@ impl PublishStep {
             self.cursor = None;
         }
         let after = self.cursor.map_or(0, |(seq, _)| seq);
-        let mut batch = self
+        let (mut batch, held_back) = self
             .pending
             .fetch(after, i64::from(self.ledger.settings.batch_size))
             .await
             .context("reading pending events")?;
+        self.held_back = held_back;
         if batch.is_empty() {
             // With lingering marks, the loop marks what waits when it is due; the cursor
             // stays past it meanwhile.
@@ -329,7 +359,12 @@ impl PublishStep {
                 let since = self.cursor.map_or_else(Instant::now, |(_, since)| since);
                 self.cursor = Some((last, since));
                 self.unmarked.push((batch, acked_at));
-                self.mark_in_background().await?;
+                if self.overlap {
+                    self.mark_in_background().await?;
+                } else {
+                    self.settle().await?;
+                    self.cursor = None;
+                }
                 tracing::debug!(
                     count,
                     read_ms = read.as_secs_f64() * 1e3,

@@ -4,12 +4,19 @@
 //!
 //! It has its own connection (not one from the pools) because `data_version` is per
 //! connection: it only reports commits made by *other* connections since this one last looked.
+//!
+//! On PostgreSQL the writers `NOTIFY` at commit (`outbox::postgres::append_events`) and
+//! [`listen`] wakes the loop on each notification. sqlx's `PgListener` reconnects by itself,
+//! but what was sent while it was away is gone: a notification only wakes the loop early, the
+//! loop's poll (`RELAY_POLL_INTERVAL`) is what guarantees every event is seen.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use inventory_shared::config::DatabaseSettings;
 use inventory_shared::db;
+use inventory_shared::outbox::postgres::CHANNEL;
+use sqlx::postgres::{PgListener, PgPool};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -45,6 +52,57 @@ pub async fn watch_commits(
                 tracing::warn!(error = %error, "cannot read data_version; relying on polling");
             }
             Err(_) => {}
+        }
+    }
+}
+
+/// `LISTEN`s to the outbox channel on a connection of `pool` and calls `notify_one` on `wake`
+/// for each notification, until `shutdown` is cancelled. A lost connection is logged once and
+/// retried every second (the listener reconnects on the next receive); polling covers the gap.
+pub async fn listen(
+    pool: PgPool,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut failing = false;
+    let mut listener: Option<PgListener> = None;
+    loop {
+        let received = match listener.as_mut() {
+            Some(listener) => tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                received = listener.recv() => received.map(drop),
+            },
+            None => {
+                let connected = async {
+                    let mut new = PgListener::connect_with(&pool).await?;
+                    new.listen(CHANNEL).await?;
+                    Ok::<_, sqlx::Error>(new)
+                };
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    connected = connected => connected.map(|new| {
+                        listener = Some(new);
+                        // Whatever was committed while nobody listened: look now.
+                    }),
+                }
+            }
+        };
+        match received {
+            Ok(()) => {
+                wake.notify_one();
+                failing = false;
+            }
+            Err(error) => {
+                if !failing {
+                    tracing::warn!(error = %error, "LISTEN connection lost; relying on polling");
+                    failing = true;
+                }
+                listener = None;
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
         }
     }
 }

@@ -1,21 +1,37 @@
 //! The relay binary SIGKILLed in the middle of draining a backlog, then restarted: every event
-//! reaches the stream exactly once.
+//! reaches the stream exactly once, on SQLite and on PostgreSQL.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{RedisServer, RelayProcess, STREAM, TestDb, wait_until};
+use common::{
+    PgTestDb, RedisServer, RelayProcess, STREAM, TestBackend, TestDb, sample_event, wait_until,
+};
 
 const BACKLOG: usize = 20_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_killed_mid_drain_and_restarted_publishes_every_event_exactly_once() {
+    killed_mid_drain_and_restarted(TestBackend::Sqlite(TestDb::new().await)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_relay_killed_mid_drain_and_restarted_publishes_every_event_exactly_once() {
+    killed_mid_drain_and_restarted(TestBackend::Postgres(PgTestDb::new().await)).await;
+}
+
+async fn killed_mid_drain_and_restarted(db: TestBackend) {
     let redis = RedisServer::start().await;
-    let db = TestDb::new().await;
-    let written = db.append(BACKLOG, 1000).await;
+    let mut written = Vec::with_capacity(BACKLOG);
+    for first in (0..BACKLOG).step_by(1000) {
+        written.extend(
+            db.append((first..first + 1000).map(sample_event).collect())
+                .await,
+        );
+    }
     let env = [
-        ("DATABASE_URL", db.path().display().to_string()),
+        ("DATABASE_URL", db.database_url()),
         ("REDIS_URL", redis.url()),
         ("RELAY_BATCH_SIZE", "100".to_owned()),
     ];
@@ -23,7 +39,7 @@ async fn a_relay_killed_mid_drain_and_restarted_publishes_every_event_exactly_on
     // Kill it three times at different points of the drain, restarting each time.
     let mut killed_at = Vec::new();
     for threshold in [2_000, 8_000, 14_000] {
-        let mut relay = RelayProcess::spawn(db.dir.path(), &env);
+        let mut relay = RelayProcess::spawn(db.dir(), &env);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let (published, _, _) = db.counts().await;
@@ -53,9 +69,12 @@ async fn a_relay_killed_mid_drain_and_restarted_publishes_every_event_exactly_on
         );
         killed_at.push((published, in_stream));
     }
-    eprintln!("killed at (marked, in stream): {killed_at:?}");
+    eprintln!(
+        "{}: killed at (marked, in stream): {killed_at:?}",
+        db.name()
+    );
 
-    let _relay = RelayProcess::spawn(db.dir.path(), &env);
+    let _relay = RelayProcess::spawn(db.dir(), &env);
     wait_until(
         Duration::from_secs(60),
         "the whole backlog is published",

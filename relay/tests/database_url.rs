@@ -1,6 +1,7 @@
-//! The real `inventory-relay` binary refuses a PostgreSQL `DATABASE_URL` (not served yet) and an
-//! unknown scheme before it creates anything, for serving and for `dead list` alike. Once,
-//! `postgres://…` was read as a relative path and a folder named `postgres:` appeared.
+//! The real `inventory-relay` binary reads a PostgreSQL `DATABASE_URL` as PostgreSQL (never as
+//! a path: once, `postgres://…` became a folder named `postgres:`), never echoes its password,
+//! and refuses an unknown scheme before it creates anything, for serving and for `dead list`
+//! alike.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -41,12 +42,13 @@ fn is_empty(dir: &Path) -> bool {
 }
 
 #[test]
-fn a_postgres_url_is_refused_by_the_relay_and_its_dead_command() {
+fn an_unreachable_postgres_url_stops_the_relay_and_its_dead_command_without_its_password() {
     for args in [&[][..], &["dead", "list"][..]] {
         let dir = tempfile::tempdir().expect("tempdir");
 
+        // Port 1: nothing listens there.
         let (output, stderr) =
-            run_relay_in(dir.path(), "postgres://postgres@127.0.0.1:5432/inv", args);
+            run_relay_in(dir.path(), "postgres://app:s3cret@127.0.0.1:1/inv", args);
 
         let output = output.unwrap_or_else(|| panic!("{args:?}: the relay kept running: {stderr}"));
         assert!(
@@ -55,9 +57,12 @@ fn a_postgres_url_is_refused_by_the_relay_and_its_dead_command() {
             output.status
         );
         assert!(
-            stderr.contains("DATABASE_URL names a PostgreSQL server")
-                && stderr.contains("this version serves SQLite only"),
+            stderr.contains("connecting to PostgreSQL (postgres://app:***@127.0.0.1:1/inv)"),
             "{args:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("s3cret"),
+            "{args:?}: password echoed: {stderr}"
         );
         assert!(is_empty(dir.path()), "{args:?}: something was created");
     }

@@ -1,7 +1,7 @@
-//! Two relay binaries on one SQLite database and a private Redis: one leads and publishes,
-//! the other is a standby that publishes nothing until the leader is `kill -9`ed, then takes
-//! over within 5 s. Under steady writes throughout, the stream ends with every event exactly
-//! once and each product's events in `seq` order.
+//! Two relay binaries on one database and a private Redis, on SQLite and on PostgreSQL: one
+//! leads and publishes, the other is a standby that publishes nothing until the leader is
+//! `kill -9`ed, then takes over within 5 s. Under steady writes throughout, the stream ends
+//! with every event exactly once and each product's events in `seq` order.
 
 mod common;
 
@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{RedisServer, RelayProcess, STREAM, TestDb, append_in_one_tx, metric, sample_event};
+use common::{
+    PgTestDb, RedisServer, RelayProcess, STREAM, TestBackend, TestDb, metric, sample_event,
+};
 
 /// Writer transactions of [`EVENTS_PER_TX`] events, one every [`WRITE_EVERY`]: about 4 s of
 /// writes, 4,000 events.
@@ -28,16 +30,16 @@ struct Relay {
 }
 
 impl Relay {
-    fn spawn(db: &TestDb, redis: &RedisServer) -> Self {
+    fn spawn(db: &TestBackend, redis: &RedisServer) -> Self {
         let port = common::free_port();
         let env = [
-            ("DATABASE_URL", db.path().display().to_string()),
+            ("DATABASE_URL", db.database_url()),
             ("REDIS_URL", redis.url()),
             ("RELAY_BATCH_SIZE", "100".to_owned()),
             ("RELAY_HTTP_ADDR", format!("127.0.0.1:{port}")),
         ];
         Self {
-            process: RelayProcess::spawn(db.dir.path(), &env),
+            process: RelayProcess::spawn(db.dir(), &env),
             port,
         }
     }
@@ -65,19 +67,20 @@ impl Relay {
     }
 }
 
-/// Writes [`WRITES`] transactions on a thread of its own; their seqs, once done.
+/// Writes [`WRITES`] transactions in a task of its own; their seqs, once done.
 fn start_writer(
-    db: &TestDb,
+    db: Arc<TestBackend>,
     written: Arc<std::sync::Mutex<Vec<i64>>>,
     done: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    let path = db.path();
-    std::thread::spawn(move || {
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         for w in 0..WRITES {
             let first = w * EVENTS_PER_TX;
-            let seqs = append_in_one_tx(&path, (first..first + EVENTS_PER_TX).map(sample_event));
+            let seqs = db
+                .append((first..first + EVENTS_PER_TX).map(sample_event).collect())
+                .await;
             written.lock().expect("written").extend(seqs);
-            std::thread::sleep(WRITE_EVERY);
+            tokio::time::sleep(WRITE_EVERY).await;
         }
         done.store(true, Ordering::SeqCst);
     })
@@ -85,8 +88,17 @@ fn start_writer(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_relay_waits_as_a_standby_and_takes_over_within_5_s_after_kill_9() {
+    standby_takes_over_after_kill_9(TestBackend::Sqlite(TestDb::new().await)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_second_relay_waits_as_a_standby_and_takes_over_within_5_s_after_kill_9() {
+    standby_takes_over_after_kill_9(TestBackend::Postgres(PgTestDb::new().await)).await;
+}
+
+async fn standby_takes_over_after_kill_9(db: TestBackend) {
     let redis = RedisServer::start().await;
-    let db = TestDb::new().await;
+    let db = Arc::new(db);
     let relays = [Relay::spawn(&db, &redis), Relay::spawn(&db, &redis)];
 
     // Both answer; exactly one leads.
@@ -108,7 +120,7 @@ async fn a_second_relay_waits_as_a_standby_and_takes_over_within_5_s_after_kill_
 
     let written = Arc::new(std::sync::Mutex::new(Vec::new()));
     let done = Arc::new(AtomicBool::new(false));
-    let writer = start_writer(&db, written.clone(), done.clone());
+    let writer = start_writer(db.clone(), written.clone(), done.clone());
 
     // Under writes: the leader publishes, the standby stays a standby.
     common::wait_until(
@@ -154,7 +166,7 @@ async fn a_second_relay_waits_as_a_standby_and_takes_over_within_5_s_after_kill_
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    writer.join().expect("writer thread");
+    writer.await.expect("writer task");
     let written = written.lock().expect("written").clone();
     let total = written.len() as i64;
     common::wait_until(
@@ -183,8 +195,9 @@ async fn a_second_relay_waits_as_a_standby_and_takes_over_within_5_s_after_kill_
         last_of_product.insert(product, seq);
     }
     eprintln!(
-        "leadership: {} events written, {} stream entries, {duplicates} duplicates, \
+        "leadership ({}): {} events written, {} stream entries, {duplicates} duplicates, \
          {out_of_order} behind an earlier seq of their product; takeover after kill -9: {takeover:?}",
+        db.name(),
         written.len(),
         seqs.len()
     );

@@ -11,7 +11,8 @@ use clap::{Args, ValueEnum};
 pub struct DatabaseSettings {
     /// The database [default: data/inventory.db]: a path or `sqlite://PATH` (`sqlite:PATH`)
     /// selects SQLite (the file and its folder are created when missing); `postgres://` or
-    /// `postgresql://` selects PostgreSQL (not served by this version yet: refused at start).
+    /// `postgresql://` selects PostgreSQL (served by the relay; the API refuses it at start
+    /// until its backend lands).
     /// Any other scheme is refused. A path that contains a colon is written `./name:x.db`.
     #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true, value_parser = DatabaseUrlParser)]
     pub database_url: Option<Engine>,

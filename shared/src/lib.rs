@@ -5,12 +5,14 @@
 //! - [`db`]: the SQLite file: one function per kind of connection (migration, the API's
 //!   writer, read-only readers, read pools, the relay's marker and watcher), their settings
 //!   (WAL, busy timeout, `synchronous`) and the embedded migrations.
-//! - [`postgres`]: the PostgreSQL schema's embedded migrations (the backend is under way).
+//! - [`postgres`]: the PostgreSQL schema's embedded migrations (the API's backend is under way;
+//!   the relay serves PostgreSQL).
 //! - [`time`]: the one timestamp format we store (sortable RFC 3339, UTC, `Z`).
 //! - [`events`]: event types, their payloads and the envelope the relay publishes.
 //! - [`outbox`]: every statement on the `events` table: append inside the caller's
 //!   transaction, read pending, mark synced, record rejections and park poison events, page
-//!   the audit log, count the outbox.
+//!   the audit log, count the outbox; `outbox::postgres` does the same on PostgreSQL
+//!   (set-based append with `NOTIFY`, reads behind the `xid` visibility fence).
 //! - [`retention`]: deleting synced events and finished reservations past their retention
 //!   period, and the incremental vacuum that returns their space.
 //! - [`config`]: configuration pieces both binaries use (the database engine `DATABASE_URL`

@@ -13,6 +13,9 @@
 //! filters, `audit.rs`) and [`outbox_stats`] (the `event_counts` table,
 //! `stats.rs`).
 //!
+//! Everything above is SQLite; [`postgres`] holds the same operations for PostgreSQL (set-based
+//! append with `NOTIFY`, reads behind the visibility fence), on the same [`StoredEvent`].
+//!
 //! Reads that return event rows run on a plain `rusqlite` connection (see
 //! [`crate::db::open_reader`] for why), all through one column list and one row mapper,
 //! [`StoredEvent::from_row`]; the relay's marks and the counters run on sqlx.
@@ -36,6 +39,7 @@ macro_rules! select_events {
 }
 
 mod audit;
+pub mod postgres;
 mod stats;
 
 pub use audit::{EventFilter, list_events, list_events_statement};

@@ -24,9 +24,13 @@ use inventory_shared::time;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod backend;
 mod db;
+mod pg;
 mod redis_server;
+pub use backend::TestBackend;
 pub use db::{Pools, append_in_one_tx};
+pub use pg::PgTestDb;
 pub use redis_server::RedisServer;
 
 /// Stream name the tests publish to.
@@ -140,12 +144,18 @@ pub fn sample_event(i: usize) -> NewEvent {
 }
 
 /// Relay settings for tests: the given database and Redis, an ephemeral HTTP port, short
-/// intervals. `extra` are more `--flag value` pairs.
+/// intervals. `extra` are more `--flag value` pairs (one of the defaults given again replaces
+/// it).
 pub fn settings(db: &Path, redis_port: u16, extra: &[&str]) -> Settings {
+    settings_for(&db.display().to_string(), redis_port, extra)
+}
+
+/// [`settings`] for any `DATABASE_URL` (a path or a `postgres://` URL).
+pub fn settings_for(database_url: &str, redis_port: u16, extra: &[&str]) -> Settings {
     let mut args: Vec<String> = [
         "inventory-relay",
         "--database-url",
-        &db.display().to_string(),
+        database_url,
         "--redis-url",
         &format!("redis://127.0.0.1:{redis_port}"),
         "--relay-http-addr",
@@ -162,7 +172,16 @@ pub fn settings(db: &Path, redis_port: u16, extra: &[&str]) -> Settings {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
+    // A flag in `extra` that is also a default above replaces the default's value.
+    let mut extra = extra.iter().map(|s| s.to_string()).peekable();
+    while let Some(arg) = extra.next() {
+        match args.iter().position(|a| *a == arg) {
+            Some(at) if arg.starts_with("--") && extra.peek().is_some() => {
+                args[at + 1] = extra.next().expect("peeked");
+            }
+            _ => args.push(arg),
+        }
+    }
     Settings::try_parse_from(args).expect("test settings parse")
 }
 
