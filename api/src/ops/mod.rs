@@ -26,8 +26,7 @@ pub mod stock_lists;
 
 pub use error::{ItemRefusal, OpError, OpResult, ShortLine};
 
-/// Largest quantity a stock row or request may hold.
-pub const MAX_QUANTITY: i64 = 1_000_000_000;
+pub use crate::domain::MAX_QUANTITY;
 
 /// `SQLITE_CONSTRAINT_UNIQUE` naming `table.column`: callers turn it into their own 409.
 pub(crate) fn unique_violation(err: &rusqlite::Error, column: &str) -> bool {
