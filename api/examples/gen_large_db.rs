@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use inventory_api::domain::{PositiveQuantity, ProductId, ReservationId, StoreId};
 use inventory_api::ops::{products, reservations, stock};
 use inventory_shared::config::DatabaseSettings;
 use inventory_shared::db::MIGRATOR;
@@ -87,7 +88,7 @@ enum Fate {
 
 /// A reservation waiting for its fate.
 struct Open {
-    id: String,
+    id: ReservationId,
     created: Timestamp,
     fate: Fate,
 }
@@ -371,10 +372,10 @@ impl Generator<'_> {
                     (false, _) => chrono::Duration::days(1),
                 };
                 let input = reservations::ReserveInput {
-                    product_id: product.clone(),
-                    store_id: store.clone(),
+                    product_id: ProductId::from_stored(product.clone()),
+                    store_id: StoreId::from_stored(store.clone()),
                     customer_id: format!("customer-{}", self.rng.below(100_000)),
-                    quantity: 1 + self.rng.below(3) as i64,
+                    quantity: PositiveQuantity::from_stored(1 + self.rng.below(3) as i64),
                     ttl,
                     hold_id: None,
                 };

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use inventory_api::domain::{PositiveQuantity, ProductId, StoreId};
 use inventory_api::ops::{products, reservations, stock};
 use inventory_shared::config::DatabaseSettings;
 use inventory_shared::time;
@@ -62,10 +63,10 @@ fn main() -> anyhow::Result<()> {
         let store = format!("BENCH-STORE-{}", p % 8);
         stock::create_stock(&conn, &product.id, &store, 1_000_000_000, &at)?;
         inputs.push(reservations::ReserveInput {
-            product_id: product.id,
-            store_id: store,
+            product_id: ProductId::from_stored(product.id),
+            store_id: StoreId::from_stored(store),
             customer_id: "bench".to_owned(),
-            quantity: 1,
+            quantity: PositiveQuantity::new_const(1),
             ttl: chrono::Duration::seconds(86_400),
             hold_id: None,
         });
