@@ -19,5 +19,5 @@ pub mod status;
 
 pub use ids::{HoldId, ProductId, ReservationId, Sku, StoreId, UUID_MESSAGE, is_blank};
 pub use quantity::{Adjustment, MAX_QUANTITY, PositiveQuantity, Quantity, TtlSeconds};
-pub use rows::{HoldRow, ReservationRow};
+pub use rows::{HoldRow, ProductRow, ReservationRow, StockRow};
 pub use status::{HoldStatus, ReservationStatus};

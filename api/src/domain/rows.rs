@@ -2,7 +2,8 @@
 //! milliseconds, `inventory_shared::time::to_db`), which is also what responses carry.
 
 use super::{
-    HoldId, HoldStatus, PositiveQuantity, ProductId, ReservationId, ReservationStatus, StoreId,
+    HoldId, HoldStatus, PositiveQuantity, ProductId, Quantity, ReservationId, ReservationStatus,
+    Sku, StoreId,
 };
 
 /// A reservation as stored.
@@ -44,6 +45,51 @@ pub struct HoldRow {
     /// Lines a partial hold could not reserve (a JSON list of `ops::ShortLine`).
     pub unfulfilled: String,
     /// Creation (stored format).
+    pub created_at: String,
+    /// Last change (stored format).
+    pub updated_at: String,
+}
+
+/// A stock row as stored: one per (product, store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockRow {
+    /// Product.
+    pub product_id: ProductId,
+    /// Store.
+    pub store_id: StoreId,
+    /// Units on hand.
+    pub quantity: Quantity,
+    /// Units held by pending reservations (never above `quantity`).
+    pub reserved: Quantity,
+    /// Bumped by every change.
+    pub version: i64,
+    /// Last change (stored format).
+    pub updated_at: String,
+}
+
+impl StockRow {
+    /// Units that can still be reserved or moved.
+    pub fn available(&self) -> i64 {
+        self.quantity.get() - self.reserved.get()
+    }
+}
+
+/// A product as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductRow {
+    /// UUIDv7.
+    pub id: ProductId,
+    /// Unique stock-keeping unit.
+    pub sku: Sku,
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Category used by the list filter.
+    pub category: Option<String>,
+    /// Price in minor units (cents).
+    pub price_cents: i64,
+    /// Creation time (stored format).
     pub created_at: String,
     /// Last change (stored format).
     pub updated_at: String,

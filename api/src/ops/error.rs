@@ -3,7 +3,7 @@
 //! (`impl From<OpError> for ApiError` in `crate::http::error`); the operations never name a
 //! status.
 
-use crate::domain::{HoldStatus, ReservationStatus};
+use crate::domain::{HoldStatus, ProductId, ReservationStatus, StoreId};
 
 /// A line of a hold that cannot be reserved.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -228,10 +228,10 @@ impl OpError {
         Self::Storage(error.into().context(context))
     }
 
-    pub(crate) fn stock_not_found(product_id: &str, store_id: &str) -> Self {
+    pub(crate) fn stock_not_found(product_id: &ProductId, store_id: &StoreId) -> Self {
         Self::StockNotFound {
-            product_id: product_id.to_owned(),
-            store_id: store_id.to_owned(),
+            product_id: product_id.as_str().to_owned(),
+            store_id: store_id.as_str().to_owned(),
         }
     }
 }

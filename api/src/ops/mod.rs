@@ -7,7 +7,10 @@
 //! ([`crate::reads`]); lists and stats are async on the sqlx read pool. Every list is read a
 //! keyset page at a time ([`page`]; the stock lists in [`stock_lists`], the reservation lists in
 //! [`reservation_lists`], the products in [`products`]). Every operation
-//! answers an [`OpError`] when it does not happen; the HTTP edge maps it.
+//! answers an [`OpError`] when it does not happen; the HTTP edge maps it. Operations take the
+//! parsed values of [`crate::domain`] (ids, quantities, statuses), never raw text, and return
+//! its typed rows; a stored row becomes a typed one here, where it is read, and a status's
+//! text appears only in the domain's enum and in the SQL.
 //! (The audit log's reads are in [`inventory_shared::outbox`] with the rest of the
 //! `events` table's SQL.)
 

@@ -129,11 +129,11 @@ pub fn reserve(
         None
     };
     let Some(version) = version else {
-        let (product_id, store_id) = (input.product_id.as_str(), input.store_id.as_str());
+        let (product_id, store_id) = (&input.product_id, &input.store_id);
         return Err(match stock_row(conn, product_id, store_id)? {
             Some(row) => insufficient(input.quantity.get(), row.available(), store_id),
             None if !product_exists(conn, product_id)? => {
-                OpError::ProductNotFound(product_id.to_owned())
+                OpError::ProductNotFound(product_id.as_str().to_owned())
             }
             None => OpError::stock_not_found(product_id, store_id),
         });

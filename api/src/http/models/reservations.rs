@@ -5,7 +5,7 @@ use poem_openapi::Object;
 pub use crate::http::types::ReservationStatus;
 use crate::http::types::{PositiveQuantity, ProductId, StoreId, Timestamp, TtlSeconds, UuidText};
 
-use crate::ops::reservations::ReservationRow;
+use crate::domain::ReservationRow;
 
 /// Body of `POST /reservations`.
 #[derive(Debug, Clone, Object)]

@@ -41,6 +41,19 @@ string_type!(
 );
 string_type!(HoldId, "HoldId", uuid_schema(), HoldId::parse);
 
+/// A response field typed `UuidText` carries a domain id as it is.
+macro_rules! uuid_text_from {
+    ($($ty:ident),+) => {
+        $(impl From<$ty> for UuidText {
+            fn from(id: $ty) -> Self {
+                Self(id.into_inner())
+            }
+        })+
+    };
+}
+
+uuid_text_from!(ProductId, ReservationId, HoldId);
+
 /// An RFC 3339 instant as the server writes it (`format: date-time`). Response-only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timestamp(String);
