@@ -21,3 +21,6 @@ pub use ids::{HoldId, ProductId, ReservationId, Sku, StoreId, UUID_MESSAGE, is_b
 pub use quantity::{Adjustment, MAX_QUANTITY, PositiveQuantity, Quantity, TtlSeconds};
 pub use rows::{HoldRow, ProductRow, ReservationRow, StockRow};
 pub use status::{HoldStatus, ReservationStatus};
+
+#[cfg(test)]
+mod tests;
