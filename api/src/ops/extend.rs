@@ -30,7 +30,7 @@ pub enum ExtendOutcome<T> {
 
 /// The deadline an extension asks for, checked against the lifetime cap.
 pub(crate) fn new_deadline(
-    id: &str,
+    id: &impl std::fmt::Display,
     created_at: &str,
     ttl: chrono::Duration,
     max_lifetime: chrono::Duration,
@@ -42,7 +42,7 @@ pub(crate) fn new_deadline(
     let deadline = *at + ttl;
     if deadline > latest {
         return Err(OpError::LifetimeExceeded {
-            id: id.to_owned(),
+            id: id.to_string(),
             latest: time::to_db(&latest),
         });
     }
@@ -108,7 +108,7 @@ pub fn extend(
             None => Err(not_pending(&row)),
         };
     }
-    let deadline = new_deadline(id.as_str(), &row.created_at, ttl, max_lifetime, at)?;
+    let deadline = new_deadline(id, &row.created_at, ttl, max_lifetime, at)?;
     extend_line(conn, id, &deadline, at)?
         .map(ExtendOutcome::Extended)
         .ok_or_else(|| not_pending(&row))

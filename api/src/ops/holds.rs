@@ -315,7 +315,7 @@ pub fn extend_hold(
         Ok(hold) => hold,
         Err(expired) => return Ok(ExtendOutcome::Expired(expired)),
     };
-    let deadline = new_deadline(id.as_str(), &hold.created_at, ttl, max_lifetime, at)?;
+    let deadline = new_deadline(id, &hold.created_at, ttl, max_lifetime, at)?;
     let hold = set_deadline(conn, id, &deadline, at)?;
     for line in pending_lines(conn, id)? {
         extend_line(conn, &line.id, &deadline, at)?;

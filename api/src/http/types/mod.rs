@@ -4,11 +4,11 @@
 //! parse is the domain's own; poem-openapi's traits are implemented here, so the domain knows
 //! no HTTP). Edge-only types (`If-Match`, prices, timestamps, event types) live here whole.
 //!
-//! - [`text`]: store ids, SKUs, the not-blank rule, `If-Match`.
-//! - [`ids`]: product and reservation ids (UUIDs), and the response-only `Timestamp` and
-//!   `UuidText`.
-//! - [`numbers`]: quantities, adjustments, TTLs and prices.
-//! - [`enums`]: reservation statuses and event types.
+//! - [`text`]: the schemas of store ids and SKUs, the not-blank pattern, `If-Match`.
+//! - [`ids`]: the schemas of product, reservation and hold ids (UUIDs), and the response-only
+//!   `Timestamp` and `UuidText`.
+//! - [`numbers`]: the schemas of quantities, adjustments and TTLs, and prices.
+//! - [`enums`]: the schema of reservation statuses; event types, bulk modes and outcomes.
 //!
 //! Their schemas are inline (no `$ref`): a field's description or `nullable` then merges into
 //! the schema itself instead of an `allOf` wrapper, which client generators refuse around a
