@@ -29,6 +29,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use inventory_api::domain::{
+    Adjustment, PositiveQuantity, ProductId, Quantity, ReservationId, Sku, StoreId,
+};
 use inventory_api::ops::{products, reservations, stock};
 use inventory_shared::config::DatabaseSettings;
 use inventory_shared::db::MIGRATOR;
@@ -87,7 +90,7 @@ enum Fate {
 
 /// A reservation waiting for its fate.
 struct Open {
-    id: String,
+    id: ReservationId,
     created: Timestamp,
     fate: Fate,
 }
@@ -304,12 +307,18 @@ impl Generator<'_> {
     }
 
     /// Products and a stock row of each in every store (`stock.created`).
-    fn catalogue(&mut self, size: &Size, at: &Timestamp) -> anyhow::Result<Vec<(String, String)>> {
-        let stores: Vec<String> = (0..size.stores).map(|s| format!("ST-{s:03}")).collect();
+    fn catalogue(
+        &mut self,
+        size: &Size,
+        at: &Timestamp,
+    ) -> anyhow::Result<Vec<(ProductId, StoreId)>> {
+        let stores = (0..size.stores)
+            .map(|s| StoreId::parse(&format!("ST-{s:03}")).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let mut rows = Vec::with_capacity((size.products * size.stores) as usize);
         for p in 0..size.products {
             let input = products::ProductInput {
-                sku: format!("GEN-{p:07}"),
+                sku: Sku::parse(&format!("GEN-{p:07}")).map_err(anyhow::Error::msg)?,
                 name: format!("Generated product {p}"),
                 description: Some("Built by api/examples/gen_large_db.rs".to_owned()),
                 category: Some(format!("category-{:02}", p % 40)),
@@ -317,7 +326,7 @@ impl Generator<'_> {
             };
             let product = products::insert_product(self.conn, &input, at)?;
             for store in &stores {
-                let quantity = 500 + self.rng.below(1500) as i64;
+                let quantity = Quantity::from_stored(500 + self.rng.below(1500) as i64);
                 stock::create_stock(self.conn, &product.id, store, quantity, at)?;
                 rows.push((product.id.clone(), store.clone()));
                 self.step()?;
@@ -331,7 +340,7 @@ impl Generator<'_> {
     fn history(
         &mut self,
         size: &Size,
-        rows: &[(String, String)],
+        rows: &[(ProductId, StoreId)],
         start: Timestamp,
     ) -> anyhow::Result<()> {
         let keep_pending = size.reservations / 100;
@@ -374,7 +383,7 @@ impl Generator<'_> {
                     product_id: product.clone(),
                     store_id: store.clone(),
                     customer_id: format!("customer-{}", self.rng.below(100_000)),
-                    quantity: 1 + self.rng.below(3) as i64,
+                    quantity: PositiveQuantity::from_stored(1 + self.rng.below(3) as i64),
                     ttl,
                     hold_id: None,
                 };
@@ -388,7 +397,9 @@ impl Generator<'_> {
                 }
                 reserved += 1;
             } else {
-                let change = stock::QuantityChange::Add(1 + self.rng.below(20) as i64);
+                let change = stock::QuantityChange::Add(Adjustment::from_stored(
+                    1 + self.rng.below(20) as i64,
+                ));
                 stock::change_quantity(self.conn, product, store, change, None, None, &at)?;
                 adjusted += 1;
             }

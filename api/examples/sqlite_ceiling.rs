@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use inventory_api::domain::{PositiveQuantity, Quantity, Sku, StoreId};
 use inventory_api::ops::{products, reservations, stock};
 use inventory_shared::config::DatabaseSettings;
 use inventory_shared::time;
@@ -51,7 +52,7 @@ fn main() -> anyhow::Result<()> {
         let product = products::insert_product(
             &conn,
             &products::ProductInput {
-                sku: format!("CEIL-{p}"),
+                sku: Sku::parse(&format!("CEIL-{p}")).map_err(anyhow::Error::msg)?,
                 name: format!("Ceiling product {p}"),
                 description: None,
                 category: None,
@@ -59,13 +60,15 @@ fn main() -> anyhow::Result<()> {
             },
             &at,
         )?;
-        let store = format!("BENCH-STORE-{}", p % 8);
-        stock::create_stock(&conn, &product.id, &store, 1_000_000_000, &at)?;
+        let store =
+            StoreId::parse(&format!("BENCH-STORE-{}", p % 8)).map_err(anyhow::Error::msg)?;
+        let units = Quantity::new_const(1_000_000_000);
+        stock::create_stock(&conn, &product.id, &store, units, &at)?;
         inputs.push(reservations::ReserveInput {
             product_id: product.id,
             store_id: store,
             customer_id: "bench".to_owned(),
-            quantity: 1,
+            quantity: PositiveQuantity::new_const(1),
             ttl: chrono::Duration::seconds(86_400),
             hold_id: None,
         });

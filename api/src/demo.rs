@@ -4,6 +4,7 @@
 
 use inventory_shared::time;
 
+use crate::domain::{Quantity, Sku, StoreId};
 use crate::ops::{OpError, OpResult};
 use crate::ops::{products, stock};
 use crate::state::AppState;
@@ -59,15 +60,36 @@ pub struct Seeded {
     pub stock_rows: usize,
 }
 
+/// A store and quantity of the demo data as domain values (literals of this file).
+fn demo_stock(store: &str, quantity: i64) -> OpResult<(StoreId, Quantity)> {
+    let store = StoreId::parse(store).map_err(|why| {
+        OpError::storage(
+            "parsing a demo store id",
+            anyhow::anyhow!("{store:?} {why}"),
+        )
+    })?;
+    let quantity = Quantity::parse(quantity).map_err(|why| {
+        OpError::storage(
+            "parsing a demo quantity",
+            anyhow::anyhow!("{quantity} {why}"),
+        )
+    })?;
+    Ok((store, quantity))
+}
+
 /// Loads the demo data, skipping what exists.
 pub async fn seed(state: &AppState) -> OpResult<Seeded> {
     let mut seeded = Seeded::default();
     for (sku, name, category, price_cents, units) in CATALOGUE {
-        let product_id = match state.point.read(|c| products::product_by_sku(c, sku)) {
+        // A literal of this file: a SKU that does not parse is a bug here, found by the tests.
+        let sku = Sku::parse(sku).map_err(|why| {
+            OpError::storage("parsing a demo SKU", anyhow::anyhow!("{sku:?} {why}"))
+        })?;
+        let product_id = match state.point.read(|c| products::product_by_sku(c, &sku)) {
             Ok(existing) => existing.id,
             Err(OpError::SkuNotFound(_)) => {
                 let input = products::ProductInput {
-                    sku: sku.to_owned(),
+                    sku: sku.clone(),
                     name: name.to_owned(),
                     description: None,
                     category: Some(category.to_owned()),
@@ -84,10 +106,11 @@ pub async fn seed(state: &AppState) -> OpResult<Seeded> {
         };
         for (store, quantity) in STORES.into_iter().zip(units) {
             let product_id = product_id.clone();
+            let (store, quantity) = demo_stock(store, quantity)?;
             let created = state
                 .writer
                 .write(move |conn| {
-                    stock::create_stock(conn, &product_id, store, quantity, &time::now())
+                    stock::create_stock(conn, &product_id, &store, quantity, &time::now())
                 })
                 .await;
             match created {

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use rusqlite::Connection;
 
+use crate::domain::{HoldId, ReservationId, ReservationStatus};
 use crate::ops::OpResult;
 use crate::ops::expire_batch;
 use crate::ops::holds::{self, Hold};
@@ -111,7 +112,12 @@ impl Batch {
             + self
                 .holds
                 .iter()
-                .map(|h| h.lines.iter().filter(|l| l.status == "EXPIRED").count())
+                .map(|h| {
+                    h.lines
+                        .iter()
+                        .filter(|l| l.status == ReservationStatus::Expired)
+                        .count()
+                })
                 .sum::<usize>()
     }
 
@@ -174,9 +180,9 @@ fn expire_one_by_one(conn: &Connection, at: &time::Timestamp, limit: i64) -> OpR
 }
 
 /// The single reservations' ids, and each hold's id once, in the order found.
-fn split(due: &[expire_batch::Due]) -> (Vec<String>, Vec<String>) {
+fn split(due: &[expire_batch::Due]) -> (Vec<ReservationId>, Vec<HoldId>) {
     let mut singles = Vec::new();
-    let mut holds: Vec<String> = Vec::new();
+    let mut holds: Vec<HoldId> = Vec::new();
     for row in due {
         match &row.hold_id {
             Some(hold) if !holds.contains(hold) => holds.push(hold.clone()),

@@ -17,6 +17,9 @@
 //!   on the same connection, and their domain error [`ops::OpError`]; nothing under `ops`
 //!   knows HTTP.
 //! - [`config`]: settings from env / flags / `.env`; [`keys`]: the API keys it parses.
+//! - [`domain`]: the parsed values the operations take and the typed rows they return (ids,
+//!   quantities, statuses); it knows neither HTTP nor a database driver (the spec's schemas of
+//!   these types are in `http::types`, their row mapping in `ops`).
 //!
 //! [`Application::build`] opens the database and binds the listener; [`Application::run`]
 //! serves until the shutdown token is cancelled, then stops the background tasks (expiry,
@@ -25,6 +28,7 @@
 pub mod backup;
 pub mod config;
 pub mod demo;
+pub mod domain;
 pub mod expiry;
 pub mod http;
 pub mod key_purge;

@@ -12,9 +12,11 @@ use common::{TestApp, spawn_app};
 
 /// Fills the file past a few backup steps (4 MiB each) through the API's own writer.
 async fn history(app: &TestApp, product: &str) {
+    use inventory_api::domain::{Adjustment, ProductId, StoreId};
     use inventory_api::ops::stock;
     for _ in 0..40 {
-        let product = product.to_owned();
+        let product = ProductId::parse(product).expect("a product id");
+        let store = StoreId::parse("MAD-001").expect("a store id");
         app.state
             .writer
             .write(move |conn| {
@@ -22,8 +24,8 @@ async fn history(app: &TestApp, product: &str) {
                     stock::change_quantity(
                         conn,
                         &product,
-                        "MAD-001",
-                        stock::QuantityChange::Add(1),
+                        &store,
+                        stock::QuantityChange::Add(Adjustment::new_const(1)),
                         None,
                         None,
                         &inventory_shared::time::now(),

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{StockDbRow, TestApp, eventually, spawn_app, spawn_app_with};
+use inventory_api::domain::{PositiveQuantity, ProductId, ReservationId, StoreId};
 use inventory_api::ops::expire_batch;
 use inventory_api::ops::reservations::{self, ReserveInput};
 use serde_json::json;
@@ -150,10 +151,10 @@ async fn reserve_already_due(app: &TestApp, rows: &[(String, String)], per_row: 
             for _ in 0..per_row {
                 for (product_id, store_id) in &rows {
                     let input = ReserveInput {
-                        product_id: product_id.clone(),
-                        store_id: store_id.clone(),
+                        product_id: ProductId::from_stored(product_id.clone()),
+                        store_id: StoreId::from_stored(store_id.clone()),
                         customer_id: "abandoned-cart".to_owned(),
-                        quantity: 1,
+                        quantity: PositiveQuantity::new_const(1),
                         ttl: chrono::Duration::seconds(1),
                         hold_id: None,
                     };
@@ -265,14 +266,14 @@ async fn a_batch_leaves_alone_what_was_confirmed_cancelled_or_extended_since_it_
         .write(|conn| {
             let now = inventory_shared::time::now();
             let due = expire_batch::due_reservations(conn, &now, 100)?;
-            let ids: Vec<String> = due.into_iter().map(|d| d.id).collect();
+            let ids: Vec<ReservationId> = due.into_iter().map(|d| d.id).collect();
             // Between finding and expiring: a late confirm (which expires it on the spot), a
             // cancel, a deadline moved into the future (as another replica's extend would).
             reservations::confirm(conn, &ids[0], &now)?;
             reservations::cancel(conn, &ids[1], None, &now)?;
             conn.execute(
                 "UPDATE reservations SET expires_at = '2999-01-01T00:00:00.000000Z' WHERE id = ?",
-                [&ids[2]],
+                [ids[2].as_str()],
             )?;
             let expired = expire_batch::expire_many(conn, &ids, &now)?;
             Ok((expired, ids))
@@ -286,9 +287,9 @@ async fn a_batch_leaves_alone_what_was_confirmed_cancelled_or_extended_since_it_
         vec![ids[3].as_str()],
         "only the one still pending and due"
     );
-    assert_eq!(app.reservation_status(&ids[0]).await, "EXPIRED");
-    assert_eq!(app.reservation_status(&ids[1]).await, "CANCELLED");
-    assert_eq!(app.reservation_status(&ids[2]).await, "PENDING");
+    assert_eq!(app.reservation_status(ids[0].as_str()).await, "EXPIRED");
+    assert_eq!(app.reservation_status(ids[1].as_str()).await, "CANCELLED");
+    assert_eq!(app.reservation_status(ids[2].as_str()).await, "PENDING");
     assert_eq!(
         app.event_count_of("reservation.expired").await,
         2,

@@ -32,6 +32,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("the inventory operations (SQL and rules)", &["ops"]),
     ("settings", &["config"]),
     ("the API keys, parsed at start-up", &["keys"]),
+    (
+        "the domain types: ids, quantities, statuses, typed rows",
+        &["domain"],
+    ),
 ];
 
 fn src() -> PathBuf {

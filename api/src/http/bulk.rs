@@ -33,8 +33,8 @@ fn result_of(item: ItemResult) -> BulkItemResult {
     };
     BulkItemResult {
         index: item.index as i64,
-        product_id: item.product_id,
-        store_id: item.store_id,
+        product_id: item.product_id.into_inner(),
+        store_id: item.store_id.into_inner(),
         status,
         outcome,
         code,
@@ -81,9 +81,9 @@ impl BulkApi {
             .items
             .into_iter()
             .map(|i| BulkItem {
-                product_id: i.product_id.into_inner(),
-                store_id: i.store_id.into_inner(),
-                quantity: i.quantity.get(),
+                product_id: i.product_id,
+                store_id: i.store_id,
+                quantity: i.quantity,
                 reason: i.reason,
             })
             .collect();

@@ -18,7 +18,7 @@ use poem::http::StatusCode;
 use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
-use crate::ops::MAX_QUANTITY;
+use crate::domain::MAX_QUANTITY;
 use crate::ops::page::{AfterAvailable, AfterInstant, AfterText};
 
 /// Longest cursor accepted (the longest real one is about 300 characters).

@@ -35,7 +35,7 @@ enum Created {
 
 fn expired(hold: holds::Hold) -> OpError {
     OpError::HoldExpired {
-        id: hold.hold.id,
+        id: hold.hold.id.into_inner(),
         expires_at: hold.hold.expires_at,
     }
 }
@@ -80,9 +80,9 @@ impl HoldsApi {
                 .items
                 .into_iter()
                 .map(|i| HoldItem {
-                    product_id: i.product_id.into_inner(),
-                    store_id: i.store_id.into_inner(),
-                    quantity: i.quantity.get(),
+                    product_id: i.product_id,
+                    store_id: i.store_id,
+                    quantity: i.quantity,
                 })
                 .collect(),
         };
@@ -107,10 +107,7 @@ impl HoldsApi {
         id: Path<HoldId>,
     ) -> Answer<Json<Hold>, statuses::ReadParamsOne> {
         Ok(Json(
-            self.0
-                .point
-                .read(|c| holds::get_hold(c, id.0.as_str()))?
-                .into(),
+            self.0.point.read(|c| holds::get_hold(c, &id.0))?.into(),
         ))
     }
 
@@ -134,7 +131,7 @@ impl HoldsApi {
         let id = id.0;
         let answer = idempotency.without_body(&auth).write(
             &self.0,
-            move |conn| holds::confirm_hold(conn, id.as_str(), &time::now()),
+            move |conn| holds::confirm_hold(conn, &id, &time::now()),
             |result| {
                 // A confirm past the deadline commits the expiry and answers 409.
                 let result = result.and_then(|outcome| match outcome {
@@ -168,7 +165,7 @@ impl HoldsApi {
         let reason = body.0.reason;
         let answer = write.write(
             &self.0,
-            move |conn| holds::cancel_hold(conn, id.as_str(), reason.as_deref(), &time::now()),
+            move |conn| holds::cancel_hold(conn, &id, reason.as_deref(), &time::now()),
             |result| {
                 record_reservation("cancel_hold", &result);
                 Ok(Json(Hold::from(result?)))
@@ -202,7 +199,7 @@ impl HoldsApi {
         let max_lifetime = self.0.reservation_max_lifetime;
         let answer = write.write(
             &self.0,
-            move |conn| holds::extend_hold(conn, id.as_str(), ttl, max_lifetime, &time::now()),
+            move |conn| holds::extend_hold(conn, &id, ttl, max_lifetime, &time::now()),
             |result| {
                 // An extend past the deadline commits the expiry and answers 409.
                 let result = result.and_then(|outcome| match outcome {

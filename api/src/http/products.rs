@@ -46,7 +46,7 @@ impl ProductBody {
         }
         let blank_to_none = |v: Option<String>| v.filter(|s| !super::types::is_blank(s));
         Ok(ProductInput {
-            sku: self.sku.into_inner(),
+            sku: self.sku,
             name: self.name,
             description: blank_to_none(self.description),
             category: blank_to_none(self.category),
@@ -103,7 +103,7 @@ impl ProductsApi {
         Ok(Json(
             self.0
                 .point
-                .read(|c| products::product_by_id(c, id.0.as_str()))?
+                .read(|c| products::product_by_id(c, &id.0))?
                 .into(),
         ))
     }
@@ -118,7 +118,7 @@ impl ProductsApi {
         Ok(Json(
             self.0
                 .point
-                .read(|c| products::product_by_sku(c, sku.0.as_str()))?
+                .read(|c| products::product_by_sku(c, &sku.0))?
                 .into(),
         ))
     }
@@ -164,7 +164,7 @@ impl ProductsApi {
     ) -> Answer<Replayable<Json<Product>>, statuses::WriteBody> {
         let write = idempotency.with_body(&auth, &body.0);
         let input = body.0.into_input()?;
-        let id = id.0.into_inner();
+        let id = id.0;
         let answer = write.write(
             &self.0,
             move |conn| products::replace_product(conn, &id, &input, &time::now()),
@@ -187,7 +187,7 @@ impl ProductsApi {
         #[oai(name = "Idempotency-Key")]
         idempotency: Idempotency,
     ) -> Answer<Replayable<Deleted>, statuses::WriteNoBody> {
-        let id = id.0.into_inner();
+        let id = id.0;
         let answer = idempotency.without_body(&auth).write(
             &self.0,
             move |conn| products::delete_product(conn, &id),

@@ -59,10 +59,10 @@ impl ReservationsApi {
             .map(TtlSeconds::duration)
             .unwrap_or(self.0.reservation_ttl);
         let input = ReserveInput {
-            product_id: b.product_id.into_inner(),
-            store_id: b.store_id.into_inner(),
+            product_id: b.product_id,
+            store_id: b.store_id,
             customer_id: b.customer_id,
-            quantity: b.quantity.get(),
+            quantity: b.quantity,
             ttl,
             hold_id: None,
         };
@@ -92,14 +92,12 @@ impl ReservationsApi {
         store_id: Query<Option<StoreId>>,
     ) -> Answer<Json<ReservationStats>, statuses::ReadParams> {
         let mut stats = ReservationStats::default();
-        let store = store_id.0.as_ref().map(StoreId::as_str);
-        for (status, n) in reservations::stats(&self.0.reader, store).await? {
-            match status.as_str() {
-                "PENDING" => stats.pending = n,
-                "CONFIRMED" => stats.confirmed = n,
-                "CANCELLED" => stats.cancelled = n,
-                "EXPIRED" => stats.expired = n,
-                _ => {}
+        for (status, n) in reservations::stats(&self.0.reader, store_id.0.as_ref()).await? {
+            match status {
+                ReservationStatus::Pending => stats.pending = n,
+                ReservationStatus::Confirmed => stats.confirmed = n,
+                ReservationStatus::Cancelled => stats.cancelled = n,
+                ReservationStatus::Expired => stats.expired = n,
             }
             stats.total += n;
         }
@@ -120,7 +118,7 @@ impl ReservationsApi {
         Ok(Json(
             self.0
                 .point
-                .read(|c| reservations::get_reservation(c, id.0.as_str()))?
+                .read(|c| reservations::get_reservation(c, &id.0))?
                 .into(),
         ))
     }
@@ -139,7 +137,7 @@ impl ReservationsApi {
         #[oai(name = "Idempotency-Key")]
         idempotency: Idempotency,
     ) -> Answer<Replayable<Json<Reservation>>, statuses::WriteNoBody> {
-        let id = id.0.into_inner();
+        let id = id.0;
         let answer = idempotency.without_body(&auth).write(
             &self.0,
             move |conn| reservations::confirm(conn, &id, &time::now()),
@@ -148,7 +146,7 @@ impl ReservationsApi {
                 let result = result.and_then(|outcome| match outcome {
                     ConfirmOutcome::Confirmed(row) => Ok(row),
                     ConfirmOutcome::Expired(row) => Err(OpError::ReservationExpired {
-                        id: row.id,
+                        id: row.id.into_inner(),
                         expires_at: row.expires_at,
                     }),
                 });
@@ -175,7 +173,7 @@ impl ReservationsApi {
         body: JsonBody<CancelBody>,
     ) -> Answer<Replayable<Json<Reservation>>, statuses::WriteBody> {
         let write = idempotency.with_body(&auth, &body.0);
-        let id = id.0.into_inner();
+        let id = id.0;
         let reason = body.0.reason;
         let answer = write.write(
             &self.0,
@@ -209,7 +207,7 @@ impl ReservationsApi {
         body: JsonBody<ExtendBody>,
     ) -> Answer<Replayable<Json<Reservation>>, statuses::WriteBody> {
         let write = idempotency.with_body(&auth, &body.0);
-        let id = id.0.into_inner();
+        let id = id.0;
         let ttl = body.0.ttl_seconds.duration();
         let max_lifetime = self.0.reservation_max_lifetime;
         let answer = write.write(
@@ -220,7 +218,7 @@ impl ReservationsApi {
                 let result = result.and_then(|outcome| match outcome {
                     ExtendOutcome::Extended(row) => Ok(row),
                     ExtendOutcome::Expired(row) => Err(OpError::ReservationExpired {
-                        id: row.id,
+                        id: row.id.into_inner(),
                         expires_at: row.expires_at,
                     }),
                 });
@@ -254,7 +252,7 @@ impl ReservationsApi {
         let after = cursor::decode(List::PendingReservations, cursor.0.as_deref())?;
         let page = reservation_lists::pending_in_store(
             &self.0.reader,
-            store_id.0.as_str(),
+            &store_id.0,
             &time::now(),
             after.as_ref(),
             limit.0,
@@ -294,9 +292,9 @@ impl ReservationsApi {
         let before = cursor::decode(List::ProductStoreReservations, cursor.0.as_deref())?;
         let page = reservation_lists::of_product_in_store(
             &self.0.reader,
-            product_id.0.as_str(),
-            store_id.0.as_str(),
-            status.0.map(ReservationStatus::as_str),
+            &product_id.0,
+            &store_id.0,
+            status.0,
             before.as_ref(),
             limit.0,
         )

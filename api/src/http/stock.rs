@@ -66,9 +66,9 @@ impl StockApi {
             move |conn| {
                 stock::create_stock(
                     conn,
-                    b.product_id.as_str(),
-                    b.store_id.as_str(),
-                    b.initial_quantity.get(),
+                    &b.product_id,
+                    &b.store_id,
+                    b.initial_quantity,
                     &time::now(),
                 )
             },
@@ -103,13 +103,9 @@ impl StockApi {
         cursor: Query<Option<String>>,
     ) -> Answer<Json<ProductStock>, statuses::ReadParamsOne> {
         let after = cursor::decode(List::ProductStock, cursor.0.as_deref())?;
-        let found = stock_lists::stock_of_product(
-            &self.0.reader,
-            product_id.0.as_str(),
-            after.as_ref(),
-            limit.0,
-        )
-        .await?;
+        let found =
+            stock_lists::stock_of_product(&self.0.reader, &product_id.0, after.as_ref(), limit.0)
+                .await?;
         Ok(Json(ProductStock {
             product_id: product_id.0.into_inner().into(),
             total_quantity: found.total_quantity,
@@ -141,13 +137,9 @@ impl StockApi {
         cursor: Query<Option<String>>,
     ) -> Answer<Json<StoreStock>, statuses::ReadParams> {
         let after = cursor::decode(List::StoreStock, cursor.0.as_deref())?;
-        let page = stock_lists::stock_of_store(
-            &self.0.reader,
-            store_id.0.as_str(),
-            after.as_ref(),
-            limit.0,
-        )
-        .await?;
+        let page =
+            stock_lists::stock_of_store(&self.0.reader, &store_id.0, after.as_ref(), limit.0)
+                .await?;
         Ok(Json(StoreStock {
             store_id: store_id.0.into_inner(),
             count: page.rows.len() as i64,
@@ -184,8 +176,8 @@ impl StockApi {
         let after = cursor::decode(List::LowStock, cursor.0.as_deref())?;
         let page = stock_lists::low_stock(
             &self.0.reader,
-            threshold.0.get(),
-            store_id.0.as_ref().map(StoreId::as_str),
+            threshold.0,
+            store_id.0.as_ref(),
             after.as_ref(),
             limit.0,
         )
@@ -211,7 +203,7 @@ impl StockApi {
         store_id: Path<StoreId>,
     ) -> Answer<OneRow, statuses::ReadParamsOne> {
         Ok(one_row(self.0.point.read(|c| {
-            stock::get_stock(c, product_id.0.as_str(), store_id.0.as_str())
+            stock::get_stock(c, &product_id.0, &store_id.0)
         })?))
     }
 
@@ -233,13 +225,13 @@ impl StockApi {
         let row = self
             .0
             .point
-            .read(|c| stock::get_stock(c, product_id.0.as_str(), store_id.0.as_str()))?;
+            .read(|c| stock::get_stock(c, &product_id.0, &store_id.0))?;
         Ok(Json(Availability {
             available: row.available(),
             sufficient: row.available() >= quantity.0.get(),
             requested: quantity.0.get(),
             product_id: row.product_id.into(),
-            store_id: row.store_id,
+            store_id: row.store_id.into_inner(),
         }))
     }
 
@@ -267,12 +259,12 @@ impl StockApi {
     ) -> Answer<Replayable<OneRow>, statuses::WriteBodyIfMatch> {
         let expected = if_match.0.as_ref().and_then(IfMatch::version);
         let write = idempotency.with_body(&auth, &body.0);
-        let change = QuantityChange::Set(body.0.quantity.get());
+        let change = QuantityChange::Set(body.0.quantity);
         Ok(self
             .change(
                 write,
-                product_id.0.into_inner(),
-                store_id.0.into_inner(),
+                product_id.0,
+                store_id.0,
                 change,
                 expected,
                 body.0.reason,
@@ -304,12 +296,12 @@ impl StockApi {
     ) -> Answer<Replayable<OneRow>, statuses::WriteBodyIfMatch> {
         let expected = if_match.0.as_ref().and_then(IfMatch::version);
         let write = idempotency.with_body(&auth, &body.0);
-        let change = QuantityChange::Add(body.0.adjustment.get());
+        let change = QuantityChange::Add(body.0.adjustment);
         Ok(self
             .change(
                 write,
-                product_id.0.into_inner(),
-                store_id.0.into_inner(),
+                product_id.0,
+                store_id.0,
                 change,
                 expected,
                 body.0.reason,
@@ -342,10 +334,10 @@ impl StockApi {
             move |conn| {
                 let t = stock::transfer(
                     conn,
-                    b.product_id.as_str(),
-                    b.from_store_id.as_str(),
-                    b.to_store_id.as_str(),
-                    b.quantity.get(),
+                    &b.product_id,
+                    &b.from_store_id,
+                    &b.to_store_id,
+                    b.quantity,
                     b.reason.as_deref(),
                     &time::now(),
                 )?;
@@ -354,7 +346,7 @@ impl StockApi {
             |result| {
                 let (product_id, quantity, t) = result?;
                 Ok(Json(TransferResult {
-                    product_id: product_id.into_inner().into(),
+                    product_id: product_id.into(),
                     quantity,
                     from: t.from.into(),
                     to: t.to.into(),
@@ -369,8 +361,8 @@ impl StockApi {
     async fn change(
         &self,
         write: IdempotentWrite,
-        product_id: String,
-        store_id: String,
+        product_id: ProductId,
+        store_id: StoreId,
         change: QuantityChange,
         expected: Option<i64>,
         reason: Option<String>,

@@ -15,6 +15,7 @@ use rusqlite::Connection;
 use super::error::ItemRefusal;
 use super::stock::{QuantityChange, StockRow, change_quantity, create_stock, stock_row};
 use super::{OpError, OpResult};
+use crate::domain::{ProductId, Quantity, StoreId};
 
 /// How refusals are handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,11 +30,11 @@ pub enum BulkMode {
 #[derive(Debug, Clone)]
 pub struct BulkItem {
     /// Product.
-    pub product_id: String,
+    pub product_id: ProductId,
     /// Store.
-    pub store_id: String,
+    pub store_id: StoreId,
     /// The on-hand quantity to set.
-    pub quantity: i64,
+    pub quantity: Quantity,
     /// Why (the `stock.updated` reason; default as for `PUT`).
     pub reason: Option<String>,
 }
@@ -55,9 +56,9 @@ pub struct ItemResult {
     /// Position in the request.
     pub index: usize,
     /// Product.
-    pub product_id: String,
+    pub product_id: ProductId,
     /// Store.
-    pub store_id: String,
+    pub store_id: StoreId,
     /// The row after, or why the item was refused.
     pub outcome: Result<ItemOutcome, OpError>,
 }
@@ -111,8 +112,8 @@ pub fn sync_stock(
             .filter_map(|r| {
                 r.outcome.err().map(|error| ItemRefusal {
                     index: r.index,
-                    product_id: r.product_id,
-                    store_id: r.store_id,
+                    product_id: r.product_id.into_inner(),
+                    store_id: r.store_id.into_inner(),
                     error,
                 })
             })

@@ -3,6 +3,8 @@
 //! (`impl From<OpError> for ApiError` in `crate::http::error`); the operations never name a
 //! status.
 
+use crate::domain::{HoldStatus, ProductId, ReservationStatus, StoreId};
+
 /// A line of a hold that cannot be reserved.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ShortLine {
@@ -104,7 +106,7 @@ pub enum OpError {
         /// Reservation.
         id: String,
         /// Its current status.
-        status: String,
+        status: ReservationStatus,
     },
     /// The hold is no longer PENDING.
     #[error("hold {id} is {status}, not PENDING")]
@@ -112,7 +114,7 @@ pub enum OpError {
         /// Hold.
         id: String,
         /// Its current status.
-        status: String,
+        status: HoldStatus,
     },
     /// The hold was past its deadline: it has been expired with all its lines (committed).
     #[error("hold {id} expired at {expires_at}; its units were released")]
@@ -226,10 +228,10 @@ impl OpError {
         Self::Storage(error.into().context(context))
     }
 
-    pub(crate) fn stock_not_found(product_id: &str, store_id: &str) -> Self {
+    pub(crate) fn stock_not_found(product_id: &ProductId, store_id: &StoreId) -> Self {
         Self::StockNotFound {
-            product_id: product_id.to_owned(),
-            store_id: store_id.to_owned(),
+            product_id: product_id.as_str().to_owned(),
+            store_id: store_id.as_str().to_owned(),
         }
     }
 }

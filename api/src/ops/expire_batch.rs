@@ -10,14 +10,15 @@ use rusqlite::{Connection, params};
 
 use super::OpResult;
 use super::reservations::{ReservationRow, expired_event};
+use crate::domain::{HoldId, ProductId, ReservationId, StoreId};
 
 /// A PENDING reservation past its deadline, as the expiry task finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Due {
     /// The reservation.
-    pub id: String,
+    pub id: ReservationId,
     /// Its hold, whose lines expire together; `None` for a single reservation.
-    pub hold_id: Option<String>,
+    pub hold_id: Option<HoldId>,
 }
 
 /// Up to `limit` due reservations, most overdue first: the expiry rule, `status = 'PENDING'
@@ -31,8 +32,8 @@ pub fn due_reservations(conn: &Connection, at: &Timestamp, limit: i64) -> OpResu
         )?
         .query_map(params![time::to_db(at), limit], |row| {
             Ok(Due {
-                id: row.get(0)?,
-                hold_id: row.get(1)?,
+                id: ReservationId::from_stored(row.get(0)?),
+                hold_id: row.get::<_, Option<String>>(1)?.map(HoldId::from_stored),
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
@@ -52,7 +53,7 @@ pub fn due_reservations(conn: &Connection, at: &Timestamp, limit: i64) -> OpResu
 /// counters through [`append_event`].
 pub fn expire_many(
     conn: &Connection,
-    ids: &[String],
+    ids: &[ReservationId],
     at: &Timestamp,
 ) -> OpResult<Vec<ReservationRow>> {
     if ids.is_empty() {
@@ -77,8 +78,8 @@ pub fn expire_many(
 /// The units a batch of expiries gives back to one stock row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Release {
-    product_id: String,
-    store_id: String,
+    product_id: ProductId,
+    store_id: StoreId,
     /// Units given back, summed.
     units: i64,
     /// Reservations expired on the row: the version moves by as many.
@@ -104,7 +105,7 @@ fn plan_releases(rows: &[ReservationRow]) -> Vec<Release> {
             releases.len() - 1
         });
         let release = &mut releases[at];
-        release.units += row.quantity;
+        release.units += row.quantity.get();
         release.count += 1;
         release.members.push(i);
     }
@@ -115,7 +116,7 @@ fn plan_releases(rows: &[ReservationRow]) -> Vec<Release> {
 /// [`super::holds::expire_hold`], so a hold is never half expired); the rows as changed.
 fn mark_expired(
     conn: &Connection,
-    ids: &[String],
+    ids: &[ReservationId],
     at: &Timestamp,
 ) -> rusqlite::Result<Vec<ReservationRow>> {
     let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned());
@@ -144,8 +145,8 @@ fn release_many_units(
             release.units,
             release.count,
             time::to_db(at),
-            release.product_id,
-            release.store_id
+            release.product_id.as_str(),
+            release.store_id.as_str()
         ],
         |r| r.get(0),
     )

@@ -17,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::reservations::{self, ReservationRow, not_pending, reservation_row};
 use super::{OpError, OpResult};
+use crate::domain::{ReservationId, ReservationStatus};
 
 /// What an extend did.
 #[derive(Debug, Clone)]
@@ -29,7 +30,7 @@ pub enum ExtendOutcome<T> {
 
 /// The deadline an extension asks for, checked against the lifetime cap.
 pub(crate) fn new_deadline(
-    id: &str,
+    id: &impl std::fmt::Display,
     created_at: &str,
     ttl: chrono::Duration,
     max_lifetime: chrono::Duration,
@@ -41,7 +42,7 @@ pub(crate) fn new_deadline(
     let deadline = *at + ttl;
     if deadline > latest {
         return Err(OpError::LifetimeExceeded {
-            id: id.to_owned(),
+            id: id.to_string(),
             latest: time::to_db(&latest),
         });
     }
@@ -52,7 +53,7 @@ pub(crate) fn new_deadline(
 /// when it is no longer PENDING or already due.
 pub(crate) fn extend_line(
     conn: &Connection,
-    id: &str,
+    id: &ReservationId,
     deadline: &Timestamp,
     at: &Timestamp,
 ) -> OpResult<Option<ReservationRow>> {
@@ -63,7 +64,7 @@ pub(crate) fn extend_line(
              WHERE id = ?3 AND status = 'PENDING' AND expires_at > ?2 RETURNING *",
         )?
         .query_row(
-            params![time::to_db(deadline), now, id],
+            params![time::to_db(deadline), now, id.as_str()],
             ReservationRow::from_row,
         )
         .optional()?;
@@ -71,12 +72,12 @@ pub(crate) fn extend_line(
         return Ok(None);
     };
     let event = NewEvent::ReservationExtended(ReservationExtended {
-        reservation_id: row.id.clone(),
-        product_id: row.product_id.clone(),
-        store_id: row.store_id.clone(),
-        quantity: row.quantity,
+        reservation_id: row.id.as_str().to_owned(),
+        product_id: row.product_id.as_str().to_owned(),
+        store_id: row.store_id.as_str().to_owned(),
+        quantity: row.quantity.get(),
         expires_at: *deadline,
-        hold_id: row.hold_id.clone(),
+        hold_id: row.hold_id.as_ref().map(|h| h.as_str().to_owned()),
     });
     append_event(conn, &event, at)?;
     Ok(Some(row))
@@ -86,7 +87,7 @@ pub(crate) fn extend_line(
 /// confirm would do.
 pub fn extend(
     conn: &Connection,
-    id: &str,
+    id: &ReservationId,
     ttl: chrono::Duration,
     max_lifetime: chrono::Duration,
     at: &Timestamp,
@@ -94,11 +95,11 @@ pub fn extend(
     let row = reservation_row(conn, id)?;
     if let Some(hold_id) = &row.hold_id {
         return Err(OpError::InHold {
-            id: row.id.clone(),
-            hold_id: hold_id.clone(),
+            id: row.id.as_str().to_owned(),
+            hold_id: hold_id.as_str().to_owned(),
         });
     }
-    if row.status != "PENDING" {
+    if row.status != ReservationStatus::Pending {
         return Err(not_pending(&row));
     }
     if row.expires_at <= time::to_db(at) {

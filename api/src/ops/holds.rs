@@ -14,38 +14,25 @@
 
 use inventory_shared::time::{self, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
-use uuid::Uuid;
 
 use super::error::ShortLine;
 use super::extend::{ExtendOutcome, extend_line, new_deadline};
-use super::reservations::{self, ConfirmOutcome, ReservationRow, ReserveInput};
+use super::reservations::{self, ConfirmOutcome, ReservationRow, ReserveInput, stored_status};
 use super::{OpError, OpResult};
-
-/// A hold as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HoldRow {
-    /// UUIDv7.
-    pub id: String,
-    /// Customer the units are held for.
-    pub customer_id: String,
-    /// PENDING, CONFIRMED, CANCELLED or EXPIRED.
-    pub status: String,
-    /// The deadline of every line (stored format).
-    pub expires_at: String,
-    /// Lines a partial hold could not reserve (JSON list of [`ShortLine`]).
-    pub unfulfilled: String,
-    /// Creation (stored format).
-    pub created_at: String,
-    /// Last change (stored format).
-    pub updated_at: String,
-}
+pub use crate::domain::HoldRow;
+use crate::domain::{HoldId, HoldStatus, PositiveQuantity, ProductId, ReservationStatus, StoreId};
 
 impl HoldRow {
+    /// Maps a `holds` row (`SELECT *` or `RETURNING *`).
     fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        let status = row.get_ref("status")?.as_str()?;
+        let status = stored_status(status).map_err(|why| {
+            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, why.into())
+        })?;
         Ok(Self {
-            id: row.get("id")?,
+            id: HoldId::from_stored(row.get("id")?),
             customer_id: row.get("customer_id")?,
-            status: row.get("status")?,
+            status,
             expires_at: row.get("expires_at")?,
             unfulfilled: row.get("unfulfilled")?,
             created_at: row.get("created_at")?,
@@ -72,11 +59,11 @@ pub struct Hold {
 #[derive(Debug, Clone)]
 pub struct HoldItem {
     /// Product.
-    pub product_id: String,
+    pub product_id: ProductId,
     /// Store.
-    pub store_id: String,
-    /// Units, ≥ 1.
-    pub quantity: i64,
+    pub store_id: StoreId,
+    /// Units.
+    pub quantity: PositiveQuantity,
 }
 
 /// A checked hold request (no (product, store) twice: the HTTP edge refuses that).
@@ -98,9 +85,9 @@ fn insert_hold(conn: &Connection, hold: &HoldRow) -> rusqlite::Result<()> {
          updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
-        hold.id,
+        hold.id.as_str(),
         hold.customer_id,
-        hold.status,
+        hold.status.as_str(),
         hold.expires_at,
         hold.unfulfilled,
         hold.created_at,
@@ -109,59 +96,62 @@ fn insert_hold(conn: &Connection, hold: &HoldRow) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn record_unfulfilled(conn: &Connection, id: &str, lines: &str) -> rusqlite::Result<()> {
+fn record_unfulfilled(conn: &Connection, id: &HoldId, lines: &str) -> rusqlite::Result<()> {
     conn.prepare_cached("UPDATE holds SET unfulfilled = ? WHERE id = ?")?
-        .execute(params![lines, id])?;
+        .execute(params![lines, id.as_str()])?;
     Ok(())
 }
 
-fn hold_row(conn: &Connection, id: &str) -> OpResult<HoldRow> {
+fn hold_row(conn: &Connection, id: &HoldId) -> OpResult<HoldRow> {
     conn.prepare_cached("SELECT * FROM holds WHERE id = ?")?
-        .query_row([id], HoldRow::from_row)
+        .query_row([id.as_str()], HoldRow::from_row)
         .optional()?
-        .ok_or_else(|| OpError::HoldNotFound(id.to_owned()))
+        .ok_or_else(|| OpError::HoldNotFound(id.as_str().to_owned()))
 }
 
-fn lines_of(conn: &Connection, hold_id: &str) -> rusqlite::Result<Vec<ReservationRow>> {
+fn lines_of(conn: &Connection, hold_id: &HoldId) -> rusqlite::Result<Vec<ReservationRow>> {
     conn.prepare_cached(
         "SELECT * FROM reservations WHERE hold_id = ? ORDER BY product_id, store_id",
     )?
-    .query_map([hold_id], ReservationRow::from_row)?
+    .query_map([hold_id.as_str()], ReservationRow::from_row)?
     .collect()
 }
 
 /// Moves a PENDING hold to `status`; `None` when it was no longer PENDING.
 fn transition(
     conn: &Connection,
-    id: &str,
-    status: &str,
+    id: &HoldId,
+    status: HoldStatus,
     at: &Timestamp,
 ) -> rusqlite::Result<Option<HoldRow>> {
     conn.prepare_cached(
         "UPDATE holds SET status = ?, updated_at = ? WHERE id = ? AND status = 'PENDING' \
          RETURNING *",
     )?
-    .query_row(params![status, time::to_db(at), id], HoldRow::from_row)
+    .query_row(
+        params![status.as_str(), time::to_db(at), id.as_str()],
+        HoldRow::from_row,
+    )
     .optional()
 }
 
 fn set_deadline(
     conn: &Connection,
-    id: &str,
+    id: &HoldId,
     deadline: &Timestamp,
     at: &Timestamp,
 ) -> rusqlite::Result<HoldRow> {
     conn.prepare_cached("UPDATE holds SET expires_at = ?, updated_at = ? WHERE id = ? RETURNING *")?
         .query_row(
-            params![time::to_db(deadline), time::to_db(at), id],
+            params![time::to_db(deadline), time::to_db(at), id.as_str()],
             HoldRow::from_row,
         )
 }
 
 fn not_pending(hold: &HoldRow) -> OpError {
     OpError::HoldNotPending {
-        id: hold.id.clone(),
-        status: hold.status.clone(),
+        id: hold.id.as_str().to_owned(),
+        status: hold.status,
     }
 }
 
@@ -173,9 +163,9 @@ fn not_pending(hold: &HoldRow) -> OpError {
 pub fn create_hold(conn: &Connection, input: &HoldInput, at: &Timestamp) -> OpResult<Hold> {
     let now = time::to_db(at);
     let mut hold = HoldRow {
-        id: Uuid::now_v7().to_string(),
+        id: HoldId::mint(),
         customer_id: input.customer_id.clone(),
-        status: "PENDING".to_owned(),
+        status: HoldStatus::Pending,
         expires_at: time::to_db(&(*at + input.ttl)),
         unfulfilled: "[]".to_owned(),
         created_at: now.clone(),
@@ -203,8 +193,8 @@ pub fn create_hold(conn: &Connection, input: &HoldInput, at: &Timestamp) -> OpRe
                 available,
                 ..
             }) => short.push(ShortLine {
-                product_id: item.product_id.clone(),
-                store_id: item.store_id.clone(),
+                product_id: item.product_id.as_str().to_owned(),
+                store_id: item.store_id.as_str().to_owned(),
                 requested,
                 available,
             }),
@@ -223,7 +213,7 @@ pub fn create_hold(conn: &Connection, input: &HoldInput, at: &Timestamp) -> OpRe
 }
 
 /// One hold with its lines (a point read).
-pub fn get_hold(conn: &Connection, id: &str) -> OpResult<Hold> {
+pub fn get_hold(conn: &Connection, id: &HoldId) -> OpResult<Hold> {
     let hold = hold_row(conn, id)?;
     let lines = lines_of(conn, id)?;
     Ok(Hold { hold, lines })
@@ -231,14 +221,14 @@ pub fn get_hold(conn: &Connection, id: &str) -> OpResult<Hold> {
 
 /// PENDING and due → EXPIRED with every PENDING line (`reservation.expired` each). `None`
 /// when the hold is not PENDING or not yet due (someone else got there first).
-pub fn expire_hold(conn: &Connection, id: &str, at: &Timestamp) -> OpResult<Option<Hold>> {
+pub fn expire_hold(conn: &Connection, id: &HoldId, at: &Timestamp) -> OpResult<Option<Hold>> {
     let now = time::to_db(at);
     let hold = conn
         .prepare_cached(
             "UPDATE holds SET status = 'EXPIRED', updated_at = ?1 \
              WHERE id = ?2 AND status = 'PENDING' AND expires_at <= ?1 RETURNING *",
         )?
-        .query_row(params![now, id], HoldRow::from_row)
+        .query_row(params![now, id.as_str()], HoldRow::from_row)
         .optional()?;
     let Some(hold) = hold else {
         return Ok(None);
@@ -250,18 +240,18 @@ pub fn expire_hold(conn: &Connection, id: &str, at: &Timestamp) -> OpResult<Opti
     Ok(Some(Hold { hold, lines }))
 }
 
-fn pending_lines(conn: &Connection, id: &str) -> rusqlite::Result<Vec<ReservationRow>> {
+fn pending_lines(conn: &Connection, id: &HoldId) -> rusqlite::Result<Vec<ReservationRow>> {
     Ok(lines_of(conn, id)?
         .into_iter()
-        .filter(|l| l.status == "PENDING")
+        .filter(|l| l.status == ReservationStatus::Pending)
         .collect())
 }
 
 /// Reads a PENDING hold for a transition; past its deadline it is expired on the spot and
 /// returned as `Ok(Err(expired))` for the caller to answer 409 (committed, not rolled back).
-fn pending_hold(conn: &Connection, id: &str, at: &Timestamp) -> OpResult<Result<HoldRow, Hold>> {
+fn pending_hold(conn: &Connection, id: &HoldId, at: &Timestamp) -> OpResult<Result<HoldRow, Hold>> {
     let hold = hold_row(conn, id)?;
-    if hold.status != "PENDING" {
+    if hold.status != HoldStatus::Pending {
         return Err(not_pending(&hold));
     }
     if hold.expires_at <= time::to_db(at) {
@@ -275,17 +265,18 @@ fn pending_hold(conn: &Connection, id: &str, at: &Timestamp) -> OpResult<Result<
 
 /// PENDING → CONFIRMED: every PENDING line is confirmed (`reservation.confirmed` each). Past
 /// its deadline the hold is expired instead ([`HoldOutcome::Expired`]).
-pub fn confirm_hold(conn: &Connection, id: &str, at: &Timestamp) -> OpResult<HoldOutcome> {
+pub fn confirm_hold(conn: &Connection, id: &HoldId, at: &Timestamp) -> OpResult<HoldOutcome> {
     let hold = match pending_hold(conn, id, at)? {
         Ok(hold) => hold,
         Err(expired) => return Ok(HoldOutcome::Expired(expired)),
     };
-    let hold = transition(conn, id, "CONFIRMED", at)?.ok_or_else(|| not_pending(&hold))?;
+    let hold =
+        transition(conn, id, HoldStatus::Confirmed, at)?.ok_or_else(|| not_pending(&hold))?;
     for line in pending_lines(conn, id)? {
         // Lines share the hold's deadline, which is not past: each one confirms.
         if let ConfirmOutcome::Expired(row) = reservations::confirm(conn, &line.id, at)? {
             return Err(OpError::ReservationExpired {
-                id: row.id,
+                id: row.id.into_inner(),
                 expires_at: row.expires_at,
             });
         }
@@ -297,12 +288,13 @@ pub fn confirm_hold(conn: &Connection, id: &str, at: &Timestamp) -> OpResult<Hol
 /// PENDING → CANCELLED: every PENDING line is cancelled (`reservation.cancelled` each).
 pub fn cancel_hold(
     conn: &Connection,
-    id: &str,
+    id: &HoldId,
     reason: Option<&str>,
     at: &Timestamp,
 ) -> OpResult<Hold> {
     let current = hold_row(conn, id)?;
-    let hold = transition(conn, id, "CANCELLED", at)?.ok_or_else(|| not_pending(&current))?;
+    let hold =
+        transition(conn, id, HoldStatus::Cancelled, at)?.ok_or_else(|| not_pending(&current))?;
     for line in pending_lines(conn, id)? {
         reservations::cancel(conn, &line.id, reason, at)?;
     }
@@ -314,7 +306,7 @@ pub fn cancel_hold(
 /// (`reservation.extended` each), within `RESERVATION_MAX_LIFETIME` of the hold's creation.
 pub fn extend_hold(
     conn: &Connection,
-    id: &str,
+    id: &HoldId,
     ttl: chrono::Duration,
     max_lifetime: chrono::Duration,
     at: &Timestamp,

@@ -7,7 +7,10 @@
 //! ([`crate::reads`]); lists and stats are async on the sqlx read pool. Every list is read a
 //! keyset page at a time ([`page`]; the stock lists in [`stock_lists`], the reservation lists in
 //! [`reservation_lists`], the products in [`products`]). Every operation
-//! answers an [`OpError`] when it does not happen; the HTTP edge maps it.
+//! answers an [`OpError`] when it does not happen; the HTTP edge maps it. Operations take the
+//! parsed values of [`crate::domain`] (ids, quantities, statuses), never raw text, and return
+//! its typed rows; a stored row becomes a typed one here, where it is read, and a status's
+//! text appears only in the domain's enum and in the SQL.
 //! (The audit log's reads are in [`inventory_shared::outbox`] with the rest of the
 //! `events` table's SQL.)
 
@@ -26,8 +29,7 @@ pub mod stock_lists;
 
 pub use error::{ItemRefusal, OpError, OpResult, ShortLine};
 
-/// Largest quantity a stock row or request may hold.
-pub const MAX_QUANTITY: i64 = 1_000_000_000;
+pub use crate::domain::MAX_QUANTITY;
 
 /// `SQLITE_CONSTRAINT_UNIQUE` naming `table.column`: callers turn it into their own 409.
 pub(crate) fn unique_violation(err: &rusqlite::Error, column: &str) -> bool {

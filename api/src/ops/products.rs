@@ -2,38 +2,19 @@
 
 use inventory_shared::time::{self, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
-use sqlx::SqlitePool;
-use uuid::Uuid;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
 
 use super::page::{AfterInstant, Page, fetch_count};
 use super::{OpError, OpResult, unique_violation};
-
-/// A product as stored.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ProductRow {
-    /// UUIDv7.
-    pub id: String,
-    /// Unique stock-keeping unit.
-    pub sku: String,
-    /// Display name.
-    pub name: String,
-    /// Free text.
-    pub description: Option<String>,
-    /// Category used by the list filter.
-    pub category: Option<String>,
-    /// Price in minor units (cents).
-    pub price_cents: i64,
-    /// Creation time (stored format).
-    pub created_at: String,
-    /// Last change (stored format).
-    pub updated_at: String,
-}
+pub use crate::domain::ProductRow;
+use crate::domain::{ProductId, Sku};
 
 /// A checked product body.
 #[derive(Debug, Clone)]
 pub struct ProductInput {
-    /// 1–64 characters.
-    pub sku: String,
+    /// Unique stock-keeping unit.
+    pub sku: Sku,
     /// 1–200 characters.
     pub name: String,
     /// At most 2000 characters.
@@ -45,16 +26,33 @@ pub struct ProductInput {
 }
 
 impl ProductRow {
+    /// Maps a `products` row (`SELECT *` or `RETURNING *`).
     fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
-            id: row.get("id")?,
-            sku: row.get("sku")?,
+            id: ProductId::from_stored(row.get("id")?),
+            sku: Sku::from_stored(row.get("sku")?),
             name: row.get("name")?,
             description: row.get("description")?,
             category: row.get("category")?,
             price_cents: row.get("price_cents")?,
             created_at: row.get("created_at")?,
             updated_at: row.get("updated_at")?,
+        })
+    }
+}
+
+/// Maps a `products` row read with sqlx (the list).
+impl<'r> sqlx::FromRow<'r, SqliteRow> for ProductRow {
+    fn from_row(row: &'r SqliteRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            id: ProductId::from_stored(row.try_get("id")?),
+            sku: Sku::from_stored(row.try_get("sku")?),
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            category: row.try_get("category")?,
+            price_cents: row.try_get("price_cents")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
         })
     }
 }
@@ -72,8 +70,8 @@ pub fn insert_product(
     )?
     .query_row(
         params![
-            Uuid::now_v7().to_string(),
-            input.sku,
+            ProductId::mint().as_str(),
+            input.sku.as_str(),
             input.name,
             input.description,
             input.category,
@@ -85,7 +83,7 @@ pub fn insert_product(
     )
     .map_err(|e| {
         if unique_violation(&e, "products.sku") {
-            OpError::SkuTaken(input.sku.clone())
+            OpError::SkuTaken(input.sku.as_str().to_owned())
         } else {
             e.into()
         }
@@ -95,7 +93,7 @@ pub fn insert_product(
 /// Replaces a product's fields.
 pub fn replace_product(
     conn: &Connection,
-    id: &str,
+    id: &ProductId,
     input: &ProductInput,
     at: &Timestamp,
 ) -> OpResult<ProductRow> {
@@ -105,65 +103,65 @@ pub fn replace_product(
     )?
     .query_row(
         params![
-            input.sku,
+            input.sku.as_str(),
             input.name,
             input.description,
             input.category,
             input.price_cents,
             time::to_db(at),
-            id
+            id.as_str()
         ],
         ProductRow::from_row,
     )
     .optional()
     .map_err(|e| {
         if unique_violation(&e, "products.sku") {
-            OpError::SkuTaken(input.sku.clone())
+            OpError::SkuTaken(input.sku.as_str().to_owned())
         } else {
             e.into()
         }
     })?
-    .ok_or_else(|| OpError::ProductNotFound(id.to_owned()))
+    .ok_or_else(|| OpError::ProductNotFound(id.as_str().to_owned()))
 }
 
 /// Whether the product still has units on hand or pending reservations anywhere.
-fn product_in_use(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
+fn product_in_use(conn: &Connection, id: &ProductId) -> rusqlite::Result<bool> {
     conn.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM stock WHERE product_id = ?1 AND quantity > 0) \
          OR EXISTS (SELECT 1 FROM reservations WHERE product_id = ?1 AND status = 'PENDING')",
     )?
-    .query_row([id], |row| row.get(0))
+    .query_row([id.as_str()], |row| row.get(0))
 }
 
 /// Deletes a product with nothing on hand and nothing pending. Its empty stock rows and
 /// finished reservations go with it (ON DELETE CASCADE); its events stay in the audit log.
-pub fn delete_product(conn: &Connection, id: &str) -> OpResult<()> {
+pub fn delete_product(conn: &Connection, id: &ProductId) -> OpResult<()> {
     if product_in_use(conn, id)? {
-        return Err(OpError::ProductInUse(id.to_owned()));
+        return Err(OpError::ProductInUse(id.as_str().to_owned()));
     }
     let deleted = conn
         .prepare_cached("DELETE FROM products WHERE id = ?")?
-        .execute([id])?;
+        .execute([id.as_str()])?;
     if deleted == 0 {
-        return Err(OpError::ProductNotFound(id.to_owned()));
+        return Err(OpError::ProductNotFound(id.as_str().to_owned()));
     }
     Ok(())
 }
 
 /// One product by id (a point read).
-pub fn product_by_id(conn: &Connection, id: &str) -> OpResult<ProductRow> {
+pub fn product_by_id(conn: &Connection, id: &ProductId) -> OpResult<ProductRow> {
     conn.prepare_cached("SELECT * FROM products WHERE id = ?")?
-        .query_row([id], ProductRow::from_row)
+        .query_row([id.as_str()], ProductRow::from_row)
         .optional()?
-        .ok_or_else(|| OpError::ProductNotFound(id.to_owned()))
+        .ok_or_else(|| OpError::ProductNotFound(id.as_str().to_owned()))
 }
 
 /// One product by SKU (a point read).
-pub fn product_by_sku(conn: &Connection, sku: &str) -> OpResult<ProductRow> {
+pub fn product_by_sku(conn: &Connection, sku: &Sku) -> OpResult<ProductRow> {
     conn.prepare_cached("SELECT * FROM products WHERE sku = ?")?
-        .query_row([sku], ProductRow::from_row)
+        .query_row([sku.as_str()], ProductRow::from_row)
         .optional()?
-        .ok_or_else(|| OpError::SkuNotFound(sku.to_owned()))
+        .ok_or_else(|| OpError::SkuNotFound(sku.as_str().to_owned()))
 }
 
 /// Products, oldest first, after skipping some.
@@ -230,13 +228,13 @@ pub async fn list_products(
     .await?;
     let page = Page::from_rows(rows, limit, |r: &ProductRow| AfterInstant {
         at: r.created_at.clone(),
-        id: r.id.clone(),
+        id: r.id.as_str().to_owned(),
     });
     Ok((page, total))
 }
 
 /// Whether a product exists (inside a write transaction).
-pub fn product_exists(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
+pub fn product_exists(conn: &Connection, id: &ProductId) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM products WHERE id = ?)")?
-        .query_row([id], |row| row.get(0))
+        .query_row([id.as_str()], |row| row.get(0))
 }

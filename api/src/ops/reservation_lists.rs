@@ -10,6 +10,7 @@ use sqlx::SqlitePool;
 use super::OpResult;
 use super::page::{AfterInstant, Page, fetch_count};
 use super::reservations::ReservationRow;
+use crate::domain::{ProductId, ReservationStatus, StoreId};
 
 /// A store's pending reservations due after a time (the first page: after now).
 pub const PENDING_FIRST_PAGE: &str = "SELECT * FROM reservations WHERE store_id = ? \
@@ -44,7 +45,7 @@ pub const NEWEST_OF_STATUS_NEXT_PAGE: &str = "SELECT * FROM reservations \
 /// Either way the scan starts at its first row, never re-reads the rows before it.
 pub async fn pending_in_store(
     db: &SqlitePool,
-    store_id: &str,
+    store_id: &StoreId,
     at: &Timestamp,
     after: Option<&AfterInstant>,
     limit: i64,
@@ -52,18 +53,18 @@ pub async fn pending_in_store(
     let now = time::to_db(at);
     let query = match after.filter(|a| a.at > now) {
         Some(after) => sqlx::query_as(PENDING_NEXT_PAGE)
-            .bind(store_id)
+            .bind(store_id.as_str())
             .bind(after.at.as_str())
             .bind(after.id.as_str()),
         None => sqlx::query_as(PENDING_FIRST_PAGE)
-            .bind(store_id)
+            .bind(store_id.as_str())
             .bind(now.as_str()),
     };
     let rows = query.bind(fetch_count(limit)).fetch_all(db).await?;
     Ok(Page::from_rows(rows, limit, |r: &ReservationRow| {
         AfterInstant {
             at: r.expires_at.clone(),
-            id: r.id.clone(),
+            id: r.id.as_str().to_owned(),
         }
     }))
 }
@@ -76,13 +77,14 @@ pub async fn pending_in_store(
 /// not by the table: a second index with the status would cost every reservation write.
 pub async fn of_product_in_store(
     db: &SqlitePool,
-    product_id: &str,
-    store_id: &str,
-    status: Option<&str>,
+    product_id: &ProductId,
+    store_id: &StoreId,
+    status: Option<ReservationStatus>,
     before: Option<&AfterInstant>,
     limit: i64,
 ) -> OpResult<Page<ReservationRow, AfterInstant>> {
-    let query = match (status, before) {
+    let (product_id, store_id) = (product_id.as_str(), store_id.as_str());
+    let query = match (status.map(ReservationStatus::as_str), before) {
         (None, None) => sqlx::query_as(NEWEST_FIRST_PAGE)
             .bind(product_id)
             .bind(store_id),
@@ -106,7 +108,7 @@ pub async fn of_product_in_store(
     Ok(Page::from_rows(rows, limit, |r: &ReservationRow| {
         AfterInstant {
             at: r.created_at.clone(),
-            id: r.id.clone(),
+            id: r.id.as_str().to_owned(),
         }
     }))
 }

@@ -11,67 +11,84 @@ use inventory_shared::events::{
 use inventory_shared::outbox::append_event;
 use inventory_shared::time::{self, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
-use sqlx::SqlitePool;
-use uuid::Uuid;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
 
 use super::stock::{insufficient, stock_row};
 use super::{OpError, OpResult, products::product_exists};
-
-/// A reservation as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ReservationRow {
-    /// UUIDv7.
-    pub id: String,
-    /// Product.
-    pub product_id: String,
-    /// Store.
-    pub store_id: String,
-    /// Customer the units are held for.
-    pub customer_id: String,
-    /// Units held.
-    pub quantity: i64,
-    /// PENDING, CONFIRMED, CANCELLED or EXPIRED.
-    pub status: String,
-    /// Deadline (stored format).
-    pub expires_at: String,
-    /// Creation (stored format).
-    pub created_at: String,
-    /// Last change (stored format).
-    pub updated_at: String,
-    /// The hold this reservation is a line of; `None` for a single reservation.
-    pub hold_id: Option<String>,
-}
+pub use crate::domain::ReservationRow;
+use crate::domain::{
+    HoldId, PositiveQuantity, ProductId, ReservationId, ReservationStatus, StoreId,
+};
 
 /// A checked reservation request.
 #[derive(Debug, Clone)]
 pub struct ReserveInput {
     /// Product.
-    pub product_id: String,
+    pub product_id: ProductId,
     /// Store.
-    pub store_id: String,
+    pub store_id: StoreId,
     /// Customer.
     pub customer_id: String,
-    /// Units, ≥ 1.
-    pub quantity: i64,
+    /// Units.
+    pub quantity: PositiveQuantity,
     /// Time to live.
     pub ttl: chrono::Duration,
     /// The hold it is a line of (its row must exist already).
-    pub hold_id: Option<String>,
+    pub hold_id: Option<HoldId>,
+}
+
+/// A stored status as the domain's value; the schema's `CHECK (status IN (...))` holds the
+/// same set, so an unknown text is a broken database, reported as a storage error.
+pub(crate) fn stored_status(text: &str) -> Result<ReservationStatus, String> {
+    ReservationStatus::parse(text).map_err(|why| format!("stored status {text:?} {why}"))
 }
 
 impl ReservationRow {
+    /// Maps a `reservations` row read with `rusqlite` (`SELECT *` or `RETURNING *`).
     pub(crate) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        let status = row.get_ref("status")?.as_str()?;
+        let status = stored_status(status).map_err(|why| {
+            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, why.into())
+        })?;
         Ok(Self {
-            id: row.get("id")?,
-            product_id: row.get("product_id")?,
-            store_id: row.get("store_id")?,
+            id: ReservationId::from_stored(row.get("id")?),
+            product_id: ProductId::from_stored(row.get("product_id")?),
+            store_id: StoreId::from_stored(row.get("store_id")?),
             customer_id: row.get("customer_id")?,
-            quantity: row.get("quantity")?,
-            status: row.get("status")?,
+            quantity: PositiveQuantity::from_stored(row.get("quantity")?),
+            status,
             expires_at: row.get("expires_at")?,
             created_at: row.get("created_at")?,
             updated_at: row.get("updated_at")?,
-            hold_id: row.get("hold_id")?,
+            hold_id: row
+                .get::<_, Option<String>>("hold_id")?
+                .map(HoldId::from_stored),
+        })
+    }
+}
+
+/// Maps a `reservations` row read with sqlx (the lists).
+impl<'r> sqlx::FromRow<'r, SqliteRow> for ReservationRow {
+    fn from_row(row: &'r SqliteRow) -> sqlx::Result<Self> {
+        let status: &str = row.try_get("status")?;
+        let status = stored_status(status).map_err(|why| sqlx::Error::ColumnDecode {
+            index: "status".to_owned(),
+            source: why.into(),
+        })?;
+        Ok(Self {
+            id: ReservationId::from_stored(row.try_get("id")?),
+            product_id: ProductId::from_stored(row.try_get("product_id")?),
+            store_id: StoreId::from_stored(row.try_get("store_id")?),
+            customer_id: row.try_get("customer_id")?,
+            quantity: PositiveQuantity::from_stored(row.try_get("quantity")?),
+            status,
+            expires_at: row.try_get("expires_at")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            hold_id: row
+                .try_get::<Option<String>, _>("hold_id")?
+                .map(HoldId::from_stored),
         })
     }
 }
@@ -95,38 +112,40 @@ pub fn reserve(
              WHERE product_id = ?3 AND store_id = ?4 AND quantity - reserved >= ?1",
         )?
         .execute(params![
-            input.quantity,
+            input.quantity.get(),
             now,
-            input.product_id,
-            input.store_id
+            input.product_id.as_str(),
+            input.store_id.as_str()
         ])?;
     let version = if held == 1 {
         Some(
             conn.prepare_cached("SELECT version FROM stock WHERE product_id = ? AND store_id = ?")?
-                .query_row(params![input.product_id, input.store_id], |row| {
-                    row.get::<_, i64>(0)
-                })?,
+                .query_row(
+                    params![input.product_id.as_str(), input.store_id.as_str()],
+                    |row| row.get::<_, i64>(0),
+                )?,
         )
     } else {
         None
     };
     let Some(version) = version else {
-        return Err(match stock_row(conn, &input.product_id, &input.store_id)? {
-            Some(row) => insufficient(input.quantity, row.available(), &input.store_id),
-            None if !product_exists(conn, &input.product_id)? => {
-                OpError::ProductNotFound(input.product_id.clone())
+        let (product_id, store_id) = (&input.product_id, &input.store_id);
+        return Err(match stock_row(conn, product_id, store_id)? {
+            Some(row) => insufficient(input.quantity.get(), row.available(), store_id),
+            None if !product_exists(conn, product_id)? => {
+                OpError::ProductNotFound(product_id.as_str().to_owned())
             }
-            None => OpError::stock_not_found(&input.product_id, &input.store_id),
+            None => OpError::stock_not_found(product_id, store_id),
         });
     };
     let expires_at = *at + input.ttl;
     let row = ReservationRow {
-        id: Uuid::now_v7().to_string(),
+        id: ReservationId::mint(),
         product_id: input.product_id.clone(),
         store_id: input.store_id.clone(),
         customer_id: input.customer_id.clone(),
         quantity: input.quantity,
-        status: "PENDING".to_owned(),
+        status: ReservationStatus::Pending,
         expires_at: time::to_db(&expires_at),
         created_at: now.clone(),
         updated_at: now,
@@ -137,16 +156,16 @@ pub fn reserve(
          expires_at, created_at, updated_at, hold_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
-        row.id,
-        row.product_id,
-        row.store_id,
+        row.id.as_str(),
+        row.product_id.as_str(),
+        row.store_id.as_str(),
         row.customer_id,
-        row.quantity,
-        row.status,
+        row.quantity.get(),
+        row.status.as_str(),
         row.expires_at,
         row.created_at,
         row.updated_at,
-        row.hold_id
+        row.hold_id.as_ref().map(HoldId::as_str)
     ])?;
     // The only INSERT into `reservations`, so it keeps the count itself (a trigger would give
     // the INSERT a statement journal: migrations/20261203000006_insert_counters_in_code.sql).
@@ -154,16 +173,16 @@ pub fn reserve(
         "INSERT INTO reservation_counts (store_id, status, n) VALUES (?, 'PENDING', 1) \
          ON CONFLICT (store_id, status) DO UPDATE SET n = n + 1",
     )?
-    .execute([&row.store_id])?;
+    .execute([row.store_id.as_str()])?;
     let event = NewEvent::ReservationCreated(ReservationCreated {
-        reservation_id: row.id.clone(),
-        product_id: row.product_id.clone(),
-        store_id: row.store_id.clone(),
-        quantity: row.quantity,
+        reservation_id: row.id.as_str().to_owned(),
+        product_id: row.product_id.as_str().to_owned(),
+        store_id: row.store_id.as_str().to_owned(),
+        quantity: row.quantity.get(),
         customer_id: row.customer_id.clone(),
         expires_at,
         version,
-        hold_id: row.hold_id.clone(),
+        hold_id: row.hold_id.as_ref().map(|h| h.as_str().to_owned()),
     });
     append_event(conn, &event, at)?;
     Ok(row)
@@ -178,25 +197,25 @@ pub enum ConfirmOutcome {
     Expired(ReservationRow),
 }
 
-pub(crate) fn reservation_row(conn: &Connection, id: &str) -> OpResult<ReservationRow> {
+pub(crate) fn reservation_row(conn: &Connection, id: &ReservationId) -> OpResult<ReservationRow> {
     conn.prepare_cached("SELECT * FROM reservations WHERE id = ?")?
-        .query_row([id], ReservationRow::from_row)
+        .query_row([id.as_str()], ReservationRow::from_row)
         .optional()?
-        .ok_or_else(|| OpError::ReservationNotFound(id.to_owned()))
+        .ok_or_else(|| OpError::ReservationNotFound(id.as_str().to_owned()))
 }
 
 pub(crate) fn not_pending(row: &ReservationRow) -> OpError {
     OpError::NotPending {
-        id: row.id.clone(),
-        status: row.status.clone(),
+        id: row.id.as_str().to_owned(),
+        status: row.status,
     }
 }
 
 /// Moves a PENDING reservation to `status`; `None` when it was no longer PENDING.
 fn transition(
     conn: &Connection,
-    id: &str,
-    status: &str,
+    id: &ReservationId,
+    status: ReservationStatus,
     at: &Timestamp,
 ) -> rusqlite::Result<Option<ReservationRow>> {
     conn.prepare_cached(
@@ -204,7 +223,7 @@ fn transition(
          RETURNING *",
     )?
     .query_row(
-        params![status, time::to_db(at), id],
+        params![status.as_str(), time::to_db(at), id.as_str()],
         ReservationRow::from_row,
     )
     .optional()
@@ -218,16 +237,21 @@ fn release_units(conn: &Connection, row: &ReservationRow, at: &Timestamp) -> rus
          WHERE product_id = ? AND store_id = ? RETURNING version",
     )?
     .query_row(
-        params![row.quantity, time::to_db(at), row.product_id, row.store_id],
+        params![
+            row.quantity.get(),
+            time::to_db(at),
+            row.product_id.as_str(),
+            row.store_id.as_str()
+        ],
         |r| r.get(0),
     )
 }
 
 /// PENDING → CONFIRMED: the units leave on-hand and reserved (`reservation.confirmed`). Past
 /// its deadline the reservation is expired instead.
-pub fn confirm(conn: &Connection, id: &str, at: &Timestamp) -> OpResult<ConfirmOutcome> {
+pub fn confirm(conn: &Connection, id: &ReservationId, at: &Timestamp) -> OpResult<ConfirmOutcome> {
     let row = reservation_row(conn, id)?;
-    if row.status != "PENDING" {
+    if row.status != ReservationStatus::Pending {
         return Err(not_pending(&row));
     }
     if row.expires_at <= time::to_db(at) {
@@ -236,7 +260,8 @@ pub fn confirm(conn: &Connection, id: &str, at: &Timestamp) -> OpResult<ConfirmO
             None => Err(not_pending(&row)),
         };
     }
-    let row = transition(conn, id, "CONFIRMED", at)?.ok_or_else(|| not_pending(&row))?;
+    let row =
+        transition(conn, id, ReservationStatus::Confirmed, at)?.ok_or_else(|| not_pending(&row))?;
     let version: i64 = conn
         .prepare_cached(
             "UPDATE stock SET quantity = quantity - ?1, reserved = reserved - ?1, \
@@ -244,14 +269,19 @@ pub fn confirm(conn: &Connection, id: &str, at: &Timestamp) -> OpResult<ConfirmO
              RETURNING version",
         )?
         .query_row(
-            params![row.quantity, time::to_db(at), row.product_id, row.store_id],
+            params![
+                row.quantity.get(),
+                time::to_db(at),
+                row.product_id.as_str(),
+                row.store_id.as_str()
+            ],
             |r| r.get(0),
         )?;
     let event = NewEvent::ReservationConfirmed(ReservationConfirmed {
-        reservation_id: row.id.clone(),
-        product_id: row.product_id.clone(),
-        store_id: row.store_id.clone(),
-        quantity: row.quantity,
+        reservation_id: row.id.as_str().to_owned(),
+        product_id: row.product_id.as_str().to_owned(),
+        store_id: row.store_id.as_str().to_owned(),
+        quantity: row.quantity.get(),
         confirmed_at: *at,
         version,
     });
@@ -262,18 +292,19 @@ pub fn confirm(conn: &Connection, id: &str, at: &Timestamp) -> OpResult<ConfirmO
 /// PENDING → CANCELLED: the units become available again (`reservation.cancelled`).
 pub fn cancel(
     conn: &Connection,
-    id: &str,
+    id: &ReservationId,
     reason: Option<&str>,
     at: &Timestamp,
 ) -> OpResult<ReservationRow> {
     let current = reservation_row(conn, id)?;
-    let row = transition(conn, id, "CANCELLED", at)?.ok_or_else(|| not_pending(&current))?;
+    let row = transition(conn, id, ReservationStatus::Cancelled, at)?
+        .ok_or_else(|| not_pending(&current))?;
     let version = release_units(conn, &row, at)?;
     let event = NewEvent::ReservationCancelled(ReservationCancelled {
-        reservation_id: row.id.clone(),
-        product_id: row.product_id.clone(),
-        store_id: row.store_id.clone(),
-        quantity: row.quantity,
+        reservation_id: row.id.as_str().to_owned(),
+        product_id: row.product_id.as_str().to_owned(),
+        store_id: row.store_id.as_str().to_owned(),
+        quantity: row.quantity.get(),
         reason: reason.unwrap_or("manual_cancellation").to_owned(),
         version,
     });
@@ -283,14 +314,18 @@ pub fn cancel(
 
 /// PENDING and due → EXPIRED (`reservation.expired`). `None` when it was not PENDING or not
 /// yet due (someone else got there first). One reservation: a late confirm, or a hold's line.
-pub fn expire(conn: &Connection, id: &str, at: &Timestamp) -> OpResult<Option<ReservationRow>> {
+pub fn expire(
+    conn: &Connection,
+    id: &ReservationId,
+    at: &Timestamp,
+) -> OpResult<Option<ReservationRow>> {
     let now = time::to_db(at);
     let row = conn
         .prepare_cached(
             "UPDATE reservations SET status = 'EXPIRED', updated_at = ?1 \
              WHERE id = ?2 AND status = 'PENDING' AND expires_at <= ?1 RETURNING *",
         )?
-        .query_row(params![now, id], ReservationRow::from_row)
+        .query_row(params![now, id.as_str()], ReservationRow::from_row)
         .optional()?;
     let Some(row) = row else {
         return Ok(None);
@@ -305,17 +340,17 @@ pub fn expire(conn: &Connection, id: &str, at: &Timestamp) -> OpResult<Option<Re
 /// for a batch alike.
 pub fn expired_event(row: &ReservationRow, version: i64, at: &Timestamp) -> NewEvent {
     NewEvent::ReservationExpired(ReservationExpired {
-        reservation_id: row.id.clone(),
-        product_id: row.product_id.clone(),
-        store_id: row.store_id.clone(),
-        quantity: row.quantity,
+        reservation_id: row.id.as_str().to_owned(),
+        product_id: row.product_id.as_str().to_owned(),
+        store_id: row.store_id.as_str().to_owned(),
+        quantity: row.quantity.get(),
         expired_at: *at,
         version,
     })
 }
 
 /// One reservation (a point read).
-pub fn get_reservation(conn: &Connection, id: &str) -> OpResult<ReservationRow> {
+pub fn get_reservation(conn: &Connection, id: &ReservationId) -> OpResult<ReservationRow> {
     reservation_row(conn, id)
 }
 
@@ -323,11 +358,14 @@ pub fn get_reservation(conn: &Connection, id: &str) -> OpResult<ReservationRow> 
 /// (kept exact in the transaction of every insert, by [`reserve`], and every status change and
 /// delete, by triggers: `migrations/20261203000001_counters.sql`), so it costs a few rows per store
 /// instead of a scan of every reservation. Two fixed statements, one per filter.
-pub async fn stats(db: &SqlitePool, store_id: Option<&str>) -> OpResult<Vec<(String, i64)>> {
-    let rows = match store_id {
+pub async fn stats(
+    db: &SqlitePool,
+    store_id: Option<&StoreId>,
+) -> OpResult<Vec<(ReservationStatus, i64)>> {
+    let rows: Vec<(String, i64)> = match store_id {
         Some(store_id) => {
             sqlx::query_as("SELECT status, n FROM reservation_counts WHERE store_id = ? AND n > 0")
-                .bind(store_id)
+                .bind(store_id.as_str())
                 .fetch_all(db)
                 .await?
         }
@@ -339,5 +377,13 @@ pub async fn stats(db: &SqlitePool, store_id: Option<&str>) -> OpResult<Vec<(Str
             .await?
         }
     };
-    Ok(rows)
+    rows.into_iter()
+        .map(|(status, n)| {
+            stored_status(&status)
+                .map(|status| (status, n))
+                .map_err(|why| {
+                    OpError::storage("reading the reservation counts", anyhow::anyhow!(why))
+                })
+        })
+        .collect()
 }

@@ -9,42 +9,37 @@ use inventory_shared::events::{NewEvent, StockCreated, StockTransferred, StockUp
 use inventory_shared::outbox::append_event;
 use inventory_shared::time::{self, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
 
 use super::{MAX_QUANTITY, OpError, OpResult, products::product_exists};
-
-/// A stock row as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct StockRow {
-    /// Product.
-    pub product_id: String,
-    /// Store.
-    pub store_id: String,
-    /// Units on hand.
-    pub quantity: i64,
-    /// Units held by pending reservations.
-    pub reserved: i64,
-    /// Bumped by every change.
-    pub version: i64,
-    /// Last change (stored format).
-    pub updated_at: String,
-}
+pub use crate::domain::StockRow;
+use crate::domain::{Adjustment, PositiveQuantity, ProductId, Quantity, StoreId};
 
 impl StockRow {
-    /// Units that can still be reserved or moved.
-    pub fn available(&self) -> i64 {
-        self.quantity - self.reserved
+    /// Maps the six columns every stock statement reads, in their order.
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            product_id: ProductId::from_stored(row.get(0)?),
+            store_id: StoreId::from_stored(row.get(1)?),
+            quantity: Quantity::from_stored(row.get(2)?),
+            reserved: Quantity::from_stored(row.get(3)?),
+            version: row.get(4)?,
+            updated_at: row.get(5)?,
+        })
     }
 }
 
-impl StockRow {
-    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+/// Maps a stock row read with sqlx (the lists), by column name.
+impl<'r> sqlx::FromRow<'r, SqliteRow> for StockRow {
+    fn from_row(row: &'r SqliteRow) -> sqlx::Result<Self> {
         Ok(Self {
-            product_id: row.get(0)?,
-            store_id: row.get(1)?,
-            quantity: row.get(2)?,
-            reserved: row.get(3)?,
-            version: row.get(4)?,
-            updated_at: row.get(5)?,
+            product_id: ProductId::from_stored(row.try_get("product_id")?),
+            store_id: StoreId::from_stored(row.try_get("store_id")?),
+            quantity: Quantity::from_stored(row.try_get("quantity")?),
+            reserved: Quantity::from_stored(row.try_get("reserved")?),
+            version: row.try_get("version")?,
+            updated_at: row.try_get("updated_at")?,
         })
     }
 }
@@ -52,27 +47,27 @@ impl StockRow {
 /// The row of (product, store) inside a write transaction.
 pub fn stock_row(
     conn: &Connection,
-    product_id: &str,
-    store_id: &str,
+    product_id: &ProductId,
+    store_id: &StoreId,
 ) -> rusqlite::Result<Option<StockRow>> {
     conn.prepare_cached(
         "SELECT product_id, store_id, quantity, reserved, version, updated_at FROM stock \
          WHERE product_id = ? AND store_id = ?",
     )?
-    .query_row([product_id, store_id], StockRow::from_row)
+    .query_row([product_id.as_str(), store_id.as_str()], StockRow::from_row)
     .optional()
 }
 
 /// Creates the stock row of a product in a store (`stock.created`).
 pub fn create_stock(
     conn: &Connection,
-    product_id: &str,
-    store_id: &str,
-    quantity: i64,
+    product_id: &ProductId,
+    store_id: &StoreId,
+    quantity: Quantity,
     at: &Timestamp,
 ) -> OpResult<StockRow> {
     if !product_exists(conn, product_id)? {
-        return Err(OpError::ProductNotFound(product_id.to_owned()));
+        return Err(OpError::ProductNotFound(product_id.as_str().to_owned()));
     }
     let now = time::to_db(at);
     let row = conn
@@ -82,18 +77,18 @@ pub fn create_stock(
              DO NOTHING RETURNING product_id, store_id, quantity, reserved, version, updated_at",
         )?
         .query_row(
-            params![product_id, store_id, quantity, now],
+            params![product_id.as_str(), store_id.as_str(), quantity.get(), now],
             StockRow::from_row,
         )
         .optional()?;
     let row = row.ok_or_else(|| OpError::StockExists {
-        product_id: product_id.to_owned(),
-        store_id: store_id.to_owned(),
+        product_id: product_id.as_str().to_owned(),
+        store_id: store_id.as_str().to_owned(),
     })?;
     let event = NewEvent::StockCreated(StockCreated {
-        product_id: row.product_id.clone(),
-        store_id: row.store_id.clone(),
-        quantity: row.quantity,
+        product_id: row.product_id.as_str().to_owned(),
+        store_id: row.store_id.as_str().to_owned(),
+        quantity: row.quantity.get(),
         reason: "initial_stock".to_owned(),
         version: row.version,
     });
@@ -105,16 +100,16 @@ pub fn create_stock(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuantityChange {
     /// `PUT`: set on-hand to this value.
-    Set(i64),
-    /// `adjust`: add this (non-zero) delta.
-    Add(i64),
+    Set(Quantity),
+    /// `adjust`: add this delta (0 changes nothing).
+    Add(Adjustment),
 }
 
 /// Sets or adjusts on-hand units (`stock.updated`), honouring `If-Match`.
 pub fn change_quantity(
     conn: &Connection,
-    product_id: &str,
-    store_id: &str,
+    product_id: &ProductId,
+    store_id: &StoreId,
     change: QuantityChange,
     expected_version: Option<i64>,
     reason: Option<&str>,
@@ -130,14 +125,15 @@ pub fn change_quantity(
             actual: current.version,
         });
     }
+    let (quantity, reserved) = (current.quantity.get(), current.reserved.get());
     let new_quantity = match change {
-        QuantityChange::Set(q) => q,
-        QuantityChange::Add(delta) => current.quantity + delta,
+        QuantityChange::Set(q) => q.get(),
+        QuantityChange::Add(delta) => quantity + delta.get(),
     };
-    if new_quantity < current.reserved {
+    if new_quantity < reserved {
         return Err(OpError::QuantityBelowReserved {
             quantity: new_quantity,
-            reserved: current.reserved,
+            reserved,
         });
     }
     if new_quantity > MAX_QUANTITY {
@@ -152,7 +148,7 @@ pub fn change_quantity(
     }
     // Nothing changes: no version bump, no `stock.updated` with `change: 0`; the caller gets
     // the row as it is (If-Match was still checked above).
-    if new_quantity == current.quantity {
+    if new_quantity == quantity {
         return Ok(current);
     }
     let row = conn
@@ -165,24 +161,24 @@ pub fn change_quantity(
             params![
                 new_quantity,
                 time::to_db(at),
-                product_id,
-                store_id,
+                product_id.as_str(),
+                store_id.as_str(),
                 current.version
             ],
             StockRow::from_row,
         )?;
     let default_reason = match change {
-        QuantityChange::Set(q) if q > current.quantity => "restock",
+        QuantityChange::Set(q) if q.get() > quantity => "restock",
         _ => "adjustment",
     };
     let event = NewEvent::StockUpdated(StockUpdated {
-        product_id: row.product_id.clone(),
-        store_id: row.store_id.clone(),
-        previous_quantity: current.quantity,
-        new_quantity: row.quantity,
-        change: row.quantity - current.quantity,
+        product_id: row.product_id.as_str().to_owned(),
+        store_id: row.store_id.as_str().to_owned(),
+        previous_quantity: quantity,
+        new_quantity: row.quantity.get(),
+        change: row.quantity.get() - quantity,
         reason: reason.unwrap_or(default_reason).to_owned(),
-        reserved: row.reserved,
+        reserved: row.reserved.get(),
         version: row.version,
     });
     append_event(conn, &event, at)?;
@@ -203,30 +199,31 @@ pub struct Transfer {
 /// ([`OpError::SameStore`], refused before anything is read or written).
 pub fn transfer(
     conn: &Connection,
-    product_id: &str,
-    from_store: &str,
-    to_store: &str,
-    quantity: i64,
+    product_id: &ProductId,
+    from_store: &StoreId,
+    to_store: &StoreId,
+    quantity: PositiveQuantity,
     reason: Option<&str>,
     at: &Timestamp,
 ) -> OpResult<Transfer> {
     if from_store == to_store {
         return Err(OpError::SameStore {
-            store_id: from_store.to_owned(),
+            store_id: from_store.as_str().to_owned(),
         });
     }
     let source = match stock_row(conn, product_id, from_store)? {
         Some(row) => row,
         None if !product_exists(conn, product_id)? => {
-            return Err(OpError::ProductNotFound(product_id.to_owned()));
+            return Err(OpError::ProductNotFound(product_id.as_str().to_owned()));
         }
         None => return Err(OpError::stock_not_found(product_id, from_store)),
     };
+    let quantity = quantity.get();
     if source.available() < quantity {
         return Err(insufficient(quantity, source.available(), from_store));
     }
     let destination = stock_row(conn, product_id, to_store)?;
-    if destination.as_ref().map_or(0, |d| d.quantity) + quantity > MAX_QUANTITY {
+    if destination.as_ref().map_or(0, |d| d.quantity.get()) + quantity > MAX_QUANTITY {
         return Err(OpError::OutOfRange {
             field: "quantity",
             message: format!("the destination would exceed {MAX_QUANTITY} units"),
@@ -240,7 +237,7 @@ pub fn transfer(
              RETURNING product_id, store_id, quantity, reserved, version, updated_at",
         )?
         .query_row(
-            params![quantity, now, product_id, from_store],
+            params![quantity, now, product_id.as_str(), from_store.as_str()],
             StockRow::from_row,
         )?;
     let to = conn
@@ -253,17 +250,17 @@ pub fn transfer(
              RETURNING product_id, store_id, quantity, reserved, version, updated_at",
         )?
         .query_row(
-            params![product_id, to_store, quantity, now],
+            params![product_id.as_str(), to_store.as_str(), quantity, now],
             StockRow::from_row,
         )?;
     let event = NewEvent::StockTransferred(StockTransferred {
-        product_id: product_id.to_owned(),
-        from_store: from_store.to_owned(),
-        to_store: to_store.to_owned(),
+        product_id: product_id.as_str().to_owned(),
+        from_store: from_store.as_str().to_owned(),
+        to_store: to_store.as_str().to_owned(),
         quantity,
         reason: reason.unwrap_or("transfer").to_owned(),
-        from_new_quantity: from.quantity,
-        to_new_quantity: to.quantity,
+        from_new_quantity: from.quantity.get(),
+        to_new_quantity: to.quantity.get(),
         from_version: from.version,
         to_version: to.version,
         to_created: destination.is_none(),
@@ -273,16 +270,20 @@ pub fn transfer(
 }
 
 /// Fewer units available than requested.
-pub(crate) fn insufficient(requested: i64, available: i64, store_id: &str) -> OpError {
+pub(crate) fn insufficient(requested: i64, available: i64, store_id: &StoreId) -> OpError {
     OpError::InsufficientStock {
         requested,
         available,
-        store_id: store_id.to_owned(),
+        store_id: store_id.as_str().to_owned(),
     }
 }
 
 /// One stock row (a point read).
-pub fn get_stock(conn: &Connection, product_id: &str, store_id: &str) -> OpResult<StockRow> {
+pub fn get_stock(
+    conn: &Connection,
+    product_id: &ProductId,
+    store_id: &StoreId,
+) -> OpResult<StockRow> {
     stock_row(conn, product_id, store_id)?
         .ok_or_else(|| OpError::stock_not_found(product_id, store_id))
 }

@@ -11,6 +11,7 @@ use sqlx::SqlitePool;
 use super::page::{AfterAvailable, AfterText, Page, fetch_count};
 use super::stock::StockRow;
 use super::{OpError, OpResult};
+use crate::domain::{ProductId, Quantity, StoreId};
 
 /// A product's rows after a store id (`''` for the first page).
 pub const PRODUCT_PAGE: &str = "SELECT product_id, store_id, quantity, reserved, version, \
@@ -70,10 +71,11 @@ pub struct ProductStockPage {
 /// grows with the number of stores stocking the product, never with the rest of the table.
 pub async fn stock_of_product(
     db: &SqlitePool,
-    product_id: &str,
+    product_id: &ProductId,
     after: Option<&AfterText>,
     limit: i64,
 ) -> OpResult<ProductStockPage> {
+    let product_id = product_id.as_str();
     let mut tx = db.begin().await?;
     let rows: Vec<StockRow> = sqlx::query_as(PRODUCT_PAGE)
         .bind(product_id)
@@ -97,7 +99,7 @@ pub async fn stock_of_product(
         .await?;
     tx.commit().await?;
     Ok(ProductStockPage {
-        page: Page::from_rows(rows, limit, |r| AfterText(r.store_id.clone())),
+        page: Page::from_rows(rows, limit, |r| AfterText(r.store_id.as_str().to_owned())),
         total_quantity,
         total_reserved,
     })
@@ -106,18 +108,18 @@ pub async fn stock_of_product(
 /// A page of one store's rows, by product id.
 pub async fn stock_of_store(
     db: &SqlitePool,
-    store_id: &str,
+    store_id: &StoreId,
     after: Option<&AfterText>,
     limit: i64,
 ) -> OpResult<Page<StockRow, AfterText>> {
     let rows = sqlx::query_as(STORE_PAGE)
-        .bind(store_id)
+        .bind(store_id.as_str())
         .bind(after.map_or("", |a| a.0.as_str()))
         .bind(fetch_count(limit))
         .fetch_all(db)
         .await?;
     Ok(Page::from_rows(rows, limit, |r: &StockRow| {
-        AfterText(r.product_id.clone())
+        AfterText(r.product_id.as_str().to_owned())
     }))
 }
 
@@ -129,14 +131,15 @@ pub async fn stock_of_store(
 /// [`LOW_STOCK_INDEXED_BELOW`] scan (every row of the store, or of the table).
 pub async fn low_stock(
     db: &SqlitePool,
-    threshold: i64,
-    store_id: Option<&str>,
+    threshold: Quantity,
+    store_id: Option<&StoreId>,
     after: Option<&AfterAvailable>,
     limit: i64,
 ) -> OpResult<Page<StockRow, AfterAvailable>> {
     let (available, product_id, after_store) = after.map_or((-1, "", ""), |a| {
         (a.available, a.product_id.as_str(), a.store_id.as_str())
     });
+    let threshold = threshold.get();
     let indexed = threshold <= LOW_STOCK_INDEXED_BELOW;
     let rows = match store_id {
         Some(store_id) => sqlx::query_as(if indexed {
@@ -144,7 +147,7 @@ pub async fn low_stock(
         } else {
             LOW_IN_STORE_PAGE_SCAN
         })
-        .bind(store_id)
+        .bind(store_id.as_str())
         .bind(available)
         .bind(product_id),
         None => sqlx::query_as(if indexed { LOW_PAGE } else { LOW_PAGE_SCAN })
@@ -159,8 +162,8 @@ pub async fn low_stock(
     Ok(Page::from_rows(rows, limit, |r: &StockRow| {
         AfterAvailable {
             available: r.available(),
-            product_id: r.product_id.clone(),
-            store_id: r.store_id.clone(),
+            product_id: r.product_id.as_str().to_owned(),
+            store_id: r.store_id.as_str().to_owned(),
         }
     }))
 }

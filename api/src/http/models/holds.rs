@@ -99,8 +99,8 @@ impl From<HoldView> for Hold {
             .map(UnfulfilledLine::from)
             .collect();
         Self {
-            status: ReservationStatus::parse(&h.hold.status).unwrap_or(ReservationStatus::Pending),
-            id: h.hold.id.into(),
+            status: h.hold.status,
+            id: h.hold.id.into_inner().into(),
             customer_id: h.hold.customer_id,
             expires_at: h.hold.expires_at.into(),
             created_at: h.hold.created_at.into(),

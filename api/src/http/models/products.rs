@@ -4,7 +4,7 @@ use poem_openapi::Object;
 
 use crate::http::types::{Price, Sku, Timestamp, UuidText};
 
-use crate::ops::products::ProductRow;
+use crate::domain::ProductRow;
 
 /// Body of `POST /products` and `PUT /products/{id}`.
 #[derive(Debug, Clone, Object)]
@@ -53,7 +53,7 @@ impl From<ProductRow> for Product {
     fn from(r: ProductRow) -> Self {
         Self {
             id: r.id.into(),
-            sku: r.sku,
+            sku: r.sku.into_inner(),
             name: r.name,
             description: r.description,
             category: r.category,

@@ -5,7 +5,7 @@ use poem_openapi::Object;
 pub use crate::http::types::ReservationStatus;
 use crate::http::types::{PositiveQuantity, ProductId, StoreId, Timestamp, TtlSeconds, UuidText};
 
-use crate::ops::reservations::ReservationRow;
+use crate::domain::ReservationRow;
 
 /// Body of `POST /reservations`.
 #[derive(Debug, Clone, Object)]
@@ -64,16 +64,16 @@ pub struct Reservation {
 impl From<ReservationRow> for Reservation {
     fn from(r: ReservationRow) -> Self {
         Self {
-            status: ReservationStatus::parse(&r.status).unwrap_or(ReservationStatus::Pending),
-            id: r.id.into(),
-            product_id: r.product_id.into(),
-            store_id: r.store_id,
+            status: r.status,
+            id: r.id.into_inner().into(),
+            product_id: r.product_id.into_inner().into(),
+            store_id: r.store_id.into_inner(),
             customer_id: r.customer_id,
-            quantity: r.quantity,
+            quantity: r.quantity.get(),
             expires_at: r.expires_at.into(),
             created_at: r.created_at.into(),
             updated_at: r.updated_at.into(),
-            hold_id: r.hold_id.map(UuidText::from),
+            hold_id: r.hold_id.map(|h| UuidText::from(h.into_inner())),
         }
     }
 }

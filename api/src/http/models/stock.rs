@@ -6,7 +6,7 @@ use crate::http::types::{
     Adjustment, PositiveQuantity, ProductId, Quantity, StoreId, Timestamp, UuidText,
 };
 
-use crate::ops::stock::StockRow;
+use crate::domain::StockRow;
 
 /// Body of `POST /stock`.
 #[derive(Debug, Clone, Object)]
@@ -84,9 +84,9 @@ impl From<StockRow> for Stock {
         Self {
             available: r.available(),
             product_id: r.product_id.into(),
-            store_id: r.store_id,
-            quantity: r.quantity,
-            reserved: r.reserved,
+            store_id: r.store_id.into_inner(),
+            quantity: r.quantity.get(),
+            reserved: r.reserved.get(),
             version: r.version,
             updated_at: r.updated_at.into(),
         }

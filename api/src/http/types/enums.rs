@@ -1,4 +1,5 @@
-//! Fixed-value edge types: reservation statuses and event types.
+//! Fixed-value edge types: the schema of reservation statuses ([`crate::domain::status`]),
+//! event types and the bulk sync's modes and outcomes.
 
 use std::borrow::Cow;
 
@@ -9,20 +10,9 @@ use poem_openapi::types::{
 use serde_json::Value;
 
 use super::string_schema;
+use crate::domain::ReservationStatus;
 
-string_enum!(
-    /// Reservation states.
-    ReservationStatus, "ReservationStatus", {
-        /// Holding units until confirmed, cancelled or expired.
-        Pending => "PENDING",
-        /// Sold: the units left on-hand.
-        Confirmed => "CONFIRMED",
-        /// Cancelled: the units were released.
-        Cancelled => "CANCELLED",
-        /// Ran out of time: the units were released.
-        Expired => "EXPIRED",
-    }
-);
+enum_schema!(ReservationStatus, "ReservationStatus");
 
 string_enum!(
     /// The event types of the audit log (`inventory_shared::events::EventType`).

@@ -1,5 +1,5 @@
-//! Identifiers and instants: product and reservation ids (UUIDs the server minted), and the
-//! response-only `Timestamp` and `UuidText`.
+//! Identifiers and instants: the schema of the product, reservation and hold ids
+//! ([`crate::domain::ids`]), and the response-only `Timestamp` and `UuidText`.
 
 use std::borrow::Cow;
 
@@ -10,24 +10,14 @@ use poem_openapi::types::{
 use serde_json::Value;
 
 use super::string_schema;
+use crate::domain::ids::parse_uuid;
+use crate::domain::{HoldId, ProductId, ReservationId};
 
 /// A UUID in its hyphenated form, any case (what `format: uuid` means in JSON Schema).
 pub const UUID_PATTERN: &str =
     "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
-/// Why an id was refused.
-pub const UUID_MESSAGE: &str = "must be a UUID such as 01936f0e-8a4b-7c3d-9e2f-1a2b3c4d5e6f";
+pub use crate::domain::UUID_MESSAGE;
 const UUID_EXAMPLE: &str = "01936f0e-8a4b-7c3d-9e2f-1a2b3c4d5e6f";
-
-/// Parses a hyphenated UUID into the lower-case text the server stores. Other spellings
-/// `uuid` would take (braces, `urn:uuid:`, no hyphens) are refused, as the spec's pattern says.
-fn parse_uuid(text: &str) -> Result<String, &'static str> {
-    if text.len() != 36 {
-        return Err(UUID_MESSAGE);
-    }
-    uuid::Uuid::try_parse(text)
-        .map(|u| u.hyphenated().to_string())
-        .map_err(|_| UUID_MESSAGE)
-}
 
 /// `format: uuid` with its pattern and its exact length. The length is not redundant: a
 /// Python or Rust `$` also matches before a trailing newline, and fuzzers that build strings
@@ -42,61 +32,27 @@ fn uuid_schema() -> MetaSchema {
     })
 }
 
-/// Declares a UUID-backed id type.
-macro_rules! uuid_id {
-    ($(#[$meta:meta])* $ty:ident, $name:literal) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $ty(String);
+string_type!(ProductId, "ProductId", uuid_schema(), ProductId::parse);
+string_type!(
+    ReservationId,
+    "ReservationId",
+    uuid_schema(),
+    ReservationId::parse
+);
+string_type!(HoldId, "HoldId", uuid_schema(), HoldId::parse);
 
-        impl $ty {
-            /// Parses a hyphenated UUID (any case; kept in lower case).
-            pub fn parse(text: &str) -> Result<Self, &'static str> {
-                parse_uuid(text).map(Self)
+/// A response field typed `UuidText` carries a domain id as it is.
+macro_rules! uuid_text_from {
+    ($($ty:ident),+) => {
+        $(impl From<$ty> for UuidText {
+            fn from(id: $ty) -> Self {
+                Self(id.into_inner())
             }
-
-            /// An id read back from the database, where only minted or parsed ids are written.
-            pub fn from_stored(text: String) -> Self {
-                Self(text)
-            }
-
-            /// The id.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-
-            /// The id as an owned string.
-            pub fn into_inner(self) -> String {
-                self.0
-            }
-
-            /// The spec's example id.
-            pub fn example() -> Self {
-                Self(UUID_EXAMPLE.to_owned())
-            }
-        }
-
-        string_type!($ty, $name, uuid_schema(), $ty::parse);
+        })+
     };
 }
 
-uuid_id!(
-    /// A product id: the UUIDv7 the server gave the product.
-    ProductId,
-    "ProductId"
-);
-
-uuid_id!(
-    /// A reservation id: the UUIDv7 the server gave the reservation.
-    ReservationId,
-    "ReservationId"
-);
-
-uuid_id!(
-    /// A hold id: the UUIDv7 the server gave the hold.
-    HoldId,
-    "HoldId"
-);
+uuid_text_from!(ProductId, ReservationId, HoldId);
 
 /// An RFC 3339 instant as the server writes it (`format: date-time`). Response-only.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,12 +1,14 @@
-//! Domain types at the HTTP edge (STYLE 5): each one carries its pattern, range, enum or
-//! format into the spec *and* parses the same way in a body, a path and a query parameter,
-//! from one definition of its limits.
+//! The schemas of the domain types at the HTTP edge (STYLE 5): each type of
+//! [`crate::domain`] carries its pattern, range, enum or format into the spec *and* parses the
+//! same way in a body, a path and a query parameter, from one definition of its limits (the
+//! parse is the domain's own; poem-openapi's traits are implemented here, so the domain knows
+//! no HTTP). Edge-only types (`If-Match`, prices, timestamps, event types) live here whole.
 //!
-//! - [`text`]: store ids, SKUs, the not-blank rule, `If-Match`.
-//! - [`ids`]: product and reservation ids (UUIDs), and the response-only `Timestamp` and
-//!   `UuidText`.
-//! - [`numbers`]: quantities, adjustments, TTLs and prices.
-//! - [`enums`]: reservation statuses and event types.
+//! - [`text`]: the schemas of store ids and SKUs, the not-blank pattern, `If-Match`.
+//! - [`ids`]: the schemas of product, reservation and hold ids (UUIDs), and the response-only
+//!   `Timestamp` and `UuidText`.
+//! - [`numbers`]: the schemas of quantities, adjustments and TTLs, and prices.
+//! - [`enums`]: the schema of reservation statuses; event types, bulk modes and outcomes.
 //!
 //! Their schemas are inline (no `$ref`): a field's description or `nullable` then merges into
 //! the schema itself instead of an `allOf` wrapper, which client generators refuse around a
@@ -121,33 +123,6 @@ macro_rules! int_type {
                 Some(Value::from(self.get()))
             }
         }
-
-        impl $ty {
-            /// Parses a value within `MIN..=MAX`.
-            pub fn parse(n: i64) -> Result<Self, String> {
-                if ($ty::MIN..=$ty::MAX).contains(&n) {
-                    Ok(Self(n))
-                } else {
-                    Err($ty::range_message())
-                }
-            }
-
-            /// A value known when compiling; out of range fails the build (in a `const`).
-            pub const fn new_const(n: i64) -> Self {
-                assert!(n >= $ty::MIN && n <= $ty::MAX, "out of range");
-                Self(n)
-            }
-
-            /// The value.
-            pub fn get(self) -> i64 {
-                self.0
-            }
-
-            /// Why a value out of range was refused (the body checker's wording too).
-            pub fn range_message() -> String {
-                format!("must be between {} and {}", $ty::MIN, $ty::MAX)
-            }
-        }
     };
 }
 
@@ -164,7 +139,7 @@ macro_rules! string_enum {
             /// Every value, in spec order.
             pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
 
-            /// The wire (and stored) text.
+            /// The wire text.
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($ty::$variant => $text),+
@@ -183,6 +158,14 @@ macro_rules! string_enum {
             }
         }
 
+        enum_schema!($ty, $name);
+    };
+}
+
+/// Implements poem-openapi's traits for an enum with `ALL`, `as_str` and `parse` (an edge-only
+/// enum above, or a closed set of [`crate::domain`]).
+macro_rules! enum_schema {
+    ($ty:ident, $name:literal) => {
         string_type!(
             $ty,
             $name,
@@ -200,15 +183,15 @@ pub(crate) mod ids;
 mod numbers;
 mod text;
 
-pub use enums::{BulkModeName, BulkOutcome, EventTypeName, ReservationStatus};
-pub use ids::{HoldId, ProductId, ReservationId, Timestamp, UuidText};
-pub use numbers::{
-    Adjustment, PositiveQuantity, Price, Quantity, TtlSeconds, has_at_most_two_decimals,
-};
-pub use text::{
-    IF_MATCH_PATTERN, IfMatch, NOT_BLANK_PATTERN, STORE_ID_MESSAGE, STORE_ID_PATTERN, Sku, StoreId,
-    is_blank,
-};
+pub use crate::domain::ReservationStatus;
+pub use crate::domain::ids::STORE_ID_MESSAGE;
+pub use crate::domain::{Adjustment, PositiveQuantity, Quantity, TtlSeconds};
+pub use crate::domain::{HoldId, ProductId, ReservationId};
+pub use crate::domain::{Sku, StoreId, is_blank};
+pub use enums::{BulkModeName, BulkOutcome, EventTypeName};
+pub use ids::{Timestamp, UuidText};
+pub use numbers::{Price, has_at_most_two_decimals};
+pub use text::{IF_MATCH_PATTERN, IfMatch, NOT_BLANK_PATTERN, STORE_ID_PATTERN};
 
 /// The readable reason for a failed `pattern`, where the pattern belongs to a domain type.
 pub fn pattern_message(pattern: &str) -> Option<&'static str> {

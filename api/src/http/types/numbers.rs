@@ -1,6 +1,7 @@
-//! Numeric edge types: quantities, adjustments, reservation TTLs and prices. Each range is
-//! defined once, here, and reaches the spec (`minimum`/`maximum`), the body checker's message
-//! and the parse of a path or query parameter from that one definition.
+//! Numeric edge types: the schemas of quantities, adjustments and reservation TTLs (whose
+//! ranges are defined once, in [`crate::domain::quantity`], and reach the spec
+//! (`minimum`/`maximum`), the body checker's message and the parse of a path or query
+//! parameter from that one definition), and prices.
 
 use std::borrow::Cow;
 
@@ -10,65 +11,11 @@ use poem_openapi::types::{
 };
 use serde_json::Value;
 
-/// Largest quantity a stock row or a request may hold.
-pub const MAX_QUANTITY: i64 = crate::ops::MAX_QUANTITY;
-
-/// Units on hand (or a threshold): 0 – 1,000,000,000.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Quantity(i64);
-
-impl Quantity {
-    /// Smallest value.
-    pub const MIN: i64 = 0;
-    /// Largest value.
-    pub const MAX: i64 = MAX_QUANTITY;
-}
+use crate::domain::{Adjustment, PositiveQuantity, Quantity, TtlSeconds};
 
 int_type!(Quantity, "Quantity", 25);
-
-/// Units moved or held (a reservation, a transfer): 1 – 1,000,000,000.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct PositiveQuantity(i64);
-
-impl PositiveQuantity {
-    /// Smallest value.
-    pub const MIN: i64 = 1;
-    /// Largest value.
-    pub const MAX: i64 = MAX_QUANTITY;
-}
-
 int_type!(PositiveQuantity, "PositiveQuantity", 2);
-
-/// Units added (positive) or removed (negative): −1,000,000,000 – 1,000,000,000; 0 changes
-/// nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Adjustment(i64);
-
-impl Adjustment {
-    /// Smallest value.
-    pub const MIN: i64 = -MAX_QUANTITY;
-    /// Largest value.
-    pub const MAX: i64 = MAX_QUANTITY;
-}
-
 int_type!(Adjustment, "Adjustment", 10);
-
-/// Seconds a reservation holds its units: 1 – 86,400 (a day).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct TtlSeconds(i64);
-
-impl TtlSeconds {
-    /// Smallest value.
-    pub const MIN: i64 = 1;
-    /// Largest value.
-    pub const MAX: i64 = 86_400;
-
-    /// The TTL as a duration.
-    pub fn duration(self) -> chrono::Duration {
-        chrono::Duration::seconds(self.0)
-    }
-}
-
 int_type!(TtlSeconds, "TtlSeconds", 900);
 
 /// Whether the number as written (its shortest round-trip decimal form, which is what JSON

@@ -1,4 +1,5 @@
-//! Text-backed edge types: store ids, SKUs, `If-Match`, and the not-blank rule.
+//! Text-backed edge types: the schemas of store ids and SKUs ([`crate::domain::ids`]), the
+//! not-blank pattern, and `If-Match`.
 
 use std::borrow::Cow;
 
@@ -9,62 +10,15 @@ use poem_openapi::types::{
 use serde_json::Value;
 
 use super::string_schema;
+use crate::domain::{Sku, StoreId};
 
 /// The store id pattern: 1–64 of `[A-Za-z0-9._-]`.
 pub const STORE_ID_PATTERN: &str = r"^[A-Za-z0-9._-]{1,64}$";
-/// Why a store id was refused (the same text in a body, path or query).
-pub const STORE_ID_MESSAGE: &str = "must be 1–64 characters of A-Z, a-z, 0-9, '.', '_' or '-'";
-
-/// A text that is not only whitespace (SKU, name): at least one character that is not ASCII
+/// A text that is not only whitespace (SKU, name; [`crate::domain::is_blank`]): at least one character that is not ASCII
 /// whitespace. Spelled out rather than `\S` because JSON Schema (ECMA-262), Python and Rust
 /// regexes disagree on which Unicode characters are whitespace (U+0085 is one for Rust and
 /// Python, not for ECMA-262), and a client must be able to tell from the spec alone.
 pub const NOT_BLANK_PATTERN: &str = r"[^ \t\n\r\f\v]";
-
-/// Whether `text` is blank in the sense of [`NOT_BLANK_PATTERN`]: only ASCII whitespace.
-pub fn is_blank(text: &str) -> bool {
-    text.chars()
-        .all(|c| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c'))
-}
-
-/// A store id: 1–64 of `[A-Za-z0-9._-]`, e.g. `MAD-001`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct StoreId(String);
-
-impl StoreId {
-    /// Parses a store id.
-    pub fn parse(text: &str) -> Result<Self, &'static str> {
-        let ok = (1..=64).contains(&text.len())
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if ok {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(STORE_ID_MESSAGE)
-        }
-    }
-
-    /// A store id read back from the database, where only parsed ids are written.
-    pub fn from_stored(text: String) -> Self {
-        Self(text)
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The id as an owned string.
-    pub fn into_inner(self) -> String {
-        self.0
-    }
-
-    /// `MAD-001`, the spec's example.
-    pub fn example() -> Self {
-        Self("MAD-001".to_owned())
-    }
-}
 
 string_type!(
     StoreId,
@@ -77,50 +31,6 @@ string_type!(
     }),
     StoreId::parse
 );
-
-/// A stock-keeping unit: 1–64 characters, not blank, e.g. `TSHIRT-M-BLUE`. Unique per product.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sku(String);
-
-impl Sku {
-    /// Longest SKU, in characters.
-    pub const MAX_CHARS: usize = 64;
-
-    /// Parses a SKU.
-    pub fn parse(text: &str) -> Result<Self, &'static str> {
-        let chars = text.chars().count();
-        if chars == 0 {
-            return Err("must not be empty");
-        }
-        if chars > Self::MAX_CHARS {
-            return Err("must be at most 64 characters");
-        }
-        if is_blank(text) {
-            return Err("must not be blank");
-        }
-        Ok(Self(text.to_owned()))
-    }
-
-    /// A SKU read back from the database, where only parsed SKUs are written.
-    pub fn from_stored(text: String) -> Self {
-        Self(text)
-    }
-
-    /// The SKU.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The SKU as an owned string.
-    pub fn into_inner(self) -> String {
-        self.0
-    }
-
-    /// `TSHIRT-M-BLUE`, the spec's example.
-    pub fn example() -> Self {
-        Self("TSHIRT-M-BLUE".to_owned())
-    }
-}
 
 string_type!(
     Sku,
