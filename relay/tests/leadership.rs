@@ -7,7 +7,8 @@
 //! in `seq` order.
 //!
 //! One test body, run per broker (Redis, Kafka via `tansu`, NATS JetStream) on SQLite, and on
-//! PostgreSQL with Redis and Kafka.
+//! PostgreSQL with Redis and Kafka. On PostgreSQL with Kafka also: an event that commits below
+//! its partition's last `seq` while the leader is dead is still sent by the new one.
 
 #[path = "leadership/broker.rs"]
 mod broker;
@@ -281,5 +282,79 @@ async fn standby_takes_over_after_kill_9(db: TestBackend, kind: Kind) {
         metric(&survivor_metrics, "relay_leadership_changes_total"),
         Some(1.0),
         "the survivor became leader once"
+    );
+}
+
+/// On PostgreSQL a row can commit below a `seq` its Kafka partition already holds (across
+/// products, `seq` order is not commit order): the partition's last `seq` does not say that
+/// every smaller one is there. A new leader must still send such a row, not mark it as found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_with_kafka_a_row_committed_below_its_partitions_tail_is_sent_after_takeover() {
+    use inventory_relay::publisher::kafka::partition_for;
+    use inventory_shared::outbox::postgres::append_events;
+    use inventory_shared::time;
+
+    let pg = PgTestDb::new().await;
+    let pool = pg.pool.clone();
+    let db = TestBackend::Postgres(pg);
+    let broker = Broker::start(Kind::Kafka, db.dir()).await;
+    let relays = [Relay::spawn(&db, &broker), Relay::spawn(&db, &broker)];
+    let leader = one_leader(&relays).await;
+
+    // Two products on one partition: `late`'s event gets the smaller seq but commits after
+    // `early`'s, whose transaction took its xid first (so the fence lets it through while
+    // `late`'s transaction is still open).
+    let on_partition_0 = (0..).map(|i| sample_event(i * 4 + 1));
+    let mut pair = on_partition_0
+        .filter(|e| partition_for(e.partition_key().as_bytes(), broker::PARTITIONS) == 0)
+        .take(2);
+    let (early_event, late_event) = (pair.next().expect("one"), pair.next().expect("two"));
+    assert_ne!(early_event.partition_key(), late_event.partition_key());
+    let mut early = pool.begin().await.expect("begin");
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *early)
+        .await
+        .expect("an xid for the early transaction");
+    let mut late = pool.begin().await.expect("begin");
+    let late_seq = append_events(&mut late, &[late_event], &time::now())
+        .await
+        .expect("append")[0];
+    let early_seq = append_events(&mut early, &[early_event], &time::now())
+        .await
+        .expect("append")[0];
+    assert!(late_seq < early_seq);
+    early.commit().await.expect("commit");
+    common::wait_until(
+        Duration::from_secs(10),
+        "the leader publishes the early event",
+        || async { db.counts().await == (1, 0, 0) },
+    )
+    .await;
+
+    // The leader dies; the late event commits; the standby takes over and reconciles.
+    let [a, b] = relays;
+    let (mut dead, survivor) = if leader == 0 { (a, b) } else { (b, a) };
+    dead.process.signal("KILL");
+    dead.process
+        .wait_timeout(Duration::from_secs(5))
+        .expect("the killed leader exits");
+    late.commit().await.expect("commit");
+    common::wait_until(
+        Duration::from_secs(10),
+        "the new leader publishes the late event",
+        || async { db.counts().await == (2, 0, 0) },
+    )
+    .await;
+
+    assert_eq!(
+        survivor.sent().await,
+        Some(1.0),
+        "the new leader sent the late event (rather than marking it as found in the topic)"
+    );
+    let held: Vec<i64> = broker.held(2).await.iter().map(|h| h.seq).collect();
+    assert_eq!(
+        held,
+        [early_seq, late_seq],
+        "the late event is in the topic, once"
     );
 }
