@@ -9,6 +9,10 @@
 //! One test body, run per broker (Redis, Kafka via `tansu`, NATS JetStream) on SQLite, and on
 //! PostgreSQL with Redis and Kafka. On PostgreSQL with Kafka also: an event that commits below
 //! its partition's last `seq` while the leader is dead is still sent by the new one.
+#![expect(
+    clippy::duplicate_mod,
+    reason = "the common and brokers harnesses each load common/db.rs; this test needs both"
+)]
 
 #[path = "leadership/broker.rs"]
 mod broker;

@@ -77,7 +77,7 @@ impl TestBackend {
     pub async fn lock_writes(&self) -> WriteLock {
         match self {
             Self::Sqlite(db) => {
-                let settings = DatabaseSettings::at(&db.path());
+                let settings = DatabaseSettings::at(db.path());
                 let conn = inventory_shared::db::open_writer(&settings).expect("writer");
                 tokio::task::block_in_place(|| conn.execute_batch("BEGIN IMMEDIATE"))
                     .expect("taking the write lock");
