@@ -1,8 +1,22 @@
-//! Two relay binaries on one database and a private Redis, on SQLite and on PostgreSQL: one
-//! leads and publishes, the other is a standby that publishes nothing until the leader is
-//! `kill -9`ed, then takes over within 5 s. Under steady writes throughout, the stream ends
-//! with every event exactly once and each product's events in `seq` order.
+//! Two relay binaries on one database and a private broker: one leads and publishes, the
+//! other is a standby that publishes nothing until the leader is `kill -9`ed, then takes over
+//! within 5 s. The leader dies with events published but not marked (the test holds the
+//! events table's write lock for a moment before the kill, so its marks wait); the new leader
+//! must reconcile them with the broker's tail instead of sending them again. Under steady
+//! writes throughout, the broker ends with every event exactly once and each product's events
+//! in `seq` order.
+//!
+//! One test body, run per broker (Redis, Kafka via `tansu`, NATS JetStream) on SQLite, and on
+//! PostgreSQL with Redis and Kafka. On PostgreSQL with Kafka also: an event that commits below
+//! its partition's last `seq` while the leader is dead is still sent by the new one.
+#![expect(
+    clippy::duplicate_mod,
+    reason = "the common and brokers harnesses each load common/db.rs; this test needs both"
+)]
 
+#[path = "leadership/broker.rs"]
+mod broker;
+mod brokers;
 mod common;
 
 use std::collections::{HashMap, HashSet};
@@ -10,9 +24,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{
-    PgTestDb, RedisServer, RelayProcess, STREAM, TestBackend, TestDb, metric, sample_event,
-};
+use broker::{Broker, Kind};
+use common::{PgTestDb, RelayProcess, TestBackend, TestDb, metric, sample_event};
 
 /// Writer transactions of [`EVENTS_PER_TX`] events, one every [`WRITE_EVERY`]: about 4 s of
 /// writes, 4,000 events.
@@ -23,6 +36,14 @@ const WRITE_EVERY: Duration = Duration::from_millis(50);
 /// How long a standby may take to publish after the leader died.
 const TAKEOVER_LIMIT: Duration = Duration::from_secs(5);
 
+/// Events committed in one transaction just before the events table is locked, so the
+/// leader has something to publish while its marks wait.
+const BURST: usize = 300;
+
+/// How long the events table stays locked before the kill: the leader publishes what it
+/// read meanwhile (up to about three batches on SQLite, one on PostgreSQL) and waits to mark it.
+const MARKS_HELD_FOR: Duration = Duration::from_millis(300);
+
 /// A relay binary and the port its `/metrics` and `/health` listen on.
 struct Relay {
     process: RelayProcess,
@@ -30,14 +51,14 @@ struct Relay {
 }
 
 impl Relay {
-    fn spawn(db: &TestBackend, redis: &RedisServer) -> Self {
+    fn spawn(db: &TestBackend, broker: &Broker) -> Self {
         let port = common::free_port();
-        let env = [
+        let mut env = broker.relay_env();
+        env.extend([
             ("DATABASE_URL", db.database_url()),
-            ("REDIS_URL", redis.url()),
             ("RELAY_BATCH_SIZE", "100".to_owned()),
             ("RELAY_HTTP_ADDR", format!("127.0.0.1:{port}")),
-        ];
+        ]);
         Self {
             process: RelayProcess::spawn(db.dir(), &env),
             port,
@@ -52,6 +73,19 @@ impl Relay {
         response.text().await.ok()
     }
 
+    /// Events this relay sent to the broker and marked (`relay_events_published_total`, every
+    /// event type; events it found already there and only marked do not count), `None` while
+    /// it does not answer.
+    async fn sent(&self) -> Option<f64> {
+        let text = self.metrics().await?;
+        Some(
+            text.lines()
+                .filter(|l| l.starts_with("relay_events_published_total"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum(),
+        )
+    }
+
     /// `relay_leader`, `None` while the relay does not answer.
     async fn leader(&self) -> Option<f64> {
         metric(&self.metrics().await?, "relay_leader")
@@ -64,6 +98,24 @@ impl Relay {
             .expect("GET /health");
         let code = response.status().as_u16();
         (code, response.json().await.expect("health JSON"))
+    }
+}
+
+/// Waits until both relays answer and exactly one leads; its index.
+async fn one_leader(relays: &[Relay; 2]) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let roles = [relays[0].leader().await, relays[1].leader().await];
+        match roles {
+            [Some(1.0), Some(0.0)] => return 0,
+            [Some(0.0), Some(1.0)] => return 1,
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no single leader among two relays on one database: relay_leader {roles:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -87,35 +139,39 @@ fn start_writer(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_relay_waits_as_a_standby_and_takes_over_within_5_s_after_kill_9() {
-    standby_takes_over_after_kill_9(TestBackend::Sqlite(TestDb::new().await)).await;
+async fn with_redis_a_standby_takes_over_within_5_s_after_kill_9_and_sends_nothing_twice() {
+    standby_takes_over_after_kill_9(TestBackend::Sqlite(TestDb::new().await), Kind::Redis).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_postgres_a_second_relay_waits_as_a_standby_and_takes_over_within_5_s_after_kill_9() {
-    standby_takes_over_after_kill_9(TestBackend::Postgres(PgTestDb::new().await)).await;
+async fn with_kafka_a_standby_takes_over_within_5_s_after_kill_9_and_sends_nothing_twice() {
+    standby_takes_over_after_kill_9(TestBackend::Sqlite(TestDb::new().await), Kind::Kafka).await;
 }
 
-async fn standby_takes_over_after_kill_9(db: TestBackend) {
-    let redis = RedisServer::start().await;
-    let db = Arc::new(db);
-    let relays = [Relay::spawn(&db, &redis), Relay::spawn(&db, &redis)];
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nats_a_standby_takes_over_within_5_s_after_kill_9_and_sends_nothing_twice() {
+    standby_takes_over_after_kill_9(TestBackend::Sqlite(TestDb::new().await), Kind::Nats).await;
+}
 
-    // Both answer; exactly one leads.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let leader = loop {
-        let roles = [relays[0].leader().await, relays[1].leader().await];
-        match roles {
-            [Some(1.0), Some(0.0)] => break 0,
-            [Some(0.0), Some(1.0)] => break 1,
-            _ => {}
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no single leader among two relays on one database: relay_leader {roles:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_with_redis_a_standby_takes_over_within_5_s_after_kill_9() {
+    let db = TestBackend::Postgres(PgTestDb::new().await);
+    standby_takes_over_after_kill_9(db, Kind::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_with_kafka_a_standby_takes_over_within_5_s_after_kill_9() {
+    let db = TestBackend::Postgres(PgTestDb::new().await);
+    standby_takes_over_after_kill_9(db, Kind::Kafka).await;
+}
+
+async fn standby_takes_over_after_kill_9(db: TestBackend, kind: Kind) {
+    let started = Instant::now();
+    let broker = Broker::start(kind, db.dir()).await;
+    let db = Arc::new(db);
+    let relays = [Relay::spawn(&db, &broker), Relay::spawn(&db, &broker)];
+
+    let leader = one_leader(&relays).await;
     let standby = 1 - leader;
 
     let written = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -125,8 +181,8 @@ async fn standby_takes_over_after_kill_9(db: TestBackend) {
     // Under writes: the leader publishes, the standby stays a standby.
     common::wait_until(
         Duration::from_secs(30),
-        "the leader publishes 1,000 events",
-        || async { redis.seqs(STREAM).await.len() >= 1_000 },
+        "the leader publishes and marks 1,000 events",
+        || async { db.counts().await.0 >= 1_000 },
     )
     .await;
     let standby_metrics = relays[standby].metrics().await.expect("standby /metrics");
@@ -142,11 +198,19 @@ async fn standby_takes_over_after_kill_9(db: TestBackend) {
     let (_, body) = relays[leader].health().await;
     assert_eq!(body["role"], "leader", "{body}");
 
-    // kill -9 the leader mid-writes; the standby must publish within 5 s.
+    // kill -9 the leader mid-writes, while its marks wait for the write lock: it dies with
+    // events in the broker that the database does not show as published.
     assert!(
         !done.load(Ordering::SeqCst),
         "the writer must still be writing when the leader dies"
     );
+    let first = WRITES * EVENTS_PER_TX;
+    let burst = db
+        .append((first..first + BURST).map(sample_event).collect())
+        .await;
+    written.lock().expect("written").extend(burst);
+    let lock = db.lock_writes().await;
+    tokio::time::sleep(MARKS_HELD_FOR).await;
     let [a, b] = relays;
     let (mut dead, survivor) = if leader == 0 { (a, b) } else { (b, a) };
     dead.process.signal("KILL");
@@ -154,10 +218,13 @@ async fn standby_takes_over_after_kill_9(db: TestBackend) {
     dead.process
         .wait_timeout(Duration::from_secs(5))
         .expect("the killed leader exits");
-    let in_stream_at_kill = redis.seqs(STREAM).await.len();
+    let marked_at_kill = db.counts().await.0;
+    lock.release().await;
+
+    // The standby must send something of its own within 5 s.
     let takeover = loop {
         let leads = survivor.leader().await == Some(1.0);
-        if leads && redis.seqs(STREAM).await.len() > in_stream_at_kill {
+        if leads && survivor.sent().await.is_some_and(|sent| sent > 0.0) {
             break killed_at.elapsed();
         }
         assert!(
@@ -176,35 +243,42 @@ async fn standby_takes_over_after_kill_9(db: TestBackend) {
     )
     .await;
 
-    let entries = redis.entries(STREAM).await;
-    let seqs: Vec<i64> = entries
-        .iter()
-        .map(|e| e["seq"].parse().expect("numeric seq"))
-        .collect();
-    let unique: HashSet<i64> = seqs.iter().copied().collect();
-    let duplicates = seqs.len() - unique.len();
+    let held = broker.held(written.len()).await;
+    let unique: HashSet<i64> = held.iter().map(|h| h.seq).collect();
+    let duplicates = held.len() - unique.len();
     let mut last_of_product: HashMap<&str, i64> = HashMap::new();
     let mut out_of_order = 0;
-    for (entry, &seq) in entries.iter().zip(&seqs) {
-        let product = entry["aggregate_id"].as_str();
-        if let Some(&last) = last_of_product.get(product)
-            && last >= seq
+    for h in &held {
+        if let Some(&last) = last_of_product.get(h.product.as_str())
+            && last >= h.seq
         {
             out_of_order += 1;
         }
-        last_of_product.insert(product, seq);
+        last_of_product.insert(&h.product, h.seq);
     }
+    // What the dead leader left in the broker is what the survivor did not send; of that,
+    // what the database did not show as published at the kill had to be reconciled.
+    let sent_by_survivor = survivor.sent().await.expect("survivor /metrics") as i64;
+    let left_unmarked = total - sent_by_survivor - marked_at_kill;
     eprintln!(
-        "leadership ({}): {} events written, {} stream entries, {duplicates} duplicates, \
-         {out_of_order} behind an earlier seq of their product; takeover after kill -9: {takeover:?}",
+        "leadership ({} + {}): {total} events written, {} held by the broker, {duplicates} \
+         duplicates, {out_of_order} behind an earlier seq of their product; the dead leader \
+         left {left_unmarked} published but unmarked (reconciled, not re-sent); takeover after \
+         kill -9: {takeover:?}; test took {:?}",
         db.name(),
-        written.len(),
-        seqs.len()
+        broker.name(),
+        held.len(),
+        started.elapsed(),
     );
-    assert_eq!(duplicates, 0, "no event published twice");
+    assert_eq!(duplicates, 0, "no event sent twice");
     assert_eq!(out_of_order, 0, "each product's events in seq order");
     let expected: HashSet<i64> = written.iter().copied().collect();
-    assert_eq!(unique, expected, "every written event is in the stream");
+    assert_eq!(unique, expected, "every written event is in the broker");
+    assert!(
+        left_unmarked > 0,
+        "the leader must die with events published but unmarked, or the takeover's \
+         reconciliation went untested"
+    );
 
     let survivor_metrics = survivor.metrics().await.expect("survivor /metrics");
     assert_eq!(metric(&survivor_metrics, "relay_leader"), Some(1.0));
@@ -212,5 +286,79 @@ async fn standby_takes_over_after_kill_9(db: TestBackend) {
         metric(&survivor_metrics, "relay_leadership_changes_total"),
         Some(1.0),
         "the survivor became leader once"
+    );
+}
+
+/// On PostgreSQL a row can commit below a `seq` its Kafka partition already holds (across
+/// products, `seq` order is not commit order): the partition's last `seq` does not say that
+/// every smaller one is there. A new leader must still send such a row, not mark it as found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_with_kafka_a_row_committed_below_its_partitions_tail_is_sent_after_takeover() {
+    use inventory_relay::publisher::kafka::partition_for;
+    use inventory_shared::outbox::postgres::append_events;
+    use inventory_shared::time;
+
+    let pg = PgTestDb::new().await;
+    let pool = pg.pool.clone();
+    let db = TestBackend::Postgres(pg);
+    let broker = Broker::start(Kind::Kafka, db.dir()).await;
+    let relays = [Relay::spawn(&db, &broker), Relay::spawn(&db, &broker)];
+    let leader = one_leader(&relays).await;
+
+    // Two products on one partition: `late`'s event gets the smaller seq but commits after
+    // `early`'s, whose transaction took its xid first (so the fence lets it through while
+    // `late`'s transaction is still open).
+    let on_partition_0 = (0..).map(|i| sample_event(i * 4 + 1));
+    let mut pair = on_partition_0
+        .filter(|e| partition_for(e.partition_key().as_bytes(), broker::PARTITIONS) == 0)
+        .take(2);
+    let (early_event, late_event) = (pair.next().expect("one"), pair.next().expect("two"));
+    assert_ne!(early_event.partition_key(), late_event.partition_key());
+    let mut early = pool.begin().await.expect("begin");
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *early)
+        .await
+        .expect("an xid for the early transaction");
+    let mut late = pool.begin().await.expect("begin");
+    let late_seq = append_events(&mut late, &[late_event], &time::now())
+        .await
+        .expect("append")[0];
+    let early_seq = append_events(&mut early, &[early_event], &time::now())
+        .await
+        .expect("append")[0];
+    assert!(late_seq < early_seq);
+    early.commit().await.expect("commit");
+    common::wait_until(
+        Duration::from_secs(10),
+        "the leader publishes the early event",
+        || async { db.counts().await == (1, 0, 0) },
+    )
+    .await;
+
+    // The leader dies; the late event commits; the standby takes over and reconciles.
+    let [a, b] = relays;
+    let (mut dead, survivor) = if leader == 0 { (a, b) } else { (b, a) };
+    dead.process.signal("KILL");
+    dead.process
+        .wait_timeout(Duration::from_secs(5))
+        .expect("the killed leader exits");
+    late.commit().await.expect("commit");
+    common::wait_until(
+        Duration::from_secs(10),
+        "the new leader publishes the late event",
+        || async { db.counts().await == (2, 0, 0) },
+    )
+    .await;
+
+    assert_eq!(
+        survivor.sent().await,
+        Some(1.0),
+        "the new leader sent the late event (rather than marking it as found in the topic)"
+    );
+    let held: Vec<i64> = broker.held(2).await.iter().map(|h| h.seq).collect();
+    assert_eq!(
+        held,
+        [early_seq, late_seq],
+        "the late event is in the topic, once"
     );
 }

@@ -2,9 +2,28 @@
 
 use std::path::Path;
 
+use inventory_shared::config::DatabaseSettings;
 use inventory_shared::events::NewEvent;
 
 use super::{PgTestDb, TestDb, append_in_one_tx};
+
+/// The events table's write lock, held by a test: marks (and appends) wait, reads go on.
+pub enum WriteLock {
+    /// A `BEGIN IMMEDIATE` transaction on a connection of the test's own.
+    Sqlite(rusqlite::Connection),
+    /// A transaction holding `LOCK TABLE events IN EXCLUSIVE MODE`.
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl WriteLock {
+    /// Rolls the holding transaction back: whoever waits goes on.
+    pub async fn release(self) {
+        match self {
+            Self::Sqlite(conn) => conn.execute_batch("ROLLBACK").expect("rollback"),
+            Self::Postgres(tx) => tx.rollback().await.expect("rollback"),
+        }
+    }
+}
 
 /// A test database on either engine, for tests that run on both.
 pub enum TestBackend {
@@ -49,6 +68,29 @@ impl TestBackend {
                     .expect("append task")
             }
             Self::Postgres(db) => db.append(events).await,
+        }
+    }
+
+    /// Takes the events table's write lock until [`WriteLock::release`]: a relay that
+    /// publishes meanwhile cannot mark what it published (nor can the API append). SQLite
+    /// waits up to its busy timeout for the lock.
+    pub async fn lock_writes(&self) -> WriteLock {
+        match self {
+            Self::Sqlite(db) => {
+                let settings = DatabaseSettings::at(db.path());
+                let conn = inventory_shared::db::open_writer(&settings).expect("writer");
+                tokio::task::block_in_place(|| conn.execute_batch("BEGIN IMMEDIATE"))
+                    .expect("taking the write lock");
+                WriteLock::Sqlite(conn)
+            }
+            Self::Postgres(db) => {
+                let mut tx = db.pool.begin().await.expect("begin");
+                sqlx::query("LOCK TABLE events IN EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await
+                    .expect("locking the events table");
+                WriteLock::Postgres(tx)
+            }
         }
     }
 

@@ -28,7 +28,7 @@ mod backend;
 mod db;
 mod pg;
 mod redis_server;
-pub use backend::TestBackend;
+pub use backend::{TestBackend, WriteLock};
 pub use db::{Pools, append_in_one_tx};
 pub use pg::PgTestDb;
 pub use redis_server::RedisServer;

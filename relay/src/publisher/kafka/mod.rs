@@ -10,15 +10,18 @@
 //!   report is awaited in order.
 //! - **The partition is chosen here**, not by librdkafka: `murmur2(key) % partitions`, the same
 //!   function as the Java client's default partitioner, with the partition count read from the
-//!   topic's metadata. Knowing each event's partition is what makes crash recovery exact:
-//!   [`Publisher::already_published`] reads the last record of every partition and an event is
-//!   already there iff its `seq` is at most the last `seq` on *its* partition. (Adding
-//!   partitions to the topic remaps keys, as it does for every Kafka producer; the relay reads
-//!   the new count when it restarts or after a failed batch.)
+//!   topic's metadata. (Adding partitions to the topic remaps keys, as it does for every Kafka
+//!   producer; the relay reads the new count when it restarts or after a failed batch.)
+//! - Crash recovery and takeover: [`Publisher::already_published`] reads the `seq` headers of
+//!   the last records of every partition (four times the pending batch: the relay leaves at
+//!   most about three batches published but unmarked) and names the pending events found
+//!   there, each by its own `seq`. Not "every `seq` up to the partition's last one": on
+//!   PostgreSQL a row can commit below a `seq` its partition already holds, and that rule
+//!   marked it without sending it (lost).
 //! - The broker being down never fails construction: librdkafka connects in the background and
 //!   publishing fails with [`PublishError::Transient`] until it answers.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
@@ -38,7 +41,11 @@ mod tail;
 pub use context::RelayContext;
 pub use partition::partition_for;
 pub use settings::KafkaSettings;
-use tail::{last_seq_per_partition, topic_partitions};
+use tail::{seqs_in_tail, topic_partitions};
+
+/// How many pending batches' worth of records a tail read takes from each partition: the
+/// relay leaves at most about three batches published but unmarked (`crate::step`).
+const TAIL_BATCHES: usize = 4;
 
 /// Publishes to a Kafka topic with an idempotent producer.
 pub struct KafkaPublisher {
@@ -50,12 +57,11 @@ pub struct KafkaPublisher {
     /// Events acknowledged by the broker *after* an earlier event of their batch failed. The
     /// relay retries them with the failed one; they are not sent twice.
     acked_ahead: BTreeSet<i64>,
-    /// The last `seq` on each partition as the last tail read found it (after a start or a
-    /// failure). Events at or below it are in the topic already and are never sent again, even
-    /// when the publish loop stops asking (it asks for one batch; a crashed relay may have left
-    /// more than one batch unmarked, e.g. when `RELAY_BATCH_SIZE` was lowered).
-    /// Keyed by the partition count it was read with (keys map elsewhere when it changes).
-    known_tail: Option<(i32, HashMap<i32, i64>)>,
+    /// The `seq`s the last tail read found in the topic (after a start or a failure). They are
+    /// never sent again, even when the publish loop stops asking (it asks for one batch; a
+    /// crashed relay may have left more than one batch unmarked, e.g. when `RELAY_BATCH_SIZE`
+    /// was lowered). Forgotten below each batch's first `seq`, like `acked_ahead`.
+    known_tail: BTreeSet<i64>,
 }
 
 impl fmt::Debug for KafkaPublisher {
@@ -89,7 +95,7 @@ impl KafkaPublisher {
             producer: Some(producer),
             partitions: None,
             acked_ahead: BTreeSet::new(),
-            known_tail: None,
+            known_tail: BTreeSet::new(),
         })
     }
 
@@ -139,6 +145,7 @@ impl KafkaPublisher {
         }
         // Anything older than the batch is published and marked already.
         self.acked_ahead = self.acked_ahead.split_off(&events[0].seq);
+        self.known_tail = self.known_tail.split_off(&events[0].seq);
         let fail0 = |error| BatchFailure {
             published: 0,
             error,
@@ -154,10 +161,7 @@ impl KafkaPublisher {
         let mut queue_error = None;
         for event in events {
             let partition = partition_for(event.partition_key.as_bytes(), partitions);
-            let in_topic = self.known_tail.as_ref().is_some_and(|(count, tail)| {
-                *count == partitions && tail.get(&partition).is_some_and(|last| event.seq <= *last)
-            });
-            if in_topic || self.acked_ahead.contains(&event.seq) {
+            if self.known_tail.contains(&event.seq) || self.acked_ahead.contains(&event.seq) {
                 deliveries.push(None);
                 continue;
             }
@@ -259,24 +263,25 @@ impl KafkaPublisher {
         if pending.is_empty() {
             return Ok(Vec::new());
         }
+        // A record found once stays in the topic: a batch made only of events an earlier read
+        // found (a crashed relay's second unmarked batch) needs no new read.
+        let known = |seq: &i64| self.known_tail.contains(seq) || self.acked_ahead.contains(seq);
+        if pending.iter().all(|event| known(&event.seq)) {
+            return Ok(pending.iter().map(|event| event.seq).collect());
+        }
         let partitions = self.partition_count(true).await?;
         let settings = self.settings.clone();
-        let last_seqs =
-            tokio::task::spawn_blocking(move || last_seq_per_partition(&settings, partitions))
+        let window = pending.len() * TAIL_BATCHES;
+        let in_topic =
+            tokio::task::spawn_blocking(move || seqs_in_tail(&settings, partitions, window))
                 .await
                 .map_err(|e| PublishError::Transient(format!("tail read task failed: {e}")))??;
-        self.known_tail = Some((partitions, last_seqs.clone()));
         let found: Vec<i64> = pending
             .iter()
-            .filter(|event| {
-                let partition = partition_for(event.partition_key.as_bytes(), partitions);
-                self.acked_ahead.contains(&event.seq)
-                    || last_seqs
-                        .get(&partition)
-                        .is_some_and(|last| event.seq <= *last)
-            })
             .map(|event| event.seq)
+            .filter(|seq| self.acked_ahead.contains(seq) || in_topic.contains(seq))
             .collect();
+        self.known_tail = in_topic;
         if !found.is_empty() {
             tracing::info!(
                 count = found.len(),

@@ -1,7 +1,7 @@
-//! Reading the topic back: its partition count, and the last `seq` of every partition (crash
-//! recovery).
+//! Reading the topic back: its partition count, and the `seq`s at the end of every partition
+//! (crash recovery).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -41,19 +41,22 @@ pub(super) fn topic_partitions(
     }
 }
 
-/// For every non-empty partition, the largest `seq` header among its last records (blocking).
+/// The `seq` headers of the last `window` records (at least [`TAIL`]) of every partition
+/// (blocking).
 ///
-/// Reads from a few records before the high watermark to the end of each partition: a few
-/// records rather than one, so that a stray record without a `seq` header (written by another
-/// producer) does not hide ours; to the end (end-of-partition event, or no new record for
+/// A set, not each partition's largest `seq`: on PostgreSQL a row can commit below a `seq`
+/// its partition already holds (across products `seq` order is not commit order), so "the
+/// partition reached `seq` N" does not mean every smaller `seq` is there; only finding the
+/// event itself does. Reads to the end (end-of-partition event, or no new record for
 /// [`TAIL_IDLE`]) rather than to `high - 1`, because some Kafka-protocol brokers report a
 /// coarse high watermark (tansu reports the last *batch*). Nothing writes to the topic while
 /// this runs: the relay is the only producer and it is between batches.
-pub(super) fn last_seq_per_partition(
+pub(super) fn seqs_in_tail(
     settings: &KafkaSettings,
     partitions: i32,
-) -> Result<HashMap<i32, i64>, PublishError> {
-    const TAIL: i64 = 8;
+    window: usize,
+) -> Result<BTreeSet<i64>, PublishError> {
+    let window = i64::try_from(window).unwrap_or(i64::MAX).max(TAIL);
     let topic = settings.connection.kafka_topic.as_str();
     let timeout = settings.metadata_timeout();
     let transient = |what: &str, e: KafkaError| PublishError::Transient(format!("{what}: {e}"));
@@ -76,14 +79,18 @@ pub(super) fn last_seq_per_partition(
             .map_err(|e| transient("reading partition offsets", e))?;
         if high > low {
             assignment
-                .add_partition_offset(topic, partition, Offset::Offset((high - TAIL).max(low)))
+                .add_partition_offset(
+                    topic,
+                    partition,
+                    Offset::Offset(high.saturating_sub(window).max(low)),
+                )
                 .map_err(|e| transient("assigning partitions", e))?;
             reading.insert(partition, None);
         }
     }
-    let mut last_seqs = HashMap::new();
+    let mut seqs = BTreeSet::new();
     if reading.is_empty() {
-        return Ok(last_seqs);
+        return Ok(seqs);
     }
     consumer
         .assign(&assignment)
@@ -93,7 +100,7 @@ pub(super) fn last_seq_per_partition(
         let now = Instant::now();
         reading.retain(|_, last| last.is_none_or(|at| now.duration_since(at) < TAIL_IDLE));
         if reading.is_empty() {
-            return Ok(last_seqs);
+            return Ok(seqs);
         }
         if now > deadline {
             return Err(PublishError::Transient(format!(
@@ -121,11 +128,14 @@ pub(super) fn last_seq_per_partition(
                 .and_then(|v| std::str::from_utf8(v).ok())
                 .and_then(|v| v.parse::<i64>().ok())
         }) {
-            let entry = last_seqs.entry(partition).or_insert(seq);
-            *entry = (*entry).max(seq);
+            seqs.insert(seq);
         }
     }
 }
+
+/// The fewest records read back from each partition, so that a few stray records without a
+/// `seq` header (written by another producer) do not hide ours.
+const TAIL: i64 = 8;
 
 /// How long the tail reader waits for more records of a partition that sent no
 /// end-of-partition event.
