@@ -66,37 +66,14 @@ done
 callgrind_control -i off "$API_PID" >/dev/null
 callgrind_control -d expire "$API_PID" >/dev/null
 echo "== callgrind, 64 pairs: $N reservations (wrk -c32 $DURATION, TTL 3600 s), then a backlog of $E expired"
-report() { # report FILE UNITS NAME: the writer's parts per unit
-  callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null | python3 -c '
-import re, sys
-units, name = int(sys.argv[1]), sys.argv[2]
-parts = [
-    ("the writer thread (writer::run), commits included", "inventory_api::writer::run"),
-    ("  COMMIT (sqlite3PagerCommitPhaseOne: WAL frames)", "sqlite3PagerCommitPhaseOne.part.0"),
-    ("  reserve", "inventory_api::ops::reservations::reserve"),
-    ("  an expiry batch (expiry::expire_batch)", "inventory_api::expiry::expire_batch"),
-    ("    due_reservations", "inventory_api::ops::expire_batch::due_reservations"),
-    ("    expire_many", "inventory_api::ops::expire_batch::expire_many"),
-    ("      mark_expired", "inventory_api::ops::expire_batch::mark_expired"),
-    ("      release_many_units", "inventory_api::ops::expire_batch::release_many_units"),
-    ("      append_event (one by one)", "inventory_shared::outbox::append_event"),
-    ("      append_events (multi-row)", "inventory_shared::outbox::append_events"),
-    ("  statement journals (subjournalPageIfRequired)", "subjournalPageIfRequired"),
-]
-# A function inlining code of other files is listed once per file (FILE:SYMBOL); its
-# inclusive cost is the sum of those lines. The per-line listings come later: stop there.
-rows = {}
-for line in sys.stdin:
-    if line.startswith("-- Auto-annotated source"):
-        break
-    m = re.match(r"\s*([\d,]+) \(\s*[\d.]+%\)\s+\S*?:(\S+)( \[|$)", line.rstrip())
-    if m:
-        rows[m.group(2)] = rows.get(m.group(2), 0) + int(m.group(1).replace(",", ""))
-print("%-58s %15s %10s" % ("", "instructions", "per " + name))
-for label, symbol in parts:
-    if symbol in rows:
-        print("%-58s %15s %10s" % (label, f"{rows[symbol]:,}", f"{rows[symbol] // max(units, 1):,}"))
-' "$2" "$3"
+report() { # report FILE UNITS NAME: instructions per unit, whole process and by part
+  echo "-- per $3 ($2 counted)"
+  callgrind_annotate --inclusive=yes --tree=calling --threshold=100 "$1" 2>/dev/null |
+    python3 bench/callgrind_parts.py "$2"
+  echo "   top functions by self cost:"
+  callgrind_annotate --threshold=100 "$1" 2>/dev/null | awk -v n="$2" '/file:function/ {p=1; k=0; next}
+    p && /^ *[0-9]/ {c=$1; gsub(",", "", c); s=$0; sub(/^.*%\) +/, "", s); sub(/ \[.*/, "", s);
+      sub(/^.*:/, "", s); printf "   %9d  %s\n", c / n, s; if (++k >= 15) exit}'
 }
 # The dumps in order: .1 the reservations, .2 the expiries.
 report "$OUT/callgrind.out.1" "$N" reservation
