@@ -43,12 +43,14 @@ pub async fn run(state: AppState, interval: Duration, shutdown: CancellationToke
 /// Most due reservations one write job takes (single reservations expired as a set, plus the
 /// holds among them, each with all its lines).
 ///
-/// Sized from measurement (`docs/performance.md`, "Expiry under a short TTL"): draining a
-/// backlog of 50,727 due reservations alone, a batch of 500 took the writer 20 ms (median;
-/// 58 ms at worst, load average 10), 45 µs an expiry with its share of the commit, about
-/// 22,000 expiries a second: above the rate the API creates reservations, while a request
-/// queued behind a batch waits one batch at most.
-pub const BATCH: i64 = 500;
+/// Sized from measurement (`docs/performance.md`, "Expiry under a short TTL"): an expiry
+/// costs the writer about 45 µs, so a batch of 100 holds it about 5 ms, near one group commit
+/// of requests. While a batch runs, every connection waits on the writer and the request side
+/// (HTTP, the clients) has nothing to do; short batches keep it working between them. In
+/// the soak (`bench/soak.sh 2 5`, same sitting) batches of 100 kept 0.90 of the 600 s-TTL
+/// rate with a p99 of 40 ms, batches of 500 0.81 and 77 ms; the writer still expires about
+/// 20,000 a second, far above the rate the API creates reservations.
+pub const BATCH: i64 = 100;
 
 /// Expires every reservation due now (a hold's lines with their hold), a batch at a time, until
 /// none are due; returns how many reservations it expired.
