@@ -47,9 +47,10 @@ pub async fn run(state: AppState, interval: Duration, shutdown: CancellationToke
 /// costs the writer about 45 µs, so a batch of 100 holds it about 5 ms, near one group commit
 /// of requests. While a batch runs, every connection waits on the writer and the request side
 /// (HTTP, the clients) has nothing to do; short batches keep it working between them. In
-/// the soak (`bench/soak.sh 2 5`, same sitting) batches of 100 kept 0.90 of the 600 s-TTL
-/// rate with a p99 of 40 ms, batches of 500 0.81 and 77 ms; the writer still expires about
-/// 20,000 a second, far above the rate the API creates reservations.
+/// the soak (`bench/soak.sh`, one shared and noisy sitting) the p99 at a 5 s TTL was 40–52 ms
+/// with batches of 100 against 75–77 ms with 500; the rate ratio moved more between runs
+/// (±0.1) than between sizes. The writer still expires about 20,000 a second, far above the
+/// rate the API creates reservations.
 pub const BATCH: i64 = 100;
 
 /// Expires every reservation due now (a hold's lines with their hold), a batch at a time, until

@@ -354,6 +354,10 @@ async fn a_due_hold_in_a_backlog_expires_whole_with_one_event_per_line() {
     app.stop().await;
 }
 
+/// An event row as the test reads it: seq, aggregate type, aggregate id, store, partition key,
+/// payload, created at.
+type EventRow = (i64, String, String, Option<String>, String, String, String);
+
 #[tokio::test]
 async fn a_batch_appends_the_events_one_by_one_expiry_would_in_deadline_order() {
     let app = spawn_app().await;
@@ -376,7 +380,7 @@ async fn a_batch_appends_the_events_one_by_one_expiry_would_in_deadline_order() 
         .await
         .expect("the expiries commit");
 
-    let rows: Vec<(i64, String, String, Option<String>, String, String, String)> = sqlx::query_as(
+    let rows: Vec<EventRow> = sqlx::query_as(
         "SELECT seq, aggregate_type, aggregate_id, store_id, partition_key, payload, created_at \
          FROM events WHERE event_type = 'reservation.expired' ORDER BY seq",
     )
