@@ -3,12 +3,13 @@
 # --tool=callgrind: repeatable on a shared, noisy machine), in batches of the sizes a real
 # soak sees. Three phases on one database, 64 (product, store) pairs:
 #  1. native release API: wrk -c32 for FILL (TTL 3600 s), a backlog of PENDING reservations;
-#  2. the same API under callgrind: wrk -c32 for DURATION (TTL 3600 s), counted: the writer's
-#     instructions per reservation;
+#  2. the same API under callgrind: wrk -c32 for DURATION (TTL 3600 s), counted: the API
+#     process's instructions per reservation;
 #  3. every PENDING deadline moved into the past (sqlite3, from outside), the expiry task
-#     drains the backlog in its batches, counted: the writer's instructions per expiry.
-# Prints, per reservation and per expiry, the writer thread's inclusive instructions (its
-# statements and its commits) and the parts of an expiry batch.
+#     drains the backlog in its batches, counted: the API process's instructions per expiry.
+# Prints, per reservation and per expiry: the whole process's instructions, the B-tree
+# descents, the inclusive cost of the expiry path's calls (bench/callgrind_parts.py) and the
+# top functions by self cost.
 # Usage: bench/profile_expiry.sh [duration=15s] [fill=10s]
 #   API_BIN=/path/to/inventory-api profiles that binary instead of building the work tree's.
 #   KEEP=dir keeps the callgrind output there (for callgrind_annotate / kcachegrind).
