@@ -354,3 +354,73 @@ async fn a_due_hold_in_a_backlog_expires_whole_with_one_event_per_line() {
     assert_eq!(app.stock(&b, "MAD-001").await.reserved, 0);
     app.stop().await;
 }
+
+/// An event row as the test reads it: seq, aggregate type, aggregate id, store, partition key,
+/// payload, created at.
+type EventRow = (i64, String, String, Option<String>, String, String, String);
+
+#[tokio::test]
+async fn a_batch_appends_the_events_one_by_one_expiry_would_in_deadline_order() {
+    let app = spawn_app().await;
+    let product = app.product_with_stock("EXP-SHAPE", "MAD-001", 1_000).await;
+    // 1 expired alone, then 150 as a set: 2 × 64 + 2 × 8 + 6 × 1 rows, every chunk size of the
+    // multi-row INSERTs.
+    reserve_already_due(&app, &[(product.clone(), "MAD-001".to_owned())], 151).await;
+
+    let ids = app
+        .state
+        .writer
+        .write(|conn| {
+            let now = inventory_shared::time::now();
+            let due = expire_batch::due_reservations(conn, &now, 1_000)?;
+            let ids: Vec<String> = due.into_iter().map(|d| d.id).collect();
+            reservations::expire(conn, &ids[0], &now)?;
+            expire_batch::expire_many(conn, &ids[1..], &now)?;
+            Ok(ids)
+        })
+        .await
+        .expect("the expiries commit");
+
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "SELECT seq, aggregate_type, aggregate_id, store_id, partition_key, payload, created_at \
+         FROM events WHERE event_type = 'reservation.expired' ORDER BY seq",
+    )
+    .fetch_all(&app.db)
+    .await
+    .expect("reading the expiry events");
+    assert_eq!(rows.len(), 151, "one event per reservation");
+    let first_seq = rows[0].0;
+    for (i, (seq, aggregate_type, aggregate_id, store_id, partition_key, payload, created_at)) in
+        rows.iter().enumerate()
+    {
+        assert_eq!(*seq, first_seq + i as i64, "consecutive seqs");
+        assert_eq!(aggregate_id, &ids[i], "deadline order, as found");
+        assert_eq!(aggregate_type, "reservation");
+        assert_eq!(store_id.as_deref(), Some("MAD-001"));
+        assert_eq!(partition_key, &product);
+        assert_eq!(created_at, &rows[0].6, "one transaction, one time");
+        let payload: serde_json::Value = serde_json::from_str(payload).expect("JSON payload");
+        assert_eq!(
+            payload,
+            json!({
+                "reservation_id": ids[i],
+                "product_id": product,
+                "store_id": "MAD-001",
+                "quantity": 1,
+                "expired_at": payload["expired_at"],
+                "version": 1 + 151 + 1 + i as i64,
+            }),
+            "the one-by-one expiry's payload (event {i})"
+        );
+    }
+    assert_eq!(
+        app.count(
+            "SELECT n FROM event_counts WHERE event_type = 'reservation.expired' \
+             AND state = 'pending'"
+        )
+        .await,
+        151,
+        "the outbox counter is exact"
+    );
+    app.stop().await;
+}

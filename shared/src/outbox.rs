@@ -5,13 +5,13 @@
 //! the event is *synced* (`synced_at` is set, [`mark_synced`]). An event the broker kept
 //! refusing is *parked* (`dead_at` is set). *Pending* means neither.
 //!
-//! The API appends with [`append_event`] inside the transaction that changes state, so a
-//! committed change always has its event and a rolled-back one never does. The relay reads
-//! [`fetch_pending`] in `seq` order, publishes, then [`mark_synced`]; a broker that rejects
-//! an event for itself leads to [`record_rejection`], which parks the event after too many
-//! tries. The API's audit log reads [`list_events`] (one indexed statement per combination of
-//! filters, `audit.rs`) and [`outbox_stats`] (the `event_counts` table,
-//! `stats.rs`).
+//! The API appends with [`append_event`] (many at once: [`append_events`]) inside the
+//! transaction that changes state, so a committed change always has its event and a
+//! rolled-back one never does. The relay reads [`fetch_pending`] in `seq` order, publishes,
+//! then [`mark_synced`]; a broker that rejects an event for itself leads to
+//! [`record_rejection`], which parks the event after too many tries. The API's audit log
+//! reads [`list_events`] (one indexed statement per combination of filters, `audit.rs`) and
+//! [`outbox_stats`] (the `event_counts` table, `stats.rs`).
 //!
 //! Everything above is SQLite; [`postgres`] holds the same operations for PostgreSQL (set-based
 //! append with `NOTIFY`, reads behind the visibility fence), on the same [`StoredEvent`].
@@ -134,7 +134,7 @@ impl StoredEvent {
 ///
 /// The seq is the row's rowid (`seq INTEGER PRIMARY KEY`), read with `last_insert_rowid`
 /// rather than `RETURNING` (which SQLite implements with a temporary table per statement).
-/// This is the only INSERT into `events`: it also counts the event in `event_counts`.
+/// It also counts the event in `event_counts` (as [`append_events`] does for many).
 pub fn append_event(
     conn: &rusqlite::Connection,
     event: &NewEvent,
@@ -156,23 +156,100 @@ pub fn append_event(
             event.payload_json(),
             time::to_db(at),
         ])?;
-    // The only INSERT into `events`, so it keeps the pending count itself (a trigger would
-    // give the INSERT a statement journal: migrations/20261203000006_insert_counters_in_code.sql).
+    // One of the two INSERTs into `events` (with [`append_events`]), so it keeps the pending
+    // count itself (a trigger would give the INSERT a statement journal:
+    // migrations/20261203000006_insert_counters_in_code.sql).
+    count_pending(conn, event_type.as_str(), 1)?;
+    Ok(seq)
+}
+
+/// Appends `events` to the outbox in their order (consecutive seqs), as [`append_event`] would
+/// one by one, and counts them in `event_counts` once per event type: for a write that appends
+/// many events at once (the expiry task's batches).
+///
+/// Why not a loop over [`append_event`]: each execution of the INSERT opens a cursor on the
+/// table and on each of its indexes and walks every B-tree down from its root; a multi-row
+/// INSERT keeps them open, and SQLite appends to an index's last page without walking down
+/// again. Rows go in by chunks of [`APPEND_CHUNKS`] rows, one cached statement per size.
+pub fn append_events(
+    conn: &rusqlite::Connection,
+    events: &[NewEvent],
+    at: &Timestamp,
+) -> rusqlite::Result<()> {
+    let created_at = time::to_db(at);
+    let mut rest = events;
+    for size in APPEND_CHUNKS {
+        while rest.len() >= size {
+            let (chunk, tail) = rest.split_at(size);
+            insert_events(conn, chunk, &created_at)?;
+            rest = tail;
+        }
+    }
+    let mut counts: Vec<(&'static str, i64)> = Vec::new();
+    for event in events {
+        let event_type = event.event_type().as_str();
+        match counts.iter_mut().find(|(t, _)| *t == event_type) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((event_type, 1)),
+        }
+    }
+    for (event_type, n) in counts {
+        count_pending(conn, event_type, n)?;
+    }
+    Ok(())
+}
+
+/// The row counts of [`append_events`]'s multi-row INSERTs, largest first; the last is 1, so
+/// any number of events is covered.
+const APPEND_CHUNKS: [usize; 3] = [64, 8, 1];
+
+/// One multi-row INSERT of `events` (a size of [`APPEND_CHUNKS`]).
+fn insert_events(
+    conn: &rusqlite::Connection,
+    events: &[NewEvent],
+    created_at: &str,
+) -> rusqlite::Result<()> {
+    let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; events.len()].join(", ");
+    let sql = format!(
+        "INSERT INTO events (id, event_type, aggregate_type, aggregate_id, store_id, \
+         partition_key, payload, created_at) VALUES {rows}"
+    );
+    let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(events.len() * 8);
+    for event in events {
+        let event_type = event.event_type();
+        values.extend([
+            Uuid::now_v7().to_string().into(),
+            event_type.as_str().to_owned().into(),
+            event_type.aggregate_type().to_owned().into(),
+            event.aggregate_id().to_owned().into(),
+            event.store_id().to_owned().into(),
+            event.partition_key().to_owned().into(),
+            event.payload_json().into(),
+            created_at.to_owned().into(),
+        ]);
+    }
+    conn.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(values))?;
+    Ok(())
+}
+
+/// Adds `n` pending events of `event_type` to `event_counts`.
+fn count_pending(conn: &rusqlite::Connection, event_type: &str, n: i64) -> rusqlite::Result<()> {
     // UPDATE first: the row exists after a type's first event, and an UPDATE of `n` skips the
     // `state IN (...)` CHECK, which SQLite evaluates with a temporary table per statement.
     let counted = conn
         .prepare_cached(
-            "UPDATE event_counts SET n = n + 1 WHERE event_type = ? AND state = 'pending'",
+            "UPDATE event_counts SET n = n + ? WHERE event_type = ? AND state = 'pending'",
         )?
-        .execute([event_type.as_str()])?;
+        .execute(rusqlite::params![n, event_type])?;
     if counted == 0 {
         conn.prepare_cached(
-            "INSERT INTO event_counts (event_type, state, n) VALUES (?, 'pending', 1) \
-             ON CONFLICT (event_type, state) DO UPDATE SET n = n + 1",
+            "INSERT INTO event_counts (event_type, state, n) VALUES (?, 'pending', ?) \
+             ON CONFLICT (event_type, state) DO UPDATE SET n = n + excluded.n",
         )?
-        .execute([event_type.as_str()])?;
+        .execute(rusqlite::params![event_type, n])?;
     }
-    Ok(seq)
+    Ok(())
 }
 
 /// Up to `limit` pending (unsynced, unparked) events in `seq` order.

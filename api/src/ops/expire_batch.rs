@@ -4,7 +4,7 @@
 //! One reservation at a time is [`super::reservations::expire`]; a hold's lines expire with
 //! their hold ([`super::holds::expire_hold`]).
 
-use inventory_shared::outbox::append_event;
+use inventory_shared::outbox::append_events;
 use inventory_shared::time::{self, Timestamp};
 use rusqlite::{Connection, params};
 
@@ -44,13 +44,14 @@ pub fn due_reservations(conn: &Connection, at: &Timestamp, limit: i64) -> OpResu
 /// guard of [`expire`], in the statement that makes the change, so one confirmed, cancelled or
 /// extended since it was found is left alone): one statement moves them to EXPIRED, one
 /// statement per (product, store) gives their units back, and each gets its own
-/// `reservation.expired` event, exactly as [`super::reservations::expire`] would have written them one by one (the
-/// stock version moves once per reservation; each event carries the version its own release
-/// reached). Returns the expired rows, in deadline order. For single reservations: a hold's
-/// lines expire with their hold ([`super::holds::expire_hold`]).
+/// `reservation.expired` event, exactly as [`super::reservations::expire`] would have written
+/// them one by one (the stock version moves once per reservation; each event carries the
+/// version its own release reached), appended in multi-row INSERTs ([`append_events`]).
+/// Returns the expired rows, in deadline order. For single reservations: a hold's lines expire
+/// with their hold ([`super::holds::expire_hold`]).
 ///
 /// The status counters stay exact through the update trigger of `reservations`, the event
-/// counters through [`append_event`].
+/// counters through [`append_events`].
 pub fn expire_many(
     conn: &Connection,
     ids: &[ReservationId],
@@ -69,9 +70,11 @@ pub fn expire_many(
         versions.extend(release.members.iter().copied().zip(first..));
     }
     versions.sort_unstable();
-    for (i, version) in versions {
-        append_event(conn, &expired_event(&rows[i], version, at), at)?;
-    }
+    let events: Vec<_> = versions
+        .into_iter()
+        .map(|(i, version)| expired_event(&rows[i], version, at))
+        .collect();
+    append_events(conn, &events, at)?;
     Ok(rows)
 }
 

@@ -1,8 +1,9 @@
 //! How big the outbox is, read from the `event_counts` table instead of counting `events`.
 //!
 //! `event_counts` holds one row per (event type, state) and is kept exact in the transaction
-//! of every insert ([`super::append_event`]), mark, park, revive and delete (triggers) of an
-//! event (see `migrations/20261203000001_counters.sql` and `..._insert_counters_in_code.sql`), so these reads cost a few rows however long the
+//! of every insert ([`super::append_event`], [`super::append_events`]), mark, park, revive and
+//! delete (triggers) of an event (see `migrations/20261203000001_counters.sql` and
+//! `..._insert_counters_in_code.sql`), so these reads cost a few rows however long the
 //! history grows (a full count took 6.4 s on 5,000,000 events, issue 10). The oldest pending
 //! event is the first entry of the partial index `events_pending`, one B-tree descent.
 //!
