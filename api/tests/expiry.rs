@@ -373,7 +373,7 @@ async fn a_batch_appends_the_events_one_by_one_expiry_would_in_deadline_order() 
         .write(|conn| {
             let now = inventory_shared::time::now();
             let due = expire_batch::due_reservations(conn, &now, 1_000)?;
-            let ids: Vec<String> = due.into_iter().map(|d| d.id).collect();
+            let ids: Vec<ReservationId> = due.into_iter().map(|d| d.id).collect();
             reservations::expire(conn, &ids[0], &now)?;
             expire_batch::expire_many(conn, &ids[1..], &now)?;
             Ok(ids)
@@ -394,7 +394,11 @@ async fn a_batch_appends_the_events_one_by_one_expiry_would_in_deadline_order() 
         rows.iter().enumerate()
     {
         assert_eq!(*seq, first_seq + i as i64, "consecutive seqs");
-        assert_eq!(aggregate_id, &ids[i], "deadline order, as found");
+        assert_eq!(
+            aggregate_id,
+            &ids[i].to_string(),
+            "deadline order, as found"
+        );
         assert_eq!(aggregate_type, "reservation");
         assert_eq!(store_id.as_deref(), Some("MAD-001"));
         assert_eq!(partition_key, &product);

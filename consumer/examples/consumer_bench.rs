@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use inventory_api::domain::{Adjustment, PositiveQuantity, Quantity, Sku, StoreId};
 use inventory_api::ops::{products, reservations, stock};
 use inventory_shared::config::DatabaseSettings;
 use inventory_shared::time;
@@ -111,18 +112,22 @@ fn write_history(settings: &DatabaseSettings, events: i64) {
     let conn = inventory_shared::db::open_writer(settings).expect("writer");
     let now = time::now();
     conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+    let mad = StoreId::parse("MAD-001").expect("a valid store id");
+    let bcn = StoreId::parse("BCN-001").expect("a valid store id");
+    let million = Quantity::parse(1_000_000).expect("in range");
+    let one = PositiveQuantity::parse(1).expect("1");
     let mut ids = Vec::new();
     for i in 0..500 {
         let input = products::ProductInput {
-            sku: format!("B-{i}"),
+            sku: Sku::parse(&format!("B-{i}")).expect("a valid SKU"),
             name: "b".into(),
             description: None,
             category: None,
             price_cents: 1,
         };
         let product = products::insert_product(&conn, &input, &now).expect("product");
-        for store in ["MAD-001", "BCN-001"] {
-            stock::create_stock(&conn, &product.id, store, 1_000_000, &now).expect("stock");
+        for store in [&mad, &bcn] {
+            stock::create_stock(&conn, &product.id, store, million, &now).expect("stock");
         }
         ids.push(product.id);
     }
@@ -130,18 +135,14 @@ fn write_history(settings: &DatabaseSettings, events: i64) {
     let mut i = 0usize;
     while written < events {
         let product = &ids[i % ids.len()];
-        let store = if i.is_multiple_of(3) {
-            "MAD-001"
-        } else {
-            "BCN-001"
-        };
+        let store = if i.is_multiple_of(3) { &mad } else { &bcn };
         match i % 4 {
             0 | 1 => {
                 stock::change_quantity(
                     &conn,
                     product,
                     store,
-                    stock::QuantityChange::Add(1),
+                    stock::QuantityChange::Add(Adjustment::parse(1).expect("1")),
                     None,
                     None,
                     &now,
@@ -152,9 +153,9 @@ fn write_history(settings: &DatabaseSettings, events: i64) {
             _ => {
                 let input = reservations::ReserveInput {
                     product_id: product.clone(),
-                    store_id: store.into(),
+                    store_id: store.clone(),
                     customer_id: "c".into(),
-                    quantity: 1,
+                    quantity: one,
                     ttl: chrono::Duration::minutes(10),
                     hold_id: None,
                 };

@@ -7,6 +7,7 @@ mod common;
 use std::time::Instant;
 
 use common::{Rng, projection, stock_table, workspace_bin};
+use inventory_api::domain::{Adjustment, PositiveQuantity, Quantity, ReservationId, Sku, StoreId};
 use inventory_api::ops::{products, reservations, stock};
 use inventory_shared::config::DatabaseSettings;
 use inventory_shared::time;
@@ -39,7 +40,8 @@ fn write_history(settings: &DatabaseSettings) {
         conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
             .expect("count")
     };
-    let stores = ["MAD-001", "BCN-001", "SEV-001", "VLC-001", "BIO-001"];
+    let stores = ["MAD-001", "BCN-001", "SEV-001", "VLC-001", "BIO-001"]
+        .map(|s| StoreId::parse(s).expect("a valid store id"));
     let mut rng = Rng::new(99);
     let now = time::now();
     let later = now + chrono::Duration::hours(2);
@@ -47,7 +49,7 @@ fn write_history(settings: &DatabaseSettings) {
     let mut ids = Vec::new();
     for i in 0..200 {
         let input = products::ProductInput {
-            sku: format!("RB-{i}"),
+            sku: Sku::parse(&format!("RB-{i}")).expect("a valid SKU"),
             name: "Rebuilt".to_owned(),
             description: None,
             category: None,
@@ -57,25 +59,34 @@ fn write_history(settings: &DatabaseSettings) {
             attempt(&conn, |c| products::insert_product(c, &input, &now)).expect("product");
         for store in &stores[..3] {
             attempt(&conn, |c| {
-                stock::create_stock(c, &product.id, store, 1_000, &now)
+                stock::create_stock(
+                    c,
+                    &product.id,
+                    store,
+                    Quantity::parse(1_000).expect("1000"),
+                    &now,
+                )
             })
             .expect("stock");
         }
         ids.push(product.id);
     }
-    let mut pending: Vec<String> = Vec::new();
+    let mut pending: Vec<ReservationId> = Vec::new();
+    let one = PositiveQuantity::parse(1).expect("1");
     let mut written = count(&conn);
     let mut since_commit = 0;
     while written < EVENTS {
         let product = &ids[rng.below(ids.len() as u64) as usize];
-        let store = stores[rng.below(3) as usize];
+        let store = &stores[rng.below(3) as usize];
         let done = match rng.below(7) {
             0 => attempt(&conn, |c| {
                 stock::change_quantity(
                     c,
                     product,
                     store,
-                    stock::QuantityChange::Add(rng.below(9) as i64 + 1),
+                    stock::QuantityChange::Add(
+                        Adjustment::parse(rng.below(9) as i64 + 1).expect("1..=9"),
+                    ),
                     None,
                     None,
                     &now,
@@ -83,19 +94,19 @@ fn write_history(settings: &DatabaseSettings) {
             })
             .is_some(),
             1 => {
-                let to = stores[rng.below(stores.len() as u64) as usize];
+                let to = &stores[rng.below(stores.len() as u64) as usize];
                 to != store
                     && attempt(&conn, |c| {
-                        stock::transfer(c, product, store, to, 1, None, &now)
+                        stock::transfer(c, product, store, to, one, None, &now)
                     })
                     .is_some()
             }
             2 | 3 => {
                 let input = reservations::ReserveInput {
                     product_id: product.clone(),
-                    store_id: store.to_owned(),
+                    store_id: store.clone(),
                     customer_id: "c".to_owned(),
-                    quantity: 1,
+                    quantity: one,
                     ttl: chrono::Duration::minutes(10),
                     hold_id: None,
                 };

@@ -9,6 +9,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Rng, projection, stock_table, workspace_bin};
+use inventory_api::domain::{
+    Adjustment, PositiveQuantity, ProductId, Quantity, ReservationId, Sku, StoreId,
+};
 use inventory_api::ops::{products, reservations, stock};
 use inventory_api::retention::{Policy, Retention};
 use inventory_shared::config::DatabaseSettings;
@@ -16,6 +19,10 @@ use inventory_shared::time::{self, Timestamp};
 use tokio_util::sync::CancellationToken;
 
 const STORES: [&str; 3] = ["MAD-001", "BCN-001", "SEV-001"];
+
+fn store(text: &str) -> StoreId {
+    StoreId::parse(text).expect("a valid store id")
+}
 
 /// Runs `op` inside a savepoint: a refused operation leaves no trace.
 fn attempt<T, E>(
@@ -40,7 +47,7 @@ fn attempt<T, E>(
 /// `ids` is empty).
 fn write_history(
     conn: &rusqlite::Connection,
-    ids: &mut Vec<String>,
+    ids: &mut Vec<ProductId>,
     rng: &mut Rng,
     at: &Timestamp,
     changes: usize,
@@ -49,7 +56,7 @@ fn write_history(
     if ids.is_empty() {
         for i in 0..30 {
             let input = products::ProductInput {
-                sku: format!("AR-{i}"),
+                sku: Sku::parse(&format!("AR-{i}")).expect("a valid SKU"),
                 name: "Archived".to_owned(),
                 description: None,
                 category: None,
@@ -57,32 +64,40 @@ fn write_history(
             };
             let product =
                 attempt(conn, |c| products::insert_product(c, &input, at)).expect("product");
-            for store in STORES {
+            for name in STORES {
                 attempt(conn, |c| {
-                    stock::create_stock(c, &product.id, store, 500, at)
+                    stock::create_stock(
+                        c,
+                        &product.id,
+                        &store(name),
+                        Quantity::parse(500).expect("500"),
+                        at,
+                    )
                 })
                 .expect("stock");
             }
             ids.push(product.id);
         }
     }
-    let mut pending: Vec<String> = Vec::new();
+    let mut pending: Vec<ReservationId> = Vec::new();
     let mut done = 0;
     while done < changes {
         let product = &ids[rng.below(ids.len() as u64) as usize];
-        let store = STORES[rng.below(3) as usize];
+        let store = store(STORES[rng.below(3) as usize]);
         let ok = match rng.below(5) {
             0 => attempt(conn, |c| {
-                let delta = stock::QuantityChange::Add(rng.below(9) as i64 + 1);
-                stock::change_quantity(c, product, store, delta, None, None, at)
+                let delta = stock::QuantityChange::Add(
+                    Adjustment::parse(rng.below(9) as i64 + 1).expect("1..=9"),
+                );
+                stock::change_quantity(c, product, &store, delta, None, None, at)
             })
             .is_some(),
             1 | 2 => {
                 let input = reservations::ReserveInput {
                     product_id: product.clone(),
-                    store_id: store.to_owned(),
+                    store_id: store.clone(),
                     customer_id: "c".to_owned(),
-                    quantity: 1,
+                    quantity: PositiveQuantity::parse(1).expect("1"),
                     ttl: chrono::Duration::days(30),
                     hold_id: None,
                 };
