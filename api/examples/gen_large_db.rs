@@ -33,6 +33,7 @@ use inventory_api::domain::{
     Adjustment, PositiveQuantity, ProductId, Quantity, ReservationId, Sku, StoreId,
 };
 use inventory_api::ops::{products, reservations, stock};
+use inventory_api::store::sqlite::SqliteTx;
 use inventory_shared::config::DatabaseSettings;
 use inventory_shared::db::MIGRATOR;
 use inventory_shared::events::{EventType, NewEvent};
@@ -387,7 +388,7 @@ impl Generator<'_> {
                     ttl,
                     hold_id: None,
                 };
-                let row = reservations::reserve(self.conn, &input, &at)?;
+                let row = reservations::reserve(&mut SqliteTx::new(self.conn), &input, &at)?;
                 if !last_ones {
                     open.push_back(Open {
                         id: row.id,
@@ -415,10 +416,15 @@ impl Generator<'_> {
     fn finish(&mut self, open: &Open, at: &Timestamp) -> anyhow::Result<()> {
         match open.fate {
             Fate::Confirm => {
-                reservations::confirm(self.conn, &open.id, at)?;
+                reservations::confirm(&mut SqliteTx::new(self.conn), &open.id, at)?;
             }
             Fate::Cancel => {
-                reservations::cancel(self.conn, &open.id, Some("customer_request"), at)?;
+                reservations::cancel(
+                    &mut SqliteTx::new(self.conn),
+                    &open.id,
+                    Some("customer_request"),
+                    at,
+                )?;
             }
             Fate::Expire => {
                 reservations::expire(self.conn, &open.id, at)?

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use inventory_api::domain::{PositiveQuantity, Quantity, Sku, StoreId};
 use inventory_api::ops::{products, reservations, stock};
+use inventory_api::store::sqlite::SqliteTx;
 use inventory_shared::config::DatabaseSettings;
 use inventory_shared::time;
 
@@ -82,7 +83,7 @@ fn main() -> anyhow::Result<()> {
         for _ in 0..batch {
             let input = &inputs[(done as usize) % pairs];
             conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-            reservations::reserve(&conn, input, &time::now())?;
+            reservations::reserve(&mut SqliteTx::new(&conn), input, &time::now())?;
             conn.prepare_cached("RELEASE job")?.execute([])?;
             done += 1;
         }

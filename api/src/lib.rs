@@ -13,13 +13,17 @@
 //! - [`writer`]: the one writer connection and its group commit; [`reads`]: point reads on
 //!   per-thread read-only connections.
 //! - [`metrics`]: Prometheus metrics.
-//! - [`ops`]: the inventory operations: small SQL functions, each write appending its event
-//!   on the same connection, and their domain error [`ops::OpError`]; nothing under `ops`
-//!   knows HTTP.
+//! - [`ops`]: the inventory operations: the rules (reservations and extend written against
+//!   [`store::Tx`], the rest still small SQL functions), each write appending its event in the
+//!   same transaction, and their domain error [`ops::OpError`]; nothing under `ops` knows HTTP.
+//! - [`store`]: the storage seam: [`store::Tx`], what a rule needs from a write transaction,
+//!   and its SQLite implementation [`store::sqlite::SqliteTx`] (today's statements). Below
+//!   `ops`, which uses the trait; above `domain`, whose types the trait takes and returns.
 //! - [`config`]: settings from env / flags / `.env`; [`keys`]: the API keys it parses.
 //! - [`domain`]: the parsed values the operations take and the typed rows they return (ids,
 //!   quantities, statuses); it knows neither HTTP nor a database driver (the spec's schemas of
-//!   these types are in `http::types`, their row mapping in `ops`).
+//!   these types are in `http::types`, their row mapping with their statements in `store::sqlite`
+//!   or `ops`).
 //!
 //! [`Application::build`] opens the database and binds the listener; [`Application::run`]
 //! serves until the shutdown token is cancelled, then stops the background tasks (expiry,
@@ -38,6 +42,7 @@ pub mod ops;
 pub mod reads;
 pub mod retention;
 pub mod state;
+pub mod store;
 pub mod tasks;
 pub mod writer;
 

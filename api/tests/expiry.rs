@@ -9,6 +9,7 @@ use common::{StockDbRow, TestApp, eventually, spawn_app, spawn_app_with};
 use inventory_api::domain::{PositiveQuantity, ProductId, ReservationId, StoreId};
 use inventory_api::ops::expire_batch;
 use inventory_api::ops::reservations::{self, ReserveInput};
+use inventory_api::store::sqlite::SqliteTx;
 use serde_json::json;
 
 async fn app_with_fast_expiry() -> TestApp {
@@ -158,7 +159,7 @@ async fn reserve_already_due(app: &TestApp, rows: &[(String, String)], per_row: 
                         ttl: chrono::Duration::seconds(1),
                         hold_id: None,
                     };
-                    reservations::reserve(conn, &input, &an_hour_ago)?;
+                    reservations::reserve(&mut SqliteTx::new(conn), &input, &an_hour_ago)?;
                 }
             }
             Ok(())
@@ -269,8 +270,8 @@ async fn a_batch_leaves_alone_what_was_confirmed_cancelled_or_extended_since_it_
             let ids: Vec<ReservationId> = due.into_iter().map(|d| d.id).collect();
             // Between finding and expiring: a late confirm (which expires it on the spot), a
             // cancel, a deadline moved into the future (as another replica's extend would).
-            reservations::confirm(conn, &ids[0], &now)?;
-            reservations::cancel(conn, &ids[1], None, &now)?;
+            reservations::confirm(&mut SqliteTx::new(conn), &ids[0], &now)?;
+            reservations::cancel(&mut SqliteTx::new(conn), &ids[1], None, &now)?;
             conn.execute(
                 "UPDATE reservations SET expires_at = '2999-01-01T00:00:00.000000Z' WHERE id = ?",
                 [ids[2].as_str()],

@@ -29,7 +29,14 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["writer", "reads"],
     ),
     ("Prometheus metrics", &["metrics"]),
-    ("the inventory operations (SQL and rules)", &["ops"]),
+    (
+        "the inventory operations: the rules (the ported ones on the seam), SQL of the rest",
+        &["ops"],
+    ),
+    (
+        "the storage seam: the Tx trait the rules are written against, and its SQLite backend",
+        &["store"],
+    ),
     ("settings", &["config"]),
     ("the API keys, parsed at start-up", &["keys"]),
     (

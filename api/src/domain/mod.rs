@@ -8,9 +8,10 @@
 //! - [`rows`]: the typed rows the operations return.
 //!
 //! Nothing here knows HTTP or a database driver: the spec's schemas (poem-openapi's traits)
-//! are implemented in `crate::http::types`, the row mapping in `crate::ops`. Values read back
-//! from the database are rebuilt with `from_stored`, which trusts what only parsed values
-//! could have written (the schema's constraints say the same).
+//! are implemented in `crate::http::types`, the row mapping next to the statements
+//! (`crate::store::sqlite`, `crate::ops`). Values read back from the database are rebuilt
+//! with `from_stored`, which trusts what only parsed values could have written (the schema's
+//! constraints say the same).
 
 pub mod ids;
 pub mod quantity;

@@ -22,6 +22,7 @@ use crate::ops::extend::{self, ExtendOutcome};
 use crate::ops::reservation_lists;
 use crate::ops::reservations::{self, ConfirmOutcome, ReserveInput};
 use crate::state::AppState;
+use crate::store::sqlite::SqliteTx;
 
 /// Reservation routes.
 pub struct ReservationsApi(pub AppState);
@@ -68,7 +69,7 @@ impl ReservationsApi {
         };
         let answer = write.write(
             &self.0,
-            move |conn| reservations::reserve(conn, &input, &time::now()),
+            move |conn| reservations::reserve(&mut SqliteTx::new(conn), &input, &time::now()),
             |result| {
                 record_reservation("create", &result);
                 let row = result?;
@@ -118,7 +119,7 @@ impl ReservationsApi {
         Ok(Json(
             self.0
                 .point
-                .read(|c| reservations::get_reservation(c, &id.0))?
+                .read(|c| reservations::get_reservation(&mut SqliteTx::new(c), &id.0))?
                 .into(),
         ))
     }
@@ -140,7 +141,7 @@ impl ReservationsApi {
         let id = id.0;
         let answer = idempotency.without_body(&auth).write(
             &self.0,
-            move |conn| reservations::confirm(conn, &id, &time::now()),
+            move |conn| reservations::confirm(&mut SqliteTx::new(conn), &id, &time::now()),
             |result| {
                 // A confirm past the deadline commits the expiry and answers 409.
                 let result = result.and_then(|outcome| match outcome {
@@ -177,7 +178,14 @@ impl ReservationsApi {
         let reason = body.0.reason;
         let answer = write.write(
             &self.0,
-            move |conn| reservations::cancel(conn, &id, reason.as_deref(), &time::now()),
+            move |conn| {
+                reservations::cancel(
+                    &mut SqliteTx::new(conn),
+                    &id,
+                    reason.as_deref(),
+                    &time::now(),
+                )
+            },
             |result| {
                 record_reservation("cancel", &result);
                 Ok(Json(Reservation::from(result?)))
@@ -212,7 +220,15 @@ impl ReservationsApi {
         let max_lifetime = self.0.reservation_max_lifetime;
         let answer = write.write(
             &self.0,
-            move |conn| extend::extend(conn, &id, ttl, max_lifetime, &time::now()),
+            move |conn| {
+                extend::extend(
+                    &mut SqliteTx::new(conn),
+                    &id,
+                    ttl,
+                    max_lifetime,
+                    &time::now(),
+                )
+            },
             |result| {
                 // An extend past the deadline commits the expiry and answers 409.
                 let result = result.and_then(|outcome| match outcome {

@@ -4,6 +4,7 @@
 //! status.
 
 use crate::domain::{HoldStatus, ProductId, ReservationStatus, StoreId};
+use crate::store::StoreError;
 
 /// A line of a hold that cannot be reserved.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -242,6 +243,18 @@ impl From<rusqlite::Error> for OpError {
             return Self::QueryTimeout;
         }
         Self::storage("database (rusqlite)", e)
+    }
+}
+
+/// A failure behind the storage seam: the same answers as the driver's own error gave before
+/// the seam (an interrupted statement is a `QUERY_TIMEOUT`, anything else a storage failure
+/// with its context).
+impl From<StoreError> for OpError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::OverBudget => Self::QueryTimeout,
+            StoreError::Failed(e) => Self::Storage(e),
+        }
     }
 }
 

@@ -2,22 +2,23 @@
 //!
 //! The new deadline is `now + ttl`, never later than `RESERVATION_MAX_LIFETIME` after the
 //! reservation's creation (else [`OpError::LifetimeExceeded`]), so a client cannot hold stock
-//! forever by extending in a loop. The statement that moves the deadline is guarded by
+//! forever by extending in a loop. The change that moves the deadline ([`Tx::extend_reservation`]) is guarded by
 //! `status = 'PENDING' AND expires_at > now`, and expiry by `expires_at <= now`: an extend and
 //! the expiry task racing over one reservation cannot both apply (the single writer runs them
 //! one after the other; whichever comes second finds nothing to do).
+//!
+//! The rules are written against the storage seam ([`crate::store::Tx`]) and hold no SQL.
 //!
 //! A line of a hold is extended through its hold ([`crate::ops::holds::extend_hold`]), which
 //! calls [`extend_line`] per line: a hold has one deadline.
 
 use inventory_shared::events::{NewEvent, ReservationExtended};
-use inventory_shared::outbox::append_event;
 use inventory_shared::time::{self, Timestamp};
-use rusqlite::{Connection, OptionalExtension, params};
 
-use super::reservations::{self, ReservationRow, not_pending, reservation_row};
+use super::reservations::{ReservationRow, expire_reservation, not_pending, reservation_row};
 use super::{OpError, OpResult};
 use crate::domain::{ReservationId, ReservationStatus};
+use crate::store::Tx;
 
 /// What an extend did.
 #[derive(Debug, Clone)]
@@ -51,23 +52,13 @@ pub(crate) fn new_deadline(
 
 /// Moves one PENDING, not yet due reservation's deadline (`reservation.extended`); `None`
 /// when it is no longer PENDING or already due.
-pub(crate) fn extend_line(
-    conn: &Connection,
+pub(crate) fn extend_line<T: Tx + ?Sized>(
+    tx: &mut T,
     id: &ReservationId,
     deadline: &Timestamp,
     at: &Timestamp,
 ) -> OpResult<Option<ReservationRow>> {
-    let now = time::to_db(at);
-    let row = conn
-        .prepare_cached(
-            "UPDATE reservations SET expires_at = ?1, updated_at = ?2 \
-             WHERE id = ?3 AND status = 'PENDING' AND expires_at > ?2 RETURNING *",
-        )?
-        .query_row(
-            params![time::to_db(deadline), now, id.as_str()],
-            ReservationRow::from_row,
-        )
-        .optional()?;
+    let row = tx.extend_reservation(id, &time::to_db(deadline), &time::to_db(at))?;
     let Some(row) = row else {
         return Ok(None);
     };
@@ -79,20 +70,20 @@ pub(crate) fn extend_line(
         expires_at: *deadline,
         hold_id: row.hold_id.as_ref().map(|h| h.as_str().to_owned()),
     });
-    append_event(conn, &event, at)?;
+    tx.append_event(&event, at)?;
     Ok(Some(row))
 }
 
 /// Extends a single reservation to `now + ttl`. Past its deadline it is expired instead, as a
 /// confirm would do.
-pub fn extend(
-    conn: &Connection,
+pub fn extend<T: Tx + ?Sized>(
+    tx: &mut T,
     id: &ReservationId,
     ttl: chrono::Duration,
     max_lifetime: chrono::Duration,
     at: &Timestamp,
 ) -> OpResult<ExtendOutcome<ReservationRow>> {
-    let row = reservation_row(conn, id)?;
+    let row = reservation_row(tx, id)?;
     if let Some(hold_id) = &row.hold_id {
         return Err(OpError::InHold {
             id: row.id.as_str().to_owned(),
@@ -103,13 +94,13 @@ pub fn extend(
         return Err(not_pending(&row));
     }
     if row.expires_at <= time::to_db(at) {
-        return match reservations::expire(conn, id, at)? {
+        return match expire_reservation(tx, id, at)? {
             Some(expired) => Ok(ExtendOutcome::Expired(expired)),
             None => Err(not_pending(&row)),
         };
     }
     let deadline = new_deadline(id, &row.created_at, ttl, max_lifetime, at)?;
-    extend_line(conn, id, &deadline, at)?
+    extend_line(tx, id, &deadline, at)?
         .map(ExtendOutcome::Extended)
         .ok_or_else(|| not_pending(&row))
 }

@@ -21,6 +21,7 @@ use super::reservations::{self, ConfirmOutcome, ReservationRow, ReserveInput, st
 use super::{OpError, OpResult};
 pub use crate::domain::HoldRow;
 use crate::domain::{HoldId, HoldStatus, PositiveQuantity, ProductId, ReservationStatus, StoreId};
+use crate::store::sqlite::SqliteTx;
 
 impl HoldRow {
     /// Maps a `holds` row (`SELECT *` or `RETURNING *`).
@@ -186,7 +187,7 @@ pub fn create_hold(conn: &Connection, input: &HoldInput, at: &Timestamp) -> OpRe
             ttl: input.ttl,
             hold_id: Some(hold.id.clone()),
         };
-        match reservations::reserve(conn, &line, at) {
+        match reservations::reserve(&mut SqliteTx::new(conn), &line, at) {
             Ok(row) => lines.push(row),
             Err(OpError::InsufficientStock {
                 requested,
@@ -234,7 +235,7 @@ pub fn expire_hold(conn: &Connection, id: &HoldId, at: &Timestamp) -> OpResult<O
         return Ok(None);
     };
     for line in pending_lines(conn, id)? {
-        reservations::expire(conn, &line.id, at)?;
+        reservations::expire_reservation(&mut SqliteTx::new(conn), &line.id, at)?;
     }
     let lines = lines_of(conn, id)?;
     Ok(Some(Hold { hold, lines }))
@@ -274,7 +275,9 @@ pub fn confirm_hold(conn: &Connection, id: &HoldId, at: &Timestamp) -> OpResult<
         transition(conn, id, HoldStatus::Confirmed, at)?.ok_or_else(|| not_pending(&hold))?;
     for line in pending_lines(conn, id)? {
         // Lines share the hold's deadline, which is not past: each one confirms.
-        if let ConfirmOutcome::Expired(row) = reservations::confirm(conn, &line.id, at)? {
+        if let ConfirmOutcome::Expired(row) =
+            reservations::confirm(&mut SqliteTx::new(conn), &line.id, at)?
+        {
             return Err(OpError::ReservationExpired {
                 id: row.id.into_inner(),
                 expires_at: row.expires_at,
@@ -296,7 +299,7 @@ pub fn cancel_hold(
     let hold =
         transition(conn, id, HoldStatus::Cancelled, at)?.ok_or_else(|| not_pending(&current))?;
     for line in pending_lines(conn, id)? {
-        reservations::cancel(conn, &line.id, reason, at)?;
+        reservations::cancel(&mut SqliteTx::new(conn), &line.id, reason, at)?;
     }
     let lines = lines_of(conn, id)?;
     Ok(Hold { hold, lines })
@@ -318,7 +321,7 @@ pub fn extend_hold(
     let deadline = new_deadline(id, &hold.created_at, ttl, max_lifetime, at)?;
     let hold = set_deadline(conn, id, &deadline, at)?;
     for line in pending_lines(conn, id)? {
-        extend_line(conn, &line.id, &deadline, at)?;
+        extend_line(&mut SqliteTx::new(conn), &line.id, &deadline, at)?;
     }
     let lines = lines_of(conn, id)?;
     Ok(ExtendOutcome::Extended(Hold { hold, lines }))

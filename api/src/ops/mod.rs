@@ -1,9 +1,11 @@
-//! The inventory operations: small SQL functions plus the rules around them.
+//! The inventory operations: the rules, and (for those not yet on the storage seam) their SQL.
 //!
-//! Writes are plain functions on the writer thread's `rusqlite::Connection`, already inside
-//! `BEGIN IMMEDIATE` (see [`crate::writer`]), and append their event with
-//! [`inventory_shared::outbox::append_event`] on that same connection, so the change and its
-//! event commit or roll back together. Point reads take a read-only `rusqlite` connection
+//! [`reservations`] and [`extend`] are written against [`crate::store::Tx`] (generic over it,
+//! no SQL): each change and its event go through the caller's transaction, so they commit or
+//! roll back together. The other writes are still plain functions on the writer thread's
+//! `rusqlite::Connection`, already inside `BEGIN IMMEDIATE` (see [`crate::writer`]), and append
+//! their event with [`inventory_shared::outbox::append_event`] on that same connection; they
+//! move onto the seam in the next slices (`docs/postgres.md`, status). Point reads take a read-only `rusqlite` connection
 //! ([`crate::reads`]); lists and stats are async on the sqlx read pool. Every list is read a
 //! keyset page at a time ([`page`]; the stock lists in [`stock_lists`], the reservation lists in
 //! [`reservation_lists`], the products in [`products`]). Every operation

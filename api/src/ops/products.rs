@@ -232,9 +232,3 @@ pub async fn list_products(
     });
     Ok((page, total))
 }
-
-/// Whether a product exists (inside a write transaction).
-pub fn product_exists(conn: &Connection, id: &ProductId) -> rusqlite::Result<bool> {
-    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM products WHERE id = ?)")?
-        .query_row([id.as_str()], |row| row.get(0))
-}

@@ -1,25 +1,27 @@
 //! Reservations: units held for a customer until confirmed (a sale), cancelled, or expired.
 //!
-//! Reserving is one conditional statement (`... WHERE quantity - reserved >= q`), so two
-//! requests for the last unit cannot both win. Every transition is guarded by
-//! `status = 'PENDING'` in the statement that makes it, so confirm / cancel / expire races
-//! apply their stock change exactly once.
+//! The rules are written against the storage seam ([`crate::store::Tx`]) and hold no SQL.
+//! Reserving is one conditional change ([`Tx::hold_units`]: `quantity - reserved >= q`), so
+//! two requests for the last unit cannot both win. Every transition is guarded by
+//! `status = 'PENDING'` in the change that makes it ([`Tx::finish_reservation`],
+//! [`Tx::expire_reservation`]), so confirm / cancel / expire races apply their stock change
+//! exactly once.
 
 use inventory_shared::events::{
     NewEvent, ReservationCancelled, ReservationConfirmed, ReservationCreated, ReservationExpired,
 };
-use inventory_shared::outbox::append_event;
 use inventory_shared::time::{self, Timestamp};
-use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
-use super::stock::{insufficient, stock_row};
-use super::{OpError, OpResult, products::product_exists};
+use super::stock::insufficient;
+use super::{OpError, OpResult};
 pub use crate::domain::ReservationRow;
 use crate::domain::{
     HoldId, PositiveQuantity, ProductId, ReservationId, ReservationStatus, StoreId,
 };
+pub(crate) use crate::store::sqlite::stored_status;
+use crate::store::{Tx, sqlite::SqliteTx};
 
 /// A checked reservation request.
 #[derive(Debug, Clone)]
@@ -36,36 +38,6 @@ pub struct ReserveInput {
     pub ttl: chrono::Duration,
     /// The hold it is a line of (its row must exist already).
     pub hold_id: Option<HoldId>,
-}
-
-/// A stored status as the domain's value; the schema's `CHECK (status IN (...))` holds the
-/// same set, so an unknown text is a broken database, reported as a storage error.
-pub(crate) fn stored_status(text: &str) -> Result<ReservationStatus, String> {
-    ReservationStatus::parse(text).map_err(|why| format!("stored status {text:?} {why}"))
-}
-
-impl ReservationRow {
-    /// Maps a `reservations` row read with `rusqlite` (`SELECT *` or `RETURNING *`).
-    pub(crate) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        let status = row.get_ref("status")?.as_str()?;
-        let status = stored_status(status).map_err(|why| {
-            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, why.into())
-        })?;
-        Ok(Self {
-            id: ReservationId::from_stored(row.get("id")?),
-            product_id: ProductId::from_stored(row.get("product_id")?),
-            store_id: StoreId::from_stored(row.get("store_id")?),
-            customer_id: row.get("customer_id")?,
-            quantity: PositiveQuantity::from_stored(row.get("quantity")?),
-            status,
-            expires_at: row.get("expires_at")?,
-            created_at: row.get("created_at")?,
-            updated_at: row.get("updated_at")?,
-            hold_id: row
-                .get::<_, Option<String>>("hold_id")?
-                .map(HoldId::from_stored),
-        })
-    }
 }
 
 /// Maps a `reservations` row read with sqlx (the lists).
@@ -95,44 +67,20 @@ impl<'r> sqlx::FromRow<'r, SqliteRow> for ReservationRow {
 
 /// Holds `quantity` units for a customer (`reservation.created`).
 ///
-/// Refuses before writing: its first change is the conditional `UPDATE` that refuses it, and
-/// nothing after it can be refused, so the writer runs it without a savepoint
+/// Refuses before writing: its first change is [`Tx::hold_units`], which refuses it without
+/// writing, and nothing after it can be refused, so the writer runs it without a savepoint
 /// ([`crate::writer::Containment::RefusesBeforeWriting`]). Keep it that way.
-pub fn reserve(
-    conn: &Connection,
+pub fn reserve<T: Tx + ?Sized>(
+    tx: &mut T,
     input: &ReserveInput,
     at: &Timestamp,
 ) -> OpResult<ReservationRow> {
     let now = time::to_db(at);
-    // No `RETURNING version`: SQLite runs RETURNING through a temporary table per statement,
-    // which cost more than reading the version back from the page the UPDATE just touched.
-    let held = conn
-        .prepare_cached(
-            "UPDATE stock SET reserved = reserved + ?1, version = version + 1, updated_at = ?2 \
-             WHERE product_id = ?3 AND store_id = ?4 AND quantity - reserved >= ?1",
-        )?
-        .execute(params![
-            input.quantity.get(),
-            now,
-            input.product_id.as_str(),
-            input.store_id.as_str()
-        ])?;
-    let version = if held == 1 {
-        Some(
-            conn.prepare_cached("SELECT version FROM stock WHERE product_id = ? AND store_id = ?")?
-                .query_row(
-                    params![input.product_id.as_str(), input.store_id.as_str()],
-                    |row| row.get::<_, i64>(0),
-                )?,
-        )
-    } else {
-        None
-    };
-    let Some(version) = version else {
-        let (product_id, store_id) = (&input.product_id, &input.store_id);
-        return Err(match stock_row(conn, product_id, store_id)? {
+    let (product_id, store_id) = (&input.product_id, &input.store_id);
+    let Some(version) = tx.hold_units(product_id, store_id, input.quantity, &now)? else {
+        return Err(match tx.stock_row(product_id, store_id)? {
             Some(row) => insufficient(input.quantity.get(), row.available(), store_id),
-            None if !product_exists(conn, product_id)? => {
+            None if !tx.product_exists(product_id)? => {
                 OpError::ProductNotFound(product_id.as_str().to_owned())
             }
             None => OpError::stock_not_found(product_id, store_id),
@@ -151,29 +99,7 @@ pub fn reserve(
         updated_at: now,
         hold_id: input.hold_id.clone(),
     };
-    conn.prepare_cached(
-        "INSERT INTO reservations (id, product_id, store_id, customer_id, quantity, status, \
-         expires_at, created_at, updated_at, hold_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )?
-    .execute(params![
-        row.id.as_str(),
-        row.product_id.as_str(),
-        row.store_id.as_str(),
-        row.customer_id,
-        row.quantity.get(),
-        row.status.as_str(),
-        row.expires_at,
-        row.created_at,
-        row.updated_at,
-        row.hold_id.as_ref().map(HoldId::as_str)
-    ])?;
-    // The only INSERT into `reservations`, so it keeps the count itself (a trigger would give
-    // the INSERT a statement journal: migrations/20261203000006_insert_counters_in_code.sql).
-    conn.prepare_cached(
-        "INSERT INTO reservation_counts (store_id, status, n) VALUES (?, 'PENDING', 1) \
-         ON CONFLICT (store_id, status) DO UPDATE SET n = n + 1",
-    )?
-    .execute([row.store_id.as_str()])?;
+    tx.insert_reservation(&row)?;
     let event = NewEvent::ReservationCreated(ReservationCreated {
         reservation_id: row.id.as_str().to_owned(),
         product_id: row.product_id.as_str().to_owned(),
@@ -184,7 +110,7 @@ pub fn reserve(
         version,
         hold_id: row.hold_id.as_ref().map(|h| h.as_str().to_owned()),
     });
-    append_event(conn, &event, at)?;
+    tx.append_event(&event, at)?;
     Ok(row)
 }
 
@@ -197,10 +123,12 @@ pub enum ConfirmOutcome {
     Expired(ReservationRow),
 }
 
-pub(crate) fn reservation_row(conn: &Connection, id: &ReservationId) -> OpResult<ReservationRow> {
-    conn.prepare_cached("SELECT * FROM reservations WHERE id = ?")?
-        .query_row([id.as_str()], ReservationRow::from_row)
-        .optional()?
+/// The reservation `id`, or [`OpError::ReservationNotFound`].
+pub(crate) fn reservation_row<T: Tx + ?Sized>(
+    tx: &mut T,
+    id: &ReservationId,
+) -> OpResult<ReservationRow> {
+    tx.reservation(id)?
         .ok_or_else(|| OpError::ReservationNotFound(id.as_str().to_owned()))
 }
 
@@ -211,72 +139,28 @@ pub(crate) fn not_pending(row: &ReservationRow) -> OpError {
     }
 }
 
-/// Moves a PENDING reservation to `status`; `None` when it was no longer PENDING.
-fn transition(
-    conn: &Connection,
-    id: &ReservationId,
-    status: ReservationStatus,
-    at: &Timestamp,
-) -> rusqlite::Result<Option<ReservationRow>> {
-    conn.prepare_cached(
-        "UPDATE reservations SET status = ?, updated_at = ? WHERE id = ? AND status = 'PENDING' \
-         RETURNING *",
-    )?
-    .query_row(
-        params![status.as_str(), time::to_db(at), id.as_str()],
-        ReservationRow::from_row,
-    )
-    .optional()
-}
-
-/// Gives the held units back to `available` (cancel, expire); returns the stock row's new
-/// version (carried by the event).
-fn release_units(conn: &Connection, row: &ReservationRow, at: &Timestamp) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
-        "UPDATE stock SET reserved = reserved - ?, version = version + 1, updated_at = ? \
-         WHERE product_id = ? AND store_id = ? RETURNING version",
-    )?
-    .query_row(
-        params![
-            row.quantity.get(),
-            time::to_db(at),
-            row.product_id.as_str(),
-            row.store_id.as_str()
-        ],
-        |r| r.get(0),
-    )
-}
-
 /// PENDING → CONFIRMED: the units leave on-hand and reserved (`reservation.confirmed`). Past
 /// its deadline the reservation is expired instead.
-pub fn confirm(conn: &Connection, id: &ReservationId, at: &Timestamp) -> OpResult<ConfirmOutcome> {
-    let row = reservation_row(conn, id)?;
+pub fn confirm<T: Tx + ?Sized>(
+    tx: &mut T,
+    id: &ReservationId,
+    at: &Timestamp,
+) -> OpResult<ConfirmOutcome> {
+    let row = reservation_row(tx, id)?;
     if row.status != ReservationStatus::Pending {
         return Err(not_pending(&row));
     }
-    if row.expires_at <= time::to_db(at) {
-        return match expire(conn, id, at)? {
+    let now = time::to_db(at);
+    if row.expires_at <= now {
+        return match expire_reservation(tx, id, at)? {
             Some(expired) => Ok(ConfirmOutcome::Expired(expired)),
             None => Err(not_pending(&row)),
         };
     }
-    let row =
-        transition(conn, id, ReservationStatus::Confirmed, at)?.ok_or_else(|| not_pending(&row))?;
-    let version: i64 = conn
-        .prepare_cached(
-            "UPDATE stock SET quantity = quantity - ?1, reserved = reserved - ?1, \
-             version = version + 1, updated_at = ?2 WHERE product_id = ?3 AND store_id = ?4 \
-             RETURNING version",
-        )?
-        .query_row(
-            params![
-                row.quantity.get(),
-                time::to_db(at),
-                row.product_id.as_str(),
-                row.store_id.as_str()
-            ],
-            |r| r.get(0),
-        )?;
+    let row = tx
+        .finish_reservation(id, ReservationStatus::Confirmed, &now)?
+        .ok_or_else(|| not_pending(&row))?;
+    let version = tx.sell_units(&row, &now)?;
     let event = NewEvent::ReservationConfirmed(ReservationConfirmed {
         reservation_id: row.id.as_str().to_owned(),
         product_id: row.product_id.as_str().to_owned(),
@@ -285,21 +169,23 @@ pub fn confirm(conn: &Connection, id: &ReservationId, at: &Timestamp) -> OpResul
         confirmed_at: *at,
         version,
     });
-    append_event(conn, &event, at)?;
+    tx.append_event(&event, at)?;
     Ok(ConfirmOutcome::Confirmed(row))
 }
 
 /// PENDING → CANCELLED: the units become available again (`reservation.cancelled`).
-pub fn cancel(
-    conn: &Connection,
+pub fn cancel<T: Tx + ?Sized>(
+    tx: &mut T,
     id: &ReservationId,
     reason: Option<&str>,
     at: &Timestamp,
 ) -> OpResult<ReservationRow> {
-    let current = reservation_row(conn, id)?;
-    let row = transition(conn, id, ReservationStatus::Cancelled, at)?
+    let current = reservation_row(tx, id)?;
+    let now = time::to_db(at);
+    let row = tx
+        .finish_reservation(id, ReservationStatus::Cancelled, &now)?
         .ok_or_else(|| not_pending(&current))?;
-    let version = release_units(conn, &row, at)?;
+    let version = tx.release_units(&row, &now)?;
     let event = NewEvent::ReservationCancelled(ReservationCancelled {
         reservation_id: row.id.as_str().to_owned(),
         product_id: row.product_id.as_str().to_owned(),
@@ -308,31 +194,36 @@ pub fn cancel(
         reason: reason.unwrap_or("manual_cancellation").to_owned(),
         version,
     });
-    append_event(conn, &event, at)?;
+    tx.append_event(&event, at)?;
     Ok(row)
 }
 
 /// PENDING and due → EXPIRED (`reservation.expired`). `None` when it was not PENDING or not
-/// yet due (someone else got there first). One reservation: a late confirm, or a hold's line.
-pub fn expire(
-    conn: &Connection,
+/// yet due (someone else got there first). One reservation: a late confirm or extend, or a
+/// hold's line.
+pub fn expire_reservation<T: Tx + ?Sized>(
+    tx: &mut T,
     id: &ReservationId,
     at: &Timestamp,
 ) -> OpResult<Option<ReservationRow>> {
     let now = time::to_db(at);
-    let row = conn
-        .prepare_cached(
-            "UPDATE reservations SET status = 'EXPIRED', updated_at = ?1 \
-             WHERE id = ?2 AND status = 'PENDING' AND expires_at <= ?1 RETURNING *",
-        )?
-        .query_row(params![now, id.as_str()], ReservationRow::from_row)
-        .optional()?;
-    let Some(row) = row else {
+    let Some(row) = tx.expire_reservation(id, &now)? else {
         return Ok(None);
     };
-    let version = release_units(conn, &row, at)?;
-    append_event(conn, &expired_event(&row, version, at), at)?;
+    let version = tx.release_units(&row, &now)?;
+    tx.append_event(&expired_event(&row, version, at), at)?;
     Ok(Some(row))
+}
+
+/// [`expire_reservation`] on the writer's SQLite connection: the expiry task's call
+/// (`crate::expiry`, which another change is reworking), kept until the writer hands its jobs a
+/// `&mut dyn Tx`.
+pub fn expire(
+    conn: &rusqlite::Connection,
+    id: &ReservationId,
+    at: &Timestamp,
+) -> OpResult<Option<ReservationRow>> {
+    expire_reservation(&mut SqliteTx::new(conn), id, at)
 }
 
 /// The event of an expiry: the reservation, its units, and the stock row's version after its
@@ -349,9 +240,9 @@ pub fn expired_event(row: &ReservationRow, version: i64, at: &Timestamp) -> NewE
     })
 }
 
-/// One reservation (a point read).
-pub fn get_reservation(conn: &Connection, id: &ReservationId) -> OpResult<ReservationRow> {
-    reservation_row(conn, id)
+/// One reservation (a point read: the caller's [`Tx`] is on a read connection).
+pub fn get_reservation<T: Tx + ?Sized>(tx: &mut T, id: &ReservationId) -> OpResult<ReservationRow> {
+    reservation_row(tx, id)
 }
 
 /// Count of reservations per status, optionally in one store, from `reservation_counts`

@@ -12,23 +12,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::{MAX_QUANTITY, OpError, OpResult, products::product_exists};
+use super::{MAX_QUANTITY, OpError, OpResult};
 pub use crate::domain::StockRow;
 use crate::domain::{Adjustment, PositiveQuantity, ProductId, Quantity, StoreId};
-
-impl StockRow {
-    /// Maps the six columns every stock statement reads, in their order.
-    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            product_id: ProductId::from_stored(row.get(0)?),
-            store_id: StoreId::from_stored(row.get(1)?),
-            quantity: Quantity::from_stored(row.get(2)?),
-            reserved: Quantity::from_stored(row.get(3)?),
-            version: row.get(4)?,
-            updated_at: row.get(5)?,
-        })
-    }
-}
+pub use crate::store::sqlite::{product_exists, stock_row};
 
 /// Maps a stock row read with sqlx (the lists), by column name.
 impl<'r> sqlx::FromRow<'r, SqliteRow> for StockRow {
@@ -42,20 +29,6 @@ impl<'r> sqlx::FromRow<'r, SqliteRow> for StockRow {
             updated_at: row.try_get("updated_at")?,
         })
     }
-}
-
-/// The row of (product, store) inside a write transaction.
-pub fn stock_row(
-    conn: &Connection,
-    product_id: &ProductId,
-    store_id: &StoreId,
-) -> rusqlite::Result<Option<StockRow>> {
-    conn.prepare_cached(
-        "SELECT product_id, store_id, quantity, reserved, version, updated_at FROM stock \
-         WHERE product_id = ? AND store_id = ?",
-    )?
-    .query_row([product_id.as_str(), store_id.as_str()], StockRow::from_row)
-    .optional()
 }
 
 /// Creates the stock row of a product in a store (`stock.created`).
