@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use inventory_api::domain::{Adjustment, PositiveQuantity, Quantity, Sku, StoreId};
 use inventory_api::ops::{products, reservations, stock};
+use inventory_api::store::sqlite::SqliteTx;
 use inventory_shared::config::DatabaseSettings;
 use inventory_shared::time;
 use serde_json::json;
@@ -159,8 +160,10 @@ fn write_history(settings: &DatabaseSettings, events: i64) {
                     ttl: chrono::Duration::minutes(10),
                     hold_id: None,
                 };
-                let row = reservations::reserve(&conn, &input, &now).expect("reserve");
-                reservations::cancel(&conn, &row.id, None, &now).expect("cancel");
+                let row = reservations::reserve(&mut SqliteTx::new(&conn), &input, &now)
+                    .expect("reserve");
+                reservations::cancel(&mut SqliteTx::new(&conn), &row.id, None, &now)
+                    .expect("cancel");
                 written += 2;
             }
         }

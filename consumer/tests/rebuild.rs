@@ -9,6 +9,7 @@ use std::time::Instant;
 use common::{Rng, projection, stock_table, workspace_bin};
 use inventory_api::domain::{Adjustment, PositiveQuantity, Quantity, ReservationId, Sku, StoreId};
 use inventory_api::ops::{products, reservations, stock};
+use inventory_api::store::sqlite::SqliteTx;
 use inventory_shared::config::DatabaseSettings;
 use inventory_shared::time;
 use tokio_util::sync::CancellationToken;
@@ -110,7 +111,9 @@ fn write_history(settings: &DatabaseSettings) {
                     ttl: chrono::Duration::minutes(10),
                     hold_id: None,
                 };
-                match attempt(&conn, |c| reservations::reserve(c, &input, &now)) {
+                match attempt(&conn, |c| {
+                    reservations::reserve(&mut SqliteTx::new(c), &input, &now)
+                }) {
                     Some(row) => {
                         pending.push(row.id);
                         true
@@ -121,8 +124,14 @@ fn write_history(settings: &DatabaseSettings) {
             kind if !pending.is_empty() => {
                 let id = pending.swap_remove(rng.below(pending.len() as u64) as usize);
                 match kind {
-                    4 => attempt(&conn, |c| reservations::confirm(c, &id, &now)).is_some(),
-                    5 => attempt(&conn, |c| reservations::cancel(c, &id, None, &now)).is_some(),
+                    4 => attempt(&conn, |c| {
+                        reservations::confirm(&mut SqliteTx::new(c), &id, &now)
+                    })
+                    .is_some(),
+                    5 => attempt(&conn, |c| {
+                        reservations::cancel(&mut SqliteTx::new(c), &id, None, &now)
+                    })
+                    .is_some(),
                     _ => attempt(&conn, |c| reservations::expire(c, &id, &later)).is_some(),
                 }
             }

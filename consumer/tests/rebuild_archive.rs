@@ -14,6 +14,7 @@ use inventory_api::domain::{
 };
 use inventory_api::ops::{products, reservations, stock};
 use inventory_api::retention::{Policy, Retention};
+use inventory_api::store::sqlite::SqliteTx;
 use inventory_shared::config::DatabaseSettings;
 use inventory_shared::time::{self, Timestamp};
 use tokio_util::sync::CancellationToken;
@@ -101,17 +102,25 @@ fn write_history(
                     ttl: chrono::Duration::days(30),
                     hold_id: None,
                 };
-                attempt(conn, |c| reservations::reserve(c, &input, at))
-                    .map(|row| pending.push(row.id))
-                    .is_some()
+                attempt(conn, |c| {
+                    reservations::reserve(&mut SqliteTx::new(c), &input, at)
+                })
+                .map(|row| pending.push(row.id))
+                .is_some()
             }
             3 if !pending.is_empty() => {
                 let id = pending.swap_remove(rng.below(pending.len() as u64) as usize);
-                attempt(conn, |c| reservations::confirm(c, &id, at)).is_some()
+                attempt(conn, |c| {
+                    reservations::confirm(&mut SqliteTx::new(c), &id, at)
+                })
+                .is_some()
             }
             _ if !pending.is_empty() => {
                 let id = pending.swap_remove(rng.below(pending.len() as u64) as usize);
-                attempt(conn, |c| reservations::cancel(c, &id, None, at)).is_some()
+                attempt(conn, |c| {
+                    reservations::cancel(&mut SqliteTx::new(c), &id, None, at)
+                })
+                .is_some()
             }
             _ => false,
         };
