@@ -20,9 +20,19 @@
 //! every read starts from the oldest pending event behind the visibility fence
 //! (`inventory_shared::outbox::postgres`): there, a row can become visible below a `seq`
 //! already published, and a cursor would read past it. Both go through the leader's session
-//! ([`PgSession`]), so a deposed relay can neither read nor mark. Marks there cost no write
-//! lock anyone waits for, so overlapping them buys little. When the fence cut a batch short
-//! ([`PublishStep::held_back`]) the loop looks again soon rather than idling until a wake-up.
+//! ([`PgSession`]), so a deposed relay can neither read nor mark. A read from the oldest
+//! pending event would find a batch whose mark is still in flight, hence no overlap. A mark
+//! there can wait on a row lock (the `event_counts` trigger's counter slot, held by a long
+//! API transaction); the session's `lock_timeout` turns a long wait into an error the loop
+//! retries. When the fence cut a batch short ([`PublishStep::held_back`]) the loop looks
+//! again soon rather than idling until a wake-up.
+//!
+//! **Reconciliation** (after a start, a failed mark, or an unknown outcome) asks the broker
+//! for the `seq`s among its last [`reconcile_window`] records and marks *every* pending event
+//! among them, not only the current batch's: on PostgreSQL the first batch can start with
+//! events that became visible after the previous relay's last read, and what that relay left
+//! published but unmarked can lie past the batch's end. Everything a relay leaves unmarked is
+//! the broker's last records (marks go in order), so the window covers it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -75,6 +85,16 @@ pub enum StepOutcome {
 /// How long the read cursor is trusted before a step reads from the oldest pending event
 /// again (see the module documentation).
 pub const RESCAN_AFTER: Duration = Duration::from_secs(1);
+
+/// How many of the broker's last records (per partition) a reconciliation reads: more than a
+/// relay leaves published but unmarked (one batch on PostgreSQL, about three with overlapping
+/// marks on SQLite), with room for a `RELAY_BATCH_SIZE` lowered across a restart.
+pub fn reconcile_window(batch_size: u32) -> usize {
+    usize::try_from(batch_size)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(4)
+        .max(1_000)
+}
 
 /// With [`PublishStep::lingering_marks`], the shortest time between two marks (unless a
 /// batch's worth of events is waiting).
@@ -318,23 +338,29 @@ impl PublishStep {
         }
         let mut already = 0;
         if self.reconcile {
-            let held = match self.publisher.already_published(&batch).await {
+            // Every pending event the broker's tail holds is marked, not only this batch's:
+            // on PostgreSQL the batch can start with events that became visible after the
+            // previous relay's last read, and the events it left published but unmarked can
+            // lie past the batch's end (module documentation).
+            let window = reconcile_window(self.ledger.settings.batch_size);
+            let mut held = match self.publisher.already_published(batch[0].seq, window).await {
                 Ok(held) => held,
                 Err(error) => return Ok(self.broker_down(0, error)),
             };
+            held.sort_unstable();
             if !held.is_empty() {
                 already = self.ledger.mark(&held, &time::now()).await?;
                 tracing::info!(
-                    count = held.len(),
+                    count = already,
                     first_seq = held.first(),
                     last_seq = held.last(),
                     "events already in the broker marked synced instead of re-sent"
                 );
-                batch.retain(|e| !held.contains(&e.seq));
+                batch.retain(|e| held.binary_search(&e.seq).is_err());
             }
             if batch.is_empty() {
-                // The broker held the whole batch: the next one may be held too (a crashed
-                // relay can leave more than one batch unmarked), so keep asking.
+                // The broker held the whole batch; read again (past what was just marked).
+                self.reconcile = false;
                 return Ok(StepOutcome::Published(already));
             }
         }

@@ -10,15 +10,16 @@
 //!   report is awaited in order.
 //! - **The partition is chosen here**, not by librdkafka: `murmur2(key) % partitions`, the same
 //!   function as the Java client's default partitioner, with the partition count read from the
-//!   topic's metadata. Knowing each event's partition is what makes crash recovery exact:
-//!   [`Publisher::already_published`] reads the last record of every partition and an event is
-//!   already there iff its `seq` is at most the last `seq` on *its* partition. (Adding
-//!   partitions to the topic remaps keys, as it does for every Kafka producer; the relay reads
-//!   the new count when it restarts or after a failed batch.)
+//!   topic's metadata. (Adding partitions to the topic remaps keys, as it does for every Kafka
+//!   producer; the relay reads the new count when it restarts or after a failed batch.)
+//! - Crash recovery is by membership: [`Publisher::already_published`] reads the last records
+//!   of every partition (the step's reconciliation window) and names the `seq` headers it
+//!   finds. Not "at most the partition's last `seq`": on PostgreSQL events reach a partition
+//!   out of `seq` order (a smaller `seq` can commit after a larger one was published).
 //! - The broker being down never fails construction: librdkafka connects in the background and
 //!   publishing fails with [`PublishError::Transient`] until it answers.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
@@ -38,7 +39,7 @@ mod tail;
 pub use context::RelayContext;
 pub use partition::partition_for;
 pub use settings::KafkaSettings;
-use tail::{last_seq_per_partition, topic_partitions};
+use tail::{tail_seqs, topic_partitions};
 
 /// Publishes to a Kafka topic with an idempotent producer.
 pub struct KafkaPublisher {
@@ -50,12 +51,6 @@ pub struct KafkaPublisher {
     /// Events acknowledged by the broker *after* an earlier event of their batch failed. The
     /// relay retries them with the failed one; they are not sent twice.
     acked_ahead: BTreeSet<i64>,
-    /// The last `seq` on each partition as the last tail read found it (after a start or a
-    /// failure). Events at or below it are in the topic already and are never sent again, even
-    /// when the publish loop stops asking (it asks for one batch; a crashed relay may have left
-    /// more than one batch unmarked, e.g. when `RELAY_BATCH_SIZE` was lowered).
-    /// Keyed by the partition count it was read with (keys map elsewhere when it changes).
-    known_tail: Option<(i32, HashMap<i32, i64>)>,
 }
 
 impl fmt::Debug for KafkaPublisher {
@@ -89,7 +84,6 @@ impl KafkaPublisher {
             producer: Some(producer),
             partitions: None,
             acked_ahead: BTreeSet::new(),
-            known_tail: None,
         })
     }
 
@@ -154,10 +148,7 @@ impl KafkaPublisher {
         let mut queue_error = None;
         for event in events {
             let partition = partition_for(event.partition_key.as_bytes(), partitions);
-            let in_topic = self.known_tail.as_ref().is_some_and(|(count, tail)| {
-                *count == partitions && tail.get(&partition).is_some_and(|last| event.seq <= *last)
-            });
-            if in_topic || self.acked_ahead.contains(&event.seq) {
+            if self.acked_ahead.contains(&event.seq) {
                 deliveries.push(None);
                 continue;
             }
@@ -254,29 +245,18 @@ impl KafkaPublisher {
 
     async fn find_already_published(
         &mut self,
-        pending: &[StoredEvent],
+        oldest: i64,
+        window: usize,
     ) -> Result<Vec<i64>, PublishError> {
-        if pending.is_empty() {
-            return Ok(Vec::new());
-        }
         let partitions = self.partition_count(true).await?;
         let settings = self.settings.clone();
-        let last_seqs =
-            tokio::task::spawn_blocking(move || last_seq_per_partition(&settings, partitions))
+        let mut found =
+            tokio::task::spawn_blocking(move || tail_seqs(&settings, partitions, oldest, window))
                 .await
                 .map_err(|e| PublishError::Transient(format!("tail read task failed: {e}")))??;
-        self.known_tail = Some((partitions, last_seqs.clone()));
-        let found: Vec<i64> = pending
-            .iter()
-            .filter(|event| {
-                let partition = partition_for(event.partition_key.as_bytes(), partitions);
-                self.acked_ahead.contains(&event.seq)
-                    || last_seqs
-                        .get(&partition)
-                        .is_some_and(|last| event.seq <= *last)
-            })
-            .map(|event| event.seq)
-            .collect();
+        found.extend(self.acked_ahead.range(oldest..));
+        found.sort_unstable();
+        found.dedup();
         if !found.is_empty() {
             tracing::info!(
                 count = found.len(),
@@ -299,11 +279,12 @@ impl Publisher for KafkaPublisher {
         Box::pin(self.publish_batch(events))
     }
 
-    fn already_published<'a>(
-        &'a mut self,
-        pending: &'a [StoredEvent],
-    ) -> BoxFuture<'a, Result<Vec<i64>, PublishError>> {
-        Box::pin(self.find_already_published(pending))
+    fn already_published(
+        &mut self,
+        oldest: i64,
+        window: usize,
+    ) -> BoxFuture<'_, Result<Vec<i64>, PublishError>> {
+        Box::pin(self.find_already_published(oldest, window))
     }
 
     fn ping(&mut self) -> BoxFuture<'_, Result<(), PublishError>> {

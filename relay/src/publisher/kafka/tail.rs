@@ -1,7 +1,7 @@
-//! Reading the topic back: its partition count, and the last `seq` of every partition (crash
-//! recovery).
+//! Reading the topic back: its partition count, and the `seq`s of the last records of every
+//! partition (crash recovery).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -41,19 +41,24 @@ pub(super) fn topic_partitions(
     }
 }
 
-/// For every non-empty partition, the largest `seq` header among its last records (blocking).
+/// The `seq` headers at or above `oldest` among the last `window` records of every partition
+/// (blocking), in ascending order.
 ///
-/// Reads from a few records before the high watermark to the end of each partition: a few
-/// records rather than one, so that a stray record without a `seq` header (written by another
-/// producer) does not hide ours; to the end (end-of-partition event, or no new record for
-/// [`TAIL_IDLE`]) rather than to `high - 1`, because some Kafka-protocol brokers report a
-/// coarse high watermark (tansu reports the last *batch*). Nothing writes to the topic while
-/// this runs: the relay is the only producer and it is between batches.
-pub(super) fn last_seq_per_partition(
+/// Membership, not "at most the partition's last `seq`": on PostgreSQL a partition is not in
+/// `seq` order (a smaller `seq` can commit, and be published, after a larger one), so an event
+/// below the last `seq` of its partition may still be missing. Reads from `window` records
+/// before the high watermark to the end of each partition: to the end (end-of-partition event,
+/// or no new record for [`TAIL_IDLE`]) rather than to `high - 1`, because some Kafka-protocol
+/// brokers report a coarse high watermark (tansu reports the last *batch*). Records without a
+/// `seq` header (another producer's) are skipped. Nothing writes to the topic while this
+/// runs: the relay is the only producer and it is between batches.
+pub(super) fn tail_seqs(
     settings: &KafkaSettings,
     partitions: i32,
-) -> Result<HashMap<i32, i64>, PublishError> {
-    const TAIL: i64 = 8;
+    oldest: i64,
+    window: usize,
+) -> Result<Vec<i64>, PublishError> {
+    let window = i64::try_from(window.max(1)).unwrap_or(i64::MAX);
     let topic = settings.connection.kafka_topic.as_str();
     let timeout = settings.metadata_timeout();
     let transient = |what: &str, e: KafkaError| PublishError::Transient(format!("{what}: {e}"));
@@ -76,14 +81,18 @@ pub(super) fn last_seq_per_partition(
             .map_err(|e| transient("reading partition offsets", e))?;
         if high > low {
             assignment
-                .add_partition_offset(topic, partition, Offset::Offset((high - TAIL).max(low)))
+                .add_partition_offset(
+                    topic,
+                    partition,
+                    Offset::Offset(high.saturating_sub(window).max(low)),
+                )
                 .map_err(|e| transient("assigning partitions", e))?;
             reading.insert(partition, None);
         }
     }
-    let mut last_seqs = HashMap::new();
+    let mut seqs = BTreeSet::new();
     if reading.is_empty() {
-        return Ok(last_seqs);
+        return Ok(Vec::new());
     }
     consumer
         .assign(&assignment)
@@ -93,7 +102,7 @@ pub(super) fn last_seq_per_partition(
         let now = Instant::now();
         reading.retain(|_, last| last.is_none_or(|at| now.duration_since(at) < TAIL_IDLE));
         if reading.is_empty() {
-            return Ok(last_seqs);
+            return Ok(seqs.into_iter().collect());
         }
         if now > deadline {
             return Err(PublishError::Transient(format!(
@@ -120,9 +129,9 @@ pub(super) fn last_seq_per_partition(
                 .and_then(|h| h.value)
                 .and_then(|v| std::str::from_utf8(v).ok())
                 .and_then(|v| v.parse::<i64>().ok())
-        }) {
-            let entry = last_seqs.entry(partition).or_insert(seq);
-            *entry = (*entry).max(seq);
+        }) && seq >= oldest
+        {
+            seqs.insert(seq);
         }
     }
 }
