@@ -32,8 +32,9 @@
 //!
 //! Imports point one way: `app` → `config` → `publisher` → `inventory_shared::broker`
 //! (the broker connections the consumer shares); `app` → `storage`, `leader` → `pg_session`;
-//! `pump` → `leader`, `step` → `ledger`, `publisher`, `pg_session`; nothing under `publisher` reads the relay's configuration. How the relay fits
-//! with the API: `docs/architecture.md`.
+//! `pump` → `leader`, `step`; `step` → `ledger`, `pending`, `publisher`, `pg_session`;
+//! `ledger`, `pending` → `pg_session`; nothing under `publisher` reads the relay's
+//! configuration. How the relay fits with the API: `docs/architecture.md`.
 
 pub mod app;
 pub mod backoff;
