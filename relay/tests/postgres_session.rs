@@ -1,13 +1,15 @@
 //! The leader's PostgreSQL session under lock waits: a mark that waits on a counter slot row
 //! lock held by a long API transaction fails as an SQL error (the session's `lock_timeout`)
-//! and is retried; the relay keeps leading, and nothing is published twice.
+//! and is retried; the relay keeps leading, and nothing is published twice. With PostgreSQL
+//! unreachable, `/health` and `/metrics` still answer quickly and report nothing stale.
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{PgTestDb, RedisServer, RunningRelay, STREAM, sample_event};
 use inventory_relay::pg_session::LOCK_KEY;
+use inventory_shared::test_support::StopMode;
 use sqlx::{Connection, PgConnection};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,4 +85,45 @@ async fn a_mark_waiting_on_a_long_transactions_row_lock_is_retried_and_the_leade
         Some(1.0)
     );
     relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_postgres_unreachable_health_and_metrics_answer_within_two_seconds() {
+    let redis = RedisServer::start().await;
+    let mut db = PgTestDb::new().await;
+    // The leader exits when its session is lost; the standby stays up and keeps answering.
+    let _leader = RunningRelay::start(common::settings_for(&db.url, redis.port, &[])).await;
+    let relay = RunningRelay::start(common::settings_for(&db.url, redis.port, &[])).await;
+    assert_eq!(relay.health().await.1["role"], "standby");
+    assert_eq!(
+        common::metric(&relay.metrics().await, "relay_fence_age_seconds"),
+        Some(0.0)
+    );
+
+    db.server
+        .stop(StopMode::Immediate)
+        .expect("stop PostgreSQL");
+    let asked = Instant::now();
+    let (code, health) = relay.health().await;
+    let health_took = asked.elapsed();
+    let asked = Instant::now();
+    let text = relay.metrics().await;
+    let metrics_took = asked.elapsed();
+    eprintln!("PostgreSQL down: /health took {health_took:?}, /metrics {metrics_took:?}");
+
+    assert_eq!(
+        (code, &health["database"]),
+        (503, &"down".into()),
+        "{health}"
+    );
+    assert!(
+        health_took < Duration::from_secs(2),
+        "/health took {health_took:?}"
+    );
+    assert!(
+        metrics_took < Duration::from_secs(2),
+        "/metrics took {metrics_took:?}"
+    );
+    let age = common::metric(&text, "relay_fence_age_seconds").expect("fence age");
+    assert!(age.is_nan(), "a stale fence age after an error: {age}");
 }
