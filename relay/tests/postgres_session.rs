@@ -127,3 +127,42 @@ async fn with_postgres_unreachable_health_and_metrics_answer_within_two_seconds(
     let age = common::metric(&text, "relay_fence_age_seconds").expect("fence age");
     assert!(age.is_nan(), "a stale fence age after an error: {age}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_committed_as_the_listen_connection_is_cut_is_published_well_before_the_poll() {
+    let redis = RedisServer::start().await;
+    let db = PgTestDb::new().await;
+    let relay = RunningRelay::start(common::settings_for(
+        &db.url,
+        redis.port,
+        &["--relay-poll-interval", "10s"],
+    ))
+    .await;
+    let first = db.append([sample_event(0)]).await;
+    common::wait_until(Duration::from_secs(3), "woken by NOTIFY", || async {
+        redis.seqs(STREAM).await == first
+    })
+    .await;
+
+    // The server ends the LISTEN connection, and an event commits before it is back: its
+    // notification goes nowhere.
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE application_name = 'inventory-relay' AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("end the LISTEN connection");
+    let second = db.append([sample_event(1)]).await;
+
+    assert_eq!(ended, 1);
+    // The rebuilt listener wakes the loop: well before the 10 s poll.
+    common::wait_until(
+        Duration::from_secs(4),
+        "published after the reconnect",
+        || async { redis.seqs(STREAM).await.len() == 2 },
+    )
+    .await;
+    assert_eq!(redis.seqs(STREAM).await, [first[0], second[0]]);
+    relay.stop().await;
+}
