@@ -5,6 +5,11 @@
 //! nothing is skipped as "already there" (Kafka) and nothing the previous relay left unmarked
 //! is sent twice (Redis), even with a SIGKILL in the middle of a stream of crossing writers.
 
+#![expect(
+    clippy::duplicate_mod,
+    reason = "`brokers` (tansu) and `common` (PostgreSQL, the relay binary) both load common/db.rs"
+)]
+
 mod brokers;
 mod common;
 
