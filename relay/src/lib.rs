@@ -35,8 +35,9 @@
 //! Imports point one way: `app` → `config` → `publisher` → `inventory_shared::broker`
 //! (the broker connections the consumer shares); `app` → `storage`, `leader` → `pg_session`;
 //! `pump` → `leader`, `step`; `step` → `marks`, `ledger`, `pending`, `publisher`,
-//! `pg_session`; `marks` → `ledger`; `ledger`, `pending` → `pg_session`; nothing under `publisher` reads the relay's
-//! configuration. How the relay fits with the API: `docs/architecture.md`.
+//! `pg_session`; `marks` → `ledger`; `ledger`, `pending` → `pg_session`; nothing under
+//! `publisher` reads the relay's configuration. How the relay fits with the API:
+//! `docs/architecture.md`.
 
 pub mod app;
 pub mod backoff;

@@ -16,10 +16,10 @@
 //! a restarted relay process does, not this one: the publish loop stops when it is deposed).
 //!
 //! **Waits are SQL errors, not lost sessions.** On connect the session sets `lock_timeout`
-//! 1 s and `statement_timeout` 1.5 s ([`WAIT_LIMITS`]): a mark that
-//! waits on a row lock (the `event_counts` trigger's counter slot, held by a long API
-//! transaction) or a slow read comes back as an ordinary SQL error, which the publish loop
-//! retries with backoff on the same session. The session is dropped (and leadership given up)
+//! 1 s and `statement_timeout` 1.5 s ([`WAIT_LIMITS`]): a mark that waits on a row lock (the
+//! `event_counts` trigger's counter slot, held by a long API transaction) or a slow read
+//! comes back as an ordinary SQL error, which the publish loop retries with backoff on the
+//! same session. The session is dropped (and leadership given up)
 //! only when the connection itself fails (I/O, protocol) or a statement outlives the client
 //! backstop [`SESSION_TIMEOUT`], just above the server's limit, which only a server or network
 //! that stopped answering reaches.
@@ -52,8 +52,8 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 pub const LOCK_KEY: i64 = 0x696e_7652; // "invR"
 
 /// The client's backstop for any one statement on the session (lock, check, read, mark):
-/// just above the server's `statement_timeout` ([`WAIT_LIMITS`]), so only a server or network that stopped answering
-/// reaches it; the session is then dropped.
+/// just above the server's `statement_timeout` ([`WAIT_LIMITS`]), so only a server or network
+/// that stopped answering reaches it; the session is then dropped.
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The dedicated session; cheap to clone (the elector, the step's reader and its marks share
