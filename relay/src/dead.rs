@@ -2,9 +2,9 @@
 //! for events the broker kept rejecting and the relay parked.
 //!
 //! Retrying clears `dead_at` and the attempt count; a running relay notices the change through
-//! its commit watcher (on PostgreSQL the retry notifies it) and publishes the events again. A revived event is published after the
-//! newer events that went ahead while it was parked (its `seq` tells consumers where it
-//! belongs).
+//! its commit watcher (on PostgreSQL the retry notifies it) and publishes the events again. A
+//! revived event is published after the newer events that went ahead while it was parked (its
+//! `seq` tells consumers where it belongs).
 
 use std::io::Write;
 
@@ -15,6 +15,9 @@ use inventory_shared::{db, time};
 use sqlx::Connection;
 
 use crate::config::{DeadCommand, Settings};
+
+/// How long `dead` waits for PostgreSQL to accept the connection.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Runs a `dead` subcommand, writing its report to `out`.
 pub async fn run(
@@ -40,9 +43,12 @@ pub async fn run(
         }
         Engine::Postgres(url) => {
             let options = crate::pg_session::connect_options(&url)?;
-            let mut conn = sqlx::PgConnection::connect_with(&options)
-                .await
-                .with_context(|| format!("connecting to PostgreSQL ({url})"))?;
+            let mut conn =
+                tokio::time::timeout(CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(&options))
+                    .await
+                    .map_err(|_| anyhow::anyhow!("no answer within {CONNECT_TIMEOUT:?}"))
+                    .and_then(|conn| conn.map_err(anyhow::Error::from))
+                    .with_context(|| format!("connecting to PostgreSQL ({url})"))?;
             inventory_shared::postgres::MIGRATOR
                 .run(&mut conn)
                 .await

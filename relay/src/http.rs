@@ -129,10 +129,13 @@ async fn health(Data(state): Data<&HttpState>) -> Response {
 /// (`pg_stat_activity`).
 #[handler]
 async fn metrics(Data(state): Data<&HttpState>) -> Response {
-    if let Some(age) = state.reader.fence_age().await {
-        state.metrics.fence_age.set(age);
+    let (fence_age, summary) =
+        tokio::join!(state.reader.fence_age(), state.reader.pending_summary());
+    if let Some(age) = fence_age {
+        // Unknown (the database did not answer) is NaN, never the last value read.
+        state.metrics.fence_age.set(age.unwrap_or(f64::NAN));
     }
-    if let Some(summary) = state.reader.pending_summary().await {
+    if let Some(summary) = summary {
         state.metrics.pending.set(summary.count as f64);
         state
             .metrics

@@ -151,6 +151,8 @@ pub async fn lead(
     shutdown: &CancellationToken,
 ) -> Option<Elector> {
     let mut announced = false;
+    // Whether the last attempt failed: an outage is logged once, not every retry.
+    let mut failing = false;
     loop {
         match elector.try_acquire().await {
             Ok(true) => {
@@ -165,6 +167,10 @@ pub async fn lead(
                 return Some(elector);
             }
             Ok(false) => {
+                if failing {
+                    tracing::info!("standby: the election answers again");
+                    failing = false;
+                }
                 if !announced {
                     tracing::info!(
                         through = elector.describe(),
@@ -174,10 +180,14 @@ pub async fn lead(
                     announced = true;
                 }
             }
-            Err(error) => tracing::warn!(
-                error = format!("{error:#}"),
-                "standby: cannot take part in the election; retrying"
-            ),
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "standby: cannot take part in the election; retrying quietly until it answers"
+                );
+            }
+            Err(error) => tracing::debug!(error = format!("{error:#}"), "election still failing"),
         }
         tokio::select! {
             () = shutdown.cancelled() => return None,

@@ -12,6 +12,8 @@
 //!   it reports: `Published(n)`, `Empty`, `Rejected`, `BrokerDown`.
 //! - `pending` (private): where the step reads its batches (a read-only SQLite connection, or
 //!   the leader's PostgreSQL session behind the visibility fence).
+//! - `marks` (private): how the step hands acknowledged batches to the ledger (overlapping
+//!   and lingering marks on SQLite, in line on PostgreSQL).
 //! - `ledger` (private): the step's database side: marks, rejections, and the metrics and
 //!   status that follow them.
 //! - [`leader`]: the election of the one relay that publishes a database (a lock file beside
@@ -32,8 +34,10 @@
 //!
 //! Imports point one way: `app` → `config` → `publisher` → `inventory_shared::broker`
 //! (the broker connections the consumer shares); `app` → `storage`, `leader` → `pg_session`;
-//! `pump` → `leader`, `step` → `ledger`, `publisher`, `pg_session`; nothing under `publisher` reads the relay's configuration. How the relay fits
-//! with the API: `docs/architecture.md`.
+//! `pump` → `leader`, `step`; `step` → `marks`, `ledger`, `pending`, `publisher`,
+//! `pg_session`; `marks` → `ledger`; `ledger`, `pending` → `pg_session`; nothing under
+//! `publisher` reads the relay's configuration. How the relay fits with the API:
+//! `docs/architecture.md`.
 
 pub mod app;
 pub mod backoff;
@@ -42,6 +46,7 @@ pub mod dead;
 pub mod http;
 pub mod leader;
 mod ledger;
+mod marks;
 pub mod metrics;
 mod pending;
 pub mod pg_session;

@@ -15,16 +15,26 @@
 //! dropped and [`PgSession::leading`] refuses until this relay wins an election again (which
 //! a restarted relay process does, not this one: the publish loop stops when it is deposed).
 //!
+//! **Waits are SQL errors, not lost sessions.** On connect the session sets `lock_timeout`
+//! 1 s and `statement_timeout` 1.5 s ([`WAIT_LIMITS`]): a mark that waits on a row lock (the
+//! `event_counts` trigger's counter slot, held by a long API transaction) or a slow read
+//! comes back as an ordinary SQL error, which the publish loop retries with backoff on the
+//! same session. The session is dropped (and leadership given up)
+//! only when the connection itself fails (I/O, protocol) or a statement outlives the client
+//! backstop [`SESSION_TIMEOUT`], just above the server's limit, which only a server or network
+//! that stopped answering reaches.
+//!
 //! **A severed network.** The server only notices a client that vanished without closing its
-//! socket through TCP keepalives: the session asks for probes after 5 s idle, every 1 s, 3
-//! tries, and `tcp_user_timeout` 5 s for unacknowledged data, so a partitioned leader's lock
-//! is released after about 8 s. The leader itself gives up sooner: every operation on the
-//! session has a [`SESSION_TIMEOUT`], after which the publish loop treats the session as lost
-//! and stops, before a standby can take over.
+//! socket through TCP keepalives: the session asks for probes after 2 s idle, every 1 s, 2
+//! tries, and `tcp_user_timeout` 4 s for unacknowledged data, so a partitioned leader's lock
+//! is released after about 4 s. The leader gives up first: every operation on the session
+//! has the [`SESSION_TIMEOUT`] backstop (2 s), after which the publish loop treats the
+//! session as lost and stops, before a standby can take over.
 //!
 //! **Poolers.** A session lock needs a session: through PgBouncer in transaction mode, the lock
 //! would stay on a server connection other clients then use. Point the relay at PostgreSQL
-//! directly or at a session-mode pool (`docs/relay.md`).
+//! directly (`docs/relay.md`): through a session-mode pool the keepalives above watch the
+//! pooler, not the server, and the pooler's own server connection keeps the lock.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -41,8 +51,10 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 /// shows it as `classid 0, objid KEY, objsubid 1`.
 pub const LOCK_KEY: i64 = 0x696e_7652; // "invR"
 
-/// Longest wait for any one statement on the session (lock, check, read, mark).
-pub const SESSION_TIMEOUT: Duration = Duration::from_secs(3);
+/// The client's backstop for any one statement on the session (lock, check, read, mark):
+/// just above the server's `statement_timeout` ([`WAIT_LIMITS`]), so only a server or network
+/// that stopped answering reaches it; the session is then dropped.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The dedicated session; cheap to clone (the elector, the step's reader and its marks share
 /// it).
@@ -73,10 +85,10 @@ pub fn connect_options(url: &PostgresUrl) -> anyhow::Result<PgConnectOptions> {
     let options = PgConnectOptions::from_str(url.expose())
         .map_err(|_| anyhow::anyhow!("DATABASE_URL ({url}) is not a valid PostgreSQL URL"))?;
     Ok(options.application_name("inventory-relay").options([
-        ("tcp_keepalives_idle", "5"),
+        ("tcp_keepalives_idle", "2"),
         ("tcp_keepalives_interval", "1"),
-        ("tcp_keepalives_count", "3"),
-        ("tcp_user_timeout", "5000"),
+        ("tcp_keepalives_count", "2"),
+        ("tcp_user_timeout", "4000"),
     ]))
 }
 
@@ -101,11 +113,14 @@ impl PgSession {
         }
         let result = tokio::time::timeout(SESSION_TIMEOUT, async {
             if inner.conn.is_none() {
-                inner.conn = Some(
-                    PgConnection::connect_with(&self.0.options)
-                        .await
-                        .context("connecting the leadership session")?,
-                );
+                let mut conn = PgConnection::connect_with(&self.0.options)
+                    .await
+                    .context("connecting the leadership session")?;
+                sqlx::query(WAIT_LIMITS)
+                    .execute(&mut conn)
+                    .await
+                    .context("setting the session's wait limits")?;
+                inner.conn = Some(conn);
             }
             let conn = inner.conn.as_mut().context("no session")?;
             sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
@@ -178,8 +193,9 @@ impl PgSession {
         .map_err(|_| anyhow::anyhow!("this relay no longer leads: nothing is read or marked"))
     }
 
-    /// Runs `op` on the leading connection within [`SESSION_TIMEOUT`]; a timeout drops the
-    /// session (a statement cut off mid-way leaves the connection unusable).
+    /// Runs `op` on the leading connection within [`SESSION_TIMEOUT`]. An SQL error (a lock
+    /// or statement timeout included) keeps the session; a broken connection or the backstop
+    /// drops it (a statement cut off mid-way leaves the connection unusable).
     pub async fn run<T>(
         &self,
         what: &'static str,
@@ -187,6 +203,11 @@ impl PgSession {
     ) -> anyhow::Result<T> {
         let mut conn = self.leading().await?;
         match tokio::time::timeout(SESSION_TIMEOUT, op(&mut conn)).await {
+            Ok(Err(error)) if connection_broken(&error) => {
+                drop(conn);
+                Self::lose(&mut *self.0.inner.lock().await);
+                Err(error).context(what)
+            }
             Ok(result) => result.context(what),
             Err(_) => {
                 drop(conn);
@@ -201,4 +222,17 @@ impl PgSession {
         inner.leads = false;
         inner.conn = None;
     }
+}
+
+/// Sent once on connect: the server ends a statement that waits on a lock for 1 s or runs for
+/// 1.5 s with an SQL error, which the loop retries on the same session.
+pub const WAIT_LIMITS: &str = "SELECT set_config('lock_timeout', '1s', false), \
+     set_config('statement_timeout', '1500ms', false)";
+
+/// Whether `error` means the connection itself failed (rather than one statement).
+fn connection_broken(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_)
+    )
 }

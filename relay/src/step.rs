@@ -1,42 +1,47 @@
 //! One publish step: read the oldest pending batch, publish it in one round trip, record the
 //! outcome in one short transaction. The loop ([`crate::pump`]) decides when to step again.
 //!
-//! **Marks overlap the next batches.** After a fully acknowledged batch, its mark (the
-//! `synced_at` transaction) runs in a task of its own while the next steps read and publish
-//! the following batches. Batches acknowledged while a mark is still committing (it waits for
-//! the API's writer to release the write lock) are collected and marked together by the next
-//! mark, once the one in flight has finished; at most one mark is in flight, and once the
-//! collected batches reach `RELAY_BATCH_SIZE` events the step waits for it (so at most about
-//! three batches are ever published but unmarked). Reads skip what is published but unmarked
-//! with a cursor (`seq >` the last published seq). Everything else is as before: a step that
-//! reconciles, fails or finds nothing pending first waits for the mark in flight and then
-//! reads from the oldest pending event again (so does a step when the cursor is older than
-//! [`RESCAN_AFTER`], which picks up events an operator revived with `dead retry` under
-//! continuous load). A mark that fails leaves its batch published but unmarked, exactly like
-//! a crash between the two: the next step reconciles with the broker before sending anything.
-//! [`PublishStep::settle`] waits for the mark in flight (the loop calls it before it returns).
+//! **Marks** ([`crate::marks`]): on SQLite a batch's mark overlaps the next reads and
+//! publishes, which skip what is published but unmarked with a cursor (`seq >` the last
+//! published seq); a step that reconciles, fails or finds nothing pending first settles the
+//! marks and reads from the oldest pending event again (so does a step when the cursor is
+//! older than [`RESCAN_AFTER`], which picks up events an operator revived with `dead retry`
+//! under continuous load). A mark that fails leaves its batch published but unmarked, exactly
+//! like a crash between the two: the next step reconciles with the broker before sending
+//! anything. [`PublishStep::settle`] waits for the mark in flight (the loop calls it before it
+//! returns).
 //!
 //! **On PostgreSQL** ([`PublishStep::on_postgres`]) a batch is marked before the next read, and
 //! every read starts from the oldest pending event behind the visibility fence
 //! (`inventory_shared::outbox::postgres`): there, a row can become visible below a `seq`
 //! already published, and a cursor would read past it. Both go through the leader's session
-//! ([`PgSession`]), so a deposed relay can neither read nor mark. Marks there cost no write
-//! lock anyone waits for, so overlapping them buys little. When the fence cut a batch short
-//! ([`PublishStep::held_back`]) the loop looks again soon rather than idling until a wake-up.
+//! ([`PgSession`]), so a deposed relay can neither read nor mark. A read from the oldest
+//! pending event would find a batch whose mark is still in flight, hence no overlap. A mark
+//! there can wait on a row lock (the `event_counts` trigger's counter slot, held by a long
+//! API transaction); the session's `lock_timeout` turns a long wait into an error the loop
+//! retries. When the fence cut a batch short ([`PublishStep::held_back`]) the loop looks
+//! again soon rather than idling until a wake-up.
+//!
+//! **Reconciliation** (after a start, a failed mark, or an unknown outcome) asks the broker
+//! for the `seq`s among its last [`reconcile_window`] records and marks *every* pending event
+//! among them, not only the current batch's: on PostgreSQL the first batch can start with
+//! events that became visible after the previous relay's last read, and what that relay left
+//! published but unmarked can lie past the batch's end. Everything a relay leaves unmarked is
+//! the broker's last records (marks go in order), so the window covers it.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use inventory_shared::outbox::StoredEvent;
-use inventory_shared::time::{self, Timestamp};
+use inventory_shared::time;
 use sqlx::SqlitePool;
-use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 pub use crate::ledger::StepSettings;
 use crate::ledger::{Ledger, Marker};
+pub use crate::marks::MARK_INTERVAL;
+use crate::marks::Marks;
 use crate::metrics::{FailureReason, Metrics};
 use crate::pending::PendingReader;
 use crate::pg_session::PgSession;
@@ -76,22 +81,22 @@ pub enum StepOutcome {
 /// again (see the module documentation).
 pub const RESCAN_AFTER: Duration = Duration::from_secs(1);
 
-/// With [`PublishStep::lingering_marks`], the shortest time between two marks (unless a
-/// batch's worth of events is waiting).
-pub const MARK_INTERVAL: Duration = Duration::from_millis(50);
+/// How many of the broker's last records (per partition) a reconciliation reads: more than a
+/// relay leaves published but unmarked (one batch on PostgreSQL, about three with overlapping
+/// marks on SQLite), with room for a `RELAY_BATCH_SIZE` lowered across a restart.
+pub fn reconcile_window(batch_size: u32) -> usize {
+    usize::try_from(batch_size)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(4)
+        .max(1_000)
+}
 
 /// The publish step and the little state it carries between calls.
 pub struct PublishStep {
     publisher: Box<dyn Publisher>,
     ledger: Arc<Ledger>,
-    /// The mark in flight, while it commits.
-    marking: Option<JoinHandle<anyhow::Result<()>>>,
-    /// Acknowledged batches (with their acknowledgement time) waiting for the next mark.
-    unmarked: Vec<(Vec<StoredEvent>, Timestamp)>,
-    /// Whether marks wait for [`MARK_INTERVAL`] (see [`PublishStep::lingering_marks`]).
-    linger: bool,
-    /// When the last mark started.
-    last_mark: Option<Instant>,
+    /// Acknowledged batches on their way to `synced_at`.
+    marks: Marks,
     /// The last seq handed to a mark, and since when reads start after it; `None`: read from
     /// the oldest pending event.
     cursor: Option<(i64, Instant)>,
@@ -100,10 +105,14 @@ pub struct PublishStep {
     /// While set, the next step asks the broker what it already holds before sending.
     reconcile: bool,
     pending: PendingReader,
-    /// Whether marks run beside the next reads (SQLite) or before them (PostgreSQL).
-    overlap: bool,
     /// Whether the last read stopped at the visibility fence with pending events behind it.
     held_back: bool,
+}
+
+/// How a step marks: its settings, and whether marks overlap the next reads.
+struct Tunables {
+    settings: StepSettings,
+    overlap: bool,
 }
 
 impl std::fmt::Debug for PublishStep {
@@ -136,7 +145,10 @@ impl PublishStep {
             pending,
             Marker::Sqlite(marker),
             publisher,
-            settings,
+            Tunables {
+                settings,
+                overlap: true,
+            },
             metrics,
             status,
         )
@@ -151,42 +163,40 @@ impl PublishStep {
         metrics: Metrics,
         status: Arc<Status>,
     ) -> Self {
-        let mut step = Self::with(
+        Self::with(
             PendingReader::Postgres(session.clone()),
             Marker::Postgres(session),
             publisher,
-            settings,
+            Tunables {
+                settings,
+                overlap: false,
+            },
             metrics,
             status,
-        );
-        step.overlap = false;
-        step
+        )
     }
 
     fn with(
         pending: PendingReader,
         marker: Marker,
         publisher: Box<dyn Publisher>,
-        settings: StepSettings,
+        Tunables { settings, overlap }: Tunables,
         metrics: Metrics,
         status: Arc<Status>,
     ) -> Self {
+        let ledger = Arc::new(Ledger {
+            marker,
+            settings,
+            metrics,
+            status,
+        });
         Self {
             publisher,
-            ledger: Arc::new(Ledger {
-                marker,
-                settings,
-                metrics,
-                status,
-            }),
-            marking: None,
-            unmarked: Vec::new(),
-            linger: false,
-            last_mark: None,
+            marks: Marks::new(ledger.clone(), overlap),
+            ledger,
             cursor: None,
             reconcile: true,
             pending,
-            overlap: true,
             held_back: false,
         }
     }
@@ -211,79 +221,33 @@ impl PublishStep {
 
     /// Marks at most every [`MARK_INTERVAL`] (unless a batch's worth is waiting), and lets
     /// [`PublishStep::step`] report `Empty` with events published but not yet marked: the loop
-    /// calls [`PublishStep::settle`] at [`PublishStep::mark_due`]. The relay's loop uses this:
-    /// every mark is a write the API's writer waits for, and in WAL mode a commit by another
-    /// connection makes the writer drop its page cache, so fewer marks mean a faster API.
-    /// Marked events show as pending for up to that long; nothing is published twice (the
-    /// read cursor stays past them).
+    /// calls [`PublishStep::settle`] at [`PublishStep::mark_due`]. The relay's loop uses this
+    /// on SQLite (see [`crate::marks`]); on PostgreSQL it changes nothing.
     pub fn lingering_marks(mut self) -> Self {
-        self.linger = self.overlap;
+        self.marks.linger();
         self
     }
 
     /// With lingering marks, when the collected batches are due to be marked, if any wait.
     pub fn mark_due(&self) -> Option<Instant> {
-        if !self.linger || self.unmarked.is_empty() {
-            return None;
-        }
-        Some(
-            self.last_mark
-                .map_or_else(Instant::now, |t| t + MARK_INTERVAL),
-        )
+        self.marks.due()
     }
 
     /// Marks everything published: waits for the mark in flight, then marks the collected
     /// batches. On failure the next step reconciles with the broker and reads from the oldest
     /// pending event (those batches are published, not marked).
     pub async fn settle(&mut self) -> anyhow::Result<()> {
-        self.wait_for_mark().await?;
-        let batches = std::mem::take(&mut self.unmarked);
-        if !batches.is_empty() {
-            self.last_mark = Some(Instant::now());
-        }
-        let result = self.ledger.record_published_batches(&batches).await;
-        self.after_mark(result)
-    }
-
-    /// Waits for the mark in flight, if any.
-    async fn wait_for_mark(&mut self) -> anyhow::Result<()> {
-        let Some(marking) = self.marking.take() else {
-            return Ok(());
-        };
-        let result = match marking.await {
-            Ok(result) => result,
-            Err(e) => Err(anyhow::anyhow!("the marking task failed: {e}")),
-        };
+        let result = self.marks.settle().await;
         self.after_mark(result)
     }
 
     /// A failed mark leaves its batches published but unmarked, as a crash would.
     fn after_mark(&mut self, result: anyhow::Result<()>) -> anyhow::Result<()> {
         if result.is_err() {
-            self.unmarked.clear();
             self.reconcile = true;
             self.cursor = None;
         }
         result
-    }
-
-    /// Hands the collected batches to a new mark when the one in flight has finished, or
-    /// waits for it first when they reached a batch's worth of events.
-    async fn mark_in_background(&mut self) -> anyhow::Result<()> {
-        let busy = self.marking.as_ref().is_some_and(|m| !m.is_finished());
-        let collected: usize = self.unmarked.iter().map(|(b, _)| b.len()).sum();
-        let early = self.linger && self.last_mark.is_some_and(|t| t.elapsed() < MARK_INTERVAL);
-        if (busy || early) && collected < self.ledger.settings.batch_size as usize {
-            return Ok(());
-        }
-        self.wait_for_mark().await?;
-        self.last_mark = Some(Instant::now());
-        let batches = std::mem::take(&mut self.unmarked);
-        let ledger = self.ledger.clone();
-        self.marking = Some(tokio::spawn(
-            async move { ledger.record_published_batches(&batches).await }.in_current_span(),
-        ));
-        Ok(())
     }
 
     /// Publishes the oldest pending batch. An `Err` is a database failure (nothing more was
@@ -318,23 +282,29 @@ impl PublishStep {
         }
         let mut already = 0;
         if self.reconcile {
-            let held = match self.publisher.already_published(&batch).await {
+            // Every pending event the broker's tail holds is marked, not only this batch's:
+            // on PostgreSQL the batch can start with events that became visible after the
+            // previous relay's last read, and the events it left published but unmarked can
+            // lie past the batch's end (module documentation).
+            let window = reconcile_window(self.ledger.settings.batch_size);
+            let mut held = match self.publisher.already_published(batch[0].seq, window).await {
                 Ok(held) => held,
                 Err(error) => return Ok(self.broker_down(0, error)),
             };
+            held.sort_unstable();
             if !held.is_empty() {
                 already = self.ledger.mark(&held, &time::now()).await?;
                 tracing::info!(
-                    count = held.len(),
+                    count = already,
                     first_seq = held.first(),
                     last_seq = held.last(),
                     "events already in the broker marked synced instead of re-sent"
                 );
-                batch.retain(|e| !held.contains(&e.seq));
+                batch.retain(|e| held.binary_search(&e.seq).is_err());
             }
             if batch.is_empty() {
-                // The broker held the whole batch: the next one may be held too (a crashed
-                // relay can leave more than one batch unmarked), so keep asking.
+                // The broker held the whole batch; read again (past what was just marked).
+                self.reconcile = false;
                 return Ok(StepOutcome::Published(already));
             }
         }
@@ -358,11 +328,9 @@ impl PublishStep {
                 let last = batch.last().map_or(after, |e| e.seq);
                 let since = self.cursor.map_or_else(Instant::now, |(_, since)| since);
                 self.cursor = Some((last, since));
-                self.unmarked.push((batch, acked_at));
-                if self.overlap {
-                    self.mark_in_background().await?;
-                } else {
-                    self.settle().await?;
+                let marked = self.marks.push(batch, acked_at).await;
+                self.after_mark(marked)?;
+                if !self.marks.overlaps() {
                     self.cursor = None;
                 }
                 tracing::debug!(

@@ -55,7 +55,9 @@ impl Storage {
                 let options = pg_session::connect_options(&url)?;
                 let pool = PgPoolOptions::new()
                     .max_connections(3)
-                    .acquire_timeout(Duration::from_secs(5))
+                    // `/health` and `/metrics` answer within about READ_TIMEOUT while
+                    // PostgreSQL is unreachable, not after a long wait for a connection.
+                    .acquire_timeout(READ_TIMEOUT)
                     .connect_with(options.clone())
                     .await
                     .with_context(|| format!("connecting to PostgreSQL ({url})"))?;
@@ -63,6 +65,7 @@ impl Storage {
                     .run(&pool)
                     .await
                     .context("applying the PostgreSQL migrations")?;
+                warn_without_stats_grant(&pool).await;
                 Ok(Self::Postgres {
                     pool,
                     session: PgSession::new(options),
@@ -91,6 +94,32 @@ impl Storage {
     }
 }
 
+/// The longest `/health` and `/metrics` wait for any one database read.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `relay_fence_age_seconds` sees other users' transactions only with `pg_read_all_stats`
+/// (or as a superuser): say so once at start rather than report a fence that looks free.
+async fn warn_without_stats_grant(pool: &PgPool) {
+    let granted: Result<bool, sqlx::Error> = sqlx::query_scalar(
+        "SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') \
+         OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
+    )
+    .fetch_one(pool)
+    .await;
+    if let Ok(false) = granted {
+        tracing::warn!(
+            "the relay's PostgreSQL role lacks pg_read_all_stats: relay_fence_age_seconds \
+             sees only its own user's transactions (GRANT pg_read_all_stats TO <role>)"
+        );
+    }
+}
+
+/// Runs one read for `/health` or `/metrics`: `None` when it fails or takes longer than
+/// [`READ_TIMEOUT`].
+async fn within<T>(read: impl Future<Output = Result<T, sqlx::Error>>) -> Option<T> {
+    tokio::time::timeout(READ_TIMEOUT, read).await.ok()?.ok()
+}
+
 /// What `/health` and `/metrics` read, on either engine.
 #[derive(Debug, Clone)]
 pub enum OutboxReader {
@@ -102,11 +131,11 @@ pub enum OutboxReader {
 
 impl OutboxReader {
     /// The pending count and the oldest pending event; `None` when the database does not
-    /// answer.
+    /// answer within [`READ_TIMEOUT`].
     pub async fn pending_summary(&self) -> Option<PendingSummary> {
         match self {
-            Self::Sqlite(pool) => outbox::pending_summary(pool).await.ok(),
-            Self::Postgres(pool) => outbox::postgres::pending_summary(pool).await.ok(),
+            Self::Sqlite(pool) => within(outbox::pending_summary(pool)).await,
+            Self::Postgres(pool) => within(outbox::postgres::pending_summary(pool)).await,
         }
     }
 
@@ -114,17 +143,17 @@ impl OutboxReader {
     /// the counters live in the file, so a read of them alone proves little).
     pub async fn checked_summary(&self) -> Option<PendingSummary> {
         if let Self::Sqlite(pool) = self {
-            db::ping(pool).await.ok()?;
+            within(db::ping(pool)).await?;
         }
         self.pending_summary().await
     }
 
-    /// How long the oldest transaction holding the visibility fence has run (PostgreSQL
-    /// only; SQLite has no fence).
-    pub async fn fence_age(&self) -> Option<f64> {
+    /// How long the oldest transaction holding the visibility fence has run: `Some(None)`
+    /// when the database did not answer within [`READ_TIMEOUT`], `None` on SQLite (no fence).
+    pub async fn fence_age(&self) -> Option<Option<f64>> {
         match self {
             Self::Sqlite(_) => None,
-            Self::Postgres(pool) => outbox::postgres::fence_age(pool).await.ok(),
+            Self::Postgres(pool) => Some(within(outbox::postgres::fence_age(pool)).await),
         }
     }
 }

@@ -95,7 +95,7 @@ async fn after_a_crash_already_published_names_exactly_the_events_the_topic_hold
         let mut restarted =
             KafkaPublisher::new(&settings(&tansu.brokers_addr())).expect("publisher");
         let found = restarted
-            .already_published(&pending)
+            .already_published(pending[0].seq, 1_000)
             .await
             .expect("tail read");
         let expected: Vec<i64> = pending[..37].iter().map(|e| e.seq).collect();
@@ -113,7 +113,7 @@ async fn after_a_crash_already_published_names_exactly_the_events_the_topic_hold
 
         // With everything published, all pending events of a replayed page are found.
         let found_again = restarted
-            .already_published(&pending)
+            .already_published(pending[0].seq, 1_000)
             .await
             .expect("tail read");
         assert_eq!(found_again.len(), 100);
@@ -190,7 +190,7 @@ async fn a_broker_that_is_down_gives_transient_errors_not_a_start_failure() {
             Err(PublishError::Transient(_))
         ));
         assert!(matches!(
-            publisher.already_published(&events).await,
+            publisher.already_published(events[0].seq, 1_000).await,
             Err(PublishError::Transient(_))
         ));
     })

@@ -72,20 +72,23 @@ impl Publisher for DoubleBroker {
         })
     }
 
-    fn already_published<'a>(
-        &'a mut self,
-        pending: &'a [StoredEvent],
-    ) -> BoxFuture<'a, Result<Vec<i64>, PublishError>> {
+    fn already_published(
+        &mut self,
+        oldest: i64,
+        window: usize,
+    ) -> BoxFuture<'_, Result<Vec<i64>, PublishError>> {
         Box::pin(async move {
             if self.down.load(Ordering::SeqCst) {
                 return Err(PublishError::Transient("connection refused".into()));
             }
             let sent = self.sent();
-            Ok(pending
+            let mut tail: Vec<i64> = sent[sent.len().saturating_sub(window)..]
                 .iter()
-                .map(|e| e.seq)
-                .filter(|s| sent.contains(s))
-                .collect())
+                .copied()
+                .filter(|seq| *seq >= oldest)
+                .collect();
+            tail.sort_unstable();
+            Ok(tail)
         })
     }
 

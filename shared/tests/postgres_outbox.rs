@@ -105,7 +105,9 @@ async fn a_later_seq_committed_first_waits_behind_the_open_transaction_of_an_ear
         .expect("read");
     assert!(read.is_empty(), "read past the fence: {read:?}");
     assert!(held, "the cut must be reported");
-    assert!(outbox::fence_age(&pool).await.expect("fence age") >= 0.0);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let age = outbox::fence_age(&pool).await.expect("fence age");
+    assert!(age >= 0.3, "A has held the fence for 300 ms: {age}");
 
     tx_a.commit().await.expect("commit A");
     let (read, held) = outbox::fetch_pending_after(&pool, 0, 100)
@@ -116,32 +118,44 @@ async fn a_later_seq_committed_first_waits_behind_the_open_transaction_of_an_ear
         read.iter().map(|e| e.seq).collect::<Vec<_>>(),
         [first[0], second[0]]
     );
+    assert_eq!(outbox::fence_age(&pool).await.expect("fence age"), 0.0);
 }
 
 #[tokio::test]
 async fn a_batch_stops_before_the_first_row_not_yet_behind_the_fence() {
     let (_server, url, pool) = migrated().await;
     let early = append_committed(&pool, &[event("p-1", 0), event("p-1", 1)]).await;
+    // `older` takes its xid before the fence's holder, and writes last.
+    let mut older_conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let mut older = older_conn.begin().await.expect("begin");
     let mut holder = sqlx::PgConnection::connect(&url).await.expect("connect");
     let mut open = holder.begin().await.expect("begin");
-    // Any write gives the open transaction an xid: it now holds the fence.
-    sqlx::query("SELECT pg_current_xact_id()")
-        .execute(&mut *open)
+    // Taking an xid makes a transaction hold the fence from then on.
+    let xid = "SELECT pg_current_xact_id()";
+    sqlx::query(xid).execute(&mut *older).await.expect("xid");
+    sqlx::query(xid).execute(&mut *open).await.expect("xid");
+    let late = append_committed(&pool, &[event("p-2", 2)]).await;
+    let after_the_cut = outbox::append_events(&mut older, &[event("p-3", 3)], &time::now())
         .await
-        .expect("xid");
-    let late = append_committed(&pool, &[event("p-1", 2)]).await;
+        .expect("append");
+    older.commit().await.expect("commit");
 
     let (read, held) = outbox::fetch_pending_after(&pool, 0, 100)
         .await
         .expect("read");
 
+    // `after_the_cut` is behind the fence (its xid is older than the holder's) but comes
+    // after `late`, which is not: the batch stops at `late`, it does not skip it.
     assert_eq!(read.iter().map(|e| e.seq).collect::<Vec<_>>(), early);
     assert!(held);
     open.rollback().await.expect("rollback");
     let (read, _) = outbox::fetch_pending_after(&pool, 0, 100)
         .await
         .expect("read");
-    assert_eq!(read.last().map(|e| e.seq), Some(late[0]));
+    assert_eq!(
+        read.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [early[0], early[1], late[0], after_the_cut[0]]
+    );
 }
 
 #[tokio::test]

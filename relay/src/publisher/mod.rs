@@ -50,13 +50,18 @@ pub trait Publisher: Send {
         events: &'a [StoredEvent],
     ) -> BoxFuture<'a, Result<(), BatchFailure>>;
 
-    /// After a start or an error with an unknown outcome: which of `pending` (the oldest
-    /// unpublished events, in `seq` order) the broker already holds, so they are marked
-    /// instead of sent twice. Brokers that cannot tell return an empty list.
-    fn already_published<'a>(
-        &'a mut self,
-        pending: &'a [StoredEvent],
-    ) -> BoxFuture<'a, Result<Vec<i64>, PublishError>>;
+    /// After a start or an error with an unknown outcome: the `seq`s at or above `oldest` (the
+    /// oldest pending event) that the broker's last `window` records carry (on every partition
+    /// of a partitioned broker), in ascending order, so the caller marks the pending ones among
+    /// them instead of sending them twice. **Membership, never "at most the last `seq`"**: on
+    /// PostgreSQL events reach the broker out of `seq` order (`docs/relay.md`), so an event
+    /// below one already in the broker may still be missing. Brokers that cannot tell return
+    /// an empty list.
+    fn already_published(
+        &mut self,
+        oldest: i64,
+        window: usize,
+    ) -> BoxFuture<'_, Result<Vec<i64>, PublishError>>;
 
     /// Answers whether the broker is reachable right now (for `/health`).
     fn ping(&mut self) -> BoxFuture<'_, Result<(), PublishError>>;

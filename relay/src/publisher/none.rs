@@ -22,10 +22,11 @@ impl Publisher for NonePublisher {
         Box::pin(async { Ok(()) })
     }
 
-    fn already_published<'a>(
-        &'a mut self,
-        _pending: &'a [StoredEvent],
-    ) -> BoxFuture<'a, Result<Vec<i64>, PublishError>> {
+    fn already_published(
+        &mut self,
+        _oldest: i64,
+        _window: usize,
+    ) -> BoxFuture<'_, Result<Vec<i64>, PublishError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
 

@@ -171,10 +171,10 @@ impl RedisPublisher {
         })
     }
 
-    /// The seqs of the stream's tail back to the first entry older than `oldest`: every entry
-    /// a crashed relay may have left published but unmarked. Read newest first, `page`
-    /// entries at a time (the relay can leave two batches unmarked: one being marked and the
-    /// next one published), at most [`RECONCILE_SCAN_LIMIT`] entries.
+    /// The seqs of the stream's tail back to the first entry older than `oldest`, and at
+    /// least the last `page` entries: every entry a crashed relay may have left published but
+    /// unmarked (the step's reconciliation window, [`crate::step`]). Read newest first, `page`
+    /// entries at a time, at most [`RECONCILE_SCAN_LIMIT`] entries.
     async fn stream_seqs(
         &mut self,
         oldest: i64,
@@ -237,24 +237,23 @@ impl Publisher for RedisPublisher {
         })
     }
 
-    /// Reads the stream tail: as many entries as there are `pending` events (the relay has
-    /// at most one unmarked batch in flight, so that covers it) and returns the pending seqs
-    /// found there. Matching each seq rather than "everything up to the tail's seq" means an
-    /// event missing from the stream is never marked, even if a later one made it.
-    fn already_published<'a>(
-        &'a mut self,
-        pending: &'a [StoredEvent],
-    ) -> BoxFuture<'a, Result<Vec<i64>, PublishError>> {
+    /// Reads the stream tail ([`RedisPublisher::stream_seqs`]) and returns the seqs found
+    /// there at or above `oldest`. Matching each seq rather than "everything up to the tail's
+    /// seq" means an event missing from the stream is never marked, even if a later one made
+    /// it.
+    fn already_published(
+        &mut self,
+        oldest: i64,
+        window: usize,
+    ) -> BoxFuture<'_, Result<Vec<i64>, PublishError>> {
         Box::pin(async move {
-            if pending.is_empty() {
-                return Ok(Vec::new());
-            }
-            let in_stream = self.stream_seqs(pending[0].seq, pending.len()).await?;
-            Ok(pending
-                .iter()
-                .map(|e| e.seq)
-                .filter(|seq| in_stream.contains(seq))
-                .collect())
+            let mut in_stream: Vec<i64> = self
+                .stream_seqs(oldest, window)
+                .await?
+                .into_iter()
+                .collect();
+            in_stream.sort_unstable();
+            Ok(in_stream)
         })
     }
 

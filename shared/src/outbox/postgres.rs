@@ -20,8 +20,9 @@
 //! never overtakes an earlier one that is already committed.
 //!
 //! Why `seq` order keeps each product's events in order: the API draws an event's `seq` after
-//! it locked (updated) the product's stock row, in the same transaction, so of two events of
-//! one product the smaller `seq` belongs to the transaction that committed first. When the
+//! it locked the product's row (`products`, `docs/postgres.md`, lock order), in the same
+//! transaction, so of two events of one product the smaller `seq` belongs to the transaction
+//! that committed first. Only per product: `seq` is not a global commit order here. When the
 //! later one is behind the fence, the earlier one is committed and visible; it is then either
 //! already synced, or pending and read first (a row not yet behind the fence stops the
 //! batch before anything after it). Across products `seq` order is not commit order, and a
@@ -90,7 +91,7 @@ impl StoredEvent {
 /// one statement, and notifies [`CHANNEL`] (delivered at commit). Returns their `seq`s in
 /// the order given: rows are inserted in the order of the list, each drawing the next value.
 ///
-/// The API must call it after it updated the stock rows the events are about (the row lock
+/// The API must call it after it locked the product rows the events are about (the row lock
 /// is what orders one product's `seq`s; see the module documentation).
 pub async fn append_events(
     conn: &mut PgConnection,
@@ -245,8 +246,8 @@ pub async fn revive_dead(db: impl PgExecutor<'_>, seq: Option<i64>) -> Result<u6
     Ok(u64::try_from(revived).unwrap_or(0))
 }
 
-/// The pending count (the slotted counters' sum) and the oldest pending event's commit time,
-/// from one snapshot.
+/// The pending count (the slotted counters' sum) and the oldest pending event's `created_at`
+/// (the time the API gave it in its transaction, not its commit time), from one snapshot.
 pub async fn pending_summary(db: impl PgExecutor<'_>) -> Result<PendingSummary, sqlx::Error> {
     let (count, oldest): (i64, Option<Timestamp>) = sqlx::query_as(
         "SELECT COALESCE(SUM(n), 0)::bigint, (SELECT created_at FROM events \

@@ -12,12 +12,10 @@
 //!   function as the Java client's default partitioner, with the partition count read from the
 //!   topic's metadata. (Adding partitions to the topic remaps keys, as it does for every Kafka
 //!   producer; the relay reads the new count when it restarts or after a failed batch.)
-//! - Crash recovery and takeover: [`Publisher::already_published`] reads the `seq` headers of
-//!   the last records of every partition (four times the pending batch: the relay leaves at
-//!   most about three batches published but unmarked) and names the pending events found
-//!   there, each by its own `seq`. Not "every `seq` up to the partition's last one": on
-//!   PostgreSQL a row can commit below a `seq` its partition already holds, and that rule
-//!   marked it without sending it (lost).
+//! - Crash recovery is by membership: [`Publisher::already_published`] reads the last records
+//!   of every partition (the step's reconciliation window) and names the `seq` headers it
+//!   finds. Not "at most the partition's last `seq`": on PostgreSQL events reach a partition
+//!   out of `seq` order (a smaller `seq` can commit after a larger one was published).
 //! - The broker being down never fails construction: librdkafka connects in the background and
 //!   publishing fails with [`PublishError::Transient`] until it answers.
 
@@ -41,11 +39,7 @@ mod tail;
 pub use context::RelayContext;
 pub use partition::partition_for;
 pub use settings::KafkaSettings;
-use tail::{seqs_in_tail, topic_partitions};
-
-/// How many pending batches' worth of records a tail read takes from each partition: the
-/// relay leaves at most about three batches published but unmarked (`crate::step`).
-const TAIL_BATCHES: usize = 4;
+use tail::{tail_seqs, topic_partitions};
 
 /// Publishes to a Kafka topic with an idempotent producer.
 pub struct KafkaPublisher {
@@ -57,11 +51,6 @@ pub struct KafkaPublisher {
     /// Events acknowledged by the broker *after* an earlier event of their batch failed. The
     /// relay retries them with the failed one; they are not sent twice.
     acked_ahead: BTreeSet<i64>,
-    /// The `seq`s the last tail read found in the topic (after a start or a failure). They are
-    /// never sent again, even when the publish loop stops asking (it asks for one batch; a
-    /// crashed relay may have left more than one batch unmarked, e.g. when `RELAY_BATCH_SIZE`
-    /// was lowered). Forgotten below each batch's first `seq`, like `acked_ahead`.
-    known_tail: BTreeSet<i64>,
 }
 
 impl fmt::Debug for KafkaPublisher {
@@ -95,7 +84,6 @@ impl KafkaPublisher {
             producer: Some(producer),
             partitions: None,
             acked_ahead: BTreeSet::new(),
-            known_tail: BTreeSet::new(),
         })
     }
 
@@ -145,7 +133,6 @@ impl KafkaPublisher {
         }
         // Anything older than the batch is published and marked already.
         self.acked_ahead = self.acked_ahead.split_off(&events[0].seq);
-        self.known_tail = self.known_tail.split_off(&events[0].seq);
         let fail0 = |error| BatchFailure {
             published: 0,
             error,
@@ -161,7 +148,7 @@ impl KafkaPublisher {
         let mut queue_error = None;
         for event in events {
             let partition = partition_for(event.partition_key.as_bytes(), partitions);
-            if self.known_tail.contains(&event.seq) || self.acked_ahead.contains(&event.seq) {
+            if self.acked_ahead.contains(&event.seq) {
                 deliveries.push(None);
                 continue;
             }
@@ -258,30 +245,18 @@ impl KafkaPublisher {
 
     async fn find_already_published(
         &mut self,
-        pending: &[StoredEvent],
+        oldest: i64,
+        window: usize,
     ) -> Result<Vec<i64>, PublishError> {
-        if pending.is_empty() {
-            return Ok(Vec::new());
-        }
-        // A record found once stays in the topic: a batch made only of events an earlier read
-        // found (a crashed relay's second unmarked batch) needs no new read.
-        let known = |seq: &i64| self.known_tail.contains(seq) || self.acked_ahead.contains(seq);
-        if pending.iter().all(|event| known(&event.seq)) {
-            return Ok(pending.iter().map(|event| event.seq).collect());
-        }
         let partitions = self.partition_count(true).await?;
         let settings = self.settings.clone();
-        let window = pending.len() * TAIL_BATCHES;
-        let in_topic =
-            tokio::task::spawn_blocking(move || seqs_in_tail(&settings, partitions, window))
+        let mut found =
+            tokio::task::spawn_blocking(move || tail_seqs(&settings, partitions, oldest, window))
                 .await
                 .map_err(|e| PublishError::Transient(format!("tail read task failed: {e}")))??;
-        let found: Vec<i64> = pending
-            .iter()
-            .map(|event| event.seq)
-            .filter(|seq| self.acked_ahead.contains(seq) || in_topic.contains(seq))
-            .collect();
-        self.known_tail = in_topic;
+        found.extend(self.acked_ahead.range(oldest..));
+        found.sort_unstable();
+        found.dedup();
         if !found.is_empty() {
             tracing::info!(
                 count = found.len(),
@@ -304,11 +279,12 @@ impl Publisher for KafkaPublisher {
         Box::pin(self.publish_batch(events))
     }
 
-    fn already_published<'a>(
-        &'a mut self,
-        pending: &'a [StoredEvent],
-    ) -> BoxFuture<'a, Result<Vec<i64>, PublishError>> {
-        Box::pin(self.find_already_published(pending))
+    fn already_published(
+        &mut self,
+        oldest: i64,
+        window: usize,
+    ) -> BoxFuture<'_, Result<Vec<i64>, PublishError>> {
+        Box::pin(self.find_already_published(oldest, window))
     }
 
     fn ping(&mut self) -> BoxFuture<'_, Result<(), PublishError>> {

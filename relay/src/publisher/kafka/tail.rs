@@ -1,5 +1,5 @@
-//! Reading the topic back: its partition count, and the `seq`s at the end of every partition
-//! (crash recovery).
+//! Reading the topic back: its partition count, and the `seq`s of the last records of every
+//! partition (crash recovery).
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -41,22 +41,24 @@ pub(super) fn topic_partitions(
     }
 }
 
-/// The `seq` headers of the last `window` records (at least [`TAIL`]) of every partition
-/// (blocking).
+/// The `seq` headers at or above `oldest` among the last `window` records of every partition
+/// (blocking), in ascending order.
 ///
-/// A set, not each partition's largest `seq`: on PostgreSQL a row can commit below a `seq`
-/// its partition already holds (across products `seq` order is not commit order), so "the
-/// partition reached `seq` N" does not mean every smaller `seq` is there; only finding the
-/// event itself does. Reads to the end (end-of-partition event, or no new record for
-/// [`TAIL_IDLE`]) rather than to `high - 1`, because some Kafka-protocol brokers report a
-/// coarse high watermark (tansu reports the last *batch*). Nothing writes to the topic while
-/// this runs: the relay is the only producer and it is between batches.
-pub(super) fn seqs_in_tail(
+/// Membership, not "at most the partition's last `seq`": on PostgreSQL a partition is not in
+/// `seq` order (a smaller `seq` can commit, and be published, after a larger one), so an event
+/// below the last `seq` of its partition may still be missing. Reads from `window` records
+/// before the high watermark to the end of each partition: to the end (end-of-partition event,
+/// or no new record for [`TAIL_IDLE`]) rather than to `high - 1`, because some Kafka-protocol
+/// brokers report a coarse high watermark (tansu reports the last *batch*). Records without a
+/// `seq` header (another producer's) are skipped. Nothing writes to the topic while this
+/// runs: the relay is the only producer and it is between batches.
+pub(super) fn tail_seqs(
     settings: &KafkaSettings,
     partitions: i32,
+    oldest: i64,
     window: usize,
-) -> Result<BTreeSet<i64>, PublishError> {
-    let window = i64::try_from(window).unwrap_or(i64::MAX).max(TAIL);
+) -> Result<Vec<i64>, PublishError> {
+    let window = i64::try_from(window.max(1)).unwrap_or(i64::MAX);
     let topic = settings.connection.kafka_topic.as_str();
     let timeout = settings.metadata_timeout();
     let transient = |what: &str, e: KafkaError| PublishError::Transient(format!("{what}: {e}"));
@@ -90,7 +92,7 @@ pub(super) fn seqs_in_tail(
     }
     let mut seqs = BTreeSet::new();
     if reading.is_empty() {
-        return Ok(seqs);
+        return Ok(Vec::new());
     }
     consumer
         .assign(&assignment)
@@ -100,7 +102,7 @@ pub(super) fn seqs_in_tail(
         let now = Instant::now();
         reading.retain(|_, last| last.is_none_or(|at| now.duration_since(at) < TAIL_IDLE));
         if reading.is_empty() {
-            return Ok(seqs);
+            return Ok(seqs.into_iter().collect());
         }
         if now > deadline {
             return Err(PublishError::Transient(format!(
@@ -127,15 +129,12 @@ pub(super) fn seqs_in_tail(
                 .and_then(|h| h.value)
                 .and_then(|v| std::str::from_utf8(v).ok())
                 .and_then(|v| v.parse::<i64>().ok())
-        }) {
+        }) && seq >= oldest
+        {
             seqs.insert(seq);
         }
     }
 }
-
-/// The fewest records read back from each partition, so that a few stray records without a
-/// `seq` header (written by another producer) do not hide ours.
-const TAIL: i64 = 8;
 
 /// How long the tail reader waits for more records of a partition that sent no
 /// end-of-partition event.

@@ -11,8 +11,8 @@
 //! - The client connects in the background (`retry_on_initial_connect`) and reconnects forever,
 //!   so the relay starts and backs off while NATS is down.
 //! - Crash recovery, two layers: [`Publisher::already_published`] reads the stream's tail and
-//!   returns exactly the pending events whose `seq` header it finds there (so they are marked,
-//!   not resent, however old the crash); and anything resent anyway inside the duplicate window
+//!   returns the `seq` headers at or above the oldest pending event it finds there (so those
+//!   events are marked, not resent, however old the crash); and anything resent anyway inside the duplicate window
 //!   is dropped by the server thanks to `Nats-Msg-Id`.
 //!
 //! Files: [`settings`] (`NATS_*`: the shared connection and `NATS_DUPLICATE_WINDOW`), `stream` (connecting, creating the stream), `publish` (a
@@ -103,11 +103,12 @@ impl Publisher for NatsPublisher {
         Box::pin(self.publish_batch(events))
     }
 
-    fn already_published<'a>(
-        &'a mut self,
-        pending: &'a [StoredEvent],
-    ) -> BoxFuture<'a, Result<Vec<i64>, PublishError>> {
-        Box::pin(self.find_already_published(pending))
+    fn already_published(
+        &mut self,
+        oldest: i64,
+        window: usize,
+    ) -> BoxFuture<'_, Result<Vec<i64>, PublishError>> {
+        Box::pin(self.find_already_published(oldest, window))
     }
 
     fn ping(&mut self) -> BoxFuture<'_, Result<(), PublishError>> {

@@ -1,23 +1,15 @@
 //! Crash recovery: which pending events the stream's tail already holds (by their `seq`
 //! header), so they are marked instead of resent.
 
-use std::collections::HashSet;
-
-use inventory_shared::outbox::StoredEvent;
-
 use super::NatsPublisher;
 use crate::publisher::PublishError;
 
 impl NatsPublisher {
     pub(super) async fn find_already_published(
         &mut self,
-        pending: &[StoredEvent],
+        oldest: i64,
+        window: usize,
     ) -> Result<Vec<i64>, PublishError> {
-        let Some(first) = pending.first() else {
-            return Ok(Vec::new());
-        };
-        let min_seq = first.seq;
-        let wanted: HashSet<i64> = pending.iter().map(|e| e.seq).collect();
         let context = self.ensure_stream().await?;
         let mut stream = context
             .get_stream(&self.settings.connection.nats_stream)
@@ -36,10 +28,10 @@ impl NatsPublisher {
             (info.state.first_sequence, info.state.last_sequence);
 
         // Walk back from the newest message while it holds events at or after the oldest
-        // pending one. The relay publishes in `seq` order, so the pending events the stream
-        // holds are all in its tail. Bounded, in case foreign messages share the subjects; the
-        // relay leaves at most about three batches published but unmarked (relay/src/step.rs).
-        let limit = pending.len() * 4 + 100;
+        // pending one: what a relay left published but unmarked is the stream's last messages
+        // (relay/src/step.rs), all of them pending, so at or above `oldest`. Bounded by the
+        // reconciliation window, in case foreign messages share the subjects.
+        let limit = window.max(1);
         let mut found = Vec::new();
         let mut scanned = 0;
         while stream_seq >= first_stream_seq.max(1) && scanned < limit {
@@ -69,12 +61,10 @@ impl NatsPublisher {
             else {
                 continue;
             };
-            if seq < min_seq {
+            if seq < oldest {
                 break;
             }
-            if wanted.contains(&seq) {
-                found.push(seq);
-            }
+            found.push(seq);
         }
         found.sort_unstable();
         found.dedup();
