@@ -20,6 +20,8 @@
 //! [`crate::db::open_reader`] for why), all through one column list and one row mapper,
 //! [`StoredEvent::from_row`]; the relay's marks and the counters run on sqlx.
 
+use std::sync::LazyLock;
+
 use serde_json::value::RawValue;
 use sqlx::SqliteExecutor;
 use uuid::Uuid;
@@ -203,17 +205,31 @@ pub fn append_events(
 /// any number of events is covered.
 const APPEND_CHUNKS: [usize; 3] = [64, 8, 1];
 
+/// The multi-row INSERT of `size` events, one per size of [`APPEND_CHUNKS`], built once (and
+/// then found by `prepare_cached` by its text).
+static INSERT_EVENTS: LazyLock<[String; APPEND_CHUNKS.len()]> = LazyLock::new(|| {
+    APPEND_CHUNKS.map(|size| {
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; size].join(", ");
+        format!(
+            "INSERT INTO events (id, event_type, aggregate_type, aggregate_id, store_id, \
+             partition_key, payload, created_at) VALUES {rows}"
+        )
+    })
+});
+
 /// One multi-row INSERT of `events` (a size of [`APPEND_CHUNKS`]).
 fn insert_events(
     conn: &rusqlite::Connection,
     events: &[NewEvent],
     created_at: &str,
 ) -> rusqlite::Result<()> {
-    let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; events.len()].join(", ");
-    let sql = format!(
-        "INSERT INTO events (id, event_type, aggregate_type, aggregate_id, store_id, \
-         partition_key, payload, created_at) VALUES {rows}"
-    );
+    let Some(chunk) = APPEND_CHUNKS.iter().position(|&size| size == events.len()) else {
+        return Err(rusqlite::Error::InvalidParameterCount(
+            events.len(),
+            APPEND_CHUNKS[0],
+        ));
+    };
+    let sql = &INSERT_EVENTS[chunk];
     let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(events.len() * 8);
     for event in events {
         let event_type = event.event_type();
@@ -228,7 +244,7 @@ fn insert_events(
             created_at.to_owned().into(),
         ]);
     }
-    conn.prepare_cached(&sql)?
+    conn.prepare_cached(sql)?
         .execute(rusqlite::params_from_iter(values))?;
     Ok(())
 }

@@ -5,7 +5,8 @@
 //! roll back together. The other writes are still plain functions on the writer thread's
 //! `rusqlite::Connection`, already inside `BEGIN IMMEDIATE` (see [`crate::writer`]), and append
 //! their event with [`inventory_shared::outbox::append_event`] on that same connection; they
-//! move onto the seam in the next slices (`docs/postgres.md`, status). Point reads take a read-only `rusqlite` connection
+//! move onto the seam in the next slices (`docs/postgres.md`, status). Point reads take a
+//! read-only `rusqlite` connection
 //! ([`crate::reads`]); lists and stats are async on the sqlx read pool. Every list is read a
 //! keyset page at a time ([`page`]; the stock lists in [`stock_lists`], the reservation lists in
 //! [`reservation_lists`], the products in [`products`]). Every operation

@@ -1,6 +1,8 @@
 //! Reservations: units held for a customer until confirmed (a sale), cancelled, or expired.
 //!
-//! The rules are written against the storage seam ([`crate::store::Tx`]) and hold no SQL.
+//! The write rules are written against the storage seam ([`crate::store::Tx`]) and hold no
+//! SQL; the reservation counts by status ([`stats`]) are still an sqlx read here, until the
+//! read side gets its seam.
 //! Reserving is one conditional change ([`Tx::hold_units`]: `quantity - reserved >= q`), so
 //! two requests for the last unit cannot both win. Every transition is guarded by
 //! `status = 'PENDING'` in the change that makes it ([`Tx::finish_reservation`],
@@ -216,8 +218,7 @@ pub fn expire_reservation<T: Tx + ?Sized>(
 }
 
 /// [`expire_reservation`] on the writer's SQLite connection: the expiry task's call
-/// (`crate::expiry`, which another change is reworking), kept until the writer hands its jobs a
-/// `&mut dyn Tx`.
+/// (`crate::expiry`) and a hold's expiry, kept until the writer hands its jobs a `&mut dyn Tx`.
 pub fn expire(
     conn: &rusqlite::Connection,
     id: &ReservationId,
@@ -246,9 +247,9 @@ pub fn get_reservation<T: Tx + ?Sized>(tx: &mut T, id: &ReservationId) -> OpResu
 }
 
 /// Count of reservations per status, optionally in one store, from `reservation_counts`
-/// (kept exact in the transaction of every insert, by [`reserve`], and every status change and
-/// delete, by triggers: `migrations/20261203000001_counters.sql`), so it costs a few rows per store
-/// instead of a scan of every reservation. Two fixed statements, one per filter.
+/// (kept exact in the transaction of every insert, by `Tx::insert_reservation`, and every
+/// status change and delete, by triggers: `migrations/20261203000001_counters.sql`), so it
+/// costs a few rows per store instead of a scan of every reservation. Two fixed statements, one per filter.
 pub async fn stats(
     db: &SqlitePool,
     store_id: Option<&StoreId>,

@@ -96,12 +96,13 @@ pub trait Tx {
     /// One reservation, if there is one.
     fn reservation(&mut self, id: &ReservationId) -> StoreResult<Option<ReservationRow>>;
 
-    /// Stores a new reservation (the caller made its row and held its units) and counts it in
-    /// its store's PENDING count.
+    /// Stores a new reservation (the caller made its row, PENDING, and held its units) and
+    /// counts it in its store's PENDING count.
     fn insert_reservation(&mut self, row: &ReservationRow) -> StoreResult<()>;
 
-    /// Moves a PENDING reservation to `status` (a final one: CONFIRMED or CANCELLED), answering
-    /// the changed row; `None` (nothing changed) when it is missing or no longer PENDING.
+    /// Moves a PENDING reservation to `status` (a final one: CONFIRMED or CANCELLED; EXPIRED
+    /// goes through [`Tx::expire_reservation`], which checks the deadline), answering the
+    /// changed row; `None` (nothing changed) when it is missing or no longer PENDING.
     fn finish_reservation(
         &mut self,
         id: &ReservationId,
@@ -129,6 +130,7 @@ pub trait Tx {
     ) -> StoreResult<Option<ReservationRow>>;
 
     /// Appends an event to the outbox in this transaction (it commits or rolls back with the
-    /// change it is about); answers its `seq`.
-    fn append_event(&mut self, event: &NewEvent, at: &Timestamp) -> StoreResult<i64>;
+    /// change it is about). It answers no `seq`: PostgreSQL's unit of work inserts a batch's
+    /// events in one statement at the end (`docs/postgres.md`), so no rule may depend on it.
+    fn append_event(&mut self, event: &NewEvent, at: &Timestamp) -> StoreResult<()>;
 }

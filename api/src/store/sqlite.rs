@@ -131,6 +131,11 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_reservation(&mut self, row: &ReservationRow) -> StoreResult<()> {
+        debug_assert_eq!(
+            row.status,
+            ReservationStatus::Pending,
+            "a new reservation is PENDING"
+        );
         self.conn
             .prepare_cached(
                 "INSERT INTO reservations (id, product_id, store_id, customer_id, quantity, \
@@ -166,6 +171,13 @@ impl Tx for SqliteTx<'_> {
         status: ReservationStatus,
         now: &str,
     ) -> StoreResult<Option<ReservationRow>> {
+        debug_assert!(
+            matches!(
+                status,
+                ReservationStatus::Confirmed | ReservationStatus::Cancelled
+            ),
+            "finish_reservation takes a final status other than EXPIRED"
+        );
         Ok(self
             .conn
             .prepare_cached(
@@ -213,10 +225,9 @@ impl Tx for SqliteTx<'_> {
             .optional()?)
     }
 
-    fn append_event(&mut self, event: &NewEvent, at: &Timestamp) -> StoreResult<i64> {
-        Ok(inventory_shared::outbox::append_event(
-            self.conn, event, at,
-        )?)
+    fn append_event(&mut self, event: &NewEvent, at: &Timestamp) -> StoreResult<()> {
+        inventory_shared::outbox::append_event(self.conn, event, at)?;
+        Ok(())
     }
 }
 

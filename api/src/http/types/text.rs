@@ -14,8 +14,8 @@ use crate::domain::{Sku, StoreId};
 
 /// The store id pattern: 1–64 of `[A-Za-z0-9._-]`.
 pub const STORE_ID_PATTERN: &str = r"^[A-Za-z0-9._-]{1,64}$";
-/// A text that is not only whitespace (SKU, name; [`crate::domain::is_blank`]): at least one character that is not ASCII
-/// whitespace. Spelled out rather than `\S` because JSON Schema (ECMA-262), Python and Rust
+/// A text that is not only whitespace (SKU, name; [`crate::domain::is_blank`]): at least one
+/// character that is not ASCII whitespace. Spelled out rather than `\S` because JSON Schema (ECMA-262), Python and Rust
 /// regexes disagree on which Unicode characters are whitespace (U+0085 is one for Rust and
 /// Python, not for ECMA-262), and a client must be able to tell from the spec alone.
 pub const NOT_BLANK_PATTERN: &str = r"[^ \t\n\r\f\v]";
