@@ -427,7 +427,7 @@ impl Generator<'_> {
                 )?;
             }
             Fate::Expire => {
-                reservations::expire(self.conn, &open.id, at)?
+                reservations::expire_reservation(&mut SqliteTx::new(self.conn), &open.id, at)?
                     .context("an expiring reservation was not due")?;
             }
         }

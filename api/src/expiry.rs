@@ -20,6 +20,7 @@ use crate::ops::expire_batch;
 use crate::ops::holds::{self, Hold};
 use crate::ops::reservations::{self, ReservationRow};
 use crate::state::AppState;
+use crate::store::sqlite::SqliteTx;
 use crate::writer::nested;
 
 /// Runs a pass every `interval` until `shutdown` is cancelled ([`crate::tasks::every`]).
@@ -166,7 +167,9 @@ fn expire_one_by_one(conn: &Connection, at: &time::Timestamp, limit: i64) -> OpR
         ..Batch::default()
     };
     for id in single_ids {
-        match nested(conn, |conn| reservations::expire(conn, &id, at)) {
+        match nested(conn, |conn| {
+            reservations::expire_reservation(&mut SqliteTx::new(conn), &id, at)
+        }) {
             Ok(row) => batch.singles.extend(row),
             Err(e) => {
                 tracing::error!(error = %e, reservation.id = %id, "could not expire a reservation")

@@ -375,7 +375,7 @@ async fn a_batch_appends_the_events_one_by_one_expiry_would_in_deadline_order() 
             let now = inventory_shared::time::now();
             let due = expire_batch::due_reservations(conn, &now, 1_000)?;
             let ids: Vec<ReservationId> = due.into_iter().map(|d| d.id).collect();
-            reservations::expire(conn, &ids[0], &now)?;
+            reservations::expire_reservation(&mut SqliteTx::new(conn), &ids[0], &now)?;
             expire_batch::expire_many(conn, &ids[1..], &now)?;
             Ok(ids)
         })

@@ -132,7 +132,10 @@ fn write_history(settings: &DatabaseSettings) {
                         reservations::cancel(&mut SqliteTx::new(c), &id, None, &now)
                     })
                     .is_some(),
-                    _ => attempt(&conn, |c| reservations::expire(c, &id, &later)).is_some(),
+                    _ => attempt(&conn, |c| {
+                        reservations::expire_reservation(&mut SqliteTx::new(c), &id, &later)
+                    })
+                    .is_some(),
                 }
             }
             _ => false,

@@ -57,3 +57,11 @@ closed_set!(
 
 /// A hold's states are a reservation's: the hold moves and its PENDING lines follow.
 pub type HoldStatus = ReservationStatus;
+
+impl ReservationStatus {
+    /// A status read back from storage. Both schemas' `CHECK (status IN (...))` hold the same
+    /// set, so an unknown text means a broken database; the message says which text it was.
+    pub fn from_stored(text: &str) -> Result<Self, String> {
+        Self::parse(text).map_err(|why| format!("stored status {text:?} {why}"))
+    }
+}

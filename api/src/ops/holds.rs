@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::ShortLine;
 use super::extend::{ExtendOutcome, extend_line, new_deadline};
-use super::reservations::{self, ConfirmOutcome, ReservationRow, ReserveInput, stored_status};
+use super::reservations::{self, ConfirmOutcome, ReservationRow, ReserveInput};
 use super::{OpError, OpResult};
 pub use crate::domain::HoldRow;
 use crate::domain::{HoldId, HoldStatus, PositiveQuantity, ProductId, ReservationStatus, StoreId};
@@ -27,7 +27,7 @@ impl HoldRow {
     /// Maps a `holds` row (`SELECT *` or `RETURNING *`).
     fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         let status = row.get_ref("status")?.as_str()?;
-        let status = stored_status(status).map_err(|why| {
+        let status = ReservationStatus::from_stored(status).map_err(|why| {
             rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, why.into())
         })?;
         Ok(Self {

@@ -22,8 +22,7 @@ pub use crate::domain::ReservationRow;
 use crate::domain::{
     HoldId, PositiveQuantity, ProductId, ReservationId, ReservationStatus, StoreId,
 };
-pub(crate) use crate::store::sqlite::stored_status;
-use crate::store::{Tx, sqlite::SqliteTx};
+use crate::store::Tx;
 
 /// A checked reservation request.
 #[derive(Debug, Clone)]
@@ -46,10 +45,11 @@ pub struct ReserveInput {
 impl<'r> sqlx::FromRow<'r, SqliteRow> for ReservationRow {
     fn from_row(row: &'r SqliteRow) -> sqlx::Result<Self> {
         let status: &str = row.try_get("status")?;
-        let status = stored_status(status).map_err(|why| sqlx::Error::ColumnDecode {
-            index: "status".to_owned(),
-            source: why.into(),
-        })?;
+        let status =
+            ReservationStatus::from_stored(status).map_err(|why| sqlx::Error::ColumnDecode {
+                index: "status".to_owned(),
+                source: why.into(),
+            })?;
         Ok(Self {
             id: ReservationId::from_stored(row.try_get("id")?),
             product_id: ProductId::from_stored(row.try_get("product_id")?),
@@ -217,16 +217,6 @@ pub fn expire_reservation<T: Tx + ?Sized>(
     Ok(Some(row))
 }
 
-/// [`expire_reservation`] on the writer's SQLite connection: the expiry task's call
-/// (`crate::expiry`) and a hold's expiry, kept until the writer hands its jobs a `&mut dyn Tx`.
-pub fn expire(
-    conn: &rusqlite::Connection,
-    id: &ReservationId,
-    at: &Timestamp,
-) -> OpResult<Option<ReservationRow>> {
-    expire_reservation(&mut SqliteTx::new(conn), id, at)
-}
-
 /// The event of an expiry: the reservation, its units, and the stock row's version after its
 /// units went back. The one definition of what `reservation.expired` says, for one expiry and
 /// for a batch alike.
@@ -271,7 +261,7 @@ pub async fn stats(
     };
     rows.into_iter()
         .map(|(status, n)| {
-            stored_status(&status)
+            ReservationStatus::from_stored(&status)
                 .map(|status| (status, n))
                 .map_err(|why| {
                     OpError::storage("reading the reservation counts", anyhow::anyhow!(why))

@@ -251,17 +251,11 @@ pub fn product_exists(conn: &Connection, id: &ProductId) -> rusqlite::Result<boo
         .query_row([id.as_str()], |row| row.get(0))
 }
 
-/// A stored status as the domain's value; the schema's `CHECK (status IN (...))` holds the
-/// same set, so an unknown text is a broken database, reported as a storage error.
-pub(crate) fn stored_status(text: &str) -> Result<ReservationStatus, String> {
-    ReservationStatus::parse(text).map_err(|why| format!("stored status {text:?} {why}"))
-}
-
 impl ReservationRow {
     /// Maps a `reservations` row read with `rusqlite` (`SELECT *` or `RETURNING *`).
     pub(crate) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         let status = row.get_ref("status")?.as_str()?;
-        let status = stored_status(status).map_err(|why| {
+        let status = ReservationStatus::from_stored(status).map_err(|why| {
             rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, why.into())
         })?;
         Ok(Self {

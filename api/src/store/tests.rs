@@ -71,6 +71,8 @@ async fn holding_more_than_is_available_writes_nothing() {
     let (_dir, conn, product, store) = database().await;
     let mut tx = SqliteTx::new(&conn);
     let before = stock(&conn);
+    // What the writer checks for a job run without a savepoint (`writer::contained`).
+    let changes = conn.total_changes();
     let four = PositiveQuantity::new_const(4);
     assert_eq!(
         tx.hold_units(&product, &store, four, NOW).expect("ran"),
@@ -82,6 +84,7 @@ async fn holding_more_than_is_available_writes_nothing() {
         None
     );
     assert_eq!(stock(&conn), before);
+    assert_eq!(conn.total_changes(), changes, "a refusal changed rows");
     let three = PositiveQuantity::new_const(3);
     assert_eq!(
         tx.hold_units(&product, &store, three, NOW).expect("ran"),
@@ -100,6 +103,7 @@ async fn a_reservation_that_is_no_longer_pending_is_left_alone() {
         .expect("ran")
         .expect("it was PENDING");
     assert_eq!(cancelled.status, ReservationStatus::Cancelled);
+    let changes = conn.total_changes();
     let again = tx.finish_reservation(&row.id, ReservationStatus::Confirmed, LATER);
     assert_eq!(again.expect("ran"), None);
     assert_eq!(tx.expire_reservation(&row.id, LATER).expect("ran"), None);
@@ -108,6 +112,7 @@ async fn a_reservation_that_is_no_longer_pending_is_left_alone() {
         None
     );
     assert_eq!(tx.reservation(&row.id).expect("ran"), Some(cancelled));
+    assert_eq!(conn.total_changes(), changes, "a refusal changed rows");
 }
 
 #[tokio::test]
@@ -115,6 +120,7 @@ async fn expiry_and_extension_each_refuse_the_other_side_of_the_deadline() {
     let (_dir, conn, product, _) = database().await;
     let mut tx = SqliteTx::new(&conn);
     let row = pending(&mut tx, &product, NOW);
+    let changes = conn.total_changes();
     // Not yet due a moment before its deadline; due at it, so no longer extendable.
     assert_eq!(tx.expire_reservation(&row.id, EARLIER).expect("ran"), None);
     assert_eq!(
@@ -122,6 +128,7 @@ async fn expiry_and_extension_each_refuse_the_other_side_of_the_deadline() {
         None
     );
     assert_eq!(tx.reservation(&row.id).expect("ran"), Some(row.clone()));
+    assert_eq!(conn.total_changes(), changes, "a refusal changed rows");
     let extended = tx
         .extend_reservation(&row.id, LATER, EARLIER)
         .expect("ran")
