@@ -3,7 +3,7 @@
 //! The new deadline is `now + ttl`, never later than `RESERVATION_MAX_LIFETIME` after the
 //! reservation's creation (else [`OpError::LifetimeExceeded`]), so a client cannot hold stock
 //! forever by extending in a loop. The change that moves the deadline
-//! ([`Tx::extend_reservation`]) is guarded by `status = 'PENDING' AND expires_at > now`, and
+//! ([`ReservationTx::extend_reservation`](crate::store::ReservationTx::extend_reservation)) is guarded by `status = 'PENDING' AND expires_at > now`, and
 //! expiry by `expires_at <= now`: an extend and
 //! the expiry task racing over one reservation cannot both apply (the single writer runs them
 //! one after the other; whichever comes second finds nothing to do).

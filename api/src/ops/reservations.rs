@@ -3,10 +3,10 @@
 //! The write rules are written against the storage seam ([`crate::store::Tx`]) and hold no
 //! SQL; the reservation counts by status ([`stats`]) are still an sqlx read here, until the
 //! read side gets its seam.
-//! Reserving is one conditional change ([`Tx::hold_units`]: `quantity - reserved >= q`), so
+//! Reserving is one conditional change ([`StockTx::hold_units`](crate::store::StockTx::hold_units): `quantity - reserved >= q`), so
 //! two requests for the last unit cannot both win. Every transition is guarded by
-//! `status = 'PENDING'` in the change that makes it ([`Tx::finish_reservation`],
-//! [`Tx::expire_reservation`]), so confirm / cancel / expire races apply their stock change
+//! `status = 'PENDING'` in the change that makes it ([`ReservationTx::finish_reservation`](crate::store::ReservationTx::finish_reservation),
+//! [`ReservationTx::expire_reservation`](crate::store::ReservationTx::expire_reservation)), so confirm / cancel / expire races apply their stock change
 //! exactly once.
 
 use inventory_shared::events::{
@@ -69,7 +69,7 @@ impl<'r> sqlx::FromRow<'r, SqliteRow> for ReservationRow {
 
 /// Holds `quantity` units for a customer (`reservation.created`).
 ///
-/// Refuses before writing: its first change is [`Tx::hold_units`], which refuses it without
+/// Refuses before writing: its first change is [`StockTx::hold_units`](crate::store::StockTx::hold_units), which refuses it without
 /// writing, and nothing after it can be refused, so the writer runs it without a savepoint
 /// ([`crate::writer::Containment::RefusesBeforeWriting`]). Keep it that way.
 pub fn reserve<T: Tx + ?Sized>(
@@ -237,7 +237,7 @@ pub fn get_reservation<T: Tx + ?Sized>(tx: &mut T, id: &ReservationId) -> OpResu
 }
 
 /// Count of reservations per status, optionally in one store, from `reservation_counts`
-/// (kept exact in the transaction of every insert, by `Tx::insert_reservation`, and every
+/// (kept exact in the transaction of every insert, by `ReservationTx::insert_reservation`, and every
 /// status change and delete, by triggers: `migrations/20261203000001_counters.sql`), so it
 /// costs a few rows per store instead of a scan of every reservation. Two fixed statements, one per filter.
 pub async fn stats(

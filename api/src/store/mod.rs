@@ -28,14 +28,20 @@
 //! `Tx` is synchronous on purpose: SQLite's writer thread runs a statement in a few µs and
 //! must not pay for an async hand-off per statement (`docs/postgres.md`).
 
-use inventory_shared::events::NewEvent;
-use inventory_shared::time::Timestamp;
-
-use crate::domain::{
-    PositiveQuantity, ProductId, ReservationId, ReservationRow, StockRow, StoreId,
-};
-
+pub mod events;
+pub mod holds;
+pub mod keys;
+pub mod products;
+pub mod reservations;
 pub mod sqlite;
+pub mod stock;
+
+pub use events::EventTx;
+pub use holds::HoldTx;
+pub use keys::KeyTx;
+pub use products::ProductTx;
+pub use reservations::ReservationTx;
+pub use stock::StockTx;
 
 #[cfg(test)]
 mod tests;
@@ -56,81 +62,15 @@ pub enum StoreError {
 /// The result of a [`Tx`] method.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A write transaction, as the inventory rules see it. Every method acts inside the
+/// A write transaction, as the inventory rules see it: every part below, one per area (a file
+/// each, so a backend's code for one area reads in one place). Every method acts inside the
 /// transaction the caller runs (the writer's batch); nothing here commits.
 ///
 /// Times: `now` is the change's time in the stored form (`inventory_shared::time::to_db`),
 /// which every row already carries; `at` is the same instant, for the event's envelope.
-pub trait Tx {
-    /// Holds `quantity` units of (product, store) if at least that many are available
-    /// (`quantity - reserved >= n`), bumping the row's version; answers the new version, or
-    /// `None` (nothing changed) when the row is missing or has too few units.
-    fn hold_units(
-        &mut self,
-        product_id: &ProductId,
-        store_id: &StoreId,
-        quantity: PositiveQuantity,
-        now: &str,
-    ) -> StoreResult<Option<i64>>;
+/// A backend whose column is a timestamp type converts at its edge (PostgreSQL binds the text
+/// as `timestamptz`, which reads that form exactly, and formats what it reads back with
+/// `to_db`), so the rules and the typed rows see one form on both backends.
+pub trait Tx: StockTx + ProductTx + ReservationTx + HoldTx + KeyTx + EventTx {}
 
-    /// Gives a reservation's held units back to `available` (cancel, expire), bumping the stock
-    /// row's version; answers the new version. The row exists and holds them (the reservation
-    /// was PENDING, and a PENDING reservation's units are in `reserved`).
-    fn release_units(&mut self, row: &ReservationRow, now: &str) -> StoreResult<i64>;
-
-    /// Takes a confirmed reservation's units off the shelf (out of both `quantity` and
-    /// `reserved`), bumping the stock row's version; answers the new version. Same premise as
-    /// [`Tx::release_units`].
-    fn sell_units(&mut self, row: &ReservationRow, now: &str) -> StoreResult<i64>;
-
-    /// The stock row of (product, store), if there is one.
-    fn stock_row(
-        &mut self,
-        product_id: &ProductId,
-        store_id: &StoreId,
-    ) -> StoreResult<Option<StockRow>>;
-
-    /// Whether the product exists.
-    fn product_exists(&mut self, product_id: &ProductId) -> StoreResult<bool>;
-
-    /// One reservation, if there is one.
-    fn reservation(&mut self, id: &ReservationId) -> StoreResult<Option<ReservationRow>>;
-
-    /// Stores a new reservation (the caller made its row, PENDING, and held its units) and
-    /// counts it in its store's PENDING count.
-    fn insert_reservation(&mut self, row: &ReservationRow) -> StoreResult<()>;
-
-    /// Moves a PENDING reservation to `status` (a final one: CONFIRMED or CANCELLED; EXPIRED
-    /// goes through [`Tx::expire_reservation`], which checks the deadline), answering the
-    /// changed row; `None` (nothing changed) when it is missing or no longer PENDING.
-    fn finish_reservation(
-        &mut self,
-        id: &ReservationId,
-        status: crate::domain::ReservationStatus,
-        now: &str,
-    ) -> StoreResult<Option<ReservationRow>>;
-
-    /// Moves a PENDING reservation whose deadline is not after `now` to EXPIRED, answering the
-    /// changed row; `None` (nothing changed) when it is missing, no longer PENDING or not yet
-    /// due. Its units are not given back here ([`Tx::release_units`]).
-    fn expire_reservation(
-        &mut self,
-        id: &ReservationId,
-        now: &str,
-    ) -> StoreResult<Option<ReservationRow>>;
-
-    /// Moves a PENDING reservation's deadline to `deadline` (stored form) if it is not yet due
-    /// at `now`, answering the changed row; `None` (nothing changed) when it is missing, no
-    /// longer PENDING or already due.
-    fn extend_reservation(
-        &mut self,
-        id: &ReservationId,
-        deadline: &str,
-        now: &str,
-    ) -> StoreResult<Option<ReservationRow>>;
-
-    /// Appends an event to the outbox in this transaction (it commits or rolls back with the
-    /// change it is about). It answers no `seq`: PostgreSQL's unit of work inserts a batch's
-    /// events in one statement at the end (`docs/postgres.md`), so no rule may depend on it.
-    fn append_event(&mut self, event: &NewEvent, at: &Timestamp) -> StoreResult<()>;
-}
+impl<T> Tx for T where T: StockTx + ProductTx + ReservationTx + HoldTx + KeyTx + EventTx + ?Sized {}

@@ -6,7 +6,7 @@ use inventory_shared::config::DatabaseSettings;
 use rusqlite::Connection;
 
 use super::sqlite::SqliteTx;
-use super::{StoreError, Tx};
+use super::{ReservationTx, StockTx, StoreError};
 use crate::domain::{
     PositiveQuantity, ProductId, ReservationId, ReservationRow, ReservationStatus, StoreId,
 };

@@ -1,0 +1,43 @@
+//! [`ReservationTx`]: the reservations: reading one, storing a new one, moving one to another status or deadline. Part of [`super::Tx`].
+
+use super::StoreResult;
+use crate::domain::{ReservationId, ReservationRow, ReservationStatus};
+
+/// The reservations: reading one, storing a new one, moving one to another status or deadline. Every method acts inside the caller's transaction (see [`super::Tx`]).
+pub trait ReservationTx {
+    /// One reservation, if there is one.
+    fn reservation(&mut self, id: &ReservationId) -> StoreResult<Option<ReservationRow>>;
+
+    /// Stores a new reservation (the caller made its row, PENDING, and held its units) and
+    /// counts it in its store's PENDING count.
+    fn insert_reservation(&mut self, row: &ReservationRow) -> StoreResult<()>;
+
+    /// Moves a PENDING reservation to `status` (a final one: CONFIRMED or CANCELLED; EXPIRED
+    /// goes through [`ReservationTx::expire_reservation`], which checks the deadline), answering the
+    /// changed row; `None` (nothing changed) when it is missing or no longer PENDING.
+    fn finish_reservation(
+        &mut self,
+        id: &ReservationId,
+        status: ReservationStatus,
+        now: &str,
+    ) -> StoreResult<Option<ReservationRow>>;
+
+    /// Moves a PENDING reservation whose deadline is not after `now` to EXPIRED, answering the
+    /// changed row; `None` (nothing changed) when it is missing, no longer PENDING or not yet
+    /// due. Its units are not given back here ([`StockTx::release_units`]).
+    fn expire_reservation(
+        &mut self,
+        id: &ReservationId,
+        now: &str,
+    ) -> StoreResult<Option<ReservationRow>>;
+
+    /// Moves a PENDING reservation's deadline to `deadline` (stored form) if it is not yet due
+    /// at `now`, answering the changed row; `None` (nothing changed) when it is missing, no
+    /// longer PENDING or already due.
+    fn extend_reservation(
+        &mut self,
+        id: &ReservationId,
+        deadline: &str,
+        now: &str,
+    ) -> StoreResult<Option<ReservationRow>>;
+}

@@ -1,0 +1,14 @@
+//! [`EventTx`](crate::store::EventTx) on SQLite: the outbox insert, run at once on the writer's connection.
+
+use inventory_shared::events::NewEvent;
+use inventory_shared::time::Timestamp;
+
+use super::SqliteTx;
+use crate::store::{EventTx, StoreResult};
+
+impl EventTx for SqliteTx<'_> {
+    fn append_event(&mut self, event: &NewEvent, at: &Timestamp) -> StoreResult<()> {
+        inventory_shared::outbox::append_event(self.conn, event, at)?;
+        Ok(())
+    }
+}
