@@ -39,6 +39,9 @@ pub mod names {
     pub const WRITE_BATCH_SIZE: &str = "db_write_batch_size";
     /// Histogram: one batch, `BEGIN IMMEDIATE` to `COMMIT` (fsync included) and its answers.
     pub const COMMIT_DURATION: &str = "db_commit_duration_seconds";
+    /// Counter: write batches run again after a deadlock or serialization failure
+    /// (PostgreSQL only; SQLite has one writer).
+    pub const WRITE_RERUNS: &str = "db_write_batch_reruns_total";
     /// Gauge: writes waiting for the writer thread after it took a batch.
     pub const WRITER_QUEUE_DEPTH: &str = "db_writer_queue_depth";
     /// Histogram: seconds between a reservation's `expires_at` and its expiry.
@@ -182,6 +185,10 @@ fn describe() {
         metrics::Unit::Seconds,
         "One write batch: BEGIN IMMEDIATE to COMMIT (fsync included) and answering its callers"
     );
+    metrics::describe_counter!(
+        names::WRITE_RERUNS,
+        "Write batches run again after a deadlock or serialization failure (PostgreSQL)"
+    );
     metrics::describe_gauge!(
         names::WRITER_QUEUE_DEPTH,
         "Writes waiting for the writer thread after it took a batch"
@@ -215,6 +222,7 @@ fn describe() {
     let _ = metrics::histogram!(names::COMMIT_DURATION);
     let _ = metrics::histogram!(names::EXPIRY_LAG);
     metrics::gauge!(names::WRITER_QUEUE_DEPTH).set(0.0);
+    metrics::counter!(names::WRITE_RERUNS).absolute(0);
     metrics::gauge!(names::EXPIRY_LAST_RUN).set(0.0);
     metrics::gauge!(names::RETENTION_LAST_RUN).set(0.0);
     for (table, action) in [
@@ -258,6 +266,11 @@ pub fn record_write_batch(jobs: usize, took: Duration, queued: usize) {
     metrics::histogram!(names::WRITE_BATCH_SIZE).record(jobs as f64);
     metrics::histogram!(names::COMMIT_DURATION).record(took.as_secs_f64());
     metrics::gauge!(names::WRITER_QUEUE_DEPTH).set(queued as f64);
+}
+
+/// Records that a write batch is run again (PostgreSQL: a deadlock or serialization failure).
+pub fn record_write_rerun() {
+    metrics::counter!(names::WRITE_RERUNS).increment(1);
 }
 
 /// Records that a reservation due at `expires_at` (stored format) was expired at `at`.

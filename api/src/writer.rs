@@ -40,6 +40,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::ops::{OpError, OpResult};
 
+pub mod postgres;
+
 /// What the writer does with a job's changes once its work ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {

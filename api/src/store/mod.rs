@@ -31,6 +31,7 @@
 pub mod events;
 pub mod holds;
 pub mod keys;
+pub mod postgres;
 pub mod products;
 pub mod reservations;
 pub mod sqlite;

@@ -87,6 +87,40 @@ impl StoredEvent {
     }
 }
 
+/// An event made ready to insert: its columns, owned, and its time. A writer that collects
+/// a whole batch's events before it inserts them (the API's unit of work on PostgreSQL,
+/// `docs/postgres.md`) keeps these, so each event keeps the time of its own change.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    event_type: &'static str,
+    aggregate_type: &'static str,
+    aggregate_id: String,
+    store_id: String,
+    partition_key: String,
+    payload: String,
+    created_at: Timestamp,
+}
+
+impl EventRow {
+    /// The columns of `event`, created at `at`.
+    pub fn new(event: &NewEvent, at: &Timestamp) -> Self {
+        Self {
+            event_type: event.event_type().as_str(),
+            aggregate_type: event.event_type().aggregate_type(),
+            aggregate_id: event.aggregate_id().to_owned(),
+            store_id: event.store_id().to_owned(),
+            partition_key: event.partition_key().to_owned(),
+            payload: event.payload_json(),
+            created_at: *at,
+        }
+    }
+
+    /// The key that orders the event among its product's (the product id).
+    pub fn partition_key(&self) -> &str {
+        &self.partition_key
+    }
+}
+
 /// Appends `events` to the outbox on the caller's connection (inside its transaction), in
 /// one statement, and notifies [`CHANNEL`] (delivered at commit). Returns their `seq`s in
 /// the order given: rows are inserted in the order of the list, each drawing the next value.
@@ -98,29 +132,36 @@ pub async fn append_events(
     events: &[NewEvent],
     at: &Timestamp,
 ) -> Result<Vec<i64>, sqlx::Error> {
+    let rows: Vec<EventRow> = events.iter().map(|e| EventRow::new(e, at)).collect();
+    append_rows(conn, &rows).await
+}
+
+/// [`append_events`] for events made ready earlier, each with its own time.
+pub async fn append_rows(
+    conn: &mut PgConnection,
+    events: &[EventRow],
+) -> Result<Vec<i64>, sqlx::Error> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
-    let types: Vec<&str> = events.iter().map(|e| e.event_type().as_str()).collect();
-    let aggregate_types: Vec<&str> = events
-        .iter()
-        .map(|e| e.event_type().aggregate_type())
-        .collect();
-    let aggregate_ids: Vec<&str> = events.iter().map(NewEvent::aggregate_id).collect();
-    let stores: Vec<&str> = events.iter().map(NewEvent::store_id).collect();
-    let keys: Vec<&str> = events.iter().map(NewEvent::partition_key).collect();
-    let payloads: Vec<String> = events.iter().map(NewEvent::payload_json).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
+    let aggregate_types: Vec<&str> = events.iter().map(|e| e.aggregate_type).collect();
+    let aggregate_ids: Vec<&str> = events.iter().map(|e| e.aggregate_id.as_str()).collect();
+    let stores: Vec<&str> = events.iter().map(|e| e.store_id.as_str()).collect();
+    let keys: Vec<&str> = events.iter().map(|e| e.partition_key.as_str()).collect();
+    let payloads: Vec<&str> = events.iter().map(|e| e.payload.as_str()).collect();
+    let times: Vec<Timestamp> = events.iter().map(|e| e.created_at).collect();
     let mut seqs: Vec<i64> = sqlx::query_scalar(
         "WITH inserted AS ( \
              INSERT INTO events (id, event_type, aggregate_type, aggregate_id, store_id, \
                                  partition_key, payload, created_at) \
              SELECT id, event_type, aggregate_type, aggregate_id, store_id, partition_key, \
-                    payload, $8 \
+                    payload, created_at \
              FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                         $6::text[], $7::text[]) WITH ORDINALITY \
+                         $6::text[], $7::text[], $8::timestamptz[]) WITH ORDINALITY \
                   AS e (id, event_type, aggregate_type, aggregate_id, store_id, \
-                        partition_key, payload, ord) \
+                        partition_key, payload, created_at, ord) \
              ORDER BY ord \
              RETURNING seq) \
          SELECT seq FROM inserted CROSS JOIN (SELECT pg_notify($9, '')) AS woken",
@@ -132,7 +173,7 @@ pub async fn append_events(
     .bind(&stores)
     .bind(&keys)
     .bind(&payloads)
-    .bind(at)
+    .bind(&times)
     .bind(CHANNEL)
     .fetch_all(&mut *conn)
     .await?;

@@ -1,0 +1,174 @@
+//! The statements that write a batch's changes, set-based: one statement per kind of change,
+//! whatever the batch's size, run just before `COMMIT`. Order: stock rows, new reservations
+//! (their foreign key names the stock row), changed reservations, then the product rows the
+//! events are about are locked (`FOR NO KEY UPDATE`, in id order) and the events inserted:
+//! with the product row held from before its events draw their `seq` until the commit, one
+//! product's `seq` order is its commit order on every replica (`docs/postgres.md`).
+//!
+//! Times travel as the stored text (`inventory_shared::time::to_db`), which PostgreSQL reads
+//! as `timestamptz` exactly.
+
+use std::collections::BTreeSet;
+
+use inventory_shared::outbox::postgres::{EventRow, append_rows};
+use sqlx::PgConnection;
+
+use super::unit::Unit;
+use crate::domain::HoldId;
+
+/// Writes everything `unit` changed or created, on the batch's open transaction.
+pub(super) async fn flush(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
+    update_stock(conn, unit).await?;
+    insert_reservations(conn, unit).await?;
+    update_reservations(conn, unit).await?;
+    append_events(conn, &unit.events).await
+}
+
+async fn update_stock(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
+    let rows: Vec<_> = unit
+        .stock
+        .values()
+        .flatten()
+        .filter(|e| e.changed)
+        .map(|e| &e.row)
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE stock AS s SET quantity = u.quantity, reserved = u.reserved, \
+                version = u.version, updated_at = u.updated_at \
+         FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
+                     $6::timestamptz[]) \
+              AS u (product_id, store_id, quantity, reserved, version, updated_at) \
+         WHERE s.product_id = u.product_id AND s.store_id = u.store_id",
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.product_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.store_id.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.quantity.get()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.reserved.get()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.updated_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_reservations(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
+    let rows: Vec<_> = unit
+        .reservations
+        .values()
+        .flatten()
+        .filter(|e| e.new)
+        .map(|e| &e.row)
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO reservations (id, product_id, store_id, customer_id, quantity, status, \
+                                   expires_at, created_at, updated_at, hold_id) \
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], \
+                              $6::text[], $7::timestamptz[], $8::timestamptz[], \
+                              $9::timestamptz[], $10::uuid[])",
+    )
+    .bind(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.product_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.store_id.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.customer_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.quantity.get()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.expires_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.created_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.updated_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.hold_id.as_ref().map(HoldId::as_str))
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn update_reservations(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
+    let rows: Vec<_> = unit
+        .reservations
+        .values()
+        .flatten()
+        .filter(|e| e.changed)
+        .map(|e| &e.row)
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE reservations AS r SET status = u.status, expires_at = u.expires_at, \
+                updated_at = u.updated_at \
+         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[]) \
+              AS u (id, status, expires_at, updated_at) \
+         WHERE r.id = u.id",
+    )
+    .bind(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.expires_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.updated_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn append_events(conn: &mut PgConnection, events: &[EventRow]) -> sqlx::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    // Every event's partition key is its product's id (`NewEvent::partition_key`).
+    let products: Vec<&str> = events
+        .iter()
+        .map(EventRow::partition_key)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    sqlx::query("SELECT 1 FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE")
+        .bind(&products)
+        .execute(&mut *conn)
+        .await?;
+    append_rows(conn, events).await?;
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! [`Tx`](super::Tx) on PostgreSQL: a batch of jobs is one unit of work (`docs/postgres.md`).
+//!
+//! The writer opens a transaction and [`PgTx::begin`]s a batch with what its jobs declared
+//! ([`Declared`]: the reservations and stock rows they will act on), which locks those rows
+//! in one global order and loads them ([`load`]). The jobs then run their rules against
+//! [`PgTx`] one after the other, as on SQLite, but every change lands in memory ([`unit`]):
+//! "hold 3 units if available" checks and changes the loaded row, a new reservation and an
+//! event are buffered. A job that fails is undone in memory ([`PgTx::undo_to`]), so no
+//! `SAVEPOINT` (a subtransaction) is ever taken. [`PgTx::commit`] writes everything
+//! set-based ([`flush`]) and commits. A row a job reaches without having declared it is
+//! locked and loaded when first asked for (one round trip, out of the global order).
+//!
+//! `Tx` is synchronous; this backend drives sqlx's async driver with the writer thread's own
+//! current-thread runtime (`block_on`), which it owns with the connection.
+//!
+//! A statement that fails leaves PostgreSQL's transaction aborted: [`PgTx::failure`] then
+//! says so, and the writer rolls the batch back (and reruns it when the failure was a
+//! deadlock or a serialization failure, [`Failure::retryable`]).
+
+mod events;
+mod flush;
+mod holds;
+mod keys;
+mod load;
+mod products;
+mod reservations;
+mod stock;
+pub mod unit;
+
+use std::collections::BTreeSet;
+
+use anyhow::Context;
+use sqlx::{Connection, PgConnection};
+use tokio::runtime::Runtime;
+
+use self::unit::{Mark, PairKey, ReservationEntry, StockEntry, Unit};
+use super::{StoreError, StoreResult};
+use crate::domain::{ProductId, ReservationId, StoreId};
+
+/// The rows a job will act on, said before the batch runs so they are locked up front, in
+/// order. Declaring is an optimisation and a deadlock guard, not a promise: a row not
+/// declared is locked when a job first reaches it.
+#[derive(Debug, Default, Clone)]
+pub struct Declared {
+    /// Stock rows, as (product, store).
+    pub pairs: Vec<(ProductId, StoreId)>,
+    /// Reservations acted on by id (confirm, cancel, extend, expire); their stock rows are
+    /// locked after them.
+    pub reservations: Vec<ReservationId>,
+    /// Products whose existence a job checks.
+    pub products: Vec<ProductId>,
+}
+
+impl Declared {
+    /// Adds `other`'s rows.
+    pub fn extend(&mut self, other: &Declared) {
+        self.pairs.extend(other.pairs.iter().cloned());
+        self.reservations.extend(other.reservations.iter().cloned());
+        self.products.extend(other.products.iter().cloned());
+    }
+}
+
+/// Why a batch cannot commit.
+#[derive(Debug)]
+pub struct Failure {
+    /// What failed, for the log (never shown to a client).
+    pub error: anyhow::Error,
+    /// A deadlock (`40P01`) or serialization failure (`40001`): rerunning the batch from the
+    /// start is expected to succeed.
+    pub retryable: bool,
+    /// The connection itself is gone (not a statement's error): open a new one.
+    pub connection_lost: bool,
+}
+
+impl Failure {
+    fn of(error: sqlx::Error, doing: &str) -> Self {
+        let retryable = matches!(
+            &error,
+            sqlx::Error::Database(e) if matches!(e.code().as_deref(), Some("40P01" | "40001"))
+        );
+        let connection_lost = matches!(
+            &error,
+            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::PoolClosed
+        );
+        Self {
+            error: anyhow::Error::new(error).context(format!("database (postgres): {doing}")),
+            retryable,
+            connection_lost,
+        }
+    }
+}
+
+/// A batch's transaction on PostgreSQL: the writer's connection, the runtime that drives
+/// it, and the batch's [`Unit`].
+pub struct PgTx {
+    runtime: Runtime,
+    conn: PgConnection,
+    unit: Unit,
+    failure: Option<Failure>,
+}
+
+impl std::fmt::Debug for PgTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTx")
+            .field("failure", &self.failure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgTx {
+    /// Connects to `url` with a runtime of its own. Call it on the thread that will use it
+    /// (the runtime's `block_on` must not run inside another runtime).
+    pub fn connect(url: &str) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the PostgreSQL writer's runtime")?;
+        let conn = runtime
+            .block_on(PgConnection::connect(url))
+            .context("connecting the PostgreSQL writer")?;
+        Ok(Self {
+            runtime,
+            conn,
+            unit: Unit::default(),
+            failure: None,
+        })
+    }
+
+    /// Opens the batch's transaction and locks and loads the rows `declared` names: the
+    /// reservations (by id), then every stock row named or under a loaded reservation (by
+    /// product, store). On an error the transaction is rolled back.
+    pub fn begin(&mut self, declared: &Declared) -> Result<(), Failure> {
+        self.unit.clear();
+        self.failure = None;
+        let result = self.runtime.block_on(async {
+            sqlx::raw_sql("BEGIN")
+                .execute(&mut self.conn)
+                .await
+                .map_err(|e| Failure::of(e, "BEGIN"))?;
+            let ids: Vec<ReservationId> = sorted(declared.reservations.iter().cloned());
+            let mut pairs: BTreeSet<PairKey> = declared.pairs.iter().cloned().collect();
+            if !ids.is_empty() {
+                let found = load::reservations(&mut self.conn, &ids)
+                    .await
+                    .map_err(|e| Failure::of(e, "locking reservations"))?;
+                for id in &ids {
+                    self.unit.reservations.insert(id.clone(), None);
+                }
+                for row in found {
+                    pairs.insert((row.product_id.clone(), row.store_id.clone()));
+                    self.unit.reservations.insert(
+                        row.id.clone(),
+                        Some(ReservationEntry {
+                            row,
+                            new: false,
+                            changed: false,
+                        }),
+                    );
+                }
+            }
+            let pairs: Vec<PairKey> = pairs.into_iter().collect();
+            if !pairs.is_empty() {
+                let found = load::stock_rows(&mut self.conn, &pairs)
+                    .await
+                    .map_err(|e| Failure::of(e, "locking stock rows"))?;
+                for key in pairs {
+                    self.unit.stock.insert(key, None);
+                }
+                for row in found {
+                    let key = (row.product_id.clone(), row.store_id.clone());
+                    self.unit.stock.insert(
+                        key,
+                        Some(StockEntry {
+                            row,
+                            changed: false,
+                        }),
+                    );
+                }
+            }
+            let products: Vec<ProductId> = sorted(declared.products.iter().cloned());
+            if !products.is_empty() {
+                let found = load::existing_products(&mut self.conn, &products)
+                    .await
+                    .map_err(|e| Failure::of(e, "reading products"))?;
+                for id in products {
+                    self.unit.products.insert(id, false);
+                }
+                for id in found {
+                    self.unit.products.insert(id, true);
+                }
+            }
+            Ok(())
+        });
+        if result.is_err() {
+            self.rollback();
+        }
+        result
+    }
+
+    /// Where the batch stands: a job's start, to undo it to.
+    pub fn mark(&self) -> Mark {
+        self.unit.mark()
+    }
+
+    /// Undoes every change since `mark` (a failed job's), in memory.
+    pub fn undo_to(&mut self, mark: Mark) {
+        self.unit.undo_to(mark);
+    }
+
+    /// Why the batch cannot commit, once a statement failed (the transaction is aborted).
+    pub fn failure(&self) -> Option<&Failure> {
+        self.failure.as_ref()
+    }
+
+    /// Takes the failure, leaving none.
+    pub fn take_failure(&mut self) -> Option<Failure> {
+        self.failure.take()
+    }
+
+    /// Writes the batch's changes and commits. On an error the transaction is rolled back.
+    pub fn commit(&mut self) -> Result<(), Failure> {
+        if let Some(failure) = self.failure.take() {
+            self.rollback();
+            return Err(failure);
+        }
+        let result = self.runtime.block_on(async {
+            flush::flush(&mut self.conn, &self.unit)
+                .await
+                .map_err(|e| Failure::of(e, "writing the batch"))?;
+            sqlx::raw_sql("COMMIT")
+                .execute(&mut self.conn)
+                .await
+                .map_err(|e| Failure::of(e, "COMMIT"))?;
+            Ok(())
+        });
+        if result.is_err() {
+            self.rollback();
+        }
+        self.unit.clear();
+        result
+    }
+
+    /// Rolls the batch's transaction back (harmless when none is open).
+    pub fn rollback(&mut self) {
+        self.unit.clear();
+        if let Err(e) = self
+            .runtime
+            .block_on(sqlx::raw_sql("ROLLBACK").execute(&mut self.conn))
+        {
+            tracing::debug!(error = %e, "rollback of a failed write batch");
+        }
+    }
+
+    /// Runs a statement of a job (a row not declared, read when first asked for): its error
+    /// becomes the batch's [`Failure`] and the job's [`StoreError`].
+    fn run<T>(
+        &mut self,
+        doing: &str,
+        statement: impl AsyncFnOnce(&mut PgConnection) -> sqlx::Result<T>,
+    ) -> StoreResult<T> {
+        if self.failure.is_some() {
+            return Err(StoreError::Failed(anyhow::anyhow!(
+                "the batch's transaction failed earlier"
+            )));
+        }
+        match self.runtime.block_on(statement(&mut self.conn)) {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                let failure = Failure::of(e, doing);
+                let shown = anyhow::anyhow!("{:#}", failure.error);
+                self.failure = Some(failure);
+                Err(StoreError::Failed(shown))
+            }
+        }
+    }
+}
+
+fn sorted<T: Ord>(items: impl Iterator<Item = T>) -> Vec<T> {
+    items.collect::<BTreeSet<T>>().into_iter().collect()
+}

@@ -1,0 +1,100 @@
+//! [`StockTx`] on PostgreSQL: the rules' stock changes, applied to the rows the batch holds
+//! locked (in memory; written by the flush).
+
+use super::PgTx;
+use super::load;
+use super::unit::{PairKey, StockEntry};
+use crate::domain::{PositiveQuantity, ProductId, Quantity, ReservationRow, StockRow, StoreId};
+use crate::store::{StockTx, StoreError, StoreResult};
+
+impl PgTx {
+    /// Locks and loads the stock row of `key` unless the batch has it (or knows it is missing).
+    fn ensure_stock(&mut self, key: &PairKey) -> StoreResult<()> {
+        if self.unit.stock.contains_key(key) {
+            return Ok(());
+        }
+        let keys = [key.clone()];
+        let found = self.run("locking a stock row", async |conn| {
+            load::stock_rows(conn, &keys).await
+        })?;
+        let entry = found.into_iter().next().map(|row| StockEntry {
+            row,
+            changed: false,
+        });
+        self.unit.stock.insert(key.clone(), entry);
+        Ok(())
+    }
+
+    /// The locked row of a PENDING reservation's (product, store), to change. It exists: a
+    /// PENDING reservation's units are in its `reserved`.
+    fn held_row(&mut self, row: &ReservationRow) -> StoreResult<&mut StockRow> {
+        let key = (row.product_id.clone(), row.store_id.clone());
+        self.ensure_stock(&key)?;
+        self.unit.stock_mut(&key).ok_or_else(|| {
+            StoreError::Failed(anyhow::anyhow!(
+                "reservation {} holds units of a stock row that does not exist",
+                row.id
+            ))
+        })
+    }
+}
+
+impl StockTx for PgTx {
+    fn hold_units(
+        &mut self,
+        product_id: &ProductId,
+        store_id: &StoreId,
+        quantity: PositiveQuantity,
+        now: &str,
+    ) -> StoreResult<Option<i64>> {
+        let key = (product_id.clone(), store_id.clone());
+        self.ensure_stock(&key)?;
+        let available = match self.unit.stock.get(&key) {
+            Some(Some(entry)) => entry.row.available(),
+            _ => return Ok(None),
+        };
+        if available < quantity.get() {
+            return Ok(None);
+        }
+        let Some(row) = self.unit.stock_mut(&key) else {
+            return Ok(None);
+        };
+        row.reserved = Quantity::from_stored(row.reserved.get() + quantity.get());
+        row.version += 1;
+        row.updated_at = now.to_owned();
+        Ok(Some(row.version))
+    }
+
+    fn release_units(&mut self, reservation: &ReservationRow, now: &str) -> StoreResult<i64> {
+        let quantity = reservation.quantity.get();
+        let row = self.held_row(reservation)?;
+        row.reserved = Quantity::from_stored(row.reserved.get() - quantity);
+        row.version += 1;
+        row.updated_at = now.to_owned();
+        Ok(row.version)
+    }
+
+    fn sell_units(&mut self, reservation: &ReservationRow, now: &str) -> StoreResult<i64> {
+        let quantity = reservation.quantity.get();
+        let row = self.held_row(reservation)?;
+        row.quantity = Quantity::from_stored(row.quantity.get() - quantity);
+        row.reserved = Quantity::from_stored(row.reserved.get() - quantity);
+        row.version += 1;
+        row.updated_at = now.to_owned();
+        Ok(row.version)
+    }
+
+    fn stock_row(
+        &mut self,
+        product_id: &ProductId,
+        store_id: &StoreId,
+    ) -> StoreResult<Option<StockRow>> {
+        let key = (product_id.clone(), store_id.clone());
+        self.ensure_stock(&key)?;
+        Ok(self
+            .unit
+            .stock
+            .get(&key)
+            .and_then(|e| e.as_ref().map(|e| e.row.clone())))
+    }
+}

@@ -1,0 +1,279 @@
+//! The writer on PostgreSQL: per replica, one thread and one connection, and jobs that
+//! arrive together share one transaction (group commit), as on SQLite. What differs is how a
+//! batch runs (`docs/postgres.md`): the jobs say which rows they act on ([`Declared`]), the
+//! batch locks those rows up front in one global order, the jobs' rules run against the
+//! loaded rows in memory ([`PgTx`]), and the changes are written set-based before the one
+//! `COMMIT`. Callers are answered after the commit, so a 2xx is durable.
+//!
+//! Failures: a job that fails is undone in memory and its neighbours commit (no `SAVEPOINT`
+//! is ever taken). A statement that fails aborts PostgreSQL's transaction: the batch is
+//! rolled back; a deadlock or serialization failure (`40P01`, `40001`; possible between
+//! replicas when a job reaches rows it did not declare, or in the counters' slots) reruns the
+//! whole batch from the start, at most [`RERUNS`] times, so every job is a closure the writer
+//! can call again (`FnMut`). Any other failure, or the reruns used up, answers every caller
+//! of the batch the same storage error: nothing of the batch was applied. A lost connection
+//! is reopened for the next batch.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ops::{OpError, OpResult};
+use crate::store::Tx;
+use crate::store::postgres::{Declared, Failure, PgTx};
+
+/// How many times a batch that hit a deadlock or serialization failure is run again.
+pub const RERUNS: usize = 3;
+
+/// One caller's write, type-erased so writes of any result type share one queue.
+trait Job: Send {
+    /// The rows the job acts on.
+    fn declared(&self) -> &Declared;
+    /// Runs the work (again, on a rerun); answers whether its changes stay.
+    fn run(&mut self, tx: &mut PgTx) -> bool;
+    /// Answers the caller once the batch's fate is known.
+    fn answer(self: Box<Self>, batch: Result<(), &str>);
+}
+
+struct WriteJob<T, F> {
+    declared: Declared,
+    work: F,
+    result: Option<OpResult<T>>,
+    reply: oneshot::Sender<OpResult<T>>,
+}
+
+impl<T, F> Job for WriteJob<T, F>
+where
+    T: Send,
+    F: FnMut(&mut dyn Tx) -> OpResult<T> + Send,
+{
+    fn declared(&self) -> &Declared {
+        &self.declared
+    }
+
+    fn run(&mut self, tx: &mut PgTx) -> bool {
+        let work = &mut self.work;
+        let result = catch_unwind(AssertUnwindSafe(|| work(tx))).unwrap_or_else(|_| {
+            tracing::error!("a write job panicked; rolled back");
+            Err(OpError::Storage(anyhow!("the write panicked")))
+        });
+        let keep = result.is_ok();
+        self.result = Some(result);
+        keep
+    }
+
+    fn answer(self: Box<Self>, batch: Result<(), &str>) {
+        let outcome = match (batch, self.result) {
+            (Ok(()), Some(result)) => result,
+            (Ok(()), None) => Err(OpError::Storage(anyhow!("the write was never run"))),
+            (Err(e), _) => Err(OpError::Storage(anyhow!(
+                "the write batch was rolled back: {e}"
+            ))),
+        };
+        let _ = self.reply.send(outcome);
+    }
+}
+
+enum Message {
+    Job(Box<dyn Job>),
+    Stop,
+}
+
+/// Handle to the PostgreSQL writer thread. Cheap to clone.
+#[derive(Clone)]
+pub struct PgWriter {
+    jobs: mpsc::Sender<Message>,
+}
+
+impl std::fmt::Debug for PgWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgWriter")
+    }
+}
+
+/// The writer thread; [`PgWriterThread::stop`] finishes the queued jobs and joins it.
+#[derive(Debug)]
+pub struct PgWriterThread {
+    writer: PgWriter,
+    thread: JoinHandle<()>,
+}
+
+impl PgWriterThread {
+    /// Asks the thread to finish what is queued, then waits for it.
+    pub async fn stop(self) {
+        let _ = self.writer.jobs.send(Message::Stop).await;
+        match tokio::task::spawn_blocking(move || self.thread.join()).await {
+            Ok(Ok(())) => tracing::debug!("postgres writer stopped"),
+            _ => tracing::error!("postgres writer thread panicked"),
+        }
+    }
+}
+
+impl PgWriter {
+    /// Starts the writer thread, which connects to `url` (and reconnects when the connection
+    /// is lost). Fails when the first connection cannot be made.
+    pub fn start(url: &str, max_batch: usize) -> anyhow::Result<(Self, PgWriterThread)> {
+        let url = url.to_owned();
+        let max_batch = max_batch.max(1);
+        let (jobs, queue) = mpsc::channel(max_batch * 8);
+        let (connected, first) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("pg-writer".to_owned())
+            .spawn(move || {
+                let tx = match PgTx::connect(&url) {
+                    Ok(tx) => {
+                        let _ = connected.send(Ok(()));
+                        tx
+                    }
+                    Err(e) => {
+                        let _ = connected.send(Err(e));
+                        return;
+                    }
+                };
+                run(tx, &url, queue, max_batch);
+            })
+            .context("starting the PostgreSQL writer thread")?;
+        first
+            .recv()
+            .context("the PostgreSQL writer thread stopped")??;
+        let writer = Self { jobs };
+        Ok((writer.clone(), PgWriterThread { writer, thread }))
+    }
+
+    /// Runs `work` in the next batch and returns its result after the commit. `declared`
+    /// names the rows it acts on (locked up front, in order); `work` may be run again when
+    /// the batch is rerun, so it must not consume what it captured.
+    pub async fn write<T, F>(&self, declared: Declared, work: F) -> OpResult<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut dyn Tx) -> OpResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<OpResult<T>>();
+        let job = WriteJob {
+            declared,
+            work,
+            result: None,
+            reply,
+        };
+        self.jobs
+            .send(Message::Job(Box::new(job)))
+            .await
+            .map_err(|_| OpError::ShuttingDown)?;
+        answer
+            .await
+            .map_err(|_| OpError::Storage(anyhow!("the writer stopped before answering")))?
+    }
+}
+
+fn run(tx: PgTx, url: &str, mut queue: mpsc::Receiver<Message>, max_batch: usize) {
+    let mut tx = Some(tx);
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
+    let mut stopping = false;
+    while !stopping {
+        match queue.blocking_recv() {
+            Some(Message::Job(job)) => batch.push(job),
+            Some(Message::Stop) | None => stopping = true,
+        }
+        while batch.len() < max_batch {
+            match queue.try_recv() {
+                Ok(Message::Job(job)) => batch.push(job),
+                Ok(Message::Stop) => stopping = true,
+                Err(_) => break,
+            }
+        }
+        if stopping {
+            queue.close();
+            while let Ok(message) = queue.try_recv() {
+                if let Message::Job(job) = message {
+                    batch.push(job);
+                }
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let jobs = batch.len();
+        let started = std::time::Instant::now();
+        if tx.is_none() {
+            tx = reconnect(url);
+        }
+        let outcome = match tx.as_mut() {
+            Some(conn) => commit_batch(conn, &mut batch),
+            None => Err(Failure {
+                error: anyhow!("PostgreSQL is unreachable"),
+                retryable: false,
+                connection_lost: true,
+            }),
+        };
+        let failed = outcome.as_ref().err().map(|f| format!("{:#}", f.error));
+        if let Err(failure) = &outcome {
+            tracing::error!(error = %failed.as_deref().unwrap_or_default(), jobs, "write batch failed; rolled back");
+            if failure.connection_lost {
+                tx = None;
+            }
+        }
+        for job in batch.drain(..) {
+            job.answer(match &failed {
+                None => Ok(()),
+                Some(e) => Err(e.as_str()),
+            });
+        }
+        crate::metrics::record_write_batch(jobs, started.elapsed(), queue.len());
+    }
+}
+
+/// A new connection, or `None` (logged) while PostgreSQL cannot be reached.
+fn reconnect(url: &str) -> Option<PgTx> {
+    match PgTx::connect(url) {
+        Ok(tx) => {
+            tracing::info!("postgres writer reconnected");
+            Some(tx)
+        }
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "postgres writer cannot connect");
+            // Do not spin: the next batch tries again.
+            std::thread::sleep(Duration::from_millis(100));
+            None
+        }
+    }
+}
+
+/// Runs the batch, rerunning it after a deadlock or serialization failure.
+fn commit_batch(tx: &mut PgTx, batch: &mut [Box<dyn Job>]) -> Result<(), Failure> {
+    let mut declared = Declared::default();
+    for job in batch.iter() {
+        declared.extend(job.declared());
+    }
+    let mut reruns = 0;
+    loop {
+        match run_once(tx, &declared, batch) {
+            Err(failure) if failure.retryable && reruns < RERUNS => {
+                reruns += 1;
+                crate::metrics::record_write_rerun();
+                tracing::debug!(error = %format!("{:#}", failure.error), reruns, "write batch rerun");
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+fn run_once(tx: &mut PgTx, declared: &Declared, batch: &mut [Box<dyn Job>]) -> Result<(), Failure> {
+    tx.begin(declared)?;
+    for job in batch.iter_mut() {
+        let mark = tx.mark();
+        let keep = job.run(tx);
+        if tx.failure().is_some() {
+            break;
+        }
+        if !keep {
+            tx.undo_to(mark);
+        }
+    }
+    tx.commit()
+}
+
+#[cfg(test)]
+mod tests;
