@@ -148,7 +148,7 @@ fn expire_batch(conn: &Connection, at: &time::Timestamp, limit: i64) -> OpResult
     let singles = expire_batch::expire_many(conn, &single_ids, at)?;
     let mut holds = Vec::with_capacity(hold_ids.len());
     for id in hold_ids {
-        holds.extend(holds::expire_hold(conn, &id, at)?);
+        holds.extend(holds::expire_hold(&mut SqliteTx::new(conn), &id, at)?);
     }
     Ok(Batch {
         found: due.len(),
@@ -177,7 +177,9 @@ fn expire_one_by_one(conn: &Connection, at: &time::Timestamp, limit: i64) -> OpR
         }
     }
     for id in hold_ids {
-        match nested(conn, |conn| holds::expire_hold(conn, &id, at)) {
+        match nested(conn, |conn| {
+            holds::expire_hold(&mut SqliteTx::new(conn), &id, at)
+        }) {
             Ok(hold) => batch.holds.extend(hold),
             Err(e) => tracing::error!(error = %e, hold.id = %id, "could not expire a hold"),
         }

@@ -2,7 +2,11 @@
 //! extended and expired together (see [`crate::ops::holds`]).
 //!
 //! Each write is one `writer.write` call whose closure returns the operation's result, so the
-//! whole hold is one atomic unit (and a retry wrapper can replace that call as a whole).
+//! whole hold is one atomic unit (and a retry wrapper can replace that call as a whole). Every
+//! hold write keeps the writer's default containment, a savepoint of its own: a hold can be
+//! refused after it wrote (see [`crate::ops::holds::create_hold`]). The rules are generic over
+//! the storage seam; the closures run them on the writer's connection through
+//! [`SqliteTx`].
 
 use inventory_shared::time;
 use poem_openapi::param::Path;
@@ -22,6 +26,7 @@ use crate::ops::OpError;
 use crate::ops::extend::ExtendOutcome;
 use crate::ops::holds::{self, HoldInput, HoldItem, HoldOutcome};
 use crate::state::AppState;
+use crate::store::sqlite::SqliteTx;
 
 /// Hold routes.
 pub struct HoldsApi(pub AppState);
@@ -88,7 +93,7 @@ impl HoldsApi {
         };
         let answer = write.write(
             &self.0,
-            move |conn| holds::create_hold(conn, &input, &time::now()),
+            move |conn| holds::create_hold(&mut SqliteTx::new(conn), &input, &time::now()),
             |result| {
                 record_reservation("create_hold", &result);
                 let hold = result?;
@@ -107,7 +112,10 @@ impl HoldsApi {
         id: Path<HoldId>,
     ) -> Answer<Json<Hold>, statuses::ReadParamsOne> {
         Ok(Json(
-            self.0.point.read(|c| holds::get_hold(c, &id.0))?.into(),
+            self.0
+                .point
+                .read(|c| holds::get_hold(&mut SqliteTx::new(c), &id.0))?
+                .into(),
         ))
     }
 
@@ -131,7 +139,7 @@ impl HoldsApi {
         let id = id.0;
         let answer = idempotency.without_body(&auth).write(
             &self.0,
-            move |conn| holds::confirm_hold(conn, &id, &time::now()),
+            move |conn| holds::confirm_hold(&mut SqliteTx::new(conn), &id, &time::now()),
             |result| {
                 // A confirm past the deadline commits the expiry and answers 409.
                 let result = result.and_then(|outcome| match outcome {
@@ -165,7 +173,14 @@ impl HoldsApi {
         let reason = body.0.reason;
         let answer = write.write(
             &self.0,
-            move |conn| holds::cancel_hold(conn, &id, reason.as_deref(), &time::now()),
+            move |conn| {
+                holds::cancel_hold(
+                    &mut SqliteTx::new(conn),
+                    &id,
+                    reason.as_deref(),
+                    &time::now(),
+                )
+            },
             |result| {
                 record_reservation("cancel_hold", &result);
                 Ok(Json(Hold::from(result?)))
@@ -199,7 +214,15 @@ impl HoldsApi {
         let max_lifetime = self.0.reservation_max_lifetime;
         let answer = write.write(
             &self.0,
-            move |conn| holds::extend_hold(conn, &id, ttl, max_lifetime, &time::now()),
+            move |conn| {
+                holds::extend_hold(
+                    &mut SqliteTx::new(conn),
+                    &id,
+                    ttl,
+                    max_lifetime,
+                    &time::now(),
+                )
+            },
             |result| {
                 // An extend past the deadline commits the expiry and answers 409.
                 let result = result.and_then(|outcome| match outcome {
