@@ -5,6 +5,11 @@
 # counter triggers included), measured with pgbench on one hot (product, store) pair and on 64
 # pairs. A private server in a temporary folder, fsync=on and synchronous_commit=on, stopped by
 # its PID at the end. Prints transactions/s (= reservations/s) for each shape.
+# Second part: the group-commit shape the API's PostgreSQL writer uses (docs/postgres.md): 32
+# reservations per transaction, written set-based, from as many connections as there are API
+# replicas (each replica has one writer connection), with and without the `pg_notify` the
+# outbox append sends, to measure what NOTIFY's commit-time lock (one per database, held
+# through the WAL flush) costs when replicas commit concurrently.
 # The API-on-PostgreSQL part (1 and 2 replicas under wrk) comes with the backend.
 # Usage: bench/pg.sh [seconds=10] [clients=32]
 # COUNTERS=off disables the counter triggers, to show what the slotted counters cost.
@@ -93,3 +98,33 @@ for pairs in 1 64; do
 done
 "${psql[@]}" -d bench -Atc "SELECT 'check: reserved = pending reservations: ' ||
   ((SELECT sum(reserved) FROM stock) = (SELECT count(*) FROM reservations WHERE status = 'PENDING'))"
+
+# The group-commit shape: one transaction per batch of 32, set-based, the product row locked
+# before the events are inserted, as the writer's flush does (api/src/store/postgres/flush.rs).
+for notify in off on; do
+  BATCH="$DIR/batch-$notify.sql"
+  {
+    echo '\set n random(1, :pairs)'
+    echo 'BEGIN;'
+    echo "SELECT 1 FROM stock WHERE product_id = ('00000000-0000-7000-8000-' || lpad(:n::text, 12, '0'))::uuid AND store_id = 'store-1' FOR UPDATE;"
+    echo "UPDATE stock SET reserved = reserved + 32, version = version + 32, updated_at = now() WHERE product_id = ('00000000-0000-7000-8000-' || lpad(:n::text, 12, '0'))::uuid AND store_id = 'store-1';"
+    echo "INSERT INTO reservations (id, product_id, store_id, customer_id, quantity, status, expires_at, created_at, updated_at) SELECT gen_random_uuid(), ('00000000-0000-7000-8000-' || lpad(:n::text, 12, '0'))::uuid, 'store-1', 'customer-1', 1, 'PENDING', now() + interval '10 minutes', now(), now() FROM generate_series(1, 32);"
+    echo "SELECT 1 FROM products WHERE id = ('00000000-0000-7000-8000-' || lpad(:n::text, 12, '0'))::uuid FOR NO KEY UPDATE;"
+    echo "INSERT INTO events (id, event_type, aggregate_type, aggregate_id, store_id, partition_key, payload, created_at) SELECT gen_random_uuid(), 'reservation.created', 'reservation', 'p' || :n, 'store-1', 'p' || :n, '{\"product_id\":\"00000000-0000-7000-8000-000000000001\",\"store_id\":\"store-1\",\"quantity\":1}', now() FROM generate_series(1, 32);"
+    if [ "$notify" = on ]; then echo "SELECT pg_notify('inventory_events', '');"; fi
+    echo 'END;'
+  } > "$BATCH"
+  chmod a+r "$BATCH"
+done
+echo "group commit (32 reservations per transaction, set-based), 64 pairs, ${SECONDS_EACH}s each; reservations/s:"
+for writers in 1 2 4; do
+  line="  $writers writer connection(s):"
+  for notify in off on; do
+    out=$("$bindir/pgbench" -n -M prepared -c "$writers" -j "$writers" -T "$SECONDS_EACH" -D pairs=64 \
+          -f "$DIR/batch-$notify.sql" -h 127.0.0.1 -p "$PORT" -U postgres bench 2>&1)
+    tps=$(grep -oP 'tps = \K[0-9.]+' <<<"$out" | head -1)
+    lat=$(grep -oP 'latency average = \K[0-9.]+' <<<"$out" || echo "?")
+    line+=$(printf '  NOTIFY %-3s %8.0f (commit %s ms)' "$notify" "$(echo "$tps * 32" | bc)" "$lat")
+  done
+  echo "$line"
+done

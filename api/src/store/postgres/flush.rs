@@ -1,6 +1,7 @@
 //! The statements that write a batch's changes, set-based: one statement per kind of change,
-//! whatever the batch's size, run just before `COMMIT`. Order: stock rows, new reservations
-//! (their foreign key names the stock row), changed reservations, then the product rows the
+//! whatever the batch's size, run just before `COMMIT`. Order: stock rows, holds (new, then
+//! changed), new reservations (their foreign keys name the stock row and the hold), changed
+//! reservations, then the product rows the
 //! events are about are locked (`FOR NO KEY UPDATE`, in id order) and the events inserted:
 //! with the product row held from before its events draw their `seq` until the commit, one
 //! product's `seq` order is its commit order on every replica (`docs/postgres.md`).
@@ -19,6 +20,8 @@ use crate::domain::HoldId;
 /// Writes everything `unit` changed or created, on the batch's open transaction.
 pub(super) async fn flush(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
     update_stock(conn, unit).await?;
+    insert_holds(conn, unit).await?;
+    update_holds(conn, unit).await?;
     insert_reservations(conn, unit).await?;
     update_reservations(conn, unit).await?;
     append_events(conn, &unit.events).await
@@ -27,8 +30,7 @@ pub(super) async fn flush(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<
 async fn update_stock(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
     let rows: Vec<_> = unit
         .stock
-        .values()
-        .flatten()
+        .entries()
         .filter(|e| e.changed)
         .map(|e| &e.row)
         .collect();
@@ -62,11 +64,98 @@ async fn update_stock(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> 
     Ok(())
 }
 
+async fn insert_holds(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
+    let rows: Vec<_> = unit
+        .holds
+        .entries()
+        .filter(|e| e.new)
+        .map(|e| &e.row)
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO holds (id, customer_id, status, expires_at, unfulfilled, created_at, \
+                            updated_at) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], \
+                              $5::text[], $6::timestamptz[], $7::timestamptz[])",
+    )
+    .bind(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.customer_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.expires_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.unfulfilled.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.created_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.updated_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn update_holds(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
+    let rows: Vec<_> = unit
+        .holds
+        .entries()
+        .filter(|e| e.changed)
+        .map(|e| &e.row)
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE holds AS h SET status = u.status, expires_at = u.expires_at, \
+                unfulfilled = u.unfulfilled, updated_at = u.updated_at \
+         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], \
+                     $5::timestamptz[]) \
+              AS u (id, status, expires_at, unfulfilled, updated_at) \
+         WHERE h.id = u.id",
+    )
+    .bind(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.expires_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.unfulfilled.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.updated_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 async fn insert_reservations(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
     let rows: Vec<_> = unit
         .reservations
-        .values()
-        .flatten()
+        .entries()
         .filter(|e| e.new)
         .map(|e| &e.row)
         .collect();
@@ -122,8 +211,7 @@ async fn insert_reservations(conn: &mut PgConnection, unit: &Unit) -> sqlx::Resu
 async fn update_reservations(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
     let rows: Vec<_> = unit
         .reservations
-        .values()
-        .flatten()
+        .entries()
         .filter(|e| e.changed)
         .map(|e| &e.row)
         .collect();

@@ -13,8 +13,8 @@ use sqlx::{PgConnection, Row};
 
 use super::unit::PairKey;
 use crate::domain::{
-    HoldId, PositiveQuantity, ProductId, Quantity, ReservationId, ReservationRow,
-    ReservationStatus, StockRow, StoreId,
+    HoldId, HoldRow, HoldStatus, PositiveQuantity, ProductId, Quantity, ReservationId,
+    ReservationRow, ReservationStatus, StockRow, StoreId,
 };
 
 /// The stock rows of `keys` (sorted, no duplicates), locked `FOR UPDATE` in that order.
@@ -105,5 +105,51 @@ fn reservation_row(row: &PgRow) -> sqlx::Result<ReservationRow> {
         hold_id: row
             .try_get::<Option<String>, _>("hold_id")?
             .map(HoldId::from_stored),
+    })
+}
+
+/// Hold `id`, locked `FOR UPDATE`.
+pub(super) async fn hold(conn: &mut PgConnection, id: &HoldId) -> sqlx::Result<Option<HoldRow>> {
+    sqlx::query(
+        "SELECT id::text AS id, customer_id, status, expires_at, unfulfilled, created_at, \
+                updated_at \
+         FROM holds WHERE id = $1::uuid FOR UPDATE",
+    )
+    .bind(id.as_str())
+    .try_map(|row: PgRow| hold_row(&row))
+    .fetch_optional(conn)
+    .await
+}
+
+/// The lines of hold `id`, locked `FOR UPDATE` in (product, store) order.
+pub(super) async fn hold_lines(
+    conn: &mut PgConnection,
+    id: &HoldId,
+) -> sqlx::Result<Vec<ReservationRow>> {
+    sqlx::query(
+        "SELECT id::text AS id, product_id::text AS product_id, store_id, customer_id, \
+                quantity, status, expires_at, created_at, updated_at, hold_id::text AS hold_id \
+         FROM reservations WHERE hold_id = $1::uuid ORDER BY product_id, store_id FOR UPDATE",
+    )
+    .bind(id.as_str())
+    .try_map(|row: PgRow| reservation_row(&row))
+    .fetch_all(conn)
+    .await
+}
+
+fn hold_row(row: &PgRow) -> sqlx::Result<HoldRow> {
+    let status: String = row.try_get("status")?;
+    let status = HoldStatus::from_stored(&status).map_err(|why| sqlx::Error::ColumnDecode {
+        index: "status".into(),
+        source: why.into(),
+    })?;
+    Ok(HoldRow {
+        id: HoldId::from_stored(row.try_get("id")?),
+        customer_id: row.try_get("customer_id")?,
+        status,
+        expires_at: stored_time(row, "expires_at")?,
+        unfulfilled: row.try_get("unfulfilled")?,
+        created_at: stored_time(row, "created_at")?,
+        updated_at: stored_time(row, "updated_at")?,
     })
 }

@@ -33,7 +33,7 @@ use anyhow::Context;
 use sqlx::{Connection, PgConnection};
 use tokio::runtime::Runtime;
 
-use self::unit::{Mark, PairKey, ReservationEntry, StockEntry, Unit};
+use self::unit::{Mark, PairKey, Unit};
 use super::{StoreError, StoreResult};
 use crate::domain::{ProductId, ReservationId, StoreId};
 
@@ -144,18 +144,11 @@ impl PgTx {
                     .await
                     .map_err(|e| Failure::of(e, "locking reservations"))?;
                 for id in &ids {
-                    self.unit.reservations.insert(id.clone(), None);
+                    self.unit.reservations.loaded(id.clone(), None);
                 }
                 for row in found {
                     pairs.insert((row.product_id.clone(), row.store_id.clone()));
-                    self.unit.reservations.insert(
-                        row.id.clone(),
-                        Some(ReservationEntry {
-                            row,
-                            new: false,
-                            changed: false,
-                        }),
-                    );
+                    self.unit.reservations.loaded(row.id.clone(), Some(row));
                 }
             }
             let pairs: Vec<PairKey> = pairs.into_iter().collect();
@@ -164,17 +157,11 @@ impl PgTx {
                     .await
                     .map_err(|e| Failure::of(e, "locking stock rows"))?;
                 for key in pairs {
-                    self.unit.stock.insert(key, None);
+                    self.unit.stock.loaded(key, None);
                 }
                 for row in found {
                     let key = (row.product_id.clone(), row.store_id.clone());
-                    self.unit.stock.insert(
-                        key,
-                        Some(StockEntry {
-                            row,
-                            changed: false,
-                        }),
-                    );
+                    self.unit.stock.loaded(key, Some(row));
                 }
             }
             let products: Vec<ProductId> = sorted(declared.products.iter().cloned());

@@ -4,26 +4,22 @@
 
 use super::PgTx;
 use super::load;
-use super::unit::ReservationEntry;
 use crate::domain::{ReservationId, ReservationRow, ReservationStatus};
 use crate::store::{ReservationTx, StoreResult};
 
 impl PgTx {
     /// Locks and loads reservation `id` unless the batch has it (or knows it is missing).
     fn ensure_reservation(&mut self, id: &ReservationId) -> StoreResult<()> {
-        if self.unit.reservations.contains_key(id) {
+        if self.unit.reservations.knows(id) {
             return Ok(());
         }
         let ids = [id.clone()];
         let found = self.run("locking a reservation", async |conn| {
             load::reservations(conn, &ids).await
         })?;
-        let entry = found.into_iter().next().map(|row| ReservationEntry {
-            row,
-            new: false,
-            changed: false,
-        });
-        self.unit.reservations.insert(id.clone(), entry);
+        self.unit
+            .reservations
+            .loaded(id.clone(), found.into_iter().next());
         Ok(())
     }
 
@@ -36,16 +32,15 @@ impl PgTx {
         change: impl FnOnce(&mut ReservationRow),
     ) -> StoreResult<Option<ReservationRow>> {
         self.ensure_reservation(id)?;
-        let applies = match self.unit.reservations.get(id) {
-            Some(Some(entry)) => {
-                entry.row.status == ReservationStatus::Pending && guard(&entry.row)
-            }
-            _ => false,
-        };
+        let applies = self
+            .unit
+            .reservations
+            .get(id)
+            .is_some_and(|row| row.status == ReservationStatus::Pending && guard(row));
         if !applies {
             return Ok(None);
         }
-        Ok(self.unit.reservation_mut(id).map(|row| {
+        Ok(self.unit.reservations.get_mut(id).map(|row| {
             change(row);
             row.clone()
         }))
@@ -55,11 +50,7 @@ impl PgTx {
 impl ReservationTx for PgTx {
     fn reservation(&mut self, id: &ReservationId) -> StoreResult<Option<ReservationRow>> {
         self.ensure_reservation(id)?;
-        Ok(self
-            .unit
-            .reservations
-            .get(id)
-            .and_then(|e| e.as_ref().map(|e| e.row.clone())))
+        Ok(self.unit.reservations.get(id).cloned())
     }
 
     fn insert_reservation(&mut self, row: &ReservationRow) -> StoreResult<()> {
@@ -69,7 +60,7 @@ impl ReservationTx for PgTx {
             "a new reservation is PENDING"
         );
         // Counted by the schema's statement-level trigger at the flush's INSERT.
-        self.unit.insert_reservation(row.clone());
+        self.unit.reservations.insert(row.id.clone(), row.clone());
         Ok(())
     }
 

@@ -3,25 +3,23 @@
 
 use super::PgTx;
 use super::load;
-use super::unit::{PairKey, StockEntry};
+use super::unit::PairKey;
 use crate::domain::{PositiveQuantity, ProductId, Quantity, ReservationRow, StockRow, StoreId};
 use crate::store::{StockTx, StoreError, StoreResult};
 
 impl PgTx {
     /// Locks and loads the stock row of `key` unless the batch has it (or knows it is missing).
     fn ensure_stock(&mut self, key: &PairKey) -> StoreResult<()> {
-        if self.unit.stock.contains_key(key) {
+        if self.unit.stock.knows(key) {
             return Ok(());
         }
         let keys = [key.clone()];
         let found = self.run("locking a stock row", async |conn| {
             load::stock_rows(conn, &keys).await
         })?;
-        let entry = found.into_iter().next().map(|row| StockEntry {
-            row,
-            changed: false,
-        });
-        self.unit.stock.insert(key.clone(), entry);
+        self.unit
+            .stock
+            .loaded(key.clone(), found.into_iter().next());
         Ok(())
     }
 
@@ -30,7 +28,7 @@ impl PgTx {
     fn held_row(&mut self, row: &ReservationRow) -> StoreResult<&mut StockRow> {
         let key = (row.product_id.clone(), row.store_id.clone());
         self.ensure_stock(&key)?;
-        self.unit.stock_mut(&key).ok_or_else(|| {
+        self.unit.stock.get_mut(&key).ok_or_else(|| {
             StoreError::Failed(anyhow::anyhow!(
                 "reservation {} holds units of a stock row that does not exist",
                 row.id
@@ -49,14 +47,13 @@ impl StockTx for PgTx {
     ) -> StoreResult<Option<i64>> {
         let key = (product_id.clone(), store_id.clone());
         self.ensure_stock(&key)?;
-        let available = match self.unit.stock.get(&key) {
-            Some(Some(entry)) => entry.row.available(),
-            _ => return Ok(None),
+        let Some(available) = self.unit.stock.get(&key).map(StockRow::available) else {
+            return Ok(None);
         };
         if available < quantity.get() {
             return Ok(None);
         }
-        let Some(row) = self.unit.stock_mut(&key) else {
+        let Some(row) = self.unit.stock.get_mut(&key) else {
             return Ok(None);
         };
         row.reserved = Quantity::from_stored(row.reserved.get() + quantity.get());
@@ -91,10 +88,6 @@ impl StockTx for PgTx {
     ) -> StoreResult<Option<StockRow>> {
         let key = (product_id.clone(), store_id.clone());
         self.ensure_stock(&key)?;
-        Ok(self
-            .unit
-            .stock
-            .get(&key)
-            .and_then(|e| e.as_ref().map(|e| e.row.clone())))
+        Ok(self.unit.stock.get(&key).cloned())
     }
 }

@@ -9,113 +9,82 @@
 //! by putting the values it changed back ([`Unit::undo_to`]), and the batch's writes go to the
 //! database set-based, once, at the end.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 
 use inventory_shared::outbox::postgres::EventRow;
 
-use crate::domain::{ProductId, ReservationId, ReservationRow, StockRow, StoreId};
+use crate::domain::{HoldId, HoldRow, ProductId, ReservationId, ReservationRow, StockRow, StoreId};
 
 /// A stock row's key.
 pub(super) type PairKey = (ProductId, StoreId);
 
-/// A stock row the batch holds locked, and whether the batch changed it.
+/// A row the batch holds locked or created, and what the flush must do with it.
 #[derive(Debug, Clone)]
-pub(super) struct StockEntry {
-    pub row: StockRow,
-    pub changed: bool,
-}
-
-/// A reservation the batch holds locked or created, and what the flush must do with it.
-#[derive(Debug, Clone)]
-pub(super) struct ReservationEntry {
-    pub row: ReservationRow,
+pub(super) struct Entry<R> {
+    pub row: R,
     /// Created by this batch: the flush inserts it (in its final state).
     pub new: bool,
     /// An existing row this batch changed: the flush updates it.
     pub changed: bool,
 }
 
-/// What a change replaced, to be put back if its job fails. `None` outside: the key was not
-/// in the cache at all; `Some(None)`: known not to exist.
+impl<R> Entry<R> {
+    /// A row as loaded from the database.
+    pub fn loaded(row: R) -> Self {
+        Self {
+            row,
+            new: false,
+            changed: false,
+        }
+    }
+}
+
+/// One table's rows in the batch: by key, `None` = known not to exist. Each change records
+/// what it replaced (`None` outside: the key was not cached at all) so a job can be undone.
 #[derive(Debug)]
-enum Undo {
-    Stock(PairKey, Option<Option<StockEntry>>),
-    Reservation(ReservationId, Option<Option<ReservationEntry>>),
+pub(super) struct Table<K, R> {
+    rows: HashMap<K, Option<Entry<R>>>,
+    undo: Vec<(K, Option<Option<Entry<R>>>)>,
 }
 
-/// A point in the unit a job can be undone to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mark {
-    undo: usize,
-    events: usize,
+impl<K, R> Default for Table<K, R> {
+    fn default() -> Self {
+        Self {
+            rows: HashMap::new(),
+            undo: Vec::new(),
+        }
+    }
 }
 
-/// The batch's rows and buffered writes.
-#[derive(Debug, Default)]
-pub(super) struct Unit {
-    /// Stock rows by (product, store): `None` = no such row (known, locked out of nothing).
-    pub stock: HashMap<PairKey, Option<StockEntry>>,
-    /// Reservations by id: `None` = no such reservation.
-    pub reservations: HashMap<ReservationId, Option<ReservationEntry>>,
-    /// Whether each product asked about exists.
-    pub products: HashMap<ProductId, bool>,
-    /// The events to append, in the order the jobs appended them.
-    pub events: Vec<EventRow>,
-    undo: Vec<Undo>,
-}
-
-impl Unit {
-    /// Forgets everything: the start of a batch (or of its rerun).
-    pub fn clear(&mut self) {
-        self.stock.clear();
-        self.reservations.clear();
-        self.products.clear();
-        self.events.clear();
+impl<K: Hash + Eq + Clone, R: Clone> Table<K, R> {
+    fn clear(&mut self) {
+        self.rows.clear();
         self.undo.clear();
     }
 
-    /// Where the unit stands now.
-    pub fn mark(&self) -> Mark {
-        Mark {
-            undo: self.undo.len(),
-            events: self.events.len(),
-        }
+    /// Whether the batch knows `key` (loaded, created, or known missing).
+    pub fn knows(&self, key: &K) -> bool {
+        self.rows.contains_key(key)
     }
 
-    /// Puts back every value changed since `mark` and drops the events appended since.
-    /// Rows loaded since stay cached (they are what the database holds, and stay locked).
-    pub fn undo_to(&mut self, mark: Mark) {
-        while self.undo.len() > mark.undo {
-            match self.undo.pop() {
-                Some(Undo::Stock(key, before)) => restore(&mut self.stock, key, before),
-                Some(Undo::Reservation(id, before)) => restore(&mut self.reservations, id, before),
-                None => break,
-            }
-        }
-        self.events.truncate(mark.events);
+    /// The row of `key`, when the batch knows it exists.
+    pub fn get(&self, key: &K) -> Option<&R> {
+        self.rows.get(key).and_then(|e| e.as_ref().map(|e| &e.row))
     }
 
-    /// The loaded stock row of `key`, to change: its old value goes to the undo log and the
-    /// flush will write it. `None` when the row does not exist (or was not loaded).
-    pub fn stock_mut(&mut self, key: &PairKey) -> Option<&mut StockRow> {
-        let before = self.stock.get(key).cloned();
-        match self.stock.get_mut(key) {
+    /// Records what the database holds for `key` (a load: not a change, never undone).
+    pub fn loaded(&mut self, key: K, row: Option<R>) {
+        self.rows.insert(key, row.map(Entry::loaded));
+    }
+
+    /// The row of `key`, to change: its old value goes to the undo log and the flush will
+    /// write it. `None` when the row does not exist (or was not loaded).
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut R> {
+        let before = self.rows.get(key).cloned();
+        match self.rows.get_mut(key) {
             Some(Some(entry)) => {
-                self.undo.push(Undo::Stock(key.clone(), before));
-                entry.changed = true;
-                Some(&mut entry.row)
-            }
-            _ => None,
-        }
-    }
-
-    /// The reservation `id` (loaded or created by this batch), to change, with the same
-    /// bookkeeping as [`Unit::stock_mut`].
-    pub fn reservation_mut(&mut self, id: &ReservationId) -> Option<&mut ReservationRow> {
-        let before = self.reservations.get(id).cloned();
-        match self.reservations.get_mut(id) {
-            Some(Some(entry)) => {
-                self.undo.push(Undo::Reservation(id.clone(), before));
+                self.undo.push((key.clone(), before));
                 if !entry.new {
                     entry.changed = true;
                 }
@@ -125,32 +94,95 @@ impl Unit {
         }
     }
 
-    /// Adds a reservation this batch creates.
-    pub fn insert_reservation(&mut self, row: ReservationRow) {
-        let before = self.reservations.get(&row.id).cloned();
-        self.undo.push(Undo::Reservation(row.id.clone(), before));
-        self.reservations.insert(
-            row.id.clone(),
-            Some(ReservationEntry {
+    /// Adds a row this batch creates.
+    pub fn insert(&mut self, key: K, row: R) {
+        let before = self.rows.get(&key).cloned();
+        self.undo.push((key.clone(), before));
+        self.rows.insert(
+            key,
+            Some(Entry {
                 row,
                 new: true,
                 changed: false,
             }),
         );
     }
+
+    /// Every row the batch knows exists.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry<R>> {
+        self.rows.values().flatten()
+    }
+
+    fn undo_to(&mut self, len: usize) {
+        while self.undo.len() > len {
+            let Some((key, before)) = self.undo.pop() else {
+                break;
+            };
+            match before {
+                Some(value) => {
+                    self.rows.insert(key, value);
+                }
+                None => {
+                    self.rows.remove(&key);
+                }
+            }
+        }
+    }
 }
 
-fn restore<K: std::hash::Hash + Eq, V>(
-    map: &mut HashMap<K, Option<V>>,
-    key: K,
-    before: Option<Option<V>>,
-) {
-    match before {
-        Some(value) => {
-            map.insert(key, value);
+/// A point in the unit a job can be undone to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    stock: usize,
+    reservations: usize,
+    holds: usize,
+    events: usize,
+}
+
+/// The batch's rows and buffered writes.
+#[derive(Debug, Default)]
+pub(super) struct Unit {
+    /// Stock rows by (product, store).
+    pub stock: Table<PairKey, StockRow>,
+    /// Reservations by id.
+    pub reservations: Table<ReservationId, ReservationRow>,
+    /// Holds by id.
+    pub holds: Table<HoldId, HoldRow>,
+    /// The holds whose lines were loaded (so every line of theirs is in `reservations`).
+    pub hold_lines_loaded: HashSet<HoldId>,
+    /// Whether each product asked about exists.
+    pub products: HashMap<ProductId, bool>,
+    /// The events to append, in the order the jobs appended them.
+    pub events: Vec<EventRow>,
+}
+
+impl Unit {
+    /// Forgets everything: the start of a batch (or of its rerun).
+    pub fn clear(&mut self) {
+        self.stock.clear();
+        self.reservations.clear();
+        self.holds.clear();
+        self.hold_lines_loaded.clear();
+        self.products.clear();
+        self.events.clear();
+    }
+
+    /// Where the unit stands now.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            stock: self.stock.undo.len(),
+            reservations: self.reservations.undo.len(),
+            holds: self.holds.undo.len(),
+            events: self.events.len(),
         }
-        None => {
-            map.remove(&key);
-        }
+    }
+
+    /// Puts back every value changed since `mark` and drops the events appended since.
+    /// Rows loaded since stay cached (they are what the database holds, and stay locked).
+    pub fn undo_to(&mut self, mark: Mark) {
+        self.stock.undo_to(mark.stock);
+        self.reservations.undo_to(mark.reservations);
+        self.holds.undo_to(mark.holds);
+        self.events.truncate(mark.events);
     }
 }

@@ -303,3 +303,93 @@ async fn a_reservation_made_and_confirmed_in_one_batch_is_stored_confirmed() {
     let seqs: Vec<&str> = seqs.iter().map(|(t,)| t.as_str()).collect();
     assert_eq!(seqs, ["reservation.created", "reservation.confirmed"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_hold_leaves_nothing_and_a_held_one_confirms_whole() {
+    use crate::ops::holds::{self, HoldInput, HoldItem, HoldOutcome};
+    let db = database(5).await;
+    // A second store of the same product, with 2 units.
+    let mut conn = PgConnection::connect(&db.url).await.expect("connecting");
+    sqlx::query(
+        "INSERT INTO stock (product_id, store_id, quantity, reserved, version, created_at, \
+         updated_at) VALUES ($1::uuid, 's2', 2, 0, 1, now(), now())",
+    )
+    .bind(db.product.as_str())
+    .execute(&mut conn)
+    .await
+    .expect("a second stock row");
+    let s2 = StoreId::parse("s2").expect("a store id");
+    let hold_of = |units_s1: i64, units_s2: i64| HoldInput {
+        customer_id: "c".into(),
+        ttl: chrono::Duration::seconds(600),
+        allow_partial: false,
+        items: vec![
+            HoldItem {
+                product_id: db.product.clone(),
+                store_id: db.store.clone(),
+                quantity: PositiveQuantity::parse(units_s1).expect("positive"),
+            },
+            HoldItem {
+                product_id: db.product.clone(),
+                store_id: s2.clone(),
+                quantity: PositiveQuantity::parse(units_s2).expect("positive"),
+            },
+        ],
+    };
+    let declared = Declared {
+        pairs: vec![
+            (db.product.clone(), db.store.clone()),
+            (db.product.clone(), s2.clone()),
+        ],
+        ..Declared::default()
+    };
+    let (writer, thread) = PgWriter::start(&db.url, 64).expect("writer");
+    // The first line fits, the second does not: refused whole, while a reservation in the
+    // same batch commits.
+    let too_much = hold_of(2, 3);
+    let refused = writer.write(declared.clone(), move |tx| {
+        holds::create_hold(tx, &too_much, &time::now())
+    });
+    let (refused, neighbour) = tokio::join!(refused, reserve(&writer, &db, 1));
+    assert!(
+        matches!(refused, Err(OpError::ShortLines(_))),
+        "{refused:?}"
+    );
+    neighbour.expect("the neighbour commits");
+    let fits = hold_of(2, 2);
+    let hold = writer
+        .write(declared.clone(), move |tx| {
+            holds::create_hold(tx, &fits, &time::now())
+        })
+        .await
+        .expect("held");
+    assert_eq!(hold.lines.len(), 2);
+    let id = hold.hold.id.clone();
+    let confirmed = writer
+        .write(Declared::default(), move |tx| {
+            holds::confirm_hold(tx, &id, &time::now())
+        })
+        .await
+        .expect("confirmed");
+    assert!(matches!(confirmed, HoldOutcome::Done(_)));
+    thread.stop().await;
+    let rows: Vec<(String, i64, i64)> =
+        sqlx::query_as("SELECT store_id, quantity, reserved FROM stock ORDER BY store_id")
+            .fetch_all(&mut conn)
+            .await
+            .expect("stock");
+    // s1: 5 on hand, 2 sold by the hold, 1 reserved by the neighbour; s2: 2 sold.
+    assert_eq!(rows, [("s1".to_owned(), 3, 1), ("s2".to_owned(), 0, 0)]);
+    let (holds, statuses): (i64, Vec<String>) = (
+        sqlx::query_scalar("SELECT count(*) FROM holds")
+            .fetch_one(&mut conn)
+            .await
+            .expect("holds"),
+        sqlx::query_scalar("SELECT status FROM reservations ORDER BY status")
+            .fetch_all(&mut conn)
+            .await
+            .expect("lines"),
+    );
+    assert_eq!(holds, 1, "the refused hold's row was undone");
+    assert_eq!(statuses, ["CONFIRMED", "CONFIRMED", "PENDING"]);
+}
