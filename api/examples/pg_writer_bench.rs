@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use inventory_api::domain::{PositiveQuantity, ProductId, StoreId};
 use inventory_api::ops::reservations::{self, ReserveInput};
-use inventory_api::store::postgres::Declared;
+use inventory_api::store::Declared;
 use inventory_api::writer::postgres::PgWriter;
 use inventory_shared::test_support::PgServer;
 use inventory_shared::time;

@@ -31,6 +31,7 @@
 pub mod events;
 pub mod holds;
 pub mod keys;
+pub mod nesting;
 pub mod postgres;
 pub mod products;
 pub mod reservations;
@@ -40,9 +41,12 @@ pub mod stock;
 pub use events::EventTx;
 pub use holds::HoldTx;
 pub use keys::KeyTx;
+pub use nesting::NestTx;
 pub use products::ProductTx;
 pub use reservations::ReservationTx;
 pub use stock::StockTx;
+
+use crate::domain::{ProductId, ReservationId, StoreId};
 
 #[cfg(test)]
 mod tests;
@@ -63,6 +67,31 @@ pub enum StoreError {
 /// The result of a [`Tx`] method.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The rows a write will act on, said before it runs. SQLite ignores it (its writer holds
+/// the whole file); PostgreSQL's writer locks a batch's declared rows up front in one global
+/// order, so batches on two replicas never wait for each other in a cycle. Declaring is an
+/// optimisation and a deadlock guard, not a promise: a row not declared is locked when a
+/// job first reaches it (and a deadlock that causes reruns the batch).
+#[derive(Debug, Default, Clone)]
+pub struct Declared {
+    /// Stock rows, as (product, store).
+    pub pairs: Vec<(ProductId, StoreId)>,
+    /// Reservations acted on by id (confirm, cancel, extend, expire); their stock rows are
+    /// locked after them.
+    pub reservations: Vec<ReservationId>,
+    /// Products whose existence a job checks.
+    pub products: Vec<ProductId>,
+}
+
+impl Declared {
+    /// Adds `other`'s rows.
+    pub fn extend(&mut self, other: &Declared) {
+        self.pairs.extend(other.pairs.iter().cloned());
+        self.reservations.extend(other.reservations.iter().cloned());
+        self.products.extend(other.products.iter().cloned());
+    }
+}
+
 /// A write transaction, as the inventory rules see it: every part below, one per area (a file
 /// each, so a backend's code for one area reads in one place). Every method acts inside the
 /// transaction the caller runs (the writer's batch); nothing here commits.
@@ -72,6 +101,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// A backend whose column is a timestamp type converts at its edge (PostgreSQL binds the text
 /// as `timestamptz`, which reads that form exactly, and formats what it reads back with
 /// `to_db`), so the rules and the typed rows see one form on both backends.
-pub trait Tx: StockTx + ProductTx + ReservationTx + HoldTx + KeyTx + EventTx {}
+pub trait Tx: StockTx + ProductTx + ReservationTx + HoldTx + KeyTx + EventTx + NestTx {}
 
-impl<T> Tx for T where T: StockTx + ProductTx + ReservationTx + HoldTx + KeyTx + EventTx + ?Sized {}
+impl<T> Tx for T where
+    T: StockTx + ProductTx + ReservationTx + HoldTx + KeyTx + EventTx + NestTx + ?Sized
+{
+}

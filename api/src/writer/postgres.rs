@@ -22,8 +22,9 @@ use anyhow::{Context, anyhow};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ops::{OpError, OpResult};
+use crate::store::Declared;
 use crate::store::Tx;
-use crate::store::postgres::{Declared, Failure, PgTx};
+use crate::store::postgres::{Failure, PgTx};
 
 /// How many times a batch that hit a deadlock or serialization failure is run again.
 pub const RERUNS: usize = 3;

@@ -22,6 +22,7 @@ mod flush;
 mod holds;
 mod keys;
 mod load;
+mod nesting;
 mod products;
 mod reservations;
 mod stock;
@@ -34,31 +35,8 @@ use sqlx::{Connection, PgConnection};
 use tokio::runtime::Runtime;
 
 use self::unit::{Mark, PairKey, Unit};
-use super::{StoreError, StoreResult};
-use crate::domain::{ProductId, ReservationId, StoreId};
-
-/// The rows a job will act on, said before the batch runs so they are locked up front, in
-/// order. Declaring is an optimisation and a deadlock guard, not a promise: a row not
-/// declared is locked when a job first reaches it.
-#[derive(Debug, Default, Clone)]
-pub struct Declared {
-    /// Stock rows, as (product, store).
-    pub pairs: Vec<(ProductId, StoreId)>,
-    /// Reservations acted on by id (confirm, cancel, extend, expire); their stock rows are
-    /// locked after them.
-    pub reservations: Vec<ReservationId>,
-    /// Products whose existence a job checks.
-    pub products: Vec<ProductId>,
-}
-
-impl Declared {
-    /// Adds `other`'s rows.
-    pub fn extend(&mut self, other: &Declared) {
-        self.pairs.extend(other.pairs.iter().cloned());
-        self.reservations.extend(other.reservations.iter().cloned());
-        self.products.extend(other.products.iter().cloned());
-    }
-}
+use super::{Declared, StoreError, StoreResult};
+use crate::domain::{ProductId, ReservationId};
 
 /// Why a batch cannot commit.
 #[derive(Debug)]
@@ -96,6 +74,8 @@ pub struct PgTx {
     runtime: Runtime,
     conn: PgConnection,
     unit: Unit,
+    /// The marks of the open nested parts (`NestTx`), innermost last.
+    nests: Vec<Mark>,
     failure: Option<Failure>,
 }
 
@@ -122,6 +102,7 @@ impl PgTx {
             runtime,
             conn,
             unit: Unit::default(),
+            nests: Vec::new(),
             failure: None,
         })
     }
@@ -131,6 +112,7 @@ impl PgTx {
     /// product, store). On an error the transaction is rolled back.
     pub fn begin(&mut self, declared: &Declared) -> Result<(), Failure> {
         self.unit.clear();
+        self.nests.clear();
         self.failure = None;
         let result = self.runtime.block_on(async {
             sqlx::raw_sql("BEGIN")

@@ -177,6 +177,14 @@ impl Unit {
         }
     }
 
+    /// A number that grows with every change the unit records (see `NestTx::change_count`).
+    pub fn change_count(&self) -> u64 {
+        (self.stock.undo.len()
+            + self.reservations.undo.len()
+            + self.holds.undo.len()
+            + self.events.len()) as u64
+    }
+
     /// Puts back every value changed since `mark` and drops the events appended since.
     /// Rows loaded since stay cached (they are what the database holds, and stay locked).
     pub fn undo_to(&mut self, mark: Mark) {

@@ -9,6 +9,7 @@
 mod events;
 mod holds;
 mod keys;
+mod nesting;
 mod products;
 mod reservations;
 mod stock;

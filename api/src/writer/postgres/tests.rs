@@ -13,7 +13,7 @@ use super::PgWriter;
 use crate::domain::{PositiveQuantity, ProductId, ReservationId, StoreId};
 use crate::ops::OpError;
 use crate::ops::reservations::{self, ConfirmOutcome, ReserveInput};
-use crate::store::postgres::Declared;
+use crate::store::Declared;
 
 struct Db {
     _server: PgServer,
