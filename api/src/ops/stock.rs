@@ -5,13 +5,15 @@
 //! Read-then-write is safe here because of what the seam promises: a rule reads the row and
 //! changes it inside one transaction that holds the row from before the read until commit
 //! (SQLite's write lock, taken by the writer's `BEGIN IMMEDIATE`; PostgreSQL's `FOR UPDATE` row
-//! lock, taken up front by the unit of work), so no other writer changes it in between; nor
-//! creates a row read as missing (a transfer's destination): on PostgreSQL the product's row,
-//! which the unit of work locks too, serialises that. The
-//! changes still carry their guard ([`StockTx::set_quantity`](crate::store::StockTx::set_quantity)'s
-//! expected version, [`StockTx::transfer_out_units`](crate::store::StockTx::transfer_out_units)'s
-//! "at least n available"); a refusal there would mean the row changed while held, which is a
-//! storage failure, not an answer.
+//! lock, taken up front by the unit of work), so no other writer changes it in between, nor
+//! creates a row read as missing (a transfer's destination: on PostgreSQL the product's row,
+//! which the unit of work locks too, serialises that). The changes still carry their guards
+//! ([`StockTx::set_quantity`]'s expected version, [`StockTx::transfer_out_units`]'s "at least n
+//! available"); a refusal there would mean the row changed while held, which is a storage
+//! failure, not an answer.
+//!
+//! [`StockTx::set_quantity`]: crate::store::StockTx::set_quantity
+//! [`StockTx::transfer_out_units`]: crate::store::StockTx::transfer_out_units
 
 use inventory_shared::events::{NewEvent, StockCreated, StockTransferred, StockUpdated};
 use inventory_shared::time::{self, Timestamp};
