@@ -328,7 +328,13 @@ impl Generator<'_> {
             let product = products::insert_product(self.conn, &input, at)?;
             for store in &stores {
                 let quantity = Quantity::from_stored(500 + self.rng.below(1500) as i64);
-                stock::create_stock(self.conn, &product.id, store, quantity, at)?;
+                stock::create_stock(
+                    &mut SqliteTx::new(self.conn),
+                    &product.id,
+                    store,
+                    quantity,
+                    at,
+                )?;
                 rows.push((product.id.clone(), store.clone()));
                 self.step()?;
             }
@@ -401,7 +407,15 @@ impl Generator<'_> {
                 let change = stock::QuantityChange::Add(Adjustment::from_stored(
                     1 + self.rng.below(20) as i64,
                 ));
-                stock::change_quantity(self.conn, product, store, change, None, None, &at)?;
+                stock::change_quantity(
+                    &mut SqliteTx::new(self.conn),
+                    product,
+                    store,
+                    change,
+                    None,
+                    None,
+                    &at,
+                )?;
                 adjusted += 1;
             }
             self.step()?;

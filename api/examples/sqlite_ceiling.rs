@@ -64,7 +64,7 @@ fn main() -> anyhow::Result<()> {
         let store =
             StoreId::parse(&format!("BENCH-STORE-{}", p % 8)).map_err(anyhow::Error::msg)?;
         let units = Quantity::new_const(1_000_000_000);
-        stock::create_stock(&conn, &product.id, &store, units, &at)?;
+        stock::create_stock(&mut SqliteTx::new(&conn), &product.id, &store, units, &at)?;
         inputs.push(reservations::ReserveInput {
             product_id: product.id,
             store_id: store,

@@ -110,7 +110,8 @@ pub async fn seed(state: &AppState) -> OpResult<Seeded> {
             let created = state
                 .writer
                 .write(move |conn| {
-                    stock::create_stock(conn, &product_id, &store, quantity, &time::now())
+                    let tx = &mut crate::store::sqlite::SqliteTx::new(conn);
+                    stock::create_stock(tx, &product_id, &store, quantity, &time::now())
                 })
                 .await;
             match created {

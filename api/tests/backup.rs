@@ -22,7 +22,7 @@ async fn history(app: &TestApp, product: &str) {
             .write(move |conn| {
                 for _ in 0..1000 {
                     stock::change_quantity(
-                        conn,
+                        &mut inventory_api::store::sqlite::SqliteTx::new(conn),
                         &product,
                         &store,
                         stock::QuantityChange::Add(Adjustment::new_const(1)),

@@ -128,7 +128,8 @@ fn write_history(settings: &DatabaseSettings, events: i64) {
         };
         let product = products::insert_product(&conn, &input, &now).expect("product");
         for store in [&mad, &bcn] {
-            stock::create_stock(&conn, &product.id, store, million, &now).expect("stock");
+            stock::create_stock(&mut SqliteTx::new(&conn), &product.id, store, million, &now)
+                .expect("stock");
         }
         ids.push(product.id);
     }
@@ -140,7 +141,7 @@ fn write_history(settings: &DatabaseSettings, events: i64) {
         match i % 4 {
             0 | 1 => {
                 stock::change_quantity(
-                    &conn,
+                    &mut SqliteTx::new(&conn),
                     product,
                     store,
                     stock::QuantityChange::Add(Adjustment::parse(1).expect("1")),

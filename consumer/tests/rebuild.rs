@@ -61,7 +61,7 @@ fn write_history(settings: &DatabaseSettings) {
         for store in &stores[..3] {
             attempt(&conn, |c| {
                 stock::create_stock(
-                    c,
+                    &mut SqliteTx::new(c),
                     &product.id,
                     store,
                     Quantity::parse(1_000).expect("1000"),
@@ -82,7 +82,7 @@ fn write_history(settings: &DatabaseSettings) {
         let done = match rng.below(7) {
             0 => attempt(&conn, |c| {
                 stock::change_quantity(
-                    c,
+                    &mut SqliteTx::new(c),
                     product,
                     store,
                     stock::QuantityChange::Add(
@@ -98,7 +98,7 @@ fn write_history(settings: &DatabaseSettings) {
                 let to = &stores[rng.below(stores.len() as u64) as usize];
                 to != store
                     && attempt(&conn, |c| {
-                        stock::transfer(c, product, store, to, one, None, &now)
+                        stock::transfer(&mut SqliteTx::new(c), product, store, to, one, None, &now)
                     })
                     .is_some()
             }

@@ -68,7 +68,7 @@ fn write_history(
             for name in STORES {
                 attempt(conn, |c| {
                     stock::create_stock(
-                        c,
+                        &mut SqliteTx::new(c),
                         &product.id,
                         &store(name),
                         Quantity::parse(500).expect("500"),
@@ -90,7 +90,15 @@ fn write_history(
                 let delta = stock::QuantityChange::Add(
                     Adjustment::parse(rng.below(9) as i64 + 1).expect("1..=9"),
                 );
-                stock::change_quantity(c, product, &store, delta, None, None, at)
+                stock::change_quantity(
+                    &mut SqliteTx::new(c),
+                    product,
+                    &store,
+                    delta,
+                    None,
+                    None,
+                    at,
+                )
             })
             .is_some(),
             1 | 2 => {

@@ -14,6 +14,7 @@ use super::statuses::{self, Answer};
 use super::tags::ApiTags;
 use crate::ops::bulk::{self, BulkItem, BulkMode, ItemOutcome, ItemResult};
 use crate::state::AppState;
+use crate::store::sqlite::SqliteTx;
 
 /// The bulk stock route.
 pub struct BulkApi(pub AppState);
@@ -89,7 +90,7 @@ impl BulkApi {
             .collect();
         let answer = write.write(
             &self.0,
-            move |conn| bulk::sync_stock(conn, &items, mode, &time::now()),
+            move |conn| bulk::sync_stock(&mut SqliteTx::new(conn), &items, mode, &time::now()),
             move |result| {
                 let results: Vec<BulkItemResult> = result?.into_iter().map(result_of).collect();
                 let refused = results

@@ -20,6 +20,7 @@ use super::types::{IfMatch, PositiveQuantity, ProductId, Quantity, StoreId};
 use crate::ops::stock::{self, QuantityChange};
 use crate::ops::stock_lists;
 use crate::state::AppState;
+use crate::store::sqlite::SqliteTx;
 
 /// Stock routes.
 pub struct StockApi(pub AppState);
@@ -65,7 +66,7 @@ impl StockApi {
             &self.0,
             move |conn| {
                 stock::create_stock(
-                    conn,
+                    &mut SqliteTx::new(conn),
                     &b.product_id,
                     &b.store_id,
                     b.initial_quantity,
@@ -203,7 +204,7 @@ impl StockApi {
         store_id: Path<StoreId>,
     ) -> Answer<OneRow, statuses::ReadParamsOne> {
         Ok(one_row(self.0.point.read(|c| {
-            stock::get_stock(c, &product_id.0, &store_id.0)
+            stock::get_stock(&mut SqliteTx::new(c), &product_id.0, &store_id.0)
         })?))
     }
 
@@ -225,7 +226,7 @@ impl StockApi {
         let row = self
             .0
             .point
-            .read(|c| stock::get_stock(c, &product_id.0, &store_id.0))?;
+            .read(|c| stock::get_stock(&mut SqliteTx::new(c), &product_id.0, &store_id.0))?;
         Ok(Json(Availability {
             available: row.available(),
             sufficient: row.available() >= quantity.0.get(),
@@ -333,7 +334,7 @@ impl StockApi {
             &self.0,
             move |conn| {
                 let t = stock::transfer(
-                    conn,
+                    &mut SqliteTx::new(conn),
                     &b.product_id,
                     &b.from_store_id,
                     &b.to_store_id,
@@ -372,7 +373,7 @@ impl StockApi {
                 &self.0,
                 move |conn| {
                     stock::change_quantity(
-                        conn,
+                        &mut SqliteTx::new(conn),
                         &product_id,
                         &store_id,
                         change,

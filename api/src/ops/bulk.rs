@@ -8,14 +8,16 @@
 //! nothing is applied. In per-item mode the refused items are reported and the others kept;
 //! that is safe because every refusal happens before its item writes anything. A storage
 //! failure always fails the whole call.
+//!
+//! Written against the storage seam ([`crate::store::Tx`]), through the stock rules; no SQL.
 
 use inventory_shared::time::Timestamp;
-use rusqlite::Connection;
 
 use super::error::ItemRefusal;
-use super::stock::{QuantityChange, StockRow, change_quantity, create_stock, stock_row};
+use super::stock::{QuantityChange, StockRow, change_quantity, create_stock};
 use super::{OpError, OpResult};
 use crate::domain::{ProductId, Quantity, StoreId};
+use crate::store::Tx;
 
 /// How refusals are handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,22 +65,14 @@ pub struct ItemResult {
     pub outcome: Result<ItemOutcome, OpError>,
 }
 
-fn set_one(conn: &Connection, item: &BulkItem, at: &Timestamp) -> OpResult<ItemOutcome> {
-    let Some(before) = stock_row(conn, &item.product_id, &item.store_id)? else {
-        return create_stock(conn, &item.product_id, &item.store_id, item.quantity, at)
+fn set_one<T: Tx + ?Sized>(tx: &mut T, item: &BulkItem, at: &Timestamp) -> OpResult<ItemOutcome> {
+    let Some(before) = tx.stock_row(&item.product_id, &item.store_id)? else {
+        return create_stock(tx, &item.product_id, &item.store_id, item.quantity, at)
             .map(ItemOutcome::Created);
     };
     let set = QuantityChange::Set(item.quantity);
     let reason = item.reason.as_deref();
-    let row = change_quantity(
-        conn,
-        &item.product_id,
-        &item.store_id,
-        set,
-        None,
-        reason,
-        at,
-    )?;
+    let row = change_quantity(tx, &item.product_id, &item.store_id, set, None, reason, at)?;
     Ok(if row.version == before.version {
         ItemOutcome::Unchanged(row)
     } else {
@@ -87,15 +81,23 @@ fn set_one(conn: &Connection, item: &BulkItem, at: &Timestamp) -> OpResult<ItemO
 }
 
 /// Sets every item's quantity in request order (see the module docs for the modes).
-pub fn sync_stock(
-    conn: &Connection,
+///
+/// What it needs from a PostgreSQL unit of work: every row it touches is known from the input
+/// before it runs, so the job declares them all up front: each item's (product, store) stock
+/// row, locked `FOR UPDATE` in (product, store) order (a pair with no row yet is created by the
+/// item, under the product's lock), and each item's product row, locked before any event
+/// `seq` is drawn (it answers `product_exists` for a creation, and orders the product's events).
+/// The items run in request order against those held rows; the HTTP edge refuses a request
+/// naming a (product, store) twice, so no item reads another's change.
+pub fn sync_stock<T: Tx + ?Sized>(
+    tx: &mut T,
     items: &[BulkItem],
     mode: BulkMode,
     at: &Timestamp,
 ) -> OpResult<Vec<ItemResult>> {
     let mut results = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        let outcome = match set_one(conn, item, at) {
+        let outcome = match set_one(tx, item, at) {
             Err(e @ (OpError::Storage(_) | OpError::ShuttingDown)) => return Err(e),
             other => other,
         };

@@ -1,59 +1,51 @@
 //! Stock rows (one per product × store) and the changes to them: create, set, adjust,
 //! transfer. Every change bumps `version` and appends its event in the same transaction.
 //!
-//! Read-then-write inside one write transaction is safe here: the transaction holds SQLite's
-//! write lock from `BEGIN IMMEDIATE`, so no other writer can change the row in between. The
-//! updates still carry `version = ?` as a second guard.
+//! The rules are written against the storage seam ([`crate::store::Tx`]) and hold no SQL.
+//! Read-then-write is safe here because of what the seam promises: a rule reads the row and
+//! changes it inside one transaction that holds the row from before the read until commit
+//! (SQLite's write lock, taken by the writer's `BEGIN IMMEDIATE`; PostgreSQL's `FOR UPDATE` row
+//! lock, taken up front by the unit of work), so no other writer changes it in between, nor
+//! creates a row read as missing (a transfer's destination: on PostgreSQL the product's row,
+//! which the unit of work locks too, serialises that). The changes still carry their guards
+//! ([`StockTx::set_quantity`]'s expected version, [`StockTx::transfer_out_units`]'s "at least n
+//! available"); a refusal there would mean the row changed while held, which is a storage
+//! failure, not an answer.
+//!
+//! [`StockTx::set_quantity`]: crate::store::StockTx::set_quantity
+//! [`StockTx::transfer_out_units`]: crate::store::StockTx::transfer_out_units
 
 use inventory_shared::events::{NewEvent, StockCreated, StockTransferred, StockUpdated};
-use inventory_shared::outbox::append_event;
 use inventory_shared::time::{self, Timestamp};
-use rusqlite::{Connection, OptionalExtension, params};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::{MAX_QUANTITY, OpError, OpResult};
 pub use crate::domain::StockRow;
 use crate::domain::{Adjustment, PositiveQuantity, ProductId, Quantity, StoreId};
-pub use crate::store::sqlite::{product_exists, stock_row};
+use crate::store::Tx;
 
-/// Maps a stock row read with sqlx (the lists), by column name.
-impl<'r> sqlx::FromRow<'r, SqliteRow> for StockRow {
-    fn from_row(row: &'r SqliteRow) -> sqlx::Result<Self> {
-        Ok(Self {
-            product_id: ProductId::from_stored(row.try_get("product_id")?),
-            store_id: StoreId::from_stored(row.try_get("store_id")?),
-            quantity: Quantity::from_stored(row.try_get("quantity")?),
-            reserved: Quantity::from_stored(row.try_get("reserved")?),
-            version: row.try_get("version")?,
-            updated_at: row.try_get("updated_at")?,
-        })
-    }
+/// A guarded change refused on a row the transaction holds: the seam's promise broke, so it is
+/// a storage failure (500), as the driver's "no row" was before the seam.
+fn changed_while_held(product_id: &ProductId, store_id: &StoreId) -> OpError {
+    OpError::Storage(anyhow::anyhow!(
+        "stock row ({}, {}) changed while the transaction held it",
+        product_id.as_str(),
+        store_id.as_str()
+    ))
 }
 
 /// Creates the stock row of a product in a store (`stock.created`).
-pub fn create_stock(
-    conn: &Connection,
+pub fn create_stock<T: Tx + ?Sized>(
+    tx: &mut T,
     product_id: &ProductId,
     store_id: &StoreId,
     quantity: Quantity,
     at: &Timestamp,
 ) -> OpResult<StockRow> {
-    if !product_exists(conn, product_id)? {
+    if !tx.product_exists(product_id)? {
         return Err(OpError::ProductNotFound(product_id.as_str().to_owned()));
     }
     let now = time::to_db(at);
-    let row = conn
-        .prepare_cached(
-            "INSERT INTO stock (product_id, store_id, quantity, reserved, version, created_at, \
-             updated_at) VALUES (?1, ?2, ?3, 0, 1, ?4, ?4) ON CONFLICT (product_id, store_id) \
-             DO NOTHING RETURNING product_id, store_id, quantity, reserved, version, updated_at",
-        )?
-        .query_row(
-            params![product_id.as_str(), store_id.as_str(), quantity.get(), now],
-            StockRow::from_row,
-        )
-        .optional()?;
+    let row = tx.create_stock_row(product_id, store_id, quantity, &now)?;
     let row = row.ok_or_else(|| OpError::StockExists {
         product_id: product_id.as_str().to_owned(),
         store_id: store_id.as_str().to_owned(),
@@ -65,7 +57,7 @@ pub fn create_stock(
         reason: "initial_stock".to_owned(),
         version: row.version,
     });
-    append_event(conn, &event, at)?;
+    tx.append_event(&event, at)?;
     Ok(row)
 }
 
@@ -79,8 +71,8 @@ pub enum QuantityChange {
 }
 
 /// Sets or adjusts on-hand units (`stock.updated`), honouring `If-Match`.
-pub fn change_quantity(
-    conn: &Connection,
+pub fn change_quantity<T: Tx + ?Sized>(
+    tx: &mut T,
     product_id: &ProductId,
     store_id: &StoreId,
     change: QuantityChange,
@@ -88,7 +80,8 @@ pub fn change_quantity(
     reason: Option<&str>,
     at: &Timestamp,
 ) -> OpResult<StockRow> {
-    let current = stock_row(conn, product_id, store_id)?
+    let current = tx
+        .stock_row(product_id, store_id)?
         .ok_or_else(|| OpError::stock_not_found(product_id, store_id))?;
     if let Some(expected) = expected_version
         && expected != current.version
@@ -109,7 +102,8 @@ pub fn change_quantity(
             reserved,
         });
     }
-    if new_quantity > MAX_QUANTITY {
+    // Not below `reserved` (never negative), so out of range means above the largest.
+    let Ok(target) = Quantity::parse(new_quantity) else {
         let field = match change {
             QuantityChange::Set(_) => "quantity",
             QuantityChange::Add(_) => "adjustment",
@@ -118,28 +112,21 @@ pub fn change_quantity(
             field,
             message: format!("the result ({new_quantity}) would exceed {MAX_QUANTITY} units"),
         });
-    }
+    };
     // Nothing changes: no version bump, no `stock.updated` with `change: 0`; the caller gets
     // the row as it is (If-Match was still checked above).
     if new_quantity == quantity {
         return Ok(current);
     }
-    let row = conn
-        .prepare_cached(
-            "UPDATE stock SET quantity = ?, version = version + 1, updated_at = ? \
-             WHERE product_id = ? AND store_id = ? AND version = ? \
-             RETURNING product_id, store_id, quantity, reserved, version, updated_at",
+    let row = tx
+        .set_quantity(
+            product_id,
+            store_id,
+            target,
+            current.version,
+            &time::to_db(at),
         )?
-        .query_row(
-            params![
-                new_quantity,
-                time::to_db(at),
-                product_id.as_str(),
-                store_id.as_str(),
-                current.version
-            ],
-            StockRow::from_row,
-        )?;
+        .ok_or_else(|| changed_while_held(product_id, store_id))?;
     let default_reason = match change {
         QuantityChange::Set(q) if q.get() > quantity => "restock",
         _ => "adjustment",
@@ -154,7 +141,7 @@ pub fn change_quantity(
         reserved: row.reserved.get(),
         version: row.version,
     });
-    append_event(conn, &event, at)?;
+    tx.append_event(&event, at)?;
     Ok(row)
 }
 
@@ -170,8 +157,8 @@ pub struct Transfer {
 /// Moves available units between two stores of one product in one transaction, creating the
 /// destination row when missing (`stock.transferred`). The two stores must differ
 /// ([`OpError::SameStore`], refused before anything is read or written).
-pub fn transfer(
-    conn: &Connection,
+pub fn transfer<T: Tx + ?Sized>(
+    tx: &mut T,
     product_id: &ProductId,
     from_store: &StoreId,
     to_store: &StoreId,
@@ -184,53 +171,34 @@ pub fn transfer(
             store_id: from_store.as_str().to_owned(),
         });
     }
-    let source = match stock_row(conn, product_id, from_store)? {
+    let source = match tx.stock_row(product_id, from_store)? {
         Some(row) => row,
-        None if !product_exists(conn, product_id)? => {
+        None if !tx.product_exists(product_id)? => {
             return Err(OpError::ProductNotFound(product_id.as_str().to_owned()));
         }
         None => return Err(OpError::stock_not_found(product_id, from_store)),
     };
-    let quantity = quantity.get();
-    if source.available() < quantity {
-        return Err(insufficient(quantity, source.available(), from_store));
+    let units = quantity.get();
+    if source.available() < units {
+        return Err(insufficient(units, source.available(), from_store));
     }
-    let destination = stock_row(conn, product_id, to_store)?;
-    if destination.as_ref().map_or(0, |d| d.quantity.get()) + quantity > MAX_QUANTITY {
+    let destination = tx.stock_row(product_id, to_store)?;
+    if destination.as_ref().map_or(0, |d| d.quantity.get()) + units > MAX_QUANTITY {
         return Err(OpError::OutOfRange {
             field: "quantity",
             message: format!("the destination would exceed {MAX_QUANTITY} units"),
         });
     }
     let now = time::to_db(at);
-    let from = conn
-        .prepare_cached(
-            "UPDATE stock SET quantity = quantity - ?1, version = version + 1, updated_at = ?2 \
-             WHERE product_id = ?3 AND store_id = ?4 AND quantity - reserved >= ?1 \
-             RETURNING product_id, store_id, quantity, reserved, version, updated_at",
-        )?
-        .query_row(
-            params![quantity, now, product_id.as_str(), from_store.as_str()],
-            StockRow::from_row,
-        )?;
-    let to = conn
-        .prepare_cached(
-            "INSERT INTO stock (product_id, store_id, quantity, reserved, version, created_at, \
-             updated_at) VALUES (?1, ?2, ?3, 0, 1, ?4, ?4) \
-             ON CONFLICT (product_id, store_id) DO UPDATE SET \
-             quantity = quantity + excluded.quantity, version = version + 1, \
-             updated_at = excluded.updated_at \
-             RETURNING product_id, store_id, quantity, reserved, version, updated_at",
-        )?
-        .query_row(
-            params![product_id.as_str(), to_store.as_str(), quantity, now],
-            StockRow::from_row,
-        )?;
+    let from = tx
+        .transfer_out_units(product_id, from_store, quantity, &now)?
+        .ok_or_else(|| changed_while_held(product_id, from_store))?;
+    let to = tx.transfer_in_units(product_id, to_store, quantity, &now)?;
     let event = NewEvent::StockTransferred(StockTransferred {
         product_id: product_id.as_str().to_owned(),
         from_store: from_store.as_str().to_owned(),
         to_store: to_store.as_str().to_owned(),
-        quantity,
+        quantity: units,
         reason: reason.unwrap_or("transfer").to_owned(),
         from_new_quantity: from.quantity.get(),
         to_new_quantity: to.quantity.get(),
@@ -238,7 +206,7 @@ pub fn transfer(
         to_version: to.version,
         to_created: destination.is_none(),
     });
-    append_event(conn, &event, at)?;
+    tx.append_event(&event, at)?;
     Ok(Transfer { from, to })
 }
 
@@ -252,11 +220,11 @@ pub(crate) fn insufficient(requested: i64, available: i64, store_id: &StoreId) -
 }
 
 /// One stock row (a point read).
-pub fn get_stock(
-    conn: &Connection,
+pub fn get_stock<T: Tx + ?Sized>(
+    tx: &mut T,
     product_id: &ProductId,
     store_id: &StoreId,
 ) -> OpResult<StockRow> {
-    stock_row(conn, product_id, store_id)?
+    tx.stock_row(product_id, store_id)?
         .ok_or_else(|| OpError::stock_not_found(product_id, store_id))
 }

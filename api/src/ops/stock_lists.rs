@@ -6,12 +6,27 @@
 //! every `available` (the schema keeps `reserved <= quantity`), so one statement serves the first
 //! page and the next ones.
 
-use sqlx::SqlitePool;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
 
 use super::page::{AfterAvailable, AfterText, Page, fetch_count};
 use super::stock::StockRow;
 use super::{OpError, OpResult};
 use crate::domain::{ProductId, Quantity, StoreId};
+
+/// Maps a stock row read with sqlx (the lists), by column name.
+impl<'r> sqlx::FromRow<'r, SqliteRow> for StockRow {
+    fn from_row(row: &'r SqliteRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            product_id: ProductId::from_stored(row.try_get("product_id")?),
+            store_id: StoreId::from_stored(row.try_get("store_id")?),
+            quantity: Quantity::from_stored(row.try_get("quantity")?),
+            reserved: Quantity::from_stored(row.try_get("reserved")?),
+            version: row.try_get("version")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
 
 /// A product's rows after a store id (`''` for the first page).
 pub const PRODUCT_PAGE: &str = "SELECT product_id, store_id, quantity, reserved, version, \
