@@ -1,5 +1,6 @@
 //! The statements that write a batch's changes, set-based: one statement per kind of change,
-//! whatever the batch's size, run just before `COMMIT`. Order: stock rows, holds (new, then
+//! whatever the batch's size, run just before `COMMIT`. Order: stock rows (new, then
+//! changed), holds (new, then
 //! changed), new reservations (their foreign keys name the stock row and the hold), changed
 //! reservations, then the product rows the
 //! events are about are locked (`FOR NO KEY UPDATE`, in id order) and the events inserted:
@@ -19,12 +20,52 @@ use crate::domain::HoldId;
 
 /// Writes everything `unit` changed or created, on the batch's open transaction.
 pub(super) async fn flush(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
+    insert_stock(conn, unit).await?;
     update_stock(conn, unit).await?;
     insert_holds(conn, unit).await?;
     update_holds(conn, unit).await?;
     insert_reservations(conn, unit).await?;
     update_reservations(conn, unit).await?;
     append_events(conn, &unit.events).await
+}
+
+async fn insert_stock(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
+    let rows: Vec<_> = unit
+        .stock
+        .entries()
+        .filter(|e| e.new)
+        .map(|e| &e.row)
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // A row created and changed in one batch is inserted as it ends; its creation time is
+    // then its last change in the batch (a few milliseconds later at most).
+    sqlx::query(
+        "INSERT INTO stock (product_id, store_id, quantity, reserved, version, created_at, \
+                            updated_at) \
+         SELECT product_id, store_id, quantity, reserved, version, updated_at, updated_at \
+         FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
+                     $6::timestamptz[]) \
+              AS u (product_id, store_id, quantity, reserved, version, updated_at)",
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.product_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.store_id.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.quantity.get()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.reserved.get()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.updated_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn update_stock(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {

@@ -8,6 +8,25 @@ use crate::domain::{PositiveQuantity, ProductId, Quantity, ReservationRow, Stock
 use crate::store::{StockTx, StoreError, StoreResult};
 
 impl PgTx {
+    /// Before creating the stock row `key`: locks its product (`FOR NO KEY UPDATE`), which
+    /// every creator of that product's rows takes first, so two replicas never both create
+    /// it; then reads the row again if the batch only knew it as missing (another replica may
+    /// have created it before this lock was granted), and loads it otherwise.
+    fn lock_product_to_create(&mut self, key: &PairKey) -> StoreResult<()> {
+        if self.unit.locked_products.contains(&key.0) {
+            return self.ensure_stock(key);
+        }
+        let ids = [key.0.clone()];
+        self.run("locking a product", async |conn| {
+            load::lock_products(conn, &ids).await
+        })?;
+        self.unit.locked_products.insert(key.0.clone());
+        if self.unit.stock.knows(key) && self.unit.stock.get(key).is_none() {
+            self.unit.stock.forget(key);
+        }
+        self.ensure_stock(key)
+    }
+
     /// Locks and loads the stock row of `key` unless the batch has it (or knows it is missing).
     fn ensure_stock(&mut self, key: &PairKey) -> StoreResult<()> {
         if self.unit.stock.knows(key) {
@@ -89,5 +108,108 @@ impl StockTx for PgTx {
         let key = (product_id.clone(), store_id.clone());
         self.ensure_stock(&key)?;
         Ok(self.unit.stock.get(&key).cloned())
+    }
+
+    fn create_stock_row(
+        &mut self,
+        product_id: &ProductId,
+        store_id: &StoreId,
+        quantity: Quantity,
+        now: &str,
+    ) -> StoreResult<Option<StockRow>> {
+        let key = (product_id.clone(), store_id.clone());
+        self.lock_product_to_create(&key)?;
+        if self.unit.stock.get(&key).is_some() {
+            return Ok(None);
+        }
+        let row = StockRow {
+            product_id: product_id.clone(),
+            store_id: store_id.clone(),
+            quantity,
+            reserved: Quantity::from_stored(0),
+            version: 1,
+            updated_at: now.to_owned(),
+        };
+        self.unit.stock.insert(key, row.clone());
+        Ok(Some(row))
+    }
+
+    fn set_quantity(
+        &mut self,
+        product_id: &ProductId,
+        store_id: &StoreId,
+        quantity: Quantity,
+        expected_version: i64,
+        now: &str,
+    ) -> StoreResult<Option<StockRow>> {
+        let key = (product_id.clone(), store_id.clone());
+        self.ensure_stock(&key)?;
+        let applies = self.unit.stock.get(&key).is_some_and(|row| {
+            row.version == expected_version && quantity.get() >= row.reserved.get()
+        });
+        if !applies {
+            return Ok(None);
+        }
+        Ok(self.unit.stock.get_mut(&key).map(|row| {
+            row.quantity = quantity;
+            row.version += 1;
+            row.updated_at = now.to_owned();
+            row.clone()
+        }))
+    }
+
+    fn transfer_out_units(
+        &mut self,
+        product_id: &ProductId,
+        store_id: &StoreId,
+        quantity: PositiveQuantity,
+        now: &str,
+    ) -> StoreResult<Option<StockRow>> {
+        let key = (product_id.clone(), store_id.clone());
+        self.ensure_stock(&key)?;
+        if !self
+            .unit
+            .stock
+            .get(&key)
+            .is_some_and(|row| row.available() >= quantity.get())
+        {
+            return Ok(None);
+        }
+        Ok(self.unit.stock.get_mut(&key).map(|row| {
+            row.quantity = Quantity::from_stored(row.quantity.get() - quantity.get());
+            row.version += 1;
+            row.updated_at = now.to_owned();
+            row.clone()
+        }))
+    }
+
+    fn transfer_in_units(
+        &mut self,
+        product_id: &ProductId,
+        store_id: &StoreId,
+        quantity: PositiveQuantity,
+        now: &str,
+    ) -> StoreResult<StockRow> {
+        let key = (product_id.clone(), store_id.clone());
+        self.ensure_stock(&key)?;
+        if self.unit.stock.get(&key).is_none() {
+            self.lock_product_to_create(&key)?;
+        }
+        if let Some(row) = self.unit.stock.get_mut(&key) {
+            row.quantity = Quantity::from_stored(row.quantity.get() + quantity.get());
+            row.version += 1;
+            row.updated_at = now.to_owned();
+            return Ok(row.clone());
+        }
+        let row = StockRow {
+            product_id: product_id.clone(),
+            store_id: store_id.clone(),
+            quantity: Quantity::from_stored(quantity.get()),
+            reserved: Quantity::from_stored(0),
+            version: 1,
+            updated_at: now.to_owned(),
+        };
+        self.unit.stock.insert(key, row.clone());
+        Ok(row)
     }
 }

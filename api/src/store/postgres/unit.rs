@@ -108,6 +108,11 @@ impl<K: Hash + Eq + Clone, R: Clone> Table<K, R> {
         );
     }
 
+    /// Forgets what the batch knew of `key` (a cache entry, not a change: it is read again).
+    pub fn forget(&mut self, key: &K) {
+        self.rows.remove(key);
+    }
+
     /// Every row the batch knows exists.
     pub fn entries(&self) -> impl Iterator<Item = &Entry<R>> {
         self.rows.values().flatten()
@@ -150,6 +155,8 @@ pub(super) struct Unit {
     pub holds: Table<HoldId, HoldRow>,
     /// The holds whose lines were loaded (so every line of theirs is in `reservations`).
     pub hold_lines_loaded: HashSet<HoldId>,
+    /// The products this batch locked (`FOR NO KEY UPDATE`) before creating a stock row.
+    pub locked_products: HashSet<ProductId>,
     /// Whether each product asked about exists.
     pub products: HashMap<ProductId, bool>,
     /// The events to append, in the order the jobs appended them.
@@ -163,6 +170,7 @@ impl Unit {
         self.reservations.clear();
         self.holds.clear();
         self.hold_lines_loaded.clear();
+        self.locked_products.clear();
         self.products.clear();
         self.events.clear();
     }

@@ -393,3 +393,111 @@ async fn a_refused_hold_leaves_nothing_and_a_held_one_confirms_whole() {
     assert_eq!(holds, 1, "the refused hold's row was undone");
     assert_eq!(statuses, ["CONFIRMED", "CONFIRMED", "PENDING"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_rows_are_created_once_changed_by_version_and_transferred_into_new_stores() {
+    use crate::domain::{Adjustment, Quantity};
+    use crate::ops::stock::{self, QuantityChange};
+    let db = Arc::new(database(10).await);
+    let (first, first_thread) = PgWriter::start(&db.url, 64).expect("writer 1");
+    let (second, second_thread) = PgWriter::start(&db.url, 64).expect("writer 2");
+    // Two replicas create the same new row at once: one creates it, the other is refused.
+    let s2 = StoreId::parse("s2").expect("a store id");
+    let create = |writer: PgWriter| {
+        let (db, s2) = (db.clone(), s2.clone());
+        async move {
+            writer
+                .write(Declared::default(), move |tx| {
+                    stock::create_stock(
+                        tx,
+                        &db.product,
+                        &s2,
+                        Quantity::parse(4).expect("4"),
+                        &time::now(),
+                    )
+                })
+                .await
+        }
+    };
+    let (a, b) = tokio::join!(create(first.clone()), create(second.clone()));
+    let created = [&a, &b].iter().filter(|r| r.is_ok()).count();
+    let refused = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, Err(OpError::StockExists { .. })))
+        .count();
+    assert_eq!((created, refused), (1, 1), "{a:?} {b:?}");
+    // If-Match: the stale version is refused, the current one applies.
+    let change = |version: i64, delta: i64| {
+        let db = db.clone();
+        move |tx: &mut dyn crate::store::Tx| {
+            stock::change_quantity(
+                tx,
+                &db.product,
+                &db.store,
+                QuantityChange::Add(Adjustment::parse(delta).expect("delta")),
+                Some(version),
+                None,
+                &time::now(),
+            )
+        }
+    };
+    let stale = first.write(declared_pair(&db), change(7, 1)).await;
+    assert!(
+        matches!(stale, Err(OpError::VersionMismatch { .. })),
+        "{stale:?}"
+    );
+    let row = second
+        .write(declared_pair(&db), change(1, 5))
+        .await
+        .expect("adjusted");
+    assert_eq!((row.quantity.get(), row.version), (15, 2));
+    // A transfer into a store with no row creates it; one beyond what is available is refused.
+    let s3 = StoreId::parse("s3").expect("a store id");
+    let transfer = |units: i64| {
+        let (db, s3) = (db.clone(), s3.clone());
+        move |tx: &mut dyn crate::store::Tx| {
+            stock::transfer(
+                tx,
+                &db.product,
+                &db.store,
+                &s3,
+                PositiveQuantity::parse(units).expect("units"),
+                None,
+                &time::now(),
+            )
+        }
+    };
+    first
+        .write(declared_pair(&db), transfer(6))
+        .await
+        .expect("moved");
+    let short = second.write(declared_pair(&db), transfer(10)).await;
+    assert!(
+        matches!(short, Err(OpError::InsufficientStock { .. })),
+        "{short:?}"
+    );
+    first_thread.stop().await;
+    second_thread.stop().await;
+    let mut conn = PgConnection::connect(&db.url).await.expect("connecting");
+    let rows: Vec<(String, i64, i64)> =
+        sqlx::query_as("SELECT store_id, quantity, version FROM stock ORDER BY store_id")
+            .fetch_all(&mut conn)
+            .await
+            .expect("stock");
+    assert_eq!(
+        rows,
+        [
+            ("s1".to_owned(), 9, 3),
+            ("s2".to_owned(), 4, 1),
+            ("s3".to_owned(), 6, 1)
+        ]
+    );
+    let events: Vec<String> = sqlx::query_scalar("SELECT event_type FROM events ORDER BY seq")
+        .fetch_all(&mut conn)
+        .await
+        .expect("events");
+    assert_eq!(
+        events,
+        ["stock.created", "stock.updated", "stock.transferred"]
+    );
+}
