@@ -325,7 +325,7 @@ impl Generator<'_> {
                 category: Some(format!("category-{:02}", p % 40)),
                 price_cents: 100 + (p % 5000) as i64,
             };
-            let product = products::insert_product(self.conn, &input, at)?;
+            let product = products::insert_product(&mut SqliteTx::new(self.conn), &input, at)?;
             for store in &stores {
                 let quantity = Quantity::from_stored(500 + self.rng.below(1500) as i64);
                 stock::create_stock(

@@ -51,7 +51,7 @@ fn main() -> anyhow::Result<()> {
     let mut inputs = Vec::with_capacity(pairs);
     for p in 0..pairs {
         let product = products::insert_product(
-            &conn,
+            &mut SqliteTx::new(&conn),
             &products::ProductInput {
                 sku: Sku::parse(&format!("CEIL-{p}")).map_err(anyhow::Error::msg)?,
                 name: format!("Ceiling product {p}"),

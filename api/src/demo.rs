@@ -8,6 +8,7 @@ use crate::domain::{Quantity, Sku, StoreId};
 use crate::ops::{OpError, OpResult};
 use crate::ops::{products, stock};
 use crate::state::AppState;
+use crate::store::sqlite::SqliteTx;
 
 /// The four demo stores.
 pub const STORES: [&str; 4] = ["MAD-001", "BCN-001", "VAL-001", "SEV-001"];
@@ -85,7 +86,10 @@ pub async fn seed(state: &AppState) -> OpResult<Seeded> {
         let sku = Sku::parse(sku).map_err(|why| {
             OpError::storage("parsing a demo SKU", anyhow::anyhow!("{sku:?} {why}"))
         })?;
-        let product_id = match state.point.read(|c| products::product_by_sku(c, &sku)) {
+        let product_id = match state
+            .point
+            .read(|c| products::product_by_sku(&mut SqliteTx::new(c), &sku))
+        {
             Ok(existing) => existing.id,
             Err(OpError::SkuNotFound(_)) => {
                 let input = products::ProductInput {
@@ -97,7 +101,9 @@ pub async fn seed(state: &AppState) -> OpResult<Seeded> {
                 };
                 let row = state
                     .writer
-                    .write(move |conn| products::insert_product(conn, &input, &time::now()))
+                    .write(move |conn| {
+                        products::insert_product(&mut SqliteTx::new(conn), &input, &time::now())
+                    })
                     .await?;
                 seeded.products += 1;
                 row.id

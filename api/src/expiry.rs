@@ -6,6 +6,10 @@
 //! ([`holds::expire_hold`]), so a hold is never half expired. A reservation (or hold)
 //! confirmed, cancelled or extended in the meantime is left alone: the transition is guarded
 //! by `status = 'PENDING' AND expires_at <= now`.
+//!
+//! The rules it runs are written against the storage seam; this task builds their
+//! [`SqliteTx`] on the writer's connection itself (the writer's job type is a
+//! `&rusqlite::Connection` until it hands jobs a `&mut dyn Tx`).
 
 use std::time::Duration;
 
@@ -143,9 +147,9 @@ impl Batch {
 /// The `limit` most overdue reservations, in one write job: the single ones as a set
 /// ([`expire_batch::expire_many`]), each hold among them whole ([`holds::expire_hold`]).
 fn expire_batch(conn: &Connection, at: &time::Timestamp, limit: i64) -> OpResult<Batch> {
-    let due = expire_batch::due_reservations(conn, at, limit)?;
+    let due = expire_batch::due_reservations(&mut SqliteTx::new(conn), at, limit)?;
     let (single_ids, hold_ids) = split(&due);
-    let singles = expire_batch::expire_many(conn, &single_ids, at)?;
+    let singles = expire_batch::expire_many(&mut SqliteTx::new(conn), &single_ids, at)?;
     let mut holds = Vec::with_capacity(hold_ids.len());
     for id in hold_ids {
         holds.extend(holds::expire_hold(&mut SqliteTx::new(conn), &id, at)?);
@@ -160,7 +164,7 @@ fn expire_batch(conn: &Connection, at: &time::Timestamp, limit: i64) -> OpResult
 /// [`expire_batch`], each reservation (or hold) in a savepoint of its own: one that fails is
 /// logged and left due, the others expire. Slower; for a batch that failed as a whole.
 fn expire_one_by_one(conn: &Connection, at: &time::Timestamp, limit: i64) -> OpResult<Batch> {
-    let due = expire_batch::due_reservations(conn, at, limit)?;
+    let due = expire_batch::due_reservations(&mut SqliteTx::new(conn), at, limit)?;
     let (single_ids, hold_ids) = split(&due);
     let mut batch = Batch {
         found: due.len(),

@@ -2,6 +2,11 @@
 //! `IDEMPOTENCY_KEY_TTL`, in batches of [`PER_BATCH`], each batch its own write through the
 //! writer, so a large purge never holds the write lock for long and requests interleave.
 //! (An expired key is already ignored by the lookup; purging only reclaims the space.)
+//!
+//! The `DELETE` is this task's own statement, not a rule's, so it is not on the storage seam's
+//! `Tx`: it is [`SqliteTx::purge_expired_keys`], on the writer's connection. On PostgreSQL the
+//! task will run its own statement under an advisory lock, one replica per tick
+//! (`docs/postgres.md`).
 
 use std::time::Duration;
 
@@ -9,8 +14,8 @@ use inventory_shared::time;
 use tokio_util::sync::CancellationToken;
 
 use crate::ops::OpResult;
-use crate::ops::idempotency::purge_expired_keys;
 use crate::state::AppState;
+use crate::store::sqlite::SqliteTx;
 
 /// Most keys deleted by one write.
 pub const PER_BATCH: i64 = 500;
@@ -41,7 +46,9 @@ pub async fn purge_expired(state: &AppState, shutdown: &CancellationToken) -> Op
     while !shutdown.is_cancelled() {
         let deleted = state
             .writer
-            .write(move |conn| purge_expired_keys(conn, &now, PER_BATCH))
+            .write(move |conn| {
+                Ok(SqliteTx::new(conn).purge_expired_keys(&time::to_db(&now), PER_BATCH)?)
+            })
             .await?;
         purged += deleted;
         if deleted < PER_BATCH as usize {

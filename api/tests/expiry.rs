@@ -266,7 +266,7 @@ async fn a_batch_leaves_alone_what_was_confirmed_cancelled_or_extended_since_it_
         .writer
         .write(|conn| {
             let now = inventory_shared::time::now();
-            let due = expire_batch::due_reservations(conn, &now, 100)?;
+            let due = expire_batch::due_reservations(&mut SqliteTx::new(conn), &now, 100)?;
             let ids: Vec<ReservationId> = due.into_iter().map(|d| d.id).collect();
             // Between finding and expiring: a late confirm (which expires it on the spot), a
             // cancel, a deadline moved into the future (as another replica's extend would).
@@ -276,7 +276,7 @@ async fn a_batch_leaves_alone_what_was_confirmed_cancelled_or_extended_since_it_
                 "UPDATE reservations SET expires_at = '2999-01-01T00:00:00.000000Z' WHERE id = ?",
                 [ids[2].as_str()],
             )?;
-            let expired = expire_batch::expire_many(conn, &ids, &now)?;
+            let expired = expire_batch::expire_many(&mut SqliteTx::new(conn), &ids, &now)?;
             Ok((expired, ids))
         })
         .await
@@ -373,10 +373,10 @@ async fn a_batch_appends_the_events_one_by_one_expiry_would_in_deadline_order() 
         .writer
         .write(|conn| {
             let now = inventory_shared::time::now();
-            let due = expire_batch::due_reservations(conn, &now, 1_000)?;
+            let due = expire_batch::due_reservations(&mut SqliteTx::new(conn), &now, 1_000)?;
             let ids: Vec<ReservationId> = due.into_iter().map(|d| d.id).collect();
             reservations::expire_reservation(&mut SqliteTx::new(conn), &ids[0], &now)?;
-            expire_batch::expire_many(conn, &ids[1..], &now)?;
+            expire_batch::expire_many(&mut SqliteTx::new(conn), &ids[1..], &now)?;
             Ok(ids)
         })
         .await

@@ -126,7 +126,8 @@ fn write_history(settings: &DatabaseSettings, events: i64) {
             category: None,
             price_cents: 1,
         };
-        let product = products::insert_product(&conn, &input, &now).expect("product");
+        let product =
+            products::insert_product(&mut SqliteTx::new(&conn), &input, &now).expect("product");
         for store in [&mad, &bcn] {
             stock::create_stock(&mut SqliteTx::new(&conn), &product.id, store, million, &now)
                 .expect("stock");

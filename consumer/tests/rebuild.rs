@@ -56,8 +56,10 @@ fn write_history(settings: &DatabaseSettings) {
             category: None,
             price_cents: 100,
         };
-        let product =
-            attempt(&conn, |c| products::insert_product(c, &input, &now)).expect("product");
+        let product = attempt(&conn, |c| {
+            products::insert_product(&mut SqliteTx::new(c), &input, &now)
+        })
+        .expect("product");
         for store in &stores[..3] {
             attempt(&conn, |c| {
                 stock::create_stock(

@@ -63,8 +63,10 @@ fn write_history(
                 category: None,
                 price_cents: 100,
             };
-            let product =
-                attempt(conn, |c| products::insert_product(c, &input, at)).expect("product");
+            let product = attempt(conn, |c| {
+                products::insert_product(&mut SqliteTx::new(c), &input, at)
+            })
+            .expect("product");
             for name in STORES {
                 attempt(conn, |c| {
                     stock::create_stock(

@@ -6,6 +6,8 @@
 //! - [`quantity`]: quantities, adjustments and TTLs, each with its range.
 //! - [`status`]: the closed sets stored as text (the status of a reservation or a hold).
 //! - [`rows`]: the typed rows the operations return.
+//! - [`writes`]: what the write rules hand the store that is not a whole row (a product's
+//!   fields, a due reservation, the idempotency records).
 //!
 //! Nothing here knows HTTP or a database driver: the spec's schemas (poem-openapi's traits)
 //! are implemented in `crate::http::types`, the row mapping next to the statements
@@ -17,11 +19,13 @@ pub mod ids;
 pub mod quantity;
 pub mod rows;
 pub mod status;
+pub mod writes;
 
 pub use ids::{HoldId, ProductId, ReservationId, Sku, StoreId, UUID_MESSAGE, is_blank};
 pub use quantity::{Adjustment, MAX_QUANTITY, PositiveQuantity, Quantity, TtlSeconds};
 pub use rows::{HoldRow, ProductRow, ReservationRow, StockRow};
 pub use status::{HoldStatus, ReservationStatus};
+pub use writes::{Due, KeyRecord, KeyScope, ProductInput, StoredAnswer};
 
 #[cfg(test)]
 mod tests;

@@ -16,8 +16,10 @@
 //! Because every write goes through the one writer in order, a duplicate sent while the first
 //! is still in flight is looked up after it, in the same transaction or a later one, and gets
 //! its answer: concurrent requests with one key apply once and all get the same answer, never
-//! a 409 `IDEMPOTENCY_KEY_IN_USE`. A caller that hangs up after sending does not stop its
-//! write: once handed to the writer it commits, record included, so the retry replays it.
+//! a 409 `IDEMPOTENCY_KEY_IN_USE` (with several replicas on PostgreSQL, the key row's lock
+//! will give the same: what its unit of work must do is on [`crate::store::KeyTx`]). A caller
+//! that hangs up after sending does not stop its write: once handed to the writer it commits,
+//! record included, so the retry replays it.
 //!
 //! What makes two requests "the same" (the fingerprint): the method, the path, and the body
 //! *as parsed*: the route's body type serialised again, so whitespace, key order, a field left
@@ -49,6 +51,7 @@ use super::error::{ApiError, ApiResult};
 use crate::ops::OpResult;
 use crate::ops::idempotency::{self as records, KeyRecord, KeyScope, StoredAnswer};
 use crate::state::AppState;
+use crate::store::sqlite::SqliteTx;
 use crate::writer::{Containment, contained};
 
 pub use answer::{REPLAYED_HEADER, Replayable, is_stored, replayed_header_meta};
@@ -145,7 +148,7 @@ impl IdempotentWrite {
             .writer
             .write_contained(Containment::RefusesBeforeWriting, move |conn| {
                 let now = time::now();
-                if let Some(found) = records::find_key(conn, &scope, &now)? {
+                if let Some(found) = records::find_key(&mut SqliteTx::new(conn), &scope, &now)? {
                     return Ok(if found.fingerprint == fingerprint {
                         Keyed::Replay(found.answer)
                     } else {
@@ -161,7 +164,13 @@ impl IdempotentWrite {
                     fingerprint,
                     answer: answer::capture(response),
                 };
-                records::store_key(conn, &scope, &record, &now, &(now + ttl))?;
+                records::store_key(
+                    &mut SqliteTx::new(conn),
+                    &scope,
+                    &record,
+                    &now,
+                    &(now + ttl),
+                )?;
                 Ok(Keyed::Fresh(record.answer))
             })
             .await?;

@@ -16,6 +16,7 @@ use super::tags::ApiTags;
 use super::types::{ProductId, Sku};
 use crate::ops::products::{self, ProductInput, ProductsFrom};
 use crate::state::AppState;
+use crate::store::sqlite::SqliteTx;
 
 /// Product routes.
 pub struct ProductsApi(pub AppState);
@@ -103,7 +104,7 @@ impl ProductsApi {
         Ok(Json(
             self.0
                 .point
-                .read(|c| products::product_by_id(c, &id.0))?
+                .read(|c| products::product_by_id(&mut SqliteTx::new(c), &id.0))?
                 .into(),
         ))
     }
@@ -118,7 +119,7 @@ impl ProductsApi {
         Ok(Json(
             self.0
                 .point
-                .read(|c| products::product_by_sku(c, &sku.0))?
+                .read(|c| products::product_by_sku(&mut SqliteTx::new(c), &sku.0))?
                 .into(),
         ))
     }
@@ -137,7 +138,7 @@ impl ProductsApi {
         let input = body.0.into_input()?;
         let answer = write.write(
             &self.0,
-            move |conn| products::insert_product(conn, &input, &time::now()),
+            move |conn| products::insert_product(&mut SqliteTx::new(conn), &input, &time::now()),
             |result| {
                 let row = result?;
                 let location = format!("/api/v1/products/{}", row.id);
@@ -167,7 +168,9 @@ impl ProductsApi {
         let id = id.0;
         let answer = write.write(
             &self.0,
-            move |conn| products::replace_product(conn, &id, &input, &time::now()),
+            move |conn| {
+                products::replace_product(&mut SqliteTx::new(conn), &id, &input, &time::now())
+            },
             |result| Ok(Json(Product::from(result?))),
         );
         Ok(answer.await?)
@@ -190,7 +193,7 @@ impl ProductsApi {
         let id = id.0;
         let answer = idempotency.without_body(&auth).write(
             &self.0,
-            move |conn| products::delete_product(conn, &id),
+            move |conn| products::delete_product(&mut SqliteTx::new(conn), &id),
             |result| result.map(|()| Deleted::NoContent).map_err(Into::into),
         );
         Ok(answer.await?)

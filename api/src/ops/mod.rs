@@ -1,8 +1,11 @@
 //! The inventory operations: the rules, and (for those not yet on the storage seam) their SQL.
 //!
-//! [`reservations`] and [`extend`] are written against [`crate::store::Tx`] (generic over it,
-//! no SQL): each change and its event go through the caller's transaction, so they commit or
-//! roll back together. The other writes are still plain functions on the writer thread's
+//! [`reservations`], [`extend`], the writes and point reads of [`products`], the key records
+//! of [`idempotency`] and the expiry batch of [`expire_batch`] are written against
+//! [`crate::store::Tx`] (generic over it, no SQL): each change and its event go through the
+//! caller's transaction, so they commit or roll back together; a refusal that the storage
+//! detects (a SKU taken) is a refusal value of the store's method, never a driver error read
+//! here. The other writes are still plain functions on the writer thread's
 //! `rusqlite::Connection`, already inside `BEGIN IMMEDIATE` (see [`crate::writer`]), and append
 //! their event with [`inventory_shared::outbox::append_event`] on that same connection; they
 //! move onto the seam in the next slices (`docs/postgres.md`, status). Point reads take a
@@ -33,13 +36,3 @@ pub mod stock_lists;
 pub use error::{ItemRefusal, OpError, OpResult, ShortLine};
 
 pub use crate::domain::MAX_QUANTITY;
-
-/// `SQLITE_CONSTRAINT_UNIQUE` naming `table.column`: callers turn it into their own 409.
-pub(crate) fn unique_violation(err: &rusqlite::Error, column: &str) -> bool {
-    match err {
-        rusqlite::Error::SqliteFailure(e, Some(message)) => {
-            e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE && message.contains(column)
-        }
-        _ => false,
-    }
-}

@@ -1,45 +1,21 @@
 //! Products: the catalogue. Products emit no events (as in the seed).
+//!
+//! The writes and the point reads are written against the storage seam
+//! ([`crate::store::Tx`], [`ProductTx`](crate::store::ProductTx)) and hold no SQL; a SKU that
+//! another product has is a refusal of the store ([`SkuTaken`]), answered here as
+//! [`OpError::SkuTaken`]. The list is still an sqlx read here, until the read side gets its
+//! seam.
 
 use inventory_shared::time::{self, Timestamp};
-use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
 use super::page::{AfterInstant, Page, fetch_count};
-use super::{OpError, OpResult, unique_violation};
-pub use crate::domain::ProductRow;
+use super::{OpError, OpResult};
 use crate::domain::{ProductId, Sku};
-
-/// A checked product body.
-#[derive(Debug, Clone)]
-pub struct ProductInput {
-    /// Unique stock-keeping unit.
-    pub sku: Sku,
-    /// 1–200 characters.
-    pub name: String,
-    /// At most 2000 characters.
-    pub description: Option<String>,
-    /// At most 64 characters.
-    pub category: Option<String>,
-    /// Minor units, never negative.
-    pub price_cents: i64,
-}
-
-impl ProductRow {
-    /// Maps a `products` row (`SELECT *` or `RETURNING *`).
-    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            id: ProductId::from_stored(row.get("id")?),
-            sku: Sku::from_stored(row.get("sku")?),
-            name: row.get("name")?,
-            description: row.get("description")?,
-            category: row.get("category")?,
-            price_cents: row.get("price_cents")?,
-            created_at: row.get("created_at")?,
-            updated_at: row.get("updated_at")?,
-        })
-    }
-}
+pub use crate::domain::{ProductInput, ProductRow};
+use crate::store::Tx;
+use crate::store::products::SkuTaken;
 
 /// Maps a `products` row read with sqlx (the list).
 impl<'r> sqlx::FromRow<'r, SqliteRow> for ProductRow {
@@ -57,110 +33,55 @@ impl<'r> sqlx::FromRow<'r, SqliteRow> for ProductRow {
     }
 }
 
+/// The refusal of a write whose SKU another product has.
+fn sku_taken(input: &ProductInput) -> OpError {
+    OpError::SkuTaken(input.sku.as_str().to_owned())
+}
+
 /// Inserts a product.
-pub fn insert_product(
-    conn: &Connection,
+pub fn insert_product<T: Tx + ?Sized>(
+    tx: &mut T,
     input: &ProductInput,
     at: &Timestamp,
 ) -> OpResult<ProductRow> {
     let now = time::to_db(at);
-    conn.prepare_cached(
-        "INSERT INTO products (id, sku, name, description, category, price_cents, created_at, \
-         updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-    )?
-    .query_row(
-        params![
-            ProductId::mint().as_str(),
-            input.sku.as_str(),
-            input.name,
-            input.description,
-            input.category,
-            input.price_cents,
-            now,
-            now
-        ],
-        ProductRow::from_row,
-    )
-    .map_err(|e| {
-        if unique_violation(&e, "products.sku") {
-            OpError::SkuTaken(input.sku.as_str().to_owned())
-        } else {
-            e.into()
-        }
-    })
+    tx.insert_product(&ProductId::mint(), input, &now)?
+        .map_err(|SkuTaken| sku_taken(input))
 }
 
 /// Replaces a product's fields.
-pub fn replace_product(
-    conn: &Connection,
+pub fn replace_product<T: Tx + ?Sized>(
+    tx: &mut T,
     id: &ProductId,
     input: &ProductInput,
     at: &Timestamp,
 ) -> OpResult<ProductRow> {
-    conn.prepare_cached(
-        "UPDATE products SET sku = ?, name = ?, description = ?, category = ?, price_cents = ?, \
-         updated_at = ? WHERE id = ? RETURNING *",
-    )?
-    .query_row(
-        params![
-            input.sku.as_str(),
-            input.name,
-            input.description,
-            input.category,
-            input.price_cents,
-            time::to_db(at),
-            id.as_str()
-        ],
-        ProductRow::from_row,
-    )
-    .optional()
-    .map_err(|e| {
-        if unique_violation(&e, "products.sku") {
-            OpError::SkuTaken(input.sku.as_str().to_owned())
-        } else {
-            e.into()
-        }
-    })?
-    .ok_or_else(|| OpError::ProductNotFound(id.as_str().to_owned()))
-}
-
-/// Whether the product still has units on hand or pending reservations anywhere.
-fn product_in_use(conn: &Connection, id: &ProductId) -> rusqlite::Result<bool> {
-    conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM stock WHERE product_id = ?1 AND quantity > 0) \
-         OR EXISTS (SELECT 1 FROM reservations WHERE product_id = ?1 AND status = 'PENDING')",
-    )?
-    .query_row([id.as_str()], |row| row.get(0))
+    tx.replace_product(id, input, &time::to_db(at))?
+        .map_err(|SkuTaken| sku_taken(input))?
+        .ok_or_else(|| OpError::ProductNotFound(id.as_str().to_owned()))
 }
 
 /// Deletes a product with nothing on hand and nothing pending. Its empty stock rows and
 /// finished reservations go with it (ON DELETE CASCADE); its events stay in the audit log.
-pub fn delete_product(conn: &Connection, id: &ProductId) -> OpResult<()> {
-    if product_in_use(conn, id)? {
+pub fn delete_product<T: Tx + ?Sized>(tx: &mut T, id: &ProductId) -> OpResult<()> {
+    if tx.product_in_use(id)? {
         return Err(OpError::ProductInUse(id.as_str().to_owned()));
     }
-    let deleted = conn
-        .prepare_cached("DELETE FROM products WHERE id = ?")?
-        .execute([id.as_str()])?;
-    if deleted == 0 {
+    if !tx.delete_product(id)? {
         return Err(OpError::ProductNotFound(id.as_str().to_owned()));
     }
     Ok(())
 }
 
-/// One product by id (a point read).
-pub fn product_by_id(conn: &Connection, id: &ProductId) -> OpResult<ProductRow> {
-    conn.prepare_cached("SELECT * FROM products WHERE id = ?")?
-        .query_row([id.as_str()], ProductRow::from_row)
-        .optional()?
+/// One product by id (a point read: the caller's [`Tx`] may be on a read connection).
+pub fn product_by_id<T: Tx + ?Sized>(tx: &mut T, id: &ProductId) -> OpResult<ProductRow> {
+    tx.product(id)?
         .ok_or_else(|| OpError::ProductNotFound(id.as_str().to_owned()))
 }
 
-/// One product by SKU (a point read).
-pub fn product_by_sku(conn: &Connection, sku: &Sku) -> OpResult<ProductRow> {
-    conn.prepare_cached("SELECT * FROM products WHERE sku = ?")?
-        .query_row([sku.as_str()], ProductRow::from_row)
-        .optional()?
+/// One product by SKU (a point read: the caller's [`Tx`] may be on a read connection).
+pub fn product_by_sku<T: Tx + ?Sized>(tx: &mut T, sku: &Sku) -> OpResult<ProductRow> {
+    tx.product_with_sku(sku)?
         .ok_or_else(|| OpError::SkuNotFound(sku.as_str().to_owned()))
 }
 

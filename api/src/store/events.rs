@@ -11,4 +11,9 @@ pub trait EventTx {
     /// change it is about). It answers no `seq`: PostgreSQL's unit of work inserts a batch's
     /// events in one statement at the end (`docs/postgres.md`), so no rule may depend on it.
     fn append_event(&mut self, event: &NewEvent, at: &Timestamp) -> StoreResult<()>;
+
+    /// Appends `events` to the outbox in this transaction, in their order, as
+    /// [`EventTx::append_event`] would one by one: for a write that appends many at once (the
+    /// expiry task's batches), which a backend may insert in fewer statements.
+    fn append_events(&mut self, events: &[NewEvent], at: &Timestamp) -> StoreResult<()>;
 }

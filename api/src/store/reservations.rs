@@ -40,4 +40,24 @@ pub trait ReservationTx {
         deadline: &str,
         now: &str,
     ) -> StoreResult<Option<ReservationRow>>;
+
+    /// Up to `limit` reservations due at `now`, most overdue first: PENDING, with a deadline
+    /// not after `now` (the expiry rule). Reads as many as it answers however large the
+    /// backlog, so a batch costs the same at any backlog.
+    fn due_reservations(&mut self, now: &str, limit: i64) -> StoreResult<Vec<crate::domain::Due>>;
+
+    /// Expires, in one set-based step, those of `ids` that are single reservations (no hold)
+    /// still PENDING and due at `now`; the others are left alone (confirmed, cancelled or
+    /// extended since they were found; a hold's lines expire with their hold). Their units go
+    /// back to their stock rows, each row's version moving once per reservation. Answers the
+    /// expired rows in deadline order (then id), each with the version its stock row reached
+    /// when its own units went back, as expiring them one by one in that order would have
+    /// left it ([`ReservationTx::expire_reservation`], then [`StockTx::release_units`]).
+    ///
+    /// [`StockTx::release_units`]: super::StockTx::release_units
+    fn expire_singles(
+        &mut self,
+        ids: &[ReservationId],
+        now: &str,
+    ) -> StoreResult<Vec<(ReservationRow, i64)>>;
 }
