@@ -126,7 +126,7 @@ pub fn is_blank(text: &str) -> bool {
 }
 
 /// A stock-keeping unit: 1–64 characters, not blank, e.g. `TSHIRT-M-BLUE`. Unique per product.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Sku(String);
 
 impl Sku {

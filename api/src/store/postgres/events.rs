@@ -13,4 +13,11 @@ impl EventTx for PgTx {
         self.unit.events.push(EventRow::new(event, at));
         Ok(())
     }
+
+    fn append_events(&mut self, events: &[NewEvent], at: &Timestamp) -> StoreResult<()> {
+        self.unit
+            .events
+            .extend(events.iter().map(|e| EventRow::new(e, at)));
+        Ok(())
+    }
 }

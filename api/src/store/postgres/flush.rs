@@ -20,13 +20,153 @@ use crate::domain::HoldId;
 
 /// Writes everything `unit` changed or created, on the batch's open transaction.
 pub(super) async fn flush(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
+    write_products(conn, unit).await?;
     insert_stock(conn, unit).await?;
     update_stock(conn, unit).await?;
     insert_holds(conn, unit).await?;
     update_holds(conn, unit).await?;
     insert_reservations(conn, unit).await?;
     update_reservations(conn, unit).await?;
-    append_events(conn, &unit.events).await
+    append_events(conn, &unit.events).await?;
+    delete_products(conn, unit).await?;
+    store_keys(conn, unit).await
+}
+
+async fn write_products(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
+    for new in [true, false] {
+        let rows: Vec<_> = unit
+            .products
+            .entries()
+            .filter(|e| if new { e.new } else { e.changed })
+            .map(|e| &e.row)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let statement = if new {
+            "INSERT INTO products (id, sku, name, description, category, price_cents, \
+                                   created_at, updated_at) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                                  $6::bigint[], $7::timestamptz[], $8::timestamptz[])"
+        } else {
+            "UPDATE products AS p SET sku = u.sku, name = u.name, description = u.description, \
+                    category = u.category, price_cents = u.price_cents, \
+                    updated_at = u.updated_at \
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                         $6::bigint[], $7::timestamptz[], $8::timestamptz[]) \
+                  AS u (id, sku, name, description, category, price_cents, created_at, \
+                        updated_at) \
+             WHERE p.id = u.id"
+        };
+        sqlx::query(statement)
+            .bind(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.sku.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|r| r.description.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|r| r.category.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(rows.iter().map(|r| r.price_cents).collect::<Vec<_>>())
+            .bind(
+                rows.iter()
+                    .map(|r| r.created_at.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|r| r.updated_at.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn delete_products(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
+    let ids: Vec<&str> = unit.products.deleted().map(|e| e.row.id.as_str()).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM products WHERE id = ANY($1::uuid[])")
+        .bind(&ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn store_keys(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
+    let stored: Vec<_> = unit.keys.new_with_keys().collect();
+    if stored.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = stored.iter().map(|(id, _)| id.0.as_str()).collect();
+    let keys: Vec<&str> = stored.iter().map(|(id, _)| id.1.as_str()).collect();
+    let rows: Vec<_> = stored.iter().map(|(_, row)| row).collect();
+    sqlx::query(
+        "INSERT INTO idempotency_keys (api_key_name, idempotency_key, fingerprint, status, \
+                                       content_type, location, etag, body, created_at, \
+                                       expires_at) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], \
+                              $6::text[], $7::text[], $8::bytea[], $9::timestamptz[], \
+                              $10::timestamptz[]) \
+         ON CONFLICT (api_key_name, idempotency_key) DO UPDATE SET \
+             fingerprint = excluded.fingerprint, status = excluded.status, \
+             content_type = excluded.content_type, location = excluded.location, \
+             etag = excluded.etag, body = excluded.body, created_at = excluded.created_at, \
+             expires_at = excluded.expires_at",
+    )
+    .bind(&names)
+    .bind(&keys)
+    .bind(
+        rows.iter()
+            .map(|r| r.record.fingerprint.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| i64::from(r.record.answer.status))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.record.answer.content_type.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.record.answer.location.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.record.answer.etag.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.record.answer.body.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.created_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.expires_at.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn insert_stock(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {

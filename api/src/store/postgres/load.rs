@@ -11,11 +11,28 @@ use inventory_shared::time::{self, Timestamp};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
-use super::unit::PairKey;
+use super::unit::{KeyId, KeyRow, PairKey};
 use crate::domain::{
-    HoldId, HoldRow, HoldStatus, PositiveQuantity, ProductId, Quantity, ReservationId,
-    ReservationRow, ReservationStatus, StockRow, StoreId,
+    HoldId, HoldRow, HoldStatus, KeyRecord, PositiveQuantity, ProductId, ProductRow, Quantity,
+    ReservationId, ReservationRow, ReservationStatus, Sku, StockRow, StoreId, StoredAnswer,
 };
+
+/// `SELECT <every column of ProductRow> FROM products`, as one literal.
+macro_rules! select_product {
+    () => {
+        "SELECT id::text AS id, sku, name, description, category, price_cents, created_at, \
+                updated_at FROM products"
+    };
+}
+
+/// `SELECT <every column of ReservationRow> FROM reservations`, as one literal.
+macro_rules! select_reservation {
+    () => {
+        "SELECT id::text AS id, product_id::text AS product_id, store_id, customer_id, \
+                quantity, status, expires_at, created_at, updated_at, hold_id::text AS hold_id \
+         FROM reservations"
+    };
+}
 
 /// The stock rows of `keys` (sorted, no duplicates), locked `FOR UPDATE` in that order.
 pub(super) async fn stock_rows(
@@ -46,11 +63,10 @@ pub(super) async fn reservations(
     ids: &[ReservationId],
 ) -> sqlx::Result<Vec<ReservationRow>> {
     let ids: Vec<&str> = ids.iter().map(ReservationId::as_str).collect();
-    sqlx::query(
-        "SELECT id::text AS id, product_id::text AS product_id, store_id, customer_id, \
-                quantity, status, expires_at, created_at, updated_at, hold_id::text AS hold_id \
-         FROM reservations WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
-    )
+    sqlx::query(concat!(
+        select_reservation!(),
+        " WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
+    ))
     .bind(&ids)
     .try_map(|row: PgRow| reservation_row(&row))
     .fetch_all(conn)
@@ -68,17 +84,128 @@ pub(super) async fn lock_products(conn: &mut PgConnection, ids: &[ProductId]) ->
     Ok(())
 }
 
-/// Which of `ids` are products.
-pub(super) async fn existing_products(
+/// The products `ids` (sorted), locked `FOR UPDATE` in that order.
+pub(super) async fn products(
     conn: &mut PgConnection,
     ids: &[ProductId],
-) -> sqlx::Result<Vec<ProductId>> {
+) -> sqlx::Result<Vec<ProductRow>> {
     let ids: Vec<&str> = ids.iter().map(ProductId::as_str).collect();
-    sqlx::query_scalar("SELECT id::text FROM products WHERE id = ANY($1::uuid[])")
-        .bind(&ids)
-        .fetch_all(conn)
+    sqlx::query(concat!(
+        select_product!(),
+        " WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
+    ))
+    .bind(&ids)
+    .try_map(|row: PgRow| product_row(&row))
+    .fetch_all(conn)
+    .await
+}
+
+/// The product with `sku`, locked `FOR UPDATE`, after taking the SKU's transaction-level
+/// advisory lock: two replicas giving one SKU to two products serialise on it, and the
+/// second, reading after the first committed (a new statement, a new snapshot), sees it.
+pub(super) async fn product_with_sku(
+    conn: &mut PgConnection,
+    sku: &Sku,
+) -> sqlx::Result<Option<ProductRow>> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('inventory.sku:' || $1, 0))")
+        .bind(sku.as_str())
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(concat!(select_product!(), " WHERE sku = $1 FOR UPDATE"))
+        .bind(sku.as_str())
+        .try_map(|row: PgRow| product_row(&row))
+        .fetch_optional(conn)
         .await
-        .map(|found: Vec<String>| found.into_iter().map(ProductId::from_stored).collect())
+}
+
+/// Every stock row of product `id`, locked `FOR UPDATE` in (store) order.
+pub(super) async fn stock_of_product(
+    conn: &mut PgConnection,
+    id: &ProductId,
+) -> sqlx::Result<Vec<StockRow>> {
+    sqlx::query(
+        "SELECT product_id::text AS product_id, store_id, quantity, reserved, version, \
+                updated_at \
+         FROM stock WHERE product_id = $1::uuid ORDER BY store_id FOR UPDATE",
+    )
+    .bind(id.as_str())
+    .try_map(|row: PgRow| stock_row(&row))
+    .fetch_all(conn)
+    .await
+}
+
+/// The PENDING reservations of product `id`, locked `FOR UPDATE` in id order.
+pub(super) async fn pending_of_product(
+    conn: &mut PgConnection,
+    id: &ProductId,
+) -> sqlx::Result<Vec<ReservationRow>> {
+    sqlx::query(concat!(
+        select_reservation!(),
+        " WHERE product_id = $1::uuid AND status = 'PENDING' ORDER BY id FOR UPDATE"
+    ))
+    .bind(id.as_str())
+    .try_map(|row: PgRow| reservation_row(&row))
+    .fetch_all(conn)
+    .await
+}
+
+/// Up to `limit` due reservations, most overdue first, locked `FOR UPDATE SKIP LOCKED`: the
+/// expiry passes of several replicas take disjoint batches, and none waits for a request's
+/// batch that holds a reservation (it is taken by a later pass).
+pub(super) async fn due_reservations(
+    conn: &mut PgConnection,
+    now: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<ReservationRow>> {
+    sqlx::query(concat!(
+        select_reservation!(),
+        " WHERE status = 'PENDING' AND expires_at <= $1::timestamptz \
+          ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(now)
+    .bind(limit)
+    .try_map(|row: PgRow| reservation_row(&row))
+    .fetch_all(conn)
+    .await
+}
+
+/// The record of an idempotency key, locked: first the key's transaction-level advisory lock
+/// (a key another replica is writing makes this wait for that replica's commit), then, in a
+/// new statement and so a new snapshot, its row.
+pub(super) async fn key(conn: &mut PgConnection, id: &KeyId) -> sqlx::Result<Option<KeyRow>> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('inventory.key:' || $1 || chr(10) || $2, 0))",
+    )
+    .bind(&id.0)
+    .bind(&id.1)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "SELECT fingerprint, status, content_type, location, etag, body, created_at, \
+                expires_at \
+         FROM idempotency_keys WHERE api_key_name = $1 AND idempotency_key = $2",
+    )
+    .bind(&id.0)
+    .bind(&id.1)
+    .try_map(|row: PgRow| {
+        let status: i64 = row.try_get("status")?;
+        Ok(KeyRow {
+            record: KeyRecord {
+                fingerprint: row.try_get("fingerprint")?,
+                answer: StoredAnswer {
+                    status: u16::try_from(status).unwrap_or(500),
+                    content_type: row.try_get("content_type")?,
+                    location: row.try_get("location")?,
+                    etag: row.try_get("etag")?,
+                    body: row.try_get("body")?,
+                },
+            },
+            created_at: stored_time(&row, "created_at")?,
+            expires_at: stored_time(&row, "expires_at")?,
+        })
+    })
+    .fetch_optional(conn)
+    .await
 }
 
 fn stored_time(row: &PgRow, column: &str) -> sqlx::Result<String> {
@@ -137,11 +264,10 @@ pub(super) async fn hold_lines(
     conn: &mut PgConnection,
     id: &HoldId,
 ) -> sqlx::Result<Vec<ReservationRow>> {
-    sqlx::query(
-        "SELECT id::text AS id, product_id::text AS product_id, store_id, customer_id, \
-                quantity, status, expires_at, created_at, updated_at, hold_id::text AS hold_id \
-         FROM reservations WHERE hold_id = $1::uuid ORDER BY product_id, store_id FOR UPDATE",
-    )
+    sqlx::query(concat!(
+        select_reservation!(),
+        " WHERE hold_id = $1::uuid ORDER BY product_id, store_id FOR UPDATE"
+    ))
     .bind(id.as_str())
     .try_map(|row: PgRow| reservation_row(&row))
     .fetch_all(conn)
@@ -160,6 +286,19 @@ fn hold_row(row: &PgRow) -> sqlx::Result<HoldRow> {
         status,
         expires_at: stored_time(row, "expires_at")?,
         unfulfilled: row.try_get("unfulfilled")?,
+        created_at: stored_time(row, "created_at")?,
+        updated_at: stored_time(row, "updated_at")?,
+    })
+}
+
+fn product_row(row: &PgRow) -> sqlx::Result<ProductRow> {
+    Ok(ProductRow {
+        id: ProductId::from_stored(row.try_get("id")?),
+        sku: Sku::from_stored(row.try_get("sku")?),
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        category: row.try_get("category")?,
+        price_cents: row.try_get("price_cents")?,
         created_at: stored_time(row, "created_at")?,
         updated_at: stored_time(row, "updated_at")?,
     })

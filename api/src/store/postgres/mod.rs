@@ -148,14 +148,14 @@ impl PgTx {
             }
             let products: Vec<ProductId> = sorted(declared.products.iter().cloned());
             if !products.is_empty() {
-                let found = load::existing_products(&mut self.conn, &products)
+                let found = load::products(&mut self.conn, &products)
                     .await
-                    .map_err(|e| Failure::of(e, "reading products"))?;
+                    .map_err(|e| Failure::of(e, "locking products"))?;
                 for id in products {
-                    self.unit.products.insert(id, false);
+                    self.unit.products.loaded(id, None);
                 }
-                for id in found {
-                    self.unit.products.insert(id, true);
+                for row in found {
+                    self.unit.products.loaded(row.id.clone(), Some(row));
                 }
             }
             Ok(())

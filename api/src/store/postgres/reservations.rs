@@ -4,7 +4,10 @@
 
 use super::PgTx;
 use super::load;
-use crate::domain::{ReservationId, ReservationRow, ReservationStatus};
+use std::collections::BTreeSet;
+
+use super::unit::PairKey;
+use crate::domain::{Due, Quantity, ReservationId, ReservationRow, ReservationStatus};
 use crate::store::{ReservationTx, StoreResult};
 
 impl PgTx {
@@ -44,6 +47,31 @@ impl PgTx {
             change(row);
             row.clone()
         }))
+    }
+}
+
+impl PgTx {
+    /// Locks and loads, in one statement and in (product, store) order, the stock rows of
+    /// `keys` the batch does not hold yet.
+    fn ensure_stocks(&mut self, keys: BTreeSet<PairKey>) -> StoreResult<()> {
+        let missing: Vec<PairKey> = keys
+            .into_iter()
+            .filter(|key| !self.unit.stock.knows(key))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let found = self.run("locking stock rows", async |conn| {
+            load::stock_rows(conn, &missing).await
+        })?;
+        for key in missing {
+            self.unit.stock.loaded(key, None);
+        }
+        for row in found {
+            let key = (row.product_id.clone(), row.store_id.clone());
+            self.unit.stock.loaded(key, Some(row));
+        }
+        Ok(())
     }
 }
 
@@ -117,5 +145,71 @@ impl ReservationTx for PgTx {
                 row.updated_at = now.to_owned();
             },
         )
+    }
+
+    fn due_reservations(&mut self, now: &str, limit: i64) -> StoreResult<Vec<Due>> {
+        let found = self.run("taking due reservations", async |conn| {
+            load::due_reservations(conn, now, limit).await
+        })?;
+        let mut due = Vec::with_capacity(found.len());
+        for row in found {
+            due.push(Due {
+                id: row.id.clone(),
+                hold_id: row.hold_id.clone(),
+            });
+            if !self.unit.reservations.knows(&row.id) {
+                self.unit.reservations.loaded(row.id.clone(), Some(row));
+            }
+        }
+        Ok(due)
+    }
+
+    fn expire_singles(
+        &mut self,
+        ids: &[ReservationId],
+        now: &str,
+    ) -> StoreResult<Vec<(ReservationRow, i64)>> {
+        for id in ids {
+            self.ensure_reservation(id)?;
+        }
+        let mut rows: Vec<ReservationRow> = ids
+            .iter()
+            .filter_map(|id| self.unit.reservations.get(id))
+            .filter(|row| {
+                row.status == ReservationStatus::Pending
+                    && row.hold_id.is_none()
+                    && row.expires_at.as_str() <= now
+            })
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| (&a.expires_at, &a.id).cmp(&(&b.expires_at, &b.id)));
+        rows.dedup_by(|a, b| a.id == b.id);
+        // Their stock rows first, all in one statement and in order.
+        self.ensure_stocks(
+            rows.iter()
+                .map(|r| (r.product_id.clone(), r.store_id.clone()))
+                .collect(),
+        )?;
+        let mut expired = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key = (row.product_id.clone(), row.store_id.clone());
+            let Some(stock) = self.unit.stock.get_mut(&key) else {
+                return Err(crate::store::StoreError::Failed(anyhow::anyhow!(
+                    "reservation {} holds units of a stock row that does not exist",
+                    row.id
+                )));
+            };
+            stock.reserved = Quantity::from_stored(stock.reserved.get() - row.quantity.get());
+            stock.version += 1;
+            stock.updated_at = now.to_owned();
+            let version = stock.version;
+            let Some(changed) = self.unit.reservations.get_mut(&row.id) else {
+                continue;
+            };
+            changed.status = ReservationStatus::Expired;
+            changed.updated_at = now.to_owned();
+            expired.push((changed.clone(), version));
+        }
+        Ok(expired)
     }
 }

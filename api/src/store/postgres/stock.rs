@@ -167,11 +167,11 @@ impl StockTx for PgTx {
     ) -> StoreResult<Option<StockRow>> {
         let key = (product_id.clone(), store_id.clone());
         self.ensure_stock(&key)?;
-        if !self
+        if self
             .unit
             .stock
             .get(&key)
-            .is_some_and(|row| row.available() >= quantity.get())
+            .is_none_or(|row| row.available() < quantity.get())
         {
             return Ok(None);
         }

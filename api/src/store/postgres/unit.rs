@@ -10,11 +10,15 @@
 //! database set-based, once, at the end.
 
 use std::collections::{HashMap, HashSet};
+
 use std::hash::Hash;
 
 use inventory_shared::outbox::postgres::EventRow;
 
-use crate::domain::{HoldId, HoldRow, ProductId, ReservationId, ReservationRow, StockRow, StoreId};
+use crate::domain::{
+    HoldId, HoldRow, KeyRecord, ProductId, ProductRow, ReservationId, ReservationRow, Sku,
+    StockRow, StoreId,
+};
 
 /// A stock row's key.
 pub(super) type PairKey = (ProductId, StoreId);
@@ -27,6 +31,9 @@ pub(super) struct Entry<R> {
     pub new: bool,
     /// An existing row this batch changed: the flush updates it.
     pub changed: bool,
+    /// Deleted by this batch: no longer seen; the flush deletes it (or, for rows that go
+    /// with a deleted parent, the parent's `ON DELETE CASCADE` does).
+    pub deleted: bool,
 }
 
 impl<R> Entry<R> {
@@ -36,6 +43,7 @@ impl<R> Entry<R> {
             row,
             new: false,
             changed: false,
+            deleted: false,
         }
     }
 }
@@ -70,7 +78,9 @@ impl<K: Hash + Eq + Clone, R: Clone> Table<K, R> {
 
     /// The row of `key`, when the batch knows it exists.
     pub fn get(&self, key: &K) -> Option<&R> {
-        self.rows.get(key).and_then(|e| e.as_ref().map(|e| &e.row))
+        self.rows
+            .get(key)
+            .and_then(|e| e.as_ref().filter(|e| !e.deleted).map(|e| &e.row))
     }
 
     /// Records what the database holds for `key` (a load: not a change, never undone).
@@ -83,7 +93,7 @@ impl<K: Hash + Eq + Clone, R: Clone> Table<K, R> {
     pub fn get_mut(&mut self, key: &K) -> Option<&mut R> {
         let before = self.rows.get(key).cloned();
         match self.rows.get_mut(key) {
-            Some(Some(entry)) => {
+            Some(Some(entry)) if !entry.deleted => {
                 self.undo.push((key.clone(), before));
                 if !entry.new {
                     entry.changed = true;
@@ -92,6 +102,34 @@ impl<K: Hash + Eq + Clone, R: Clone> Table<K, R> {
             }
             _ => None,
         }
+    }
+
+    /// Deletes the row of `key`; `false` when the batch knows no such row.
+    pub fn delete(&mut self, key: &K) -> bool {
+        let before = self.rows.get(key).cloned();
+        match self.rows.get_mut(key) {
+            Some(Some(entry)) if !entry.deleted => {
+                self.undo.push((key.clone(), before));
+                entry.deleted = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The rows this batch created (and did not delete), with their keys.
+    pub fn new_with_keys(&self) -> impl Iterator<Item = (&K, &R)> {
+        self.rows.iter().filter_map(|(key, entry)| {
+            entry
+                .as_ref()
+                .filter(|e| e.new && !e.deleted)
+                .map(|e| (key, &e.row))
+        })
+    }
+
+    /// The rows deleted by this batch that the database holds (not created by it).
+    pub fn deleted(&self) -> impl Iterator<Item = &Entry<R>> {
+        self.rows.values().flatten().filter(|e| e.deleted && !e.new)
     }
 
     /// Adds a row this batch creates.
@@ -104,6 +142,7 @@ impl<K: Hash + Eq + Clone, R: Clone> Table<K, R> {
                 row,
                 new: true,
                 changed: false,
+                deleted: false,
             }),
         );
     }
@@ -115,7 +154,7 @@ impl<K: Hash + Eq + Clone, R: Clone> Table<K, R> {
 
     /// Every row the batch knows exists.
     pub fn entries(&self) -> impl Iterator<Item = &Entry<R>> {
-        self.rows.values().flatten()
+        self.rows.values().flatten().filter(|e| !e.deleted)
     }
 
     fn undo_to(&mut self, len: usize) {
@@ -135,12 +174,25 @@ impl<K: Hash + Eq + Clone, R: Clone> Table<K, R> {
     }
 }
 
+/// An idempotency key's row: (API key name, `Idempotency-Key`).
+pub(super) type KeyId = (String, String);
+
+/// A stored answer and its lifetime.
+#[derive(Debug, Clone)]
+pub(super) struct KeyRow {
+    pub record: KeyRecord,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
 /// A point in the unit a job can be undone to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mark {
     stock: usize,
     reservations: usize,
     holds: usize,
+    products: usize,
+    keys: usize,
     events: usize,
 }
 
@@ -153,12 +205,18 @@ pub(super) struct Unit {
     pub reservations: Table<ReservationId, ReservationRow>,
     /// Holds by id.
     pub holds: Table<HoldId, HoldRow>,
+    /// Products by id (loaded `FOR UPDATE`, created, changed or deleted by the batch).
+    pub products: Table<ProductId, ProductRow>,
+    /// Idempotency keys: the answers the batch read or stores.
+    pub keys: Table<KeyId, KeyRow>,
     /// The holds whose lines were loaded (so every line of theirs is in `reservations`).
     pub hold_lines_loaded: HashSet<HoldId>,
+    /// The SKUs whose holder the batch read under the SKU's advisory lock.
+    pub skus_checked: HashSet<Sku>,
+    /// The products whose stock rows and PENDING reservations were all loaded.
+    pub product_rows_loaded: HashSet<ProductId>,
     /// The products this batch locked (`FOR NO KEY UPDATE`) before creating a stock row.
     pub locked_products: HashSet<ProductId>,
-    /// Whether each product asked about exists.
-    pub products: HashMap<ProductId, bool>,
     /// The events to append, in the order the jobs appended them.
     pub events: Vec<EventRow>,
 }
@@ -171,7 +229,10 @@ impl Unit {
         self.holds.clear();
         self.hold_lines_loaded.clear();
         self.locked_products.clear();
+        self.skus_checked.clear();
+        self.product_rows_loaded.clear();
         self.products.clear();
+        self.keys.clear();
         self.events.clear();
     }
 
@@ -181,6 +242,8 @@ impl Unit {
             stock: self.stock.undo.len(),
             reservations: self.reservations.undo.len(),
             holds: self.holds.undo.len(),
+            products: self.products.undo.len(),
+            keys: self.keys.undo.len(),
             events: self.events.len(),
         }
     }
@@ -190,6 +253,8 @@ impl Unit {
         (self.stock.undo.len()
             + self.reservations.undo.len()
             + self.holds.undo.len()
+            + self.products.undo.len()
+            + self.keys.undo.len()
             + self.events.len()) as u64
     }
 
@@ -199,6 +264,8 @@ impl Unit {
         self.stock.undo_to(mark.stock);
         self.reservations.undo_to(mark.reservations);
         self.holds.undo_to(mark.holds);
+        self.products.undo_to(mark.products);
+        self.keys.undo_to(mark.keys);
         self.events.truncate(mark.events);
     }
 }
