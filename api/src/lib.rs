@@ -13,12 +13,14 @@
 //! - [`writer`]: the one writer connection and its group commit; [`reads`]: point reads on
 //!   per-thread read-only connections.
 //! - [`metrics`]: Prometheus metrics.
-//! - [`ops`]: the inventory operations: the rules (reservations and extend written against
-//!   [`store::Tx`], the rest still small SQL functions), each write appending its event in the
-//!   same transaction, and their domain error [`ops::OpError`]; nothing under `ops` knows HTTP.
+//! - [`ops`]: the inventory operations: the rules, every write written against [`store::Tx`]
+//!   (no SQL), each appending its event in the same transaction, and their domain error
+//!   [`ops::OpError`]; the lists and stats are still sqlx statements on SQLite. Nothing under
+//!   `ops` knows HTTP.
 //! - [`store`]: the storage seam: [`store::Tx`], what a rule needs from a write transaction,
-//!   and its SQLite implementation [`store::sqlite::SqliteTx`] (today's statements). Below
-//!   `ops`, which uses the trait; above `domain`, whose types the trait takes and returns.
+//!   with one implementation per backend: [`store::sqlite::SqliteTx`] (today's statements) and
+//!   [`store::postgres::PgTx`] (a batch's unit of work). Below `ops`, which uses the trait;
+//!   above `domain`, whose types the trait takes and returns.
 //! - [`config`]: settings from env / flags / `.env`; [`keys`]: the API keys it parses.
 //! - [`domain`]: the parsed values the operations take and the typed rows they return (ids,
 //!   quantities, statuses); it knows neither HTTP nor a database driver (the spec's schemas of

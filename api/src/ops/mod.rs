@@ -1,14 +1,8 @@
-//! The inventory operations: the rules, and (for those not yet on the storage seam) their SQL.
-//!
-//! [`reservations`], [`extend`], the writes and point reads of [`products`], the key records
-//! of [`idempotency`] and the expiry batch of [`expire_batch`] are written against
-//! [`crate::store::Tx`] (generic over it, no SQL): each change and its event go through the
-//! caller's transaction, so they commit or roll back together; a refusal that the storage
-//! detects (a SKU taken) is a refusal value of the store's method, never a driver error read
-//! here. The other writes are still plain functions on the writer thread's
-//! `rusqlite::Connection`, already inside `BEGIN IMMEDIATE` (see [`crate::writer`]), and append
-//! their event with [`inventory_shared::outbox::append_event`] on that same connection; they
-//! move onto the seam in the next slices (`docs/postgres.md`, status). Point reads take a
+//! The inventory operations: the rules. Every write is written against [`crate::store::Tx`]
+//! (generic over it, no SQL, no driver type): each change and its event go through the
+//! caller's transaction, so they commit or roll back together, on SQLite (the writer thread's
+//! `BEGIN IMMEDIATE`, `crate::writer`) and on PostgreSQL (a batch's unit of work,
+//! `crate::store::postgres`) alike. Point reads take a
 //! read-only `rusqlite` connection
 //! ([`crate::reads`]); lists and stats are async on the sqlx read pool. Every list is read a
 //! keyset page at a time ([`page`]; the stock lists in [`stock_lists`], the reservation lists in
