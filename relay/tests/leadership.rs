@@ -165,6 +165,12 @@ async fn on_postgres_with_kafka_a_standby_takes_over_within_5_s_after_kill_9() {
     standby_takes_over_after_kill_9(db, Kind::Kafka).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_with_nats_a_standby_takes_over_within_5_s_after_kill_9() {
+    let db = TestBackend::Postgres(PgTestDb::new().await);
+    standby_takes_over_after_kill_9(db, Kind::Nats).await;
+}
+
 async fn standby_takes_over_after_kill_9(db: TestBackend, kind: Kind) {
     let started = Instant::now();
     let broker = Broker::start(kind, db.dir()).await;

@@ -109,7 +109,7 @@ impl From<OpError> for ApiError {
     fn from(e: OpError) -> Self {
         match e {
             OpError::Storage(cause) => Self::Internal(cause),
-            OpError::ShuttingDown => Self::Unavailable(e.to_string()),
+            OpError::ShuttingDown | OpError::Unavailable => Self::Unavailable(e.to_string()),
             refused => Self::Refused(refused),
         }
     }
@@ -236,7 +236,9 @@ pub fn refused_status(e: &OpError) -> StatusCode {
         // The body is well-formed and each field valid on its own; the two fields together
         // ask for something that cannot be done. Not a 409: no state would make it possible.
         OpError::SameStore { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        OpError::ShuttingDown | OpError::QueryTimeout => StatusCode::SERVICE_UNAVAILABLE,
+        OpError::ShuttingDown | OpError::Unavailable | OpError::QueryTimeout => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         OpError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

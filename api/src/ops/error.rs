@@ -189,6 +189,11 @@ pub enum OpError {
     /// The writer is stopping; the operation was not run.
     #[error("the service is shutting down")]
     ShuttingDown,
+    /// The database could not be reached, or the write kept meeting other replicas' writes
+    /// (a deadlock or serialization failure, rerun a bounded number of times); nothing of it
+    /// was applied, and sending it again is safe. The cause is logged by the writer.
+    #[error("the database is unavailable or busy; nothing was applied, try again shortly")]
+    Unavailable,
     /// The storage failed (or a bug). Logged with its cause at the HTTP edge, never shown.
     #[error("storage failure: {0:#}")]
     Storage(anyhow::Error),
@@ -219,7 +224,7 @@ impl OpError {
             Self::OutOfRange { .. } => "QUANTITY_LIMIT_EXCEEDED",
             Self::SameStore { .. } => "SAME_STORE",
             Self::QueryTimeout => "QUERY_TIMEOUT",
-            Self::ShuttingDown => "SERVICE_UNAVAILABLE",
+            Self::ShuttingDown | Self::Unavailable => "SERVICE_UNAVAILABLE",
             Self::Storage(_) => "INTERNAL_ERROR",
         }
     }

@@ -10,9 +10,11 @@
 //! rolled back; a deadlock or serialization failure (`40P01`, `40001`; possible between
 //! replicas when a job reaches rows it did not declare, or in the counters' slots) reruns the
 //! whole batch from the start, at most [`RERUNS`] times, so every job is a closure the writer
-//! can call again (`FnMut`). Any other failure, or the reruns used up, answers every caller
-//! of the batch the same storage error: nothing of the batch was applied. A lost connection
-//! is reopened for the next batch.
+//! can call again (`FnMut`). The reruns used up, or PostgreSQL unreachable, answers every
+//! caller of the batch 503 (`OpError::Unavailable`: nothing was applied, sending it again is
+//! safe); any other failure the same storage error (500). A connection found gone at `BEGIN`
+//! is reopened and the batch run on the new one; a connection lost at `COMMIT` leaves the
+//! outcome unknown, which is answered as a storage error, not as "nothing applied".
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::thread::JoinHandle;
@@ -36,7 +38,28 @@ trait Job: Send {
     /// Runs the work (again, on a rerun); answers whether its changes stay.
     fn run(&mut self, tx: &mut PgTx) -> bool;
     /// Answers the caller once the batch's fate is known.
-    fn answer(self: Box<Self>, batch: Result<(), &str>);
+    fn answer(self: Box<Self>, batch: Result<(), &BatchError>);
+}
+
+/// Why a batch was not committed, as its callers are answered.
+#[derive(Debug)]
+struct BatchError {
+    /// For the log line of each caller's error.
+    message: String,
+    /// PostgreSQL unreachable, or the reruns used up: nothing was applied, answered 503.
+    unavailable: bool,
+}
+
+impl BatchError {
+    fn of(failure: &Failure) -> Self {
+        let message = format!("{:#}", failure.error);
+        // A connection lost at COMMIT leaves the outcome unknown: not "nothing applied".
+        let unavailable = (failure.connection_lost && !failure.at_commit) || failure.retryable;
+        Self {
+            message,
+            unavailable,
+        }
+    }
 }
 
 struct WriteJob<T, F> {
@@ -66,12 +89,14 @@ where
         keep
     }
 
-    fn answer(self: Box<Self>, batch: Result<(), &str>) {
+    fn answer(self: Box<Self>, batch: Result<(), &BatchError>) {
         let outcome = match (batch, self.result) {
             (Ok(()), Some(result)) => result,
             (Ok(()), None) => Err(OpError::Storage(anyhow!("the write was never run"))),
+            (Err(e), _) if e.unavailable => Err(OpError::Unavailable),
             (Err(e), _) => Err(OpError::Storage(anyhow!(
-                "the write batch was rolled back: {e}"
+                "the write batch was not committed: {}",
+                e.message
             ))),
         };
         let _ = self.reply.send(outcome);
@@ -198,28 +223,15 @@ fn run(tx: PgTx, url: &str, mut queue: mpsc::Receiver<Message>, max_batch: usize
         }
         let jobs = batch.len();
         let started = std::time::Instant::now();
-        if tx.is_none() {
-            tx = reconnect(url);
-        }
-        let outcome = match tx.as_mut() {
-            Some(conn) => commit_batch(conn, &mut batch),
-            None => Err(Failure {
-                error: anyhow!("PostgreSQL is unreachable"),
-                retryable: false,
-                connection_lost: true,
-            }),
-        };
-        let failed = outcome.as_ref().err().map(|f| format!("{:#}", f.error));
-        if let Err(failure) = &outcome {
-            tracing::error!(error = %failed.as_deref().unwrap_or_default(), jobs, "write batch failed; rolled back");
-            if failure.connection_lost {
-                tx = None;
-            }
+        let outcome = commit_batch(&mut tx, url, &mut batch);
+        let failed = outcome.as_ref().err().map(BatchError::of);
+        if let Some(e) = &failed {
+            tracing::error!(error = %e.message, jobs, "write batch failed; rolled back");
         }
         for job in batch.drain(..) {
             job.answer(match &failed {
                 None => Ok(()),
-                Some(e) => Err(e.as_str()),
+                Some(e) => Err(e),
             });
         }
         crate::metrics::record_write_batch(jobs, started.elapsed(), queue.len());
@@ -242,21 +254,50 @@ fn reconnect(url: &str) -> Option<PgTx> {
     }
 }
 
-/// Runs the batch, rerunning it after a deadlock or serialization failure.
-fn commit_batch(tx: &mut PgTx, batch: &mut [Box<dyn Job>]) -> Result<(), Failure> {
+/// Runs the batch, rerunning it after a deadlock or serialization failure (at most
+/// [`RERUNS`] times), and once on a new connection when the old one turned out to be gone at
+/// `BEGIN` (nothing of the batch had reached the database). A connection lost anywhere is
+/// dropped; the next batch opens a new one.
+fn commit_batch(
+    tx: &mut Option<PgTx>,
+    url: &str,
+    batch: &mut [Box<dyn Job>],
+) -> Result<(), Failure> {
     let mut declared = Declared::default();
     for job in batch.iter() {
         declared.extend(job.declared());
     }
     let mut reruns = 0;
+    let mut reconnected = false;
     loop {
-        match run_once(tx, &declared, batch) {
+        if tx.is_none() {
+            *tx = reconnect(url);
+        }
+        let Some(conn) = tx.as_mut() else {
+            return Err(Failure {
+                error: anyhow!("PostgreSQL is unreachable"),
+                retryable: false,
+                connection_lost: true,
+                at_begin: true,
+                at_commit: false,
+            });
+        };
+        match run_once(conn, &declared, batch) {
+            Ok(()) => return Ok(()),
+            Err(failure) if failure.connection_lost => {
+                *tx = None;
+                if failure.at_begin && !reconnected {
+                    reconnected = true;
+                    continue;
+                }
+                return Err(failure);
+            }
             Err(failure) if failure.retryable && reruns < RERUNS => {
                 reruns += 1;
                 crate::metrics::record_write_rerun();
                 tracing::debug!(error = %format!("{:#}", failure.error), reruns, "write batch rerun");
             }
-            outcome => return outcome,
+            Err(failure) => return Err(failure),
         }
     }
 }

@@ -1,11 +1,11 @@
 //! The statements that write a batch's changes, set-based: one statement per kind of change,
-//! whatever the batch's size, run just before `COMMIT`. Order: stock rows (new, then
-//! changed), holds (new, then
-//! changed), new reservations (their foreign keys name the stock row and the hold), changed
-//! reservations, then the product rows the
-//! events are about are locked (`FOR NO KEY UPDATE`, in id order) and the events inserted:
-//! with the product row held from before its events draw their `seq` until the commit, one
-//! product's `seq` order is its commit order on every replica (`docs/postgres.md`).
+//! whatever the batch's size, run just before `COMMIT`. Order: products (deleted, renamed,
+//! new), stock rows (new, then changed), holds (new, then changed), new reservations (their
+//! foreign keys name the stock row and the hold), changed reservations; then the product rows
+//! the events are about are locked (`FOR NO KEY UPDATE`, in id order) and the events
+//! inserted: with the product row held from before its events draw their `seq` until the
+//! commit, one product's `seq` order is its commit order on every replica
+//! (`docs/postgres.md`); last, the idempotency keys' answers.
 //!
 //! Times travel as the stored text (`inventory_shared::time::to_db`), which PostgreSQL reads
 //! as `timestamptz` exactly.
@@ -28,12 +28,31 @@ pub(super) async fn flush(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<
     insert_reservations(conn, unit).await?;
     update_reservations(conn, unit).await?;
     append_events(conn, &unit.events).await?;
-    delete_products(conn, unit).await?;
     store_keys(conn, unit).await
 }
 
+/// Products: deletes first, then renames, then inserts, so a SKU one job freed and another
+/// took in the same batch is free when it is taken (`products_sku_unique` is checked row by
+/// row); renamed rows pass through a placeholder SKU (66 characters with their id, longer than
+/// any SKU the API accepts, so never one in use), so renames that swap SKUs succeed too.
 async fn write_products(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
-    for new in [true, false] {
+    delete_products(conn, unit).await?;
+    let renamed: Vec<&str> = unit
+        .products
+        .entries()
+        .filter(|e| e.changed)
+        .map(|e| e.row.id.as_str())
+        .collect();
+    if !renamed.is_empty() {
+        sqlx::query(
+            "UPDATE products SET sku = 'renaming:' || id::text || ':' || repeat('-', 20) \
+             WHERE id = ANY($1::uuid[])",
+        )
+        .bind(&renamed)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for new in [false, true] {
         let rows: Vec<_> = unit
             .products
             .entries()

@@ -100,6 +100,22 @@ pub(super) async fn products(
     .await
 }
 
+/// Which of `ids` (sorted) are products, each locked `FOR KEY SHARE` (what a foreign key
+/// takes: it keeps the product from being deleted, and blocks nobody who only updates it).
+pub(super) async fn products_exist(
+    conn: &mut PgConnection,
+    ids: &[ProductId],
+) -> sqlx::Result<Vec<ProductId>> {
+    let ids: Vec<&str> = ids.iter().map(ProductId::as_str).collect();
+    sqlx::query_scalar(
+        "SELECT id::text FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR KEY SHARE",
+    )
+    .bind(&ids)
+    .fetch_all(conn)
+    .await
+    .map(|found: Vec<String>| found.into_iter().map(ProductId::from_stored).collect())
+}
+
 /// The product with `sku`, locked `FOR UPDATE`, after taking the SKU's transaction-level
 /// advisory lock: two replicas giving one SKU to two products serialise on it, and the
 /// second, reading after the first committed (a new statement, a new snapshot), sees it.

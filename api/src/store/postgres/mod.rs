@@ -48,22 +48,37 @@ pub struct Failure {
     pub retryable: bool,
     /// The connection itself is gone (not a statement's error): open a new one.
     pub connection_lost: bool,
+    /// Failed at `BEGIN`: nothing of the batch reached the database, so after a lost
+    /// connection the batch can run again on a new one.
+    pub at_begin: bool,
+    /// Failed at `COMMIT` with the connection lost: the outcome is unknown.
+    pub at_commit: bool,
 }
 
 impl Failure {
     fn of(error: sqlx::Error, doing: &str) -> Self {
-        let retryable = matches!(
-            &error,
-            sqlx::Error::Database(e) if matches!(e.code().as_deref(), Some("40P01" | "40001"))
-        );
-        let connection_lost = matches!(
-            &error,
-            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::PoolClosed
-        );
+        let code = match &error {
+            sqlx::Error::Database(e) => e.code().map(|c| c.into_owned()),
+            _ => None,
+        };
+        let code = code.as_deref().unwrap_or("");
+        // 40P01 deadlock, 40001 serialization failure, 55P03 lock wait over `lock_timeout`,
+        // 23505 a unique key another replica took since this batch looked (a backstop: the
+        // batch checks keys under locks, so a rerun reads the winner and refuses properly).
+        let retryable = matches!(code, "40P01" | "40001" | "55P03" | "23505");
+        // 08xxx connection exceptions, 57P01–57P03 the server shutting down or restarting.
+        let connection_lost = code.starts_with("08")
+            || code.starts_with("57P")
+            || matches!(
+                &error,
+                sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::PoolClosed
+            );
         Self {
             error: anyhow::Error::new(error).context(format!("database (postgres): {doing}")),
             retryable,
             connection_lost,
+            at_begin: doing == "BEGIN",
+            at_commit: doing == "COMMIT",
         }
     }
 }
@@ -96,7 +111,18 @@ impl PgTx {
             .build()
             .context("starting the PostgreSQL writer's runtime")?;
         let conn = runtime
-            .block_on(PgConnection::connect(url))
+            .block_on(async {
+                let mut conn = PgConnection::connect(url).await?;
+                // A replica that stalls inside a batch must not hold its row locks for long:
+                // its session is ended after 10 s idle in a transaction; and a batch waits at
+                // most 5 s for a lock before it is rerun (55P03), then answered 503.
+                sqlx::raw_sql(
+                    "SET idle_in_transaction_session_timeout = '10s'; SET lock_timeout = '5s'",
+                )
+                .execute(&mut conn)
+                .await?;
+                Ok::<_, sqlx::Error>(conn)
+            })
             .context("connecting the PostgreSQL writer")?;
         Ok(Self {
             runtime,
@@ -148,14 +174,14 @@ impl PgTx {
             }
             let products: Vec<ProductId> = sorted(declared.products.iter().cloned());
             if !products.is_empty() {
-                let found = load::products(&mut self.conn, &products)
+                let found = load::products_exist(&mut self.conn, &products)
                     .await
-                    .map_err(|e| Failure::of(e, "locking products"))?;
+                    .map_err(|e| Failure::of(e, "reading products"))?;
                 for id in products {
-                    self.unit.products.loaded(id, None);
+                    self.unit.products_seen.insert(id, false);
                 }
-                for row in found {
-                    self.unit.products.loaded(row.id.clone(), Some(row));
+                for id in found {
+                    self.unit.products_seen.insert(id, true);
                 }
             }
             Ok(())

@@ -1,7 +1,8 @@
 //! [`ProductTx`] on PostgreSQL: products locked `FOR UPDATE` when first reached, changed in
 //! memory, written by the flush. A SKU is checked under its own advisory lock
-//! (`load::product_with_sku`), so two replicas never give one SKU to two products and the
-//! flush never meets the `UNIQUE` violation (which would abort the whole batch).
+//! (`load::product_with_sku`), so two replicas never give one SKU to two products; within a
+//! batch the flush frees SKUs (deletes, then renames through a placeholder) before it takes
+//! them, so a SKU freed and reused in one batch does not meet the `UNIQUE` constraint.
 
 use super::PgTx;
 use super::load;
@@ -50,8 +51,20 @@ impl PgTx {
 
 impl ProductTx for PgTx {
     fn product_exists(&mut self, product_id: &ProductId) -> StoreResult<bool> {
-        self.ensure_product(product_id)?;
-        Ok(self.unit.products.get(product_id).is_some())
+        // This batch's own view first (a product it created, changed or deleted).
+        if self.unit.products.knows(product_id) {
+            return Ok(self.unit.products.get(product_id).is_some());
+        }
+        if let Some(exists) = self.unit.products_seen.get(product_id) {
+            return Ok(*exists);
+        }
+        let ids = [product_id.clone()];
+        let found = self.run("reading a product", async |conn| {
+            load::products_exist(conn, &ids).await
+        })?;
+        let exists = !found.is_empty();
+        self.unit.products_seen.insert(product_id.clone(), exists);
+        Ok(exists)
     }
 
     fn product(&mut self, id: &ProductId) -> StoreResult<Option<ProductRow>> {
@@ -114,8 +127,11 @@ impl ProductTx for PgTx {
     }
 
     fn product_in_use(&mut self, id: &ProductId) -> StoreResult<bool> {
-        // Every stock row and PENDING reservation of the product, locked and loaded, so the
-        // answer (and a delete after it) sees this batch's own changes to them.
+        // The product first: every creator of its stock rows locks it before creating one, so
+        // once it is held no new row can appear. Then every stock row and PENDING reservation
+        // of it, locked and loaded, so the answer (and a delete after it) sees this batch's
+        // own changes to them.
+        self.ensure_product(id)?;
         if !self.unit.product_rows_loaded.contains(id) {
             let stock = self.run("locking a product's stock rows", async |conn| {
                 load::stock_of_product(conn, id).await

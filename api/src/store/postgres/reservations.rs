@@ -153,12 +153,22 @@ impl ReservationTx for PgTx {
         })?;
         let mut due = Vec::with_capacity(found.len());
         for row in found {
-            due.push(Due {
-                id: row.id.clone(),
-                hold_id: row.hold_id.clone(),
-            });
             if !self.unit.reservations.knows(&row.id) {
-                self.unit.reservations.loaded(row.id.clone(), Some(row));
+                self.unit
+                    .reservations
+                    .loaded(row.id.clone(), Some(row.clone()));
+            }
+            // As this batch sees it: one it already confirmed, cancelled or expired is not due.
+            if self
+                .unit
+                .reservations
+                .get(&row.id)
+                .is_some_and(|seen| seen.status == ReservationStatus::Pending)
+            {
+                due.push(Due {
+                    id: row.id.clone(),
+                    hold_id: row.hold_id.clone(),
+                });
             }
         }
         Ok(due)

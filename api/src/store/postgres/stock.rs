@@ -21,9 +21,9 @@ impl PgTx {
             load::lock_products(conn, &ids).await
         })?;
         self.unit.locked_products.insert(key.0.clone());
-        if self.unit.stock.knows(key) && self.unit.stock.get(key).is_none() {
-            self.unit.stock.forget(key);
-        }
+        // Rows of this product the batch saw missing before the lock may exist now.
+        let product = key.0.clone();
+        self.unit.stock.forget_missing(|(p, _)| *p == product);
         self.ensure_stock(key)
     }
 
@@ -84,6 +84,7 @@ impl StockTx for PgTx {
     fn release_units(&mut self, reservation: &ReservationRow, now: &str) -> StoreResult<i64> {
         let quantity = reservation.quantity.get();
         let row = self.held_row(reservation)?;
+        holds_enough(row, quantity, &reservation.id)?;
         row.reserved = Quantity::from_stored(row.reserved.get() - quantity);
         row.version += 1;
         row.updated_at = now.to_owned();
@@ -93,6 +94,7 @@ impl StockTx for PgTx {
     fn sell_units(&mut self, reservation: &ReservationRow, now: &str) -> StoreResult<i64> {
         let quantity = reservation.quantity.get();
         let row = self.held_row(reservation)?;
+        holds_enough(row, quantity, &reservation.id)?;
         row.quantity = Quantity::from_stored(row.quantity.get() - quantity);
         row.reserved = Quantity::from_stored(row.reserved.get() - quantity);
         row.version += 1;
@@ -212,4 +214,20 @@ impl StockTx for PgTx {
         self.unit.stock.insert(key, row.clone());
         Ok(row)
     }
+}
+
+/// The premise of giving a reservation's units back or selling them: the row holds them. A
+/// damaged row fails this job here (as the schema's `CHECK` fails its statement on SQLite),
+/// not the whole batch at the flush.
+fn holds_enough(
+    row: &StockRow,
+    quantity: i64,
+    reservation: &crate::domain::ReservationId,
+) -> StoreResult<()> {
+    if row.reserved.get() < quantity || row.quantity.get() < quantity {
+        return Err(StoreError::Failed(anyhow::anyhow!(
+            "reservation {reservation} holds {quantity} units its stock row does not hold"
+        )));
+    }
+    Ok(())
 }

@@ -147,9 +147,11 @@ impl<K: Hash + Eq + Clone, R: Clone> Table<K, R> {
         );
     }
 
-    /// Forgets what the batch knew of `key` (a cache entry, not a change: it is read again).
-    pub fn forget(&mut self, key: &K) {
-        self.rows.remove(key);
+    /// Forgets every key the batch knows only as missing and `matches` (cache entries, not
+    /// changes: they are read again when asked for).
+    pub fn forget_missing(&mut self, matches: impl Fn(&K) -> bool) {
+        self.rows
+            .retain(|key, entry| entry.is_some() || !matches(key));
     }
 
     /// Every row the batch knows exists.
@@ -215,6 +217,9 @@ pub(super) struct Unit {
     pub skus_checked: HashSet<Sku>,
     /// The products whose stock rows and PENDING reservations were all loaded.
     pub product_rows_loaded: HashSet<ProductId>,
+    /// Whether products asked about by `product_exists` exist (read `FOR KEY SHARE`), for
+    /// those the batch has not loaded into `products`.
+    pub products_seen: HashMap<ProductId, bool>,
     /// The products this batch locked (`FOR NO KEY UPDATE`) before creating a stock row.
     pub locked_products: HashSet<ProductId>,
     /// The events to append, in the order the jobs appended them.
@@ -230,6 +235,7 @@ impl Unit {
         self.hold_lines_loaded.clear();
         self.locked_products.clear();
         self.skus_checked.clear();
+        self.products_seen.clear();
         self.product_rows_loaded.clear();
         self.products.clear();
         self.keys.clear();

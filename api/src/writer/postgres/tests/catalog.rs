@@ -192,3 +192,37 @@ async fn two_replicas_expiring_at_once_expire_each_reservation_once() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sku_freed_and_taken_in_one_batch_is_taken() {
+    let db = database(0).await;
+    let (writer, thread) = PgWriter::start(&db.url, 64).expect("writer");
+    let first = product_input("FIRST");
+    let spare = writer
+        .write(Declared::default(), move |tx| {
+            products::insert_product(tx, &first, &time::now())
+        })
+        .await
+        .expect("created");
+    // One unit of work: the fixture's product (SKU "sku-1") is renamed, a new product takes
+    // "sku-1"; "FIRST" is deleted and a new product takes "FIRST".
+    let id = db.product.clone();
+    let spare_id = spare.id.clone();
+    writer
+        .write(Declared::default(), move |tx| {
+            let now = time::now();
+            products::replace_product(tx, &id, &product_input("RENAMED"), &now)?;
+            products::insert_product(tx, &product_input("sku-1"), &now)?;
+            products::delete_product(tx, &spare_id)?;
+            products::insert_product(tx, &product_input("FIRST"), &now)
+        })
+        .await
+        .expect("every SKU was free when taken");
+    thread.stop().await;
+    let mut conn = PgConnection::connect(&db.url).await.expect("connecting");
+    let skus: Vec<String> = sqlx::query_scalar("SELECT sku FROM products ORDER BY sku")
+        .fetch_all(&mut conn)
+        .await
+        .expect("products");
+    assert_eq!(skus, ["FIRST", "RENAMED", "sku-1"]);
+}

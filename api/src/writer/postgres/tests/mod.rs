@@ -16,7 +16,7 @@ use crate::ops::reservations::{self, ConfirmOutcome, ReserveInput};
 use crate::store::Declared;
 
 struct Db {
-    _server: PgServer,
+    server: PgServer,
     url: String,
     product: ProductId,
     store: StoreId,
@@ -53,7 +53,7 @@ async fn database(units: i64) -> Db {
     .await
     .expect("a stock row");
     Db {
-        _server: server,
+        server,
         url,
         product,
         store: StoreId::parse("s1").expect("a store id"),
@@ -306,3 +306,45 @@ async fn a_reservation_made_and_confirmed_in_one_batch_is_stored_confirmed() {
 
 mod catalog;
 mod holds_stock;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_server_answers_unavailable_then_the_writer_recovers_and_loses_nothing() {
+    use inventory_shared::test_support::StopMode;
+    let mut db = database(100).await;
+    let (writer, thread) = PgWriter::start(&db.url, 64).expect("writer");
+    for _ in 0..5 {
+        reserve(&writer, &db, 1).await.expect("reserved");
+    }
+    db.server.stop(StopMode::Immediate).expect("crashed");
+    let down = reserve(&writer, &db, 1).await;
+    assert!(matches!(down, Err(OpError::Unavailable)), "{down:?}");
+    db.server.start_again().expect("restarted");
+    assert_eq!(
+        db.url,
+        db.server
+            .url(db.url.rsplit('/').next().expect("a database name")),
+        "the server came back on its port"
+    );
+    // Within 5 s the writer answers again, on a new connection.
+    let started = std::time::Instant::now();
+    let mut acknowledged = 5;
+    loop {
+        match reserve(&writer, &db, 1).await {
+            Ok(_) => {
+                acknowledged += 1;
+                break;
+            }
+            Err(OpError::Unavailable) if started.elapsed() < std::time::Duration::from_secs(5) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(other) => panic!("not recovered after {:?}: {other:?}", started.elapsed()),
+        }
+    }
+    thread.stop().await;
+    let ((_, reserved, _), events) = state(&db).await;
+    assert_eq!(reserved, acknowledged);
+    assert_eq!(
+        events,
+        vec![("reservation.created".to_owned(), acknowledged)]
+    );
+}
