@@ -46,7 +46,7 @@ pub async fn purge_expired(state: &AppState, shutdown: &CancellationToken) -> Op
     while !shutdown.is_cancelled() {
         let deleted = state
             .writer
-            .write(move |conn| {
+            .write_sqlite(move |conn| {
                 Ok(SqliteTx::new(conn).purge_expired_keys(&time::to_db(&now), PER_BATCH)?)
             })
             .await?;

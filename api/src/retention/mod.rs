@@ -201,7 +201,9 @@ impl Retention {
                 let cutoff = *cutoff;
                 let deleted = state
                     .writer
-                    .write(move |conn| Ok(retention::delete_synced_events(conn, &seqs, &cutoff)?))
+                    .write_sqlite(move |conn| {
+                        Ok(retention::delete_synced_events(conn, &seqs, &cutoff)?)
+                    })
                     .await
                     .context("deleting old events")?;
                 pass.events_deleted += deleted as u64;
@@ -230,7 +232,7 @@ impl Retention {
         while !shutdown.is_cancelled() {
             let n = state
                 .writer
-                .write(move |conn| {
+                .write_sqlite(move |conn| {
                     Ok(retention::delete_finished_reservations(
                         conn, &cutoff, batch,
                     )?)
@@ -280,7 +282,7 @@ async fn vacuum(state: &AppState, shutdown: &CancellationToken) -> anyhow::Resul
     while free > 0 && !shutdown.is_cancelled() {
         let left = state
             .writer
-            .write(|conn| Ok(retention::incremental_vacuum(conn)?))
+            .write_sqlite(|conn| Ok(retention::incremental_vacuum(conn)?))
             .await
             .context("incremental vacuum")?;
         if left >= free {
