@@ -4,8 +4,9 @@
 //! (An expired key is already ignored by the lookup; purging only reclaims the space.)
 //!
 //! The `DELETE` is this task's own statement, not a rule's, so it is not on the storage seam's
-//! `Tx`: it is [`SqliteTx::purge_expired_keys`], on the writer's connection. On PostgreSQL the
-//! task will run its own statement under an advisory lock, one replica per tick
+//! `Tx`: it is [`SqliteTx::purge_expired_keys`], on the writer's connection
+//! ([`crate::writer::Writer::write_sqlite`], the writer's door for SQLite-only jobs). On
+//! PostgreSQL the task will run its own statement under an advisory lock, one replica per tick
 //! (`docs/postgres.md`).
 
 use std::time::Duration;

@@ -9,7 +9,7 @@ use common::{StockDbRow, TestApp, eventually, spawn_app, spawn_app_with};
 use inventory_api::domain::{PositiveQuantity, ProductId, ReservationId, StoreId};
 use inventory_api::ops::expire_batch;
 use inventory_api::ops::reservations::{self, ReserveInput};
-use inventory_api::store::{Declared, ReservationTx};
+use inventory_api::store::Declared;
 use serde_json::json;
 
 async fn app_with_fast_expiry() -> TestApp {
@@ -273,7 +273,10 @@ async fn a_batch_leaves_alone_what_was_confirmed_cancelled_or_extended_since_it_
             // before it was due: at its creation, so `updated_at` stays as it was).
             reservations::confirm(tx, &ids[0], &now)?;
             reservations::cancel(tx, &ids[1], None, &now)?;
-            let created = tx.reservation(&ids[2])?.expect("the reservation").created_at;
+            let created = tx
+                .reservation(&ids[2])?
+                .expect("the reservation")
+                .created_at;
             tx.extend_reservation(&ids[2], "2999-01-01T00:00:00.000000Z", &created)?
                 .expect("a deadline moved before it was due");
             let expired = expire_batch::expire_many(tx, &ids, &now)?;

@@ -5,8 +5,9 @@
 //! whole hold is one atomic unit (and a retry wrapper can replace that call as a whole). Every
 //! hold write keeps the writer's default containment, a savepoint of its own: a hold can be
 //! refused after it wrote (see [`crate::ops::holds::create_hold`]). The rules are generic over
-//! the storage seam; the closures run them on the writer's connection through
-//! [`SqliteTx`].
+//! the storage seam, and so are the closures (`&mut dyn Tx`); each declares the rows it acts
+//! on (a new hold: every line's stock row; a hold by id: nothing, its lines are found by the
+//! writer when reached).
 
 use inventory_shared::time;
 use poem_openapi::param::Path;

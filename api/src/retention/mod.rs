@@ -6,7 +6,8 @@
 //! Why batches through the writer: each batch (`RETENTION_BATCH` rows, 1,000 by default) is
 //! one job on the writer queue, so API writes queued meanwhile share its group commit or the
 //! next one and wait milliseconds, never a whole pass; nothing else writes the file from
-//! this process.
+//! this process. Its statements are SQLite's own, not rules on the storage seam, so they run
+//! on the writer's connection ([`crate::writer::Writer::write_sqlite`]).
 //!
 //! Why walk `seq`: events are found oldest first by their primary key, a page at a time
 //! (commit order is creation order), so a pass reads only the rows it deletes plus the

@@ -73,7 +73,8 @@ trait Job: Send {
     fn answer(self: Box<Self>, batch: Result<(), &BatchFailed>);
 }
 
-/// A [`Job`] for [`Writer::write`] and [`Writer::write_sqlite`]: the work, then its result until the commit is known.
+/// A [`Job`] for [`Writer::write`] and [`Writer::write_sqlite`]: the work, then its result
+/// until the commit is known.
 struct WriteJob<T, F> {
     containment: Containment,
     work: Option<F>,

@@ -256,5 +256,9 @@ async fn a_sqlite_only_job_runs_on_the_connection_in_a_savepoint_of_its_own() {
     );
     assert!(kept.is_ok(), "{kept:?}");
     assert!(matches!(undone, Err(OpError::ProductNotFound(_))));
-    assert_eq!(products(&settings), 1, "the failed job's own row was undone");
+    assert_eq!(
+        products(&settings),
+        1,
+        "the failed job's own row was undone"
+    );
 }
