@@ -1,9 +1,9 @@
 //! The one writer: every write of the process runs on one connection owned by one thread, and
 //! writes that arrive together share one transaction (group commit). One writer per backend:
-//! [`sqlite`] ([`Writer`], today's) and [`postgres`] ([`postgres::PgWriter`]). Their jobs are
-//! the same closures, `FnMut(&mut dyn Tx) -> OpResult<T>`, each with the rows it acts on
-//! ([`Declared`](crate::store::Declared)): a job is written once, against the storage seam,
-//! and either writer can run it.
+//! SQLite's ([`Writer`], today's, in `sqlite.rs`) and PostgreSQL's ([`postgres::PgWriter`]).
+//! Their jobs are the same closures, `FnMut(&mut dyn Tx) -> OpResult<T>`, each with the rows
+//! it acts on ([`Declared`](crate::store::Declared)): a job is written once, against the
+//! storage seam, and either writer can run it.
 //!
 //! Here, what both share: how a job keeps a failing part from leaving changes behind
 //! ([`Containment`], [`nested`], [`contained`]), written on [`crate::store::NestTx`] (a
