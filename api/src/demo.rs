@@ -8,6 +8,7 @@ use crate::domain::{Quantity, Sku, StoreId};
 use crate::ops::{OpError, OpResult};
 use crate::ops::{products, stock};
 use crate::state::AppState;
+use crate::store::Declared;
 use crate::store::sqlite::SqliteTx;
 
 /// The four demo stores.
@@ -101,8 +102,8 @@ pub async fn seed(state: &AppState) -> OpResult<Seeded> {
                 };
                 let row = state
                     .writer
-                    .write(move |conn| {
-                        products::insert_product(&mut SqliteTx::new(conn), &input, &time::now())
+                    .write(Declared::default(), move |tx| {
+                        products::insert_product(tx, &input, &time::now())
                     })
                     .await?;
                 seeded.products += 1;
@@ -115,8 +116,7 @@ pub async fn seed(state: &AppState) -> OpResult<Seeded> {
             let (store, quantity) = demo_stock(store, quantity)?;
             let created = state
                 .writer
-                .write(move |conn| {
-                    let tx = &mut crate::store::sqlite::SqliteTx::new(conn);
+                .write(Declared::default(), move |tx| {
                     stock::create_stock(tx, &product_id, &store, quantity, &time::now())
                 })
                 .await;

@@ -7,16 +7,13 @@
 //! confirmed, cancelled or extended in the meantime is left alone: the transition is guarded
 //! by `status = 'PENDING' AND expires_at <= now`.
 //!
-//! The rules it runs are written against the storage seam; this task builds their
-//! [`SqliteTx`] on the writer's connection itself (the writer's job type is a
-//! `&rusqlite::Connection` until it hands jobs a `&mut dyn Tx`).
+//! The rules it runs are written against the storage seam, and so is each batch: a job the
+//! writer runs on its transaction, whatever the backend.
 
 use std::time::Duration;
 
 use inventory_shared::time;
 use tokio_util::sync::CancellationToken;
-
-use rusqlite::Connection;
 
 use crate::domain::{HoldId, ReservationId, ReservationStatus};
 use crate::ops::OpResult;
@@ -24,7 +21,7 @@ use crate::ops::expire_batch;
 use crate::ops::holds::{self, Hold};
 use crate::ops::reservations::{self, ReservationRow};
 use crate::state::AppState;
-use crate::store::sqlite::SqliteTx;
+use crate::store::{Declared, Tx};
 use crate::writer::nested;
 
 /// Runs a pass every `interval` until `shutdown` is cancelled ([`crate::tasks::every`]).
@@ -72,7 +69,9 @@ pub async fn expire_due(state: &AppState, shutdown: &CancellationToken) -> OpRes
         let started = std::time::Instant::now();
         let batch = match state
             .writer
-            .write(|conn| expire_batch(conn, &time::now(), BATCH))
+            .write(Declared::default(), |tx| {
+                expire_batch(tx, &time::now(), BATCH)
+            })
             .await
         {
             Ok(batch) => batch,
@@ -82,7 +81,9 @@ pub async fn expire_due(state: &AppState, shutdown: &CancellationToken) -> OpRes
                 tracing::error!(error = %e, "expiry batch failed; expiring its reservations one by one");
                 state
                     .writer
-                    .write(|conn| expire_one_by_one(conn, &time::now(), BATCH))
+                    .write(Declared::default(), |tx| {
+                        expire_one_by_one(tx, &time::now(), BATCH)
+                    })
                     .await?
             }
         };
@@ -146,13 +147,13 @@ impl Batch {
 
 /// The `limit` most overdue reservations, in one write job: the single ones as a set
 /// ([`expire_batch::expire_many`]), each hold among them whole ([`holds::expire_hold`]).
-fn expire_batch(conn: &Connection, at: &time::Timestamp, limit: i64) -> OpResult<Batch> {
-    let due = expire_batch::due_reservations(&mut SqliteTx::new(conn), at, limit)?;
+fn expire_batch<T: Tx + ?Sized>(tx: &mut T, at: &time::Timestamp, limit: i64) -> OpResult<Batch> {
+    let due = expire_batch::due_reservations(tx, at, limit)?;
     let (single_ids, hold_ids) = split(&due);
-    let singles = expire_batch::expire_many(&mut SqliteTx::new(conn), &single_ids, at)?;
+    let singles = expire_batch::expire_many(tx, &single_ids, at)?;
     let mut holds = Vec::with_capacity(hold_ids.len());
     for id in hold_ids {
-        holds.extend(holds::expire_hold(&mut SqliteTx::new(conn), &id, at)?);
+        holds.extend(holds::expire_hold(tx, &id, at)?);
     }
     Ok(Batch {
         found: due.len(),
@@ -163,17 +164,19 @@ fn expire_batch(conn: &Connection, at: &time::Timestamp, limit: i64) -> OpResult
 
 /// [`expire_batch`], each reservation (or hold) in a savepoint of its own: one that fails is
 /// logged and left due, the others expire. Slower; for a batch that failed as a whole.
-fn expire_one_by_one(conn: &Connection, at: &time::Timestamp, limit: i64) -> OpResult<Batch> {
-    let due = expire_batch::due_reservations(&mut SqliteTx::new(conn), at, limit)?;
+fn expire_one_by_one<T: Tx + ?Sized>(
+    tx: &mut T,
+    at: &time::Timestamp,
+    limit: i64,
+) -> OpResult<Batch> {
+    let due = expire_batch::due_reservations(tx, at, limit)?;
     let (single_ids, hold_ids) = split(&due);
     let mut batch = Batch {
         found: due.len(),
         ..Batch::default()
     };
     for id in single_ids {
-        match nested(conn, |conn| {
-            reservations::expire_reservation(&mut SqliteTx::new(conn), &id, at)
-        }) {
+        match nested(tx, |tx| reservations::expire_reservation(tx, &id, at)) {
             Ok(row) => batch.singles.extend(row),
             Err(e) => {
                 tracing::error!(error = %e, reservation.id = %id, "could not expire a reservation")
@@ -181,9 +184,7 @@ fn expire_one_by_one(conn: &Connection, at: &time::Timestamp, limit: i64) -> OpR
         }
     }
     for id in hold_ids {
-        match nested(conn, |conn| {
-            holds::expire_hold(&mut SqliteTx::new(conn), &id, at)
-        }) {
+        match nested(tx, |tx| holds::expire_hold(tx, &id, at)) {
             Ok(hold) => batch.holds.extend(hold),
             Err(e) => tracing::error!(error = %e, hold.id = %id, "could not expire a hold"),
         }

@@ -4,8 +4,9 @@
 //! (An expired key is already ignored by the lookup; purging only reclaims the space.)
 //!
 //! The `DELETE` is this task's own statement, not a rule's, so it is not on the storage seam's
-//! `Tx`: it is [`SqliteTx::purge_expired_keys`], on the writer's connection. On PostgreSQL the
-//! task will run its own statement under an advisory lock, one replica per tick
+//! `Tx`: it is [`SqliteTx::purge_expired_keys`], on the writer's connection
+//! ([`crate::writer::Writer::write_sqlite`], the writer's door for SQLite-only jobs). On
+//! PostgreSQL the task will run its own statement under an advisory lock, one replica per tick
 //! (`docs/postgres.md`).
 
 use std::time::Duration;
@@ -46,7 +47,7 @@ pub async fn purge_expired(state: &AppState, shutdown: &CancellationToken) -> Op
     while !shutdown.is_cancelled() {
         let deleted = state
             .writer
-            .write(move |conn| {
+            .write_sqlite(move |conn| {
                 Ok(SqliteTx::new(conn).purge_expired_keys(&time::to_db(&now), PER_BATCH)?)
             })
             .await?;

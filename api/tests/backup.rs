@@ -14,15 +14,16 @@ use common::{TestApp, spawn_app};
 async fn history(app: &TestApp, product: &str) {
     use inventory_api::domain::{Adjustment, ProductId, StoreId};
     use inventory_api::ops::stock;
+    use inventory_api::store::Declared;
     for _ in 0..40 {
         let product = ProductId::parse(product).expect("a product id");
         let store = StoreId::parse("MAD-001").expect("a store id");
         app.state
             .writer
-            .write(move |conn| {
+            .write(Declared::default(), move |tx| {
                 for _ in 0..1000 {
                     stock::change_quantity(
-                        &mut inventory_api::store::sqlite::SqliteTx::new(conn),
+                        tx,
                         &product,
                         &store,
                         stock::QuantityChange::Add(Adjustment::new_const(1)),

@@ -9,7 +9,7 @@ use common::{StockDbRow, TestApp, eventually, spawn_app, spawn_app_with};
 use inventory_api::domain::{PositiveQuantity, ProductId, ReservationId, StoreId};
 use inventory_api::ops::expire_batch;
 use inventory_api::ops::reservations::{self, ReserveInput};
-use inventory_api::store::sqlite::SqliteTx;
+use inventory_api::store::Declared;
 use serde_json::json;
 
 async fn app_with_fast_expiry() -> TestApp {
@@ -147,7 +147,7 @@ async fn reserve_already_due(app: &TestApp, rows: &[(String, String)], per_row: 
     let rows = rows.to_vec();
     app.state
         .writer
-        .write(move |conn| {
+        .write(Declared::default(), move |tx| {
             let an_hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
             for _ in 0..per_row {
                 for (product_id, store_id) in &rows {
@@ -159,7 +159,7 @@ async fn reserve_already_due(app: &TestApp, rows: &[(String, String)], per_row: 
                         ttl: chrono::Duration::seconds(1),
                         hold_id: None,
                     };
-                    reservations::reserve(&mut SqliteTx::new(conn), &input, &an_hour_ago)?;
+                    reservations::reserve(tx, &input, &an_hour_ago)?;
                 }
             }
             Ok(())
@@ -264,19 +264,22 @@ async fn a_batch_leaves_alone_what_was_confirmed_cancelled_or_extended_since_it_
     let (expired, ids) = app
         .state
         .writer
-        .write(|conn| {
+        .write(Declared::default(), |tx| {
             let now = inventory_shared::time::now();
-            let due = expire_batch::due_reservations(&mut SqliteTx::new(conn), &now, 100)?;
+            let due = expire_batch::due_reservations(tx, &now, 100)?;
             let ids: Vec<ReservationId> = due.into_iter().map(|d| d.id).collect();
             // Between finding and expiring: a late confirm (which expires it on the spot), a
-            // cancel, a deadline moved into the future (as another replica's extend would).
-            reservations::confirm(&mut SqliteTx::new(conn), &ids[0], &now)?;
-            reservations::cancel(&mut SqliteTx::new(conn), &ids[1], None, &now)?;
-            conn.execute(
-                "UPDATE reservations SET expires_at = '2999-01-01T00:00:00.000000Z' WHERE id = ?",
-                [ids[2].as_str()],
-            )?;
-            let expired = expire_batch::expire_many(&mut SqliteTx::new(conn), &ids, &now)?;
+            // cancel, a deadline moved into the future (as another replica's extend would,
+            // before it was due: at its creation, so `updated_at` stays as it was).
+            reservations::confirm(tx, &ids[0], &now)?;
+            reservations::cancel(tx, &ids[1], None, &now)?;
+            let created = tx
+                .reservation(&ids[2])?
+                .expect("the reservation")
+                .created_at;
+            tx.extend_reservation(&ids[2], "2999-01-01T00:00:00.000000Z", &created)?
+                .expect("a deadline moved before it was due");
+            let expired = expire_batch::expire_many(tx, &ids, &now)?;
             Ok((expired, ids))
         })
         .await
@@ -371,12 +374,12 @@ async fn a_batch_appends_the_events_one_by_one_expiry_would_in_deadline_order() 
     let ids = app
         .state
         .writer
-        .write(|conn| {
+        .write(Declared::default(), |tx| {
             let now = inventory_shared::time::now();
-            let due = expire_batch::due_reservations(&mut SqliteTx::new(conn), &now, 1_000)?;
+            let due = expire_batch::due_reservations(tx, &now, 1_000)?;
             let ids: Vec<ReservationId> = due.into_iter().map(|d| d.id).collect();
-            reservations::expire_reservation(&mut SqliteTx::new(conn), &ids[0], &now)?;
-            expire_batch::expire_many(&mut SqliteTx::new(conn), &ids[1..], &now)?;
+            reservations::expire_reservation(tx, &ids[0], &now)?;
+            expire_batch::expire_many(tx, &ids[1..], &now)?;
             Ok(ids)
         })
         .await

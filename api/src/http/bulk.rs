@@ -14,7 +14,7 @@ use super::statuses::{self, Answer};
 use super::tags::ApiTags;
 use crate::ops::bulk::{self, BulkItem, BulkMode, ItemOutcome, ItemResult};
 use crate::state::AppState;
-use crate::store::sqlite::SqliteTx;
+use crate::store::Declared;
 
 /// The bulk stock route.
 pub struct BulkApi(pub AppState);
@@ -88,9 +88,18 @@ impl BulkApi {
                 reason: i.reason,
             })
             .collect();
+        let declared = Declared {
+            pairs: items
+                .iter()
+                .map(|item| (item.product_id.clone(), item.store_id.clone()))
+                .collect(),
+            products: items.iter().map(|item| item.product_id.clone()).collect(),
+            ..Declared::default()
+        };
         let answer = write.write(
             &self.0,
-            move |conn| bulk::sync_stock(&mut SqliteTx::new(conn), &items, mode, &time::now()),
+            declared,
+            move |tx| bulk::sync_stock(tx, &items, mode, &time::now()),
             move |result| {
                 let results: Vec<BulkItemResult> = result?.into_iter().map(result_of).collect();
                 let refused = results

@@ -5,8 +5,9 @@
 //! whole hold is one atomic unit (and a retry wrapper can replace that call as a whole). Every
 //! hold write keeps the writer's default containment, a savepoint of its own: a hold can be
 //! refused after it wrote (see [`crate::ops::holds::create_hold`]). The rules are generic over
-//! the storage seam; the closures run them on the writer's connection through
-//! [`SqliteTx`].
+//! the storage seam, and so are the closures (`&mut dyn Tx`); each declares the rows it acts
+//! on (a new hold: every line's stock row; a hold by id: nothing, its lines are found by the
+//! writer when reached).
 
 use inventory_shared::time;
 use poem_openapi::param::Path;
@@ -26,6 +27,7 @@ use crate::ops::OpError;
 use crate::ops::extend::ExtendOutcome;
 use crate::ops::holds::{self, HoldInput, HoldItem, HoldOutcome};
 use crate::state::AppState;
+use crate::store::Declared;
 use crate::store::sqlite::SqliteTx;
 
 /// Hold routes.
@@ -91,9 +93,18 @@ impl HoldsApi {
                 })
                 .collect(),
         };
+        let declared = Declared {
+            pairs: input
+                .items
+                .iter()
+                .map(|item| (item.product_id.clone(), item.store_id.clone()))
+                .collect(),
+            ..Declared::default()
+        };
         let answer = write.write(
             &self.0,
-            move |conn| holds::create_hold(&mut SqliteTx::new(conn), &input, &time::now()),
+            declared,
+            move |tx| holds::create_hold(tx, &input, &time::now()),
             |result| {
                 record_reservation("create_hold", &result);
                 let hold = result?;
@@ -139,7 +150,8 @@ impl HoldsApi {
         let id = id.0;
         let answer = idempotency.without_body(&auth).write(
             &self.0,
-            move |conn| holds::confirm_hold(&mut SqliteTx::new(conn), &id, &time::now()),
+            Declared::default(),
+            move |tx| holds::confirm_hold(tx, &id, &time::now()),
             |result| {
                 // A confirm past the deadline commits the expiry and answers 409.
                 let result = result.and_then(|outcome| match outcome {
@@ -173,14 +185,8 @@ impl HoldsApi {
         let reason = body.0.reason;
         let answer = write.write(
             &self.0,
-            move |conn| {
-                holds::cancel_hold(
-                    &mut SqliteTx::new(conn),
-                    &id,
-                    reason.as_deref(),
-                    &time::now(),
-                )
-            },
+            Declared::default(),
+            move |tx| holds::cancel_hold(tx, &id, reason.as_deref(), &time::now()),
             |result| {
                 record_reservation("cancel_hold", &result);
                 Ok(Json(Hold::from(result?)))
@@ -214,15 +220,8 @@ impl HoldsApi {
         let max_lifetime = self.0.reservation_max_lifetime;
         let answer = write.write(
             &self.0,
-            move |conn| {
-                holds::extend_hold(
-                    &mut SqliteTx::new(conn),
-                    &id,
-                    ttl,
-                    max_lifetime,
-                    &time::now(),
-                )
-            },
+            Declared::default(),
+            move |tx| holds::extend_hold(tx, &id, ttl, max_lifetime, &time::now()),
             |result| {
                 // An extend past the deadline commits the expiry and answers 409.
                 let result = result.and_then(|outcome| match outcome {

@@ -29,10 +29,10 @@
 //! **How a write route adopts it** (the route keeps its operation and its typed answer):
 //! 1. take the header: `#[oai(name = "Idempotency-Key")] idempotency: Idempotency` (and keep
 //!    the `auth: ApiKeyAuth` it has);
-//! 2. replace `self.0.writer.write(work).await` and the code that builds the answer with
-//!    `idempotency.with_body(&auth, &body.0).write(&self.0, work, render).await?` (or
-//!    `without_body(&auth)`), where `render` turns the `OpResult` into the answer (write both
-//!    closures inline in the call, so their argument types are inferred);
+//! 2. replace `self.0.writer.write(declared, work).await` and the code that builds the answer
+//!    with `idempotency.with_body(&auth, &body.0).write(&self.0, declared, work, render)
+//!    .await?` (or `without_body(&auth)`), where `render` turns the `OpResult` into the answer
+//!    (write both closures inline in the call, so their argument types are inferred);
 //! 3. answer `Answer<Replayable<R>, S>` with an `S` of [`crate::http::statuses`] listing 422
 //!    (every write marker does).
 
@@ -43,7 +43,6 @@ use inventory_shared::time;
 use poem::IntoResponse;
 use poem::http::StatusCode;
 use poem_openapi::types::ToJSON;
-use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
 use super::auth::ApiKeyAuth;
@@ -51,7 +50,7 @@ use super::error::{ApiError, ApiResult};
 use crate::ops::OpResult;
 use crate::ops::idempotency::{self as records, KeyRecord, KeyScope, StoredAnswer};
 use crate::state::AppState;
-use crate::store::sqlite::SqliteTx;
+use crate::store::{Declared, Tx};
 use crate::writer::{Containment, contained};
 
 pub use answer::{REPLAYED_HEADER, Replayable, is_stored, replayed_header_meta};
@@ -121,24 +120,30 @@ impl IdempotentWrite {
         self
     }
 
-    /// Runs `work` on the writer like [`crate::writer::Writer::write`] and turns its outcome
-    /// into the route's answer with `render`; with a key, as the module documentation says.
-    /// `render` runs on the writer thread when there is a key: keep it to building the answer.
+    /// Runs `work` on the writer like [`crate::writer::Writer::write`] (`declared`: the rows
+    /// it acts on) and turns its outcome into the route's answer with `render`; with a key, as
+    /// the module documentation says. `render` runs on the writer thread when there is a key:
+    /// keep it to building the answer. Both may be run again when a writer reruns its batch
+    /// (PostgreSQL's), hence `FnMut`.
     pub async fn write<T, R, F, G>(
         self,
         state: &AppState,
-        work: F,
-        render: G,
+        declared: Declared,
+        mut work: F,
+        mut render: G,
     ) -> ApiResult<Replayable<R>>
     where
         T: Send + 'static,
         R: IntoResponse + Send + 'static,
-        F: FnOnce(&Connection) -> OpResult<T> + Send + 'static,
-        G: FnOnce(OpResult<T>) -> ApiResult<R> + Send + 'static,
+        F: FnMut(&mut dyn Tx) -> OpResult<T> + Send + 'static,
+        G: FnMut(OpResult<T>) -> ApiResult<R> + Send + 'static,
     {
         let containment = self.containment;
         let Some((scope, fingerprint)) = self.keyed else {
-            let result = state.writer.write_contained(containment, work).await;
+            let result = state
+                .writer
+                .write_contained(containment, declared, work)
+                .await;
             return render(result).map(Replayable::built);
         };
         let ttl = state.idempotency_ttl;
@@ -146,31 +151,25 @@ impl IdempotentWrite {
         // contained on its own, the record is stored last), so it needs no savepoint.
         let keyed = state
             .writer
-            .write_contained(Containment::RefusesBeforeWriting, move |conn| {
+            .write_contained(Containment::RefusesBeforeWriting, declared, move |tx| {
                 let now = time::now();
-                if let Some(found) = records::find_key(&mut SqliteTx::new(conn), &scope, &now)? {
+                if let Some(found) = records::find_key(tx, &scope, &now)? {
                     return Ok(if found.fingerprint == fingerprint {
                         Keyed::Replay(found.answer)
                     } else {
                         Keyed::Reused
                     });
                 }
-                let response = match render(contained(conn, containment, work)) {
+                let response = match render(contained(tx, containment, |tx| work(tx))) {
                     Ok(answer) => answer.into_response(),
                     Err(e) if is_stored(e.status()) => e.into_response(),
                     Err(e) => return Ok(Keyed::NotStored(e)),
                 };
                 let record = KeyRecord {
-                    fingerprint,
+                    fingerprint: fingerprint.clone(),
                     answer: answer::capture(response),
                 };
-                records::store_key(
-                    &mut SqliteTx::new(conn),
-                    &scope,
-                    &record,
-                    &now,
-                    &(now + ttl),
-                )?;
+                records::store_key(tx, &scope, &record, &now, &(now + ttl))?;
                 Ok(Keyed::Fresh(record.answer))
             })
             .await?;

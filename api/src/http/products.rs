@@ -16,6 +16,7 @@ use super::tags::ApiTags;
 use super::types::{ProductId, Sku};
 use crate::ops::products::{self, ProductInput, ProductsFrom};
 use crate::state::AppState;
+use crate::store::Declared;
 use crate::store::sqlite::SqliteTx;
 
 /// Product routes.
@@ -138,7 +139,8 @@ impl ProductsApi {
         let input = body.0.into_input()?;
         let answer = write.write(
             &self.0,
-            move |conn| products::insert_product(&mut SqliteTx::new(conn), &input, &time::now()),
+            Declared::default(),
+            move |tx| products::insert_product(tx, &input, &time::now()),
             |result| {
                 let row = result?;
                 let location = format!("/api/v1/products/{}", row.id);
@@ -168,9 +170,8 @@ impl ProductsApi {
         let id = id.0;
         let answer = write.write(
             &self.0,
-            move |conn| {
-                products::replace_product(&mut SqliteTx::new(conn), &id, &input, &time::now())
-            },
+            Declared::default(),
+            move |tx| products::replace_product(tx, &id, &input, &time::now()),
             |result| Ok(Json(Product::from(result?))),
         );
         Ok(answer.await?)
@@ -193,7 +194,8 @@ impl ProductsApi {
         let id = id.0;
         let answer = idempotency.without_body(&auth).write(
             &self.0,
-            move |conn| products::delete_product(&mut SqliteTx::new(conn), &id),
+            Declared::default(),
+            move |tx| products::delete_product(tx, &id),
             |result| result.map(|()| Deleted::NoContent).map_err(Into::into),
         );
         Ok(answer.await?)

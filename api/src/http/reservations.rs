@@ -22,6 +22,7 @@ use crate::ops::extend::{self, ExtendOutcome};
 use crate::ops::reservation_lists;
 use crate::ops::reservations::{self, ConfirmOutcome, ReserveInput};
 use crate::state::AppState;
+use crate::store::Declared;
 use crate::store::sqlite::SqliteTx;
 
 /// Reservation routes.
@@ -67,9 +68,14 @@ impl ReservationsApi {
             ttl,
             hold_id: None,
         };
+        let declared = Declared {
+            pairs: vec![(input.product_id.clone(), input.store_id.clone())],
+            ..Declared::default()
+        };
         let answer = write.write(
             &self.0,
-            move |conn| reservations::reserve(&mut SqliteTx::new(conn), &input, &time::now()),
+            declared,
+            move |tx| reservations::reserve(tx, &input, &time::now()),
             |result| {
                 record_reservation("create", &result);
                 let row = result?;
@@ -141,7 +147,8 @@ impl ReservationsApi {
         let id = id.0;
         let answer = idempotency.without_body(&auth).write(
             &self.0,
-            move |conn| reservations::confirm(&mut SqliteTx::new(conn), &id, &time::now()),
+            reservation(&id),
+            move |tx| reservations::confirm(tx, &id, &time::now()),
             |result| {
                 // A confirm past the deadline commits the expiry and answers 409.
                 let result = result.and_then(|outcome| match outcome {
@@ -178,14 +185,8 @@ impl ReservationsApi {
         let reason = body.0.reason;
         let answer = write.write(
             &self.0,
-            move |conn| {
-                reservations::cancel(
-                    &mut SqliteTx::new(conn),
-                    &id,
-                    reason.as_deref(),
-                    &time::now(),
-                )
-            },
+            reservation(&id),
+            move |tx| reservations::cancel(tx, &id, reason.as_deref(), &time::now()),
             |result| {
                 record_reservation("cancel", &result);
                 Ok(Json(Reservation::from(result?)))
@@ -220,15 +221,8 @@ impl ReservationsApi {
         let max_lifetime = self.0.reservation_max_lifetime;
         let answer = write.write(
             &self.0,
-            move |conn| {
-                extend::extend(
-                    &mut SqliteTx::new(conn),
-                    &id,
-                    ttl,
-                    max_lifetime,
-                    &time::now(),
-                )
-            },
+            reservation(&id),
+            move |tx| extend::extend(tx, &id, ttl, max_lifetime, &time::now()),
             |result| {
                 // An extend past the deadline commits the expiry and answers 409.
                 let result = result.and_then(|outcome| match outcome {
@@ -323,5 +317,13 @@ impl ReservationsApi {
             next_cursor: cursor::next(List::ProductStoreReservations, page.next.as_ref()),
             reservations: page.rows.into_iter().map(Reservation::from).collect(),
         }))
+    }
+}
+
+/// What a write on one reservation acts on: the reservation (its stock row is locked after it).
+fn reservation(id: &ReservationId) -> Declared {
+    Declared {
+        reservations: vec![id.clone()],
+        ..Declared::default()
     }
 }

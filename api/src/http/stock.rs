@@ -20,6 +20,7 @@ use super::types::{IfMatch, PositiveQuantity, ProductId, Quantity, StoreId};
 use crate::ops::stock::{self, QuantityChange};
 use crate::ops::stock_lists;
 use crate::state::AppState;
+use crate::store::Declared;
 use crate::store::sqlite::SqliteTx;
 
 /// Stock routes.
@@ -62,11 +63,13 @@ impl StockApi {
     ) -> Answer<Replayable<Created>, statuses::WriteBody> {
         let write = idempotency.with_body(&auth, &body.0);
         let b = body.0;
+        let declared = stock_row(&b.product_id, &[&b.store_id]);
         let answer = write.write(
             &self.0,
-            move |conn| {
+            declared,
+            move |tx| {
                 stock::create_stock(
-                    &mut SqliteTx::new(conn),
+                    tx,
                     &b.product_id,
                     &b.store_id,
                     b.initial_quantity,
@@ -330,11 +333,13 @@ impl StockApi {
     ) -> Answer<Replayable<Json<TransferResult>>, statuses::Transfer> {
         let write = idempotency.with_body(&auth, &body.0);
         let b = body.0;
+        let declared = stock_row(&b.product_id, &[&b.from_store_id, &b.to_store_id]);
         let answer = write.write(
             &self.0,
-            move |conn| {
+            declared,
+            move |tx| {
                 let t = stock::transfer(
-                    &mut SqliteTx::new(conn),
+                    tx,
                     &b.product_id,
                     &b.from_store_id,
                     &b.to_store_id,
@@ -342,7 +347,7 @@ impl StockApi {
                     b.reason.as_deref(),
                     &time::now(),
                 )?;
-                Ok((b.product_id, b.quantity.get(), t))
+                Ok((b.product_id.clone(), b.quantity.get(), t))
             },
             |result| {
                 let (product_id, quantity, t) = result?;
@@ -368,12 +373,14 @@ impl StockApi {
         expected: Option<i64>,
         reason: Option<String>,
     ) -> ApiResult<Replayable<OneRow>> {
+        let declared = stock_row(&product_id, &[&store_id]);
         write
             .write(
                 &self.0,
-                move |conn| {
+                declared,
+                move |tx| {
                     stock::change_quantity(
-                        &mut SqliteTx::new(conn),
+                        tx,
                         &product_id,
                         &store_id,
                         change,
@@ -396,4 +403,17 @@ fn default_threshold() -> Quantity {
 fn default_requested() -> PositiveQuantity {
     const ONE: PositiveQuantity = PositiveQuantity::new_const(1);
     ONE
+}
+
+/// What a stock write acts on: the product's rows in `stores`, and the product (whose
+/// existence it checks).
+fn stock_row(product_id: &ProductId, stores: &[&StoreId]) -> Declared {
+    Declared {
+        pairs: stores
+            .iter()
+            .map(|store| (product_id.clone(), (*store).clone()))
+            .collect(),
+        products: vec![product_id.clone()],
+        ..Declared::default()
+    }
 }

@@ -6,7 +6,8 @@
 //! Why batches through the writer: each batch (`RETENTION_BATCH` rows, 1,000 by default) is
 //! one job on the writer queue, so API writes queued meanwhile share its group commit or the
 //! next one and wait milliseconds, never a whole pass; nothing else writes the file from
-//! this process.
+//! this process. Its statements are SQLite's own, not rules on the storage seam, so they run
+//! on the writer's connection ([`crate::writer::Writer::write_sqlite`]).
 //!
 //! Why walk `seq`: events are found oldest first by their primary key, a page at a time
 //! (commit order is creation order), so a pass reads only the rows it deletes plus the
@@ -201,7 +202,9 @@ impl Retention {
                 let cutoff = *cutoff;
                 let deleted = state
                     .writer
-                    .write(move |conn| Ok(retention::delete_synced_events(conn, &seqs, &cutoff)?))
+                    .write_sqlite(move |conn| {
+                        Ok(retention::delete_synced_events(conn, &seqs, &cutoff)?)
+                    })
                     .await
                     .context("deleting old events")?;
                 pass.events_deleted += deleted as u64;
@@ -230,7 +233,7 @@ impl Retention {
         while !shutdown.is_cancelled() {
             let n = state
                 .writer
-                .write(move |conn| {
+                .write_sqlite(move |conn| {
                     Ok(retention::delete_finished_reservations(
                         conn, &cutoff, batch,
                     )?)
@@ -280,7 +283,7 @@ async fn vacuum(state: &AppState, shutdown: &CancellationToken) -> anyhow::Resul
     while free > 0 && !shutdown.is_cancelled() {
         let left = state
             .writer
-            .write(|conn| Ok(retention::incremental_vacuum(conn)?))
+            .write_sqlite(|conn| Ok(retention::incremental_vacuum(conn)?))
             .await
             .context("incremental vacuum")?;
         if left >= free {

@@ -1,8 +1,13 @@
 //! The writer's failure paths, with failures injected through broken batch statements.
 
+use super::sqlite::{STATEMENTS, Statements};
 use super::*;
 
 use inventory_shared::config::DatabaseSettings;
+use rusqlite::Connection;
+
+use crate::domain::{ProductId, ProductInput, Sku};
+use crate::store::Declared;
 
 async fn writer_with(statements: Statements) -> (tempfile::TempDir, DatabaseSettings, Writer) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -15,15 +20,22 @@ async fn writer_with(statements: Statements) -> (tempfile::TempDir, DatabaseSett
 }
 
 /// A write that inserts one product with `sku`.
-fn insert(sku: &'static str) -> impl FnOnce(&Connection) -> OpResult<()> + Send + 'static {
-    move |conn| {
-        conn.execute(
-            "INSERT INTO products (id, sku, name, price_cents, created_at, updated_at) \
-             VALUES (?1, ?1, 'n', 0, 't', 't')",
-            [sku],
-        )?;
-        Ok(())
-    }
+fn insert(sku: &'static str) -> impl FnMut(&mut dyn Tx) -> OpResult<()> + Send + 'static {
+    move |tx| insert_into(tx, sku)
+}
+
+/// Inserts one product with `sku` (also its id) through the seam.
+fn insert_into<T: Tx + ?Sized>(tx: &mut T, sku: &str) -> OpResult<()> {
+    let input = ProductInput {
+        sku: Sku::parse(sku).expect("a SKU"),
+        name: "n".to_owned(),
+        description: None,
+        category: None,
+        price_cents: 0,
+    };
+    tx.insert_product(&ProductId::from_stored(sku.to_owned()), &input, "t")?
+        .expect("a SKU no other product has");
+    Ok(())
 }
 
 fn products(settings: &DatabaseSettings) -> i64 {
@@ -34,14 +46,15 @@ fn products(settings: &DatabaseSettings) -> i64 {
 
 /// Runs five writes together (one of them refused by its own work) and returns their answers.
 async fn five_writes(writer: &Writer) -> Vec<OpResult<()>> {
-    let refused = |_: &Connection| -> OpResult<()> { Err(OpError::ProductNotFound("x".into())) };
+    let refused = |_: &mut dyn Tx| -> OpResult<()> { Err(OpError::ProductNotFound("x".into())) };
     let w = writer.clone();
+    let none = Declared::default;
     let (a, b, c, d, e) = tokio::join!(
-        w.write(insert("a")),
-        w.write(insert("b")),
-        w.write(refused),
-        w.write(insert("c")),
-        w.write(insert("d")),
+        w.write(none(), insert("a")),
+        w.write(none(), insert("b")),
+        w.write(none(), refused),
+        w.write(none(), insert("c")),
+        w.write(none(), insert("d")),
     );
     vec![a, b, c, d, e]
 }
@@ -105,11 +118,14 @@ async fn a_failing_commit_answers_every_caller_the_same_internal_error() {
 #[tokio::test]
 async fn a_panicking_job_is_rolled_back_alone() {
     let (_dir, settings, writer) = writer_with(STATEMENTS).await;
-    let panics = |conn: &Connection| -> OpResult<()> {
-        insert("p")(conn)?;
+    let panics = |tx: &mut dyn Tx| -> OpResult<()> {
+        insert_into(tx, "p")?;
         panic!("a bug in a write");
     };
-    let (good, bad) = tokio::join!(writer.write(insert("g")), writer.write(panics));
+    let (good, bad) = tokio::join!(
+        writer.write(Declared::default(), insert("g")),
+        writer.write(Declared::default(), panics)
+    );
     assert!(good.is_ok());
     assert!(matches!(bad, Err(OpError::Storage(_))));
     assert_eq!(products(&settings), 1);
@@ -119,14 +135,14 @@ async fn a_panicking_job_is_rolled_back_alone() {
 async fn a_nested_failure_rolls_back_only_its_own_changes() {
     let (_dir, settings, writer) = writer_with(STATEMENTS).await;
     let answer = writer
-        .write(|conn| {
-            insert("kept")(conn)?;
-            let refused = nested(conn, |conn| {
-                insert("undone")(conn)?;
+        .write(Declared::default(), |tx| {
+            insert_into(tx, "kept")?;
+            let refused = nested(tx, |tx| {
+                insert_into(tx, "undone")?;
                 Err::<(), _>(OpError::ProductNotFound("x".into()))
             });
             assert!(matches!(refused, Err(OpError::ProductNotFound(_))));
-            nested(conn, insert("also-kept"))
+            nested(tx, |tx| insert_into(tx, "also-kept"))
         })
         .await;
     assert!(answer.is_ok(), "{answer:?}");
@@ -141,22 +157,22 @@ async fn a_nested_failure_rolls_back_only_its_own_changes() {
 /// are taken as one batch behind it. Returns their answers.
 async fn one_batch_after_a_slow_job(
     writer: &Writer,
-    first: impl FnOnce(&Connection) -> OpResult<()> + Send + 'static,
+    first: impl FnMut(&mut dyn Tx) -> OpResult<()> + Send + 'static,
     contained: Containment,
 ) -> (OpResult<()>, OpResult<()>, OpResult<()>) {
     let slow = writer.clone();
     let holding = tokio::spawn(async move {
-        slow.write(|conn| {
+        slow.write(Declared::default(), |tx| {
             std::thread::sleep(std::time::Duration::from_millis(300));
-            insert("slow")(conn)
+            insert_into(tx, "slow")
         })
         .await
     });
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let answers = tokio::join!(
-        writer.write(insert("before")),
-        writer.write_contained(contained, first),
-        writer.write(insert("after")),
+        writer.write(Declared::default(), insert("before")),
+        writer.write_contained(contained, Declared::default(), first),
+        writer.write(Declared::default(), insert("after")),
     );
     holding
         .await
@@ -168,7 +184,7 @@ async fn one_batch_after_a_slow_job(
 #[tokio::test]
 async fn a_job_without_a_savepoint_that_refuses_first_leaves_its_neighbours_committed() {
     let (_dir, settings, writer) = writer_with(STATEMENTS).await;
-    let refuses = |_: &Connection| -> OpResult<()> { Err(OpError::ProductNotFound("x".into())) };
+    let refuses = |_: &mut dyn Tx| -> OpResult<()> { Err(OpError::ProductNotFound("x".into())) };
     let (before, refused, after) =
         one_batch_after_a_slow_job(&writer, refuses, Containment::RefusesBeforeWriting).await;
     assert!(before.is_ok() && after.is_ok(), "{before:?} {after:?}");
@@ -179,8 +195,8 @@ async fn a_job_without_a_savepoint_that_refuses_first_leaves_its_neighbours_comm
 #[tokio::test]
 async fn a_job_without_a_savepoint_that_fails_after_writing_fails_its_whole_batch() {
     let (_dir, settings, writer) = writer_with(STATEMENTS).await;
-    let breaks_its_promise = |conn: &Connection| -> OpResult<()> {
-        insert("half")(conn)?;
+    let breaks_its_promise = |tx: &mut dyn Tx| -> OpResult<()> {
+        insert_into(tx, "half")?;
         Err(OpError::ProductNotFound("x".into()))
     };
     let (before, broken, after) = one_batch_after_a_slow_job(
@@ -201,14 +217,14 @@ async fn a_job_without_a_savepoint_that_fails_after_writing_fails_its_whole_batc
 async fn contained_runs_a_refusing_first_operation_as_it_is_and_reports_a_broken_promise() {
     let (_dir, settings, writer) = writer_with(STATEMENTS).await;
     let answer = writer
-        .write(|conn| {
-            insert("kept")(conn)?;
-            let refused = contained(conn, Containment::RefusesBeforeWriting, |_| {
+        .write(Declared::default(), |tx| {
+            insert_into(tx, "kept")?;
+            let refused = contained(tx, Containment::RefusesBeforeWriting, |_| {
                 Err::<(), _>(OpError::ProductNotFound("x".into()))
             });
             assert!(matches!(refused, Err(OpError::ProductNotFound(_))));
-            let broken = contained(conn, Containment::RefusesBeforeWriting, |conn| {
-                insert("half")(conn)?;
+            let broken = contained(tx, Containment::RefusesBeforeWriting, |tx| {
+                insert_into(tx, "half")?;
                 Err::<(), _>(OpError::ProductNotFound("x".into()))
             });
             assert!(matches!(broken, Err(OpError::Storage(_))), "{broken:?}");
@@ -220,5 +236,29 @@ async fn contained_runs_a_refusing_first_operation_as_it_is_and_reports_a_broken
         products(&settings),
         0,
         "the job's savepoint undid all of it"
+    );
+}
+
+#[tokio::test]
+async fn a_sqlite_only_job_runs_on_the_connection_in_a_savepoint_of_its_own() {
+    let (_dir, settings, writer) = writer_with(STATEMENTS).await;
+    let raw = |conn: &Connection| -> OpResult<()> {
+        conn.execute(
+            "INSERT INTO products (id, sku, name, price_cents, created_at, updated_at) \
+             VALUES ('raw', 'raw', 'n', 0, 't', 't')",
+            [],
+        )?;
+        Err(OpError::ProductNotFound("x".into()))
+    };
+    let (kept, undone) = tokio::join!(
+        writer.write(Declared::default(), insert("kept")),
+        writer.write_sqlite(raw)
+    );
+    assert!(kept.is_ok(), "{kept:?}");
+    assert!(matches!(undone, Err(OpError::ProductNotFound(_))));
+    assert_eq!(
+        products(&settings),
+        1,
+        "the failed job's own row was undone"
     );
 }

@@ -1,5 +1,6 @@
-//! The one writer: every write of the process runs on one connection owned by one thread, and
-//! writes that arrive together share one transaction (group commit).
+//! The writer on SQLite: every write of the process runs on one connection owned by one
+//! thread, and writes that arrive together share one transaction (group commit). Each job gets
+//! the transaction as a `&mut dyn Tx` ([`SqliteTx`] on the connection); it runs exactly once.
 //!
 //! Why one writer: SQLite allows one writer at a time anyway; queueing in Rust is cheaper and
 //! fairer than contending for the file lock (`database is locked`).
@@ -38,9 +39,10 @@ use inventory_shared::config::DatabaseSettings;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::Containment;
 use crate::ops::{OpError, OpResult};
-
-pub mod postgres;
+use crate::store::sqlite::SqliteTx;
+use crate::store::{Declared, Tx};
 
 /// What the writer does with a job's changes once its work ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,20 +63,6 @@ impl From<rusqlite::Error> for BatchFailed {
     }
 }
 
-/// How the writer keeps a failing job from leaving part of its changes behind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Containment {
-    /// The job runs in a savepoint of its own; its failure undoes only its own changes and its
-    /// neighbours in the batch commit. Right for any job.
-    #[default]
-    Savepoint,
-    /// No savepoint: the job promises that every refusal comes before its first change (its
-    /// first write is the statement that refuses). A job that fails after changing rows anyway
-    /// (a storage error, or a broken promise) fails its whole batch: rolled back, every caller
-    /// answered an internal error.
-    RefusesBeforeWriting,
-}
-
 /// One caller's write, type-erased so writes of any result type share one queue.
 trait Job: Send {
     /// How the job's failure is contained.
@@ -85,7 +73,8 @@ trait Job: Send {
     fn answer(self: Box<Self>, batch: Result<(), &BatchFailed>);
 }
 
-/// A [`Job`] for [`Writer::write`]: the work, then its result until the commit is known.
+/// A [`Job`] for [`Writer::write`] and [`Writer::write_sqlite`]: the work, then its result
+/// until the commit is known.
 struct WriteJob<T, F> {
     containment: Containment,
     work: Option<F>,
@@ -149,15 +138,15 @@ impl std::fmt::Debug for Message {
 /// The statements a batch is wrapped in. A value, not literals in the code, so the unit tests
 /// can break one of them and check that every caller is answered the same way.
 #[derive(Debug, Clone, Copy)]
-struct Statements {
-    begin: &'static str,
-    savepoint: &'static str,
-    release: &'static str,
-    rollback_to: &'static str,
-    commit: &'static str,
+pub(super) struct Statements {
+    pub(super) begin: &'static str,
+    pub(super) savepoint: &'static str,
+    pub(super) release: &'static str,
+    pub(super) rollback_to: &'static str,
+    pub(super) commit: &'static str,
 }
 
-const STATEMENTS: Statements = Statements {
+pub(super) const STATEMENTS: Statements = Statements {
     begin: "BEGIN IMMEDIATE",
     savepoint: "SAVEPOINT job",
     release: "RELEASE job",
@@ -198,7 +187,7 @@ impl Writer {
         Self::start_with(settings, max_batch, STATEMENTS)
     }
 
-    fn start_with(
+    pub(super) fn start_with(
         settings: &DatabaseSettings,
         max_batch: usize,
         statements: Statements,
@@ -221,17 +210,52 @@ impl Writer {
     }
 
     /// Runs `work` inside a write transaction and returns its result after the commit.
-    /// An `Err` from `work` rolls back everything `work` did (and only that).
-    pub async fn write<T, F>(&self, work: F) -> OpResult<T>
+    /// An `Err` from `work` rolls back everything `work` did (and only that). `declared`, the
+    /// rows `work` acts on, is for PostgreSQL's writer ([`super::postgres`]); this one holds
+    /// the whole file and ignores it, and runs `work` exactly once.
+    pub async fn write<T, F>(&self, declared: Declared, work: F) -> OpResult<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut dyn Tx) -> OpResult<T> + Send + 'static,
+    {
+        self.write_contained(Containment::Savepoint, declared, work)
+            .await
+    }
+
+    /// [`Writer::write`] with the given [`Containment`].
+    pub async fn write_contained<T, F>(
+        &self,
+        containment: Containment,
+        _declared: Declared,
+        mut work: F,
+    ) -> OpResult<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut dyn Tx) -> OpResult<T> + Send + 'static,
+    {
+        self.submit(containment, move |conn: &Connection| {
+            work(&mut SqliteTx::new(conn) as &mut dyn Tx)
+        })
+        .await
+    }
+
+    /// Runs `work` on the writer's own SQLite connection, in a savepoint of its own inside the
+    /// batch, like [`Writer::write`]. Only for the SQLite-only housekeeping that is not an
+    /// inventory rule and has no place on the storage seam: retention's deletes and its
+    /// incremental vacuum, the purge of expired idempotency keys. On PostgreSQL those will not
+    /// go through the writer at all (a replica runs them under an advisory lock, on a
+    /// connection of its own), so they need no backend-neutral job; every other write goes
+    /// through [`Writer::write`].
+    pub async fn write_sqlite<T, F>(&self, work: F) -> OpResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> OpResult<T> + Send + 'static,
     {
-        self.write_contained(Containment::Savepoint, work).await
+        self.submit(Containment::Savepoint, work).await
     }
 
-    /// [`Writer::write`] with the given [`Containment`].
-    pub async fn write_contained<T, F>(&self, containment: Containment, work: F) -> OpResult<T>
+    /// Queues `work` and waits for its answer, given after the batch's commit.
+    async fn submit<T, F>(&self, containment: Containment, work: F) -> OpResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> OpResult<T> + Send + 'static,
@@ -250,44 +274,6 @@ impl Writer {
         answer
             .await
             .map_err(|_| OpError::Storage(anyhow!("the writer stopped before answering")))?
-    }
-}
-
-/// Runs `work` in a savepoint of its own inside the current job and rolls back only what
-/// `work` did when it fails, leaving the rest of the job in place. For a job that keeps a row
-/// even when its operation is refused: the idempotency record of a write answered 404 or 409
-/// (see [`crate::http::idempotency`]). A failure of the savepoint statements themselves is a
-/// storage error, which undoes the whole job.
-pub fn nested<T>(conn: &Connection, work: impl FnOnce(&Connection) -> OpResult<T>) -> OpResult<T> {
-    conn.prepare_cached("SAVEPOINT op")?.execute([])?;
-    let result = work(conn);
-    if result.is_err() {
-        conn.prepare_cached("ROLLBACK TO op")?.execute([])?;
-    }
-    conn.prepare_cached("RELEASE op")?.execute([])?;
-    result
-}
-
-/// [`nested`] for a [`Containment::Savepoint`] operation; a
-/// [`Containment::RefusesBeforeWriting`] one runs as it is, and its failure after a change
-/// becomes a storage error (which fails the batch: the job cannot undo only that change).
-pub fn contained<T>(
-    conn: &Connection,
-    containment: Containment,
-    work: impl FnOnce(&Connection) -> OpResult<T>,
-) -> OpResult<T> {
-    match containment {
-        Containment::Savepoint => nested(conn, work),
-        Containment::RefusesBeforeWriting => {
-            let before = conn.total_changes();
-            let result = work(conn);
-            if result.is_err() && left_changes(conn, before) {
-                return Err(OpError::Storage(anyhow!(
-                    "a write that refuses before writing failed after changing rows"
-                )));
-            }
-            result
-        }
     }
 }
 
@@ -394,6 +380,3 @@ fn execute(
     conn.execute_batch(sql.commit)?;
     Ok(())
 }
-
-#[cfg(test)]
-mod tests;
