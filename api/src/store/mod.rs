@@ -7,9 +7,9 @@
 //! what [`Tx`] takes and returns. So every import points one way, `ops → store → domain`:
 //! the trait cannot name an `ops` type (hence its own error, [`StoreError`], which
 //! `ops::OpError` converts from), and a backend implements the trait without knowing the rules
-//! that call it. A backend module (`sqlite`) is this layer's code too; the rules never name it
-//! (only their callers do, to build a [`sqlite::SqliteTx`] on the writer's connection, until
-//! the writer hands its jobs a `&mut dyn Tx`, a later slice).
+//! that call it. A backend module (`sqlite`, `postgres`) is this layer's code too; the rules
+//! never name it: the writers hand each job a `&mut dyn Tx` (`crate::writer`), and only the
+//! point reads and the SQLite-only housekeeping build a [`sqlite::SqliteTx`] themselves.
 //!
 //! The methods are "what a rule needs", not "run this SQL": hold n units of a (product, store)
 //! if they are available, read a stock row, move a PENDING reservation to a final status, …
