@@ -9,7 +9,6 @@ use crate::ops::{OpError, OpResult};
 use crate::ops::{products, stock};
 use crate::state::AppState;
 use crate::store::Declared;
-use crate::store::sqlite::SqliteTx;
 
 /// The four demo stores.
 pub const STORES: [&str; 4] = ["MAD-001", "BCN-001", "VAL-001", "SEV-001"];
@@ -87,10 +86,7 @@ pub async fn seed(state: &AppState) -> OpResult<Seeded> {
         let sku = Sku::parse(sku).map_err(|why| {
             OpError::storage("parsing a demo SKU", anyhow::anyhow!("{sku:?} {why}"))
         })?;
-        let product_id = match state
-            .point
-            .read(|c| products::product_by_sku(&mut SqliteTx::new(c), &sku))
-        {
+        let product_id = match state.reads.product_by_sku(&sku).await {
             Ok(existing) => existing.id,
             Err(OpError::SkuNotFound(_)) => {
                 let input = products::ProductInput {

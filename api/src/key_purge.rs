@@ -4,10 +4,10 @@
 //! (An expired key is already ignored by the lookup; purging only reclaims the space.)
 //!
 //! The `DELETE` is this task's own statement, not a rule's, so it is not on the storage seam's
-//! `Tx`: it is [`SqliteTx::purge_expired_keys`], on the writer's connection
-//! ([`crate::writer::Writer::write_sqlite`], the writer's door for SQLite-only jobs). On
-//! PostgreSQL the task will run its own statement under an advisory lock, one replica per tick
-//! (`docs/postgres.md`).
+//! `Tx`: on SQLite it is [`SqliteTx::purge_expired_keys`], on the writer's connection
+//! ([`crate::writer::Writer::write_sqlite`], the writer's door for SQLite-only jobs); on
+//! PostgreSQL [`housekeeping::purge_expired_keys`], on a connection of its own under an
+//! advisory lock, so one replica purges while the others skip (`docs/postgres.md`).
 
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ops::OpResult;
 use crate::state::AppState;
+use crate::store::postgres::housekeeping;
 use crate::store::sqlite::SqliteTx;
 
 /// Most keys deleted by one write.
@@ -45,12 +46,24 @@ pub async fn purge_expired(state: &AppState, shutdown: &CancellationToken) -> Op
     let now = time::now();
     let mut purged = 0;
     while !shutdown.is_cancelled() {
-        let deleted = state
-            .writer
-            .write_sqlite(move |conn| {
-                Ok(SqliteTx::new(conn).purge_expired_keys(&time::to_db(&now), PER_BATCH)?)
-            })
-            .await?;
+        let deleted = match state.reads.postgres() {
+            None => {
+                state
+                    .writer
+                    .write_sqlite(move |conn| {
+                        Ok(
+                            SqliteTx::new(conn)
+                                .purge_expired_keys(&time::to_db(&now), PER_BATCH)?,
+                        )
+                    })
+                    .await?
+            }
+            Some(pool) => match housekeeping::purge_expired_keys(pool, &now, PER_BATCH).await? {
+                Some(deleted) => deleted as usize,
+                // Another replica is purging.
+                None => break,
+            },
+        };
         purged += deleted;
         if deleted < PER_BATCH as usize {
             break;

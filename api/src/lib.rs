@@ -58,9 +58,12 @@ use poem::Server;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use tokio_util::sync::CancellationToken;
 
+use inventory_shared::config::Engine;
+
 use crate::config::Settings;
+use crate::reads::Reads;
 use crate::state::AppState;
-use crate::writer::{Writer, WriterThread};
+use crate::writer::{PgWriter, SqliteWriter, Writer, WriterThread};
 
 /// A built API: database open, migrations applied, listener bound.
 pub struct Application {
@@ -77,24 +80,11 @@ impl Application {
     /// Migrates the database, opens its connections (the read pool, the writer thread, the
     /// point reader), seeds demo data when asked, binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        // Before anything is opened or created: a refused start leaves no file behind.
-        settings.database.require_sqlite()?;
         let keys = Arc::new(settings.keys()?);
         let retention = retention::Retention::build(retention::Policy::from_settings(&settings)?)?;
-        db::migrate(&settings.database).await?;
-        let reader = db::open_budgeted_read_pool(
-            &settings.database,
-            settings.db_read_connections,
-            settings.read_budget(),
-        )
-        .await?;
-        let health = db::open_health(&settings.database).await?;
-        let (writer, writer_thread) =
-            Writer::start(&settings.database, settings.write_batch_max as usize)?;
+        let (reads, writer, writer_thread) = open_database(&settings).await?;
         let state = AppState {
-            point: reads::PointReader::new(&settings.database, settings.read_budget()),
-            reader,
-            health,
+            reads,
             writer,
             reservation_ttl: chrono::Duration::from_std(settings.reservation_ttl)
                 .context("RESERVATION_TTL out of range")?,
@@ -163,7 +153,7 @@ impl Application {
         } = self;
         tracing::info!(
             addr = %local_addr,
-            database = %settings.database.path().display(),
+            database = %settings.database.engine(),
             synchronous = ?settings.database.sqlite_synchronous,
             reservation_ttl_s = settings.reservation_ttl.as_secs(),
             events_retention = ?settings.events_retention,
@@ -218,9 +208,60 @@ impl Application {
         {
             tracing::warn!("writer did not stop in time");
         }
-        state.reader.close().await;
-        state.health.close().await;
+        state.reads.close().await;
         served.context("HTTP server failed")
+    }
+}
+
+/// Opens the database `DATABASE_URL` names: applies its migrations (on PostgreSQL under
+/// sqlx's migration lock, so replicas starting together apply each once), then opens the
+/// reads (the read pool, `/health`'s connection, SQLite's point reader) and starts the writer.
+async fn open_database(settings: &Settings) -> anyhow::Result<(Reads, Writer, WriterThread)> {
+    let max_batch = settings.write_batch_max as usize;
+    match settings.database.engine() {
+        Engine::Sqlite(_) => {
+            db::migrate(&settings.database).await?;
+            let pool = db::open_budgeted_read_pool(
+                &settings.database,
+                settings.db_read_connections,
+                settings.read_budget(),
+            )
+            .await?;
+            let health = db::open_health(&settings.database).await?;
+            let (writer, thread) = SqliteWriter::start(&settings.database, max_batch)?;
+            let reads = Reads::Sqlite {
+                point: reads::PointReader::new(&settings.database, settings.read_budget()),
+                pool,
+                health,
+            };
+            Ok((reads, Writer::Sqlite(writer), WriterThread::Sqlite(thread)))
+        }
+        Engine::Postgres(url) => {
+            let pool = reads::postgres::open_read_pool(
+                url.expose(),
+                settings.db_read_connections,
+                settings.read_budget(),
+            )
+            .await
+            .with_context(|| format!("connecting to PostgreSQL ({url})"))?;
+            inventory_shared::postgres::MIGRATOR
+                .run(&pool)
+                .await
+                .context("applying the PostgreSQL migrations")?;
+            let health = reads::postgres::open_health(url.expose()).await?;
+            // The writer connects before it returns: off the async workers.
+            let connect = url.expose().to_owned();
+            let (writer, thread) =
+                tokio::task::spawn_blocking(move || PgWriter::start(&connect, max_batch))
+                    .await
+                    .context("starting the PostgreSQL writer")??;
+            let reads = Reads::Postgres { pool, health };
+            Ok((
+                reads,
+                Writer::Postgres(writer),
+                WriterThread::Postgres(thread),
+            ))
+        }
     }
 }
 
@@ -228,12 +269,14 @@ impl Application {
 pub async fn openapi_yaml() -> anyhow::Result<String> {
     let options = sqlx::sqlite::SqliteConnectOptions::new().filename(":memory:");
     let state = AppState {
-        point: reads::PointReader::new(
-            &inventory_shared::config::DatabaseSettings::at(":memory:"),
-            db::ReadBudget(Duration::from_secs(3)),
-        ),
-        reader: sqlx::sqlite::SqlitePoolOptions::new().connect_lazy_with(options.clone()),
-        health: sqlx::sqlite::SqlitePoolOptions::new().connect_lazy_with(options),
+        reads: reads::Reads::Sqlite {
+            point: reads::PointReader::new(
+                &inventory_shared::config::DatabaseSettings::at(":memory:"),
+                db::ReadBudget(Duration::from_secs(3)),
+            ),
+            pool: sqlx::sqlite::SqlitePoolOptions::new().connect_lazy_with(options.clone()),
+            health: sqlx::sqlite::SqlitePoolOptions::new().connect_lazy_with(options),
+        },
         writer: Writer::detached(),
         reservation_ttl: chrono::Duration::seconds(600),
         reservation_max_lifetime: chrono::Duration::hours(24),

@@ -1,11 +1,13 @@
-//! `DATABASE_URL` picks the engine by its scheme, and the real `inventory-api` binary refuses
-//! what it cannot serve before it creates anything: a PostgreSQL URL (not served yet) and an
-//! unknown scheme. Once, `postgres://…` was read as a relative path: the API started, answered
-//! 200 and wrote a SQLite file under a new folder named `postgres:`.
+//! `DATABASE_URL` picks the engine by its scheme, checked on the real `inventory-api` binary:
+//! a PostgreSQL URL serves from PostgreSQL and creates no file; an unknown scheme is refused
+//! before anything is created. Once, `postgres://…` was read as a relative path: the API
+//! started, answered 200 and wrote a SQLite file under a new folder named `postgres:`.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use inventory_shared::test_support::PgServer;
 
 /// Runs `inventory-api` in an empty folder with `DATABASE_URL=url`; a start that is not refused
 /// within 20 s is killed and counts as "still serving".
@@ -48,28 +50,90 @@ fn entries(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn a_postgres_url_is_refused_at_start_and_creates_nothing() {
-    for url in [
-        "postgres://postgres@127.0.0.1:5432/inv",
-        "postgresql://app:s3cret@127.0.0.1:5432/inv",
-    ] {
-        let dir = tempfile::tempdir().expect("tempdir");
+fn a_postgres_url_serves_from_postgres_and_creates_no_file() {
+    let server = PgServer::start().expect("a private PostgreSQL server");
+    let url = tokio::runtime::Runtime::new()
+        .expect("a runtime")
+        .block_on(server.create_database())
+        .expect("a database");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inventory-api"))
+        .current_dir(dir.path())
+        .env("DATABASE_URL", &url)
+        .env_remove("SQLITE_PATH")
+        .env_remove("API_KEYS")
+        .env("SERVER_HOST", "127.0.0.1")
+        .env("SERVER_PORT", "0")
+        .env("LOG_FORMAT", "text")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("inventory-api starts");
+    // The log goes to stderr (no colours: not a terminal).
+    let addr = listening_addr(child.stderr.take().expect("stderr"));
+    let health = addr.as_deref().map(|addr| http_get(addr, "/health"));
+    child.kill().expect("kill the API we started");
+    let _ = child.wait();
 
-        let (output, stderr) = start_api_in(dir.path(), url);
+    let addr = addr.expect("the API logged its address");
+    let health = health.expect("a health answer");
+    assert!(health.starts_with("HTTP/1.1 200"), "{addr}: {health}");
+    assert!(health.contains(r#""database":"ok""#), "{health}");
+    assert_eq!(
+        entries(dir.path()),
+        Vec::<String>::new(),
+        "no file, no folder"
+    );
+}
 
-        let output = output.unwrap_or_else(|| panic!("{url}: the API kept serving: {stderr}"));
-        assert!(!output.status.success(), "{url}: exit {:?}", output.status);
-        assert!(
-            stderr.contains("DATABASE_URL names a PostgreSQL server")
-                && stderr.contains("this version serves SQLite only"),
-            "{url}: {stderr}"
-        );
-        assert!(
-            !stderr.contains("s3cret"),
-            "the password is printed: {stderr}"
-        );
-        assert_eq!(entries(dir.path()), Vec::<String>::new(), "{url}");
+/// Reads the log until "inventory API listening" and returns its `addr` (None if the process
+/// ended first).
+fn listening_addr(out: impl std::io::Read) -> Option<String> {
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(out).lines() {
+        let line = line.ok()?;
+        if line.contains("inventory API listening") {
+            let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
+            return Some(addr.to_owned());
+        }
     }
+    None
+}
+
+/// One HTTP/1.1 GET; the whole answer as text.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+#[test]
+fn an_unreachable_postgres_fails_the_start_without_printing_the_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Port 1: nothing listens there.
+    let url = "postgresql://app:s3cret@127.0.0.1:1/inv";
+
+    let (output, stderr) = start_api_in(dir.path(), url);
+
+    let output = output.unwrap_or_else(|| panic!("the API kept serving: {stderr}"));
+    assert!(!output.status.success(), "exit {:?}", output.status);
+    assert!(stderr.contains("connecting to PostgreSQL"), "{stderr}");
+    assert!(
+        !stderr.contains("s3cret"),
+        "the password is printed: {stderr}"
+    );
+    assert_eq!(entries(dir.path()), Vec::<String>::new());
 }
 
 #[test]
@@ -104,9 +168,6 @@ fn backup_refuses_a_postgres_url_instead_of_copying_an_empty_database() {
 
     assert!(!output.status.success(), "exit {:?}", output.status);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("this version serves SQLite only"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("pg_dump"), "{stderr}");
     assert_eq!(entries(dir.path()), Vec::<String>::new());
 }

@@ -53,7 +53,9 @@ async fn api_writes_reach_the_stream_once_in_order_with_the_stored_payloads() {
         base: format!("http://{}/api/v1", api.local_addr()),
         client: reqwest::Client::new(),
     };
-    let reader = api.state().reader.clone();
+    let inventory_api::reads::Reads::Sqlite { pool: reader, .. } = api.state().reads.clone() else {
+        panic!("this test runs the API on SQLite");
+    };
     let stop_api = CancellationToken::new();
     let api_task = tokio::spawn(api.run(stop_api.clone()));
     let relay = RunningRelay::start(settings(&db_path, redis.port, &[])).await;

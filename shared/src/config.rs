@@ -11,8 +11,7 @@ use clap::{Args, ValueEnum};
 pub struct DatabaseSettings {
     /// The database [default: data/inventory.db]: a path or `sqlite://PATH` (`sqlite:PATH`)
     /// selects SQLite (the file and its folder are created when missing); `postgres://` or
-    /// `postgresql://` selects PostgreSQL (served by the relay; the API refuses it at start
-    /// until its backend lands).
+    /// `postgresql://` selects PostgreSQL (its migrations are applied at start).
     /// Any other scheme is refused. A path that contains a colon is written `./name:x.db`.
     #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true, value_parser = DatabaseUrlParser)]
     pub database_url: Option<Engine>,
@@ -91,6 +90,16 @@ fn mask_password_parameter(tail: &str) -> String {
 impl std::fmt::Debug for PostgresUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "PostgresUrl({self})")
+    }
+}
+
+/// The database for a log line: the SQLite path, or the URL without its password.
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "{}", path.display()),
+            Self::Postgres(url) => write!(f, "{url}"),
+        }
     }
 }
 
@@ -209,16 +218,17 @@ fn parse_sqlite_path(text: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// Why a binary refused to start on the database its settings name.
+/// Why a command refused the database its settings name.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineRefused {
-    /// `DATABASE_URL` names a PostgreSQL server, which this version does not serve yet.
+    /// `DATABASE_URL` names a PostgreSQL server, and the command works on a SQLite file only
+    /// (`inventory-api backup`: PostgreSQL has its own tools).
     #[error(
-        "DATABASE_URL names a PostgreSQL server ({0}); this version serves SQLite only \
-         (PostgreSQL support is under way, issue 18). Set DATABASE_URL to a SQLite path such \
-         as data/inventory.db; nothing was created"
+        "DATABASE_URL names a PostgreSQL server ({0}); this command copies a SQLite file. \
+         Back PostgreSQL up with pg_dump or continuous archiving (docs/operations.md); \
+         nothing was created"
     )]
-    PostgresNotYet(PostgresUrl),
+    SqliteOnly(PostgresUrl),
 }
 
 impl DatabaseSettings {
@@ -240,12 +250,12 @@ impl DatabaseSettings {
         }
     }
 
-    /// Refuses an engine this version cannot serve. Each binary calls it before it opens,
-    /// creates or migrates anything, so a refused start leaves the disk as it found it.
+    /// Refuses a PostgreSQL URL, for the commands that work on a SQLite file only; called
+    /// before they open or create anything, so a refusal leaves the disk as it found it.
     pub fn require_sqlite(&self) -> Result<(), EngineRefused> {
         match self.engine() {
             Engine::Sqlite(_) => Ok(()),
-            Engine::Postgres(url) => Err(EngineRefused::PostgresNotYet(url)),
+            Engine::Postgres(url) => Err(EngineRefused::SqliteOnly(url)),
         }
     }
 
@@ -433,7 +443,7 @@ mod tests {
         assert_eq!(settings.path(), PathBuf::new());
         assert!(matches!(
             settings.require_sqlite(),
-            Err(EngineRefused::PostgresNotYet(_))
+            Err(EngineRefused::SqliteOnly(_))
         ));
         assert!(DatabaseSettings::at("x.db").require_sqlite().is_ok());
     }
@@ -472,12 +482,9 @@ mod tests {
         let url = PostgresUrl("postgres://app:s3cret@db:5432/inv?x=1".to_owned());
         assert_eq!(url.to_string(), "postgres://app:***@db:5432/inv?x=1");
         assert!(!format!("{url:?}").contains("s3cret"));
-        let refused = EngineRefused::PostgresNotYet(url).to_string();
+        let refused = EngineRefused::SqliteOnly(url).to_string();
         assert!(!refused.contains("s3cret"), "{refused}");
-        assert!(
-            refused.contains("this version serves SQLite only"),
-            "{refused}"
-        );
+        assert!(refused.contains("pg_dump"), "{refused}");
         let plain = PostgresUrl("postgres://postgres@127.0.0.1:5432/inv".to_owned());
         assert_eq!(plain.to_string(), "postgres://postgres@127.0.0.1:5432/inv");
         let query = PostgresUrl("postgresql://db/inv?user=app&password=s3cret&x=1".to_owned());

@@ -1,8 +1,7 @@
 //! PostgreSQL: the schema, as migrations embedded in the binaries (`migrations/postgres/`;
 //! SQLite's stay in `migrations/`, which sqlx reads without descending into subfolders). The
-//! relay serves PostgreSQL (its outbox side: [`crate::outbox::postgres`]); the API's backend is
-//! under way (issue 18), so the API still refuses a `postgres://` `DATABASE_URL`
-//! ([`crate::config::DatabaseSettings::require_sqlite`]).
+//! API (its backend: `api/src/store/postgres`, `api/src/reads/postgres.rs`) and the relay
+//! (its outbox side: [`crate::outbox::postgres`]) both apply them at start.
 
 /// The PostgreSQL migrations. sqlx's migrator takes an advisory lock before it applies them,
 /// so several API replicas and the relay starting together apply each migration once.

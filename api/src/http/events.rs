@@ -1,6 +1,6 @@
 //! `/api/v1/events`: the audit log of every stock and reservation change, and outbox stats.
 
-use inventory_shared::outbox::{self, EventFilter};
+use inventory_shared::outbox::EventFilter;
 use poem_openapi::OpenApi;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -10,7 +10,6 @@ use super::models::{Event, EventPage, EventStats};
 use super::statuses::{self, Answer};
 use super::tags::ApiTags;
 use super::types::{EventTypeName, StoreId, UuidText};
-use crate::ops::OpError;
 use crate::state::AppState;
 
 /// Event routes.
@@ -47,11 +46,7 @@ impl EventsApi {
         };
         // One extra row tells whether another page exists.
         let page = limit.0 + 1;
-        let mut rows = self
-            .0
-            .point
-            .scan(move |conn| Ok(outbox::list_events(conn, &filter, page)?))
-            .await?;
+        let mut rows = self.0.reads.events(filter, page).await?;
         let more = rows.len() as i64 > limit.0;
         rows.truncate(limit.0 as usize);
         let next_after_seq = if more {
@@ -68,9 +63,7 @@ impl EventsApi {
     /// Outbox counters: pending, synced, parked
     #[oai(path = "/events/stats", method = "get", operation_id = "event_stats")]
     async fn stats(&self, _auth: ApiKeyAuth) -> Answer<Json<EventStats>, statuses::Read> {
-        let stats = outbox::outbox_stats(&self.0.reader)
-            .await
-            .map_err(OpError::from)?;
+        let stats = self.0.reads.outbox_stats().await?;
         Ok(Json(stats.into()))
     }
 }

@@ -28,7 +28,6 @@ use crate::ops::extend::ExtendOutcome;
 use crate::ops::holds::{self, HoldInput, HoldItem, HoldOutcome};
 use crate::state::AppState;
 use crate::store::Declared;
-use crate::store::sqlite::SqliteTx;
 
 /// Hold routes.
 pub struct HoldsApi(pub AppState);
@@ -122,12 +121,7 @@ impl HoldsApi {
         _auth: ApiKeyAuth,
         id: Path<HoldId>,
     ) -> Answer<Json<Hold>, statuses::ReadParamsOne> {
-        Ok(Json(
-            self.0
-                .point
-                .read(|c| holds::get_hold(&mut SqliteTx::new(c), &id.0))?
-                .into(),
-        ))
+        Ok(Json(self.0.reads.hold(&id.0).await?.into()))
     }
 
     /// Confirm a hold (the sale): every pending line's units leave the shelf

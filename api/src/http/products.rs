@@ -17,7 +17,6 @@ use super::types::{ProductId, Sku};
 use crate::ops::products::{self, ProductInput, ProductsFrom};
 use crate::state::AppState;
 use crate::store::Declared;
-use crate::store::sqlite::SqliteTx;
 
 /// Product routes.
 pub struct ProductsApi(pub AppState);
@@ -88,8 +87,11 @@ impl ProductsApi {
             Some(after) => ProductsFrom::After(after),
             None => ProductsFrom::Offset(offset.0),
         };
-        let (page, total) =
-            products::list_products(&self.0.reader, category.as_deref(), from, limit.0).await?;
+        let (page, total) = self
+            .0
+            .reads
+            .products(category.as_deref(), from, limit.0)
+            .await?;
         Ok(Json(ProductPage {
             next_cursor: cursor::next(List::Products, page.next.as_ref()),
             data: page.rows.into_iter().map(Product::from).collect(),
@@ -102,12 +104,7 @@ impl ProductsApi {
     /// Get a product by id
     #[oai(path = "/products/:id", method = "get", operation_id = "get_product")]
     async fn get(&self, id: Path<ProductId>) -> Answer<Json<Product>, statuses::PublicGet> {
-        Ok(Json(
-            self.0
-                .point
-                .read(|c| products::product_by_id(&mut SqliteTx::new(c), &id.0))?
-                .into(),
-        ))
+        Ok(Json(self.0.reads.product(&id.0).await?.into()))
     }
 
     /// Get a product by SKU
@@ -117,12 +114,7 @@ impl ProductsApi {
         operation_id = "get_product_by_sku"
     )]
     async fn get_by_sku(&self, sku: Path<Sku>) -> Answer<Json<Product>, statuses::PublicGet> {
-        Ok(Json(
-            self.0
-                .point
-                .read(|c| products::product_by_sku(&mut SqliteTx::new(c), &sku.0))?
-                .into(),
-        ))
+        Ok(Json(self.0.reads.product_by_sku(&sku.0).await?.into()))
     }
 
     /// Create a product

@@ -19,11 +19,9 @@ use super::types::{ProductId, ReservationId, StoreId, TtlSeconds, UuidText};
 use crate::metrics::record_reservation;
 use crate::ops::OpError;
 use crate::ops::extend::{self, ExtendOutcome};
-use crate::ops::reservation_lists;
 use crate::ops::reservations::{self, ConfirmOutcome, ReserveInput};
 use crate::state::AppState;
 use crate::store::Declared;
-use crate::store::sqlite::SqliteTx;
 
 /// Reservation routes.
 pub struct ReservationsApi(pub AppState);
@@ -99,7 +97,7 @@ impl ReservationsApi {
         store_id: Query<Option<StoreId>>,
     ) -> Answer<Json<ReservationStats>, statuses::ReadParams> {
         let mut stats = ReservationStats::default();
-        for (status, n) in reservations::stats(&self.0.reader, store_id.0.as_ref()).await? {
+        for (status, n) in self.0.reads.reservation_stats(store_id.0.as_ref()).await? {
             match status {
                 ReservationStatus::Pending => stats.pending = n,
                 ReservationStatus::Confirmed => stats.confirmed = n,
@@ -122,12 +120,7 @@ impl ReservationsApi {
         _auth: ApiKeyAuth,
         id: Path<ReservationId>,
     ) -> Answer<Json<Reservation>, statuses::ReadParamsOne> {
-        Ok(Json(
-            self.0
-                .point
-                .read(|c| reservations::get_reservation(&mut SqliteTx::new(c), &id.0))?
-                .into(),
-        ))
+        Ok(Json(self.0.reads.reservation(&id.0).await?.into()))
     }
 
     /// Confirm a reservation (the sale): the units leave the shelf
@@ -260,14 +253,11 @@ impl ReservationsApi {
         cursor: Query<Option<String>>,
     ) -> Answer<Json<StorePending>, statuses::ReadParams> {
         let after = cursor::decode(List::PendingReservations, cursor.0.as_deref())?;
-        let page = reservation_lists::pending_in_store(
-            &self.0.reader,
-            &store_id.0,
-            &time::now(),
-            after.as_ref(),
-            limit.0,
-        )
-        .await?;
+        let page = self
+            .0
+            .reads
+            .pending_in_store(&store_id.0, &time::now(), after.as_ref(), limit.0)
+            .await?;
         Ok(Json(StorePending {
             store_id: store_id.0.into_inner(),
             count: page.rows.len() as i64,
@@ -300,15 +290,17 @@ impl ReservationsApi {
         cursor: Query<Option<String>>,
     ) -> Answer<Json<ProductStoreReservations>, statuses::ReadParams> {
         let before = cursor::decode(List::ProductStoreReservations, cursor.0.as_deref())?;
-        let page = reservation_lists::of_product_in_store(
-            &self.0.reader,
-            &product_id.0,
-            &store_id.0,
-            status.0,
-            before.as_ref(),
-            limit.0,
-        )
-        .await?;
+        let page = self
+            .0
+            .reads
+            .of_product_in_store(
+                &product_id.0,
+                &store_id.0,
+                status.0,
+                before.as_ref(),
+                limit.0,
+            )
+            .await?;
         Ok(Json(ProductStoreReservations {
             product_id: UuidText::from(product_id.0.into_inner()),
             store_id: store_id.0.into_inner(),

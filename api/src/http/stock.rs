@@ -18,10 +18,8 @@ use super::statuses::{self, Answer};
 use super::tags::ApiTags;
 use super::types::{IfMatch, PositiveQuantity, ProductId, Quantity, StoreId};
 use crate::ops::stock::{self, QuantityChange};
-use crate::ops::stock_lists;
 use crate::state::AppState;
 use crate::store::Declared;
-use crate::store::sqlite::SqliteTx;
 
 /// Stock routes.
 pub struct StockApi(pub AppState);
@@ -107,9 +105,11 @@ impl StockApi {
         cursor: Query<Option<String>>,
     ) -> Answer<Json<ProductStock>, statuses::ReadParamsOne> {
         let after = cursor::decode(List::ProductStock, cursor.0.as_deref())?;
-        let found =
-            stock_lists::stock_of_product(&self.0.reader, &product_id.0, after.as_ref(), limit.0)
-                .await?;
+        let found = self
+            .0
+            .reads
+            .stock_of_product(&product_id.0, after.as_ref(), limit.0)
+            .await?;
         Ok(Json(ProductStock {
             product_id: product_id.0.into_inner().into(),
             total_quantity: found.total_quantity,
@@ -141,9 +141,11 @@ impl StockApi {
         cursor: Query<Option<String>>,
     ) -> Answer<Json<StoreStock>, statuses::ReadParams> {
         let after = cursor::decode(List::StoreStock, cursor.0.as_deref())?;
-        let page =
-            stock_lists::stock_of_store(&self.0.reader, &store_id.0, after.as_ref(), limit.0)
-                .await?;
+        let page = self
+            .0
+            .reads
+            .stock_of_store(&store_id.0, after.as_ref(), limit.0)
+            .await?;
         Ok(Json(StoreStock {
             store_id: store_id.0.into_inner(),
             count: page.rows.len() as i64,
@@ -178,14 +180,11 @@ impl StockApi {
         cursor: Query<Option<String>>,
     ) -> Answer<Json<LowStock>, statuses::ReadParams> {
         let after = cursor::decode(List::LowStock, cursor.0.as_deref())?;
-        let page = stock_lists::low_stock(
-            &self.0.reader,
-            threshold.0,
-            store_id.0.as_ref(),
-            after.as_ref(),
-            limit.0,
-        )
-        .await?;
+        let page = self
+            .0
+            .reads
+            .low_stock(threshold.0, store_id.0.as_ref(), after.as_ref(), limit.0)
+            .await?;
         Ok(Json(LowStock {
             threshold: threshold.0.get(),
             count: page.rows.len() as i64,
@@ -206,9 +205,9 @@ impl StockApi {
         product_id: Path<ProductId>,
         store_id: Path<StoreId>,
     ) -> Answer<OneRow, statuses::ReadParamsOne> {
-        Ok(one_row(self.0.point.read(|c| {
-            stock::get_stock(&mut SqliteTx::new(c), &product_id.0, &store_id.0)
-        })?))
+        Ok(one_row(
+            self.0.reads.stock(&product_id.0, &store_id.0).await?,
+        ))
     }
 
     /// Whether a quantity is available right now
@@ -226,10 +225,7 @@ impl StockApi {
         #[oai(default = "default_requested")]
         quantity: Query<PositiveQuantity>,
     ) -> Answer<Json<Availability>, statuses::ReadParamsOne> {
-        let row = self
-            .0
-            .point
-            .read(|c| stock::get_stock(&mut SqliteTx::new(c), &product_id.0, &store_id.0))?;
+        let row = self.0.reads.stock(&product_id.0, &store_id.0).await?;
         Ok(Json(Availability {
             available: row.available(),
             sufficient: row.available() >= quantity.0.get(),

@@ -21,11 +21,7 @@ impl SystemApi {
     /// Whether the service and its database answer
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> Answer<Json<Health>, statuses::Health> {
-        let ping = tokio::time::timeout(
-            Duration::from_secs(2),
-            inventory_shared::db::ping(&self.0.health),
-        )
-        .await;
+        let ping = tokio::time::timeout(Duration::from_secs(2), self.0.reads.ping()).await;
         match ping {
             Ok(Ok(())) => Ok(Json(Health {
                 status: "ok".to_owned(),

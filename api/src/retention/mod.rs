@@ -3,11 +3,18 @@
 //! reservations older than `RESERVATIONS_RETENTION`, then hands the freed pages back to the
 //! file system when the file has incremental auto-vacuum. Unset periods keep everything.
 //!
-//! Why batches through the writer: each batch (`RETENTION_BATCH` rows, 1,000 by default) is
-//! one job on the writer queue, so API writes queued meanwhile share its group commit or the
-//! next one and wait milliseconds, never a whole pass; nothing else writes the file from
-//! this process. Its statements are SQLite's own, not rules on the storage seam, so they run
-//! on the writer's connection ([`crate::writer::Writer::write_sqlite`]).
+//! Why batches through the writer (SQLite): each batch (`RETENTION_BATCH` rows, 1,000 by
+//! default) is one job on the writer queue, so API writes queued meanwhile share its group
+//! commit or the next one and wait milliseconds, never a whole pass; nothing else writes the
+//! file from this process. Its statements are SQLite's own, not rules on the storage seam, so
+//! they run on the writer's connection ([`crate::writer::Writer::write_sqlite`]).
+//!
+//! On PostgreSQL the same batches run beside the writer, on read-pool connections
+//! ([`housekeeping`]), and a pass runs on one replica at a time: it starts by taking
+//! retention's advisory lock, and a replica that does not get it skips the pass. Each
+//! replica's `EVENTS_ARCHIVE_DIR` therefore holds the events of the passes it ran; the
+//! archive of the chain is the union of the replicas' folders (`docs/operations.md`). There is
+//! no vacuum step: autovacuum reuses the space.
 //!
 //! Why walk `seq`: events are found oldest first by their primary key, a page at a time
 //! (commit order is creation order), so a pass reads only the rows it deletes plus the
@@ -23,13 +30,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use inventory_shared::outbox::{self, EventFilter, StoredEvent};
+use inventory_shared::outbox::{EventFilter, StoredEvent};
 use inventory_shared::retention;
 use inventory_shared::time::{self, Timestamp};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::reads;
 use crate::state::AppState;
+use crate::store::postgres::housekeeping::{self, RetentionLock};
 
 pub use archive::Archive;
 
@@ -141,6 +150,30 @@ impl Retention {
         now: &Timestamp,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Pass> {
+        let lock = match state.reads.postgres() {
+            None => None,
+            Some(pool) => match RetentionLock::try_take(pool)
+                .await
+                .context("taking retention's lock")?
+            {
+                Some(lock) => Some(lock),
+                // Another replica is running a pass.
+                None => return Ok(Pass::default()),
+            },
+        };
+        let pass = self.pass_locked(state, now, shutdown).await;
+        if let Some(lock) = lock {
+            lock.release().await;
+        }
+        pass
+    }
+
+    async fn pass_locked(
+        &self,
+        state: &AppState,
+        now: &Timestamp,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Pass> {
         let mut pass = Pass::default();
         if let Some(keep) = self.policy.events {
             let cutoff = *now - chrono::Duration::from_std(keep).context("EVENTS_RETENTION")?;
@@ -180,8 +213,8 @@ impl Retention {
                 ..EventFilter::default()
             };
             let page = state
-                .point
-                .scan(move |conn| Ok(outbox::list_events(conn, &filter, batch)?))
+                .reads
+                .events(filter, batch)
                 .await
                 .context("reading the oldest events")?;
             let read = page.len();
@@ -200,13 +233,21 @@ impl Retention {
                 }
                 let seqs: Vec<i64> = synced.iter().map(|e| e.seq).collect();
                 let cutoff = *cutoff;
-                let deleted = state
-                    .writer
-                    .write_sqlite(move |conn| {
-                        Ok(retention::delete_synced_events(conn, &seqs, &cutoff)?)
-                    })
-                    .await
-                    .context("deleting old events")?;
+                let deleted = match state.reads.postgres() {
+                    None => {
+                        state
+                            .writer
+                            .write_sqlite(move |conn| {
+                                Ok(retention::delete_synced_events(conn, &seqs, &cutoff)?)
+                            })
+                            .await
+                    }
+                    Some(pool) => housekeeping::delete_synced_events(pool, &seqs, &cutoff)
+                        .await
+                        .map(|n| n as usize)
+                        .map_err(Into::into),
+                }
+                .context("deleting old events")?;
                 pass.events_deleted += deleted as u64;
             }
             if inside_period {
@@ -231,15 +272,23 @@ impl Retention {
         let batch = self.policy.batch;
         let mut deleted = 0;
         while !shutdown.is_cancelled() {
-            let n = state
-                .writer
-                .write_sqlite(move |conn| {
-                    Ok(retention::delete_finished_reservations(
-                        conn, &cutoff, batch,
-                    )?)
-                })
-                .await
-                .context("deleting finished reservations")?;
+            let n = match state.reads.postgres() {
+                None => {
+                    state
+                        .writer
+                        .write_sqlite(move |conn| {
+                            Ok(retention::delete_finished_reservations(
+                                conn, &cutoff, batch,
+                            )?)
+                        })
+                        .await
+                }
+                Some(pool) => housekeeping::delete_finished_reservations(pool, &cutoff, batch)
+                    .await
+                    .map(|n| n as usize)
+                    .map_err(Into::into),
+            }
+            .context("deleting finished reservations")?;
             deleted += n as u64;
             if (n as i64) < batch {
                 break;
@@ -267,8 +316,11 @@ fn lock(archive: &Mutex<Archive>) -> anyhow::Result<std::sync::MutexGuard<'_, Ar
 /// incremental auto-vacuum; returns how many pages went. A file without it keeps its free
 /// pages for new rows (see `docs/operations.md`, "Space").
 async fn vacuum(state: &AppState, shutdown: &CancellationToken) -> anyhow::Result<i64> {
-    let (incremental, mut free) = state
-        .point
+    let reads::Reads::Sqlite { point, .. } = &state.reads else {
+        // PostgreSQL: autovacuum.
+        return Ok(0);
+    };
+    let (incremental, mut free) = point
         .read(|conn| {
             Ok((
                 retention::has_incremental_vacuum(conn)?,

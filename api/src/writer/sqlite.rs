@@ -73,7 +73,7 @@ trait Job: Send {
     fn answer(self: Box<Self>, batch: Result<(), &BatchFailed>);
 }
 
-/// A [`Job`] for [`Writer::write`] and [`Writer::write_sqlite`]: the work, then its result
+/// A [`Job`] for [`SqliteWriter::write`] and [`SqliteWriter::write_sqlite`]: the work, then its result
 /// until the commit is known.
 struct WriteJob<T, F> {
     containment: Containment,
@@ -156,18 +156,18 @@ pub(super) const STATEMENTS: Statements = Statements {
 
 /// Handle to the writer thread. Cheap to clone.
 #[derive(Clone, Debug)]
-pub struct Writer {
+pub struct SqliteWriter {
     jobs: mpsc::Sender<Message>,
 }
 
-/// The writer thread; [`WriterThread::stop`] finishes the queued jobs and joins it.
+/// The writer thread; [`SqliteWriterThread::stop`] finishes the queued jobs and joins it.
 #[derive(Debug)]
-pub struct WriterThread {
-    writer: Writer,
+pub struct SqliteWriterThread {
+    writer: SqliteWriter,
     thread: JoinHandle<()>,
 }
 
-impl WriterThread {
+impl SqliteWriterThread {
     /// Asks the thread to finish what is queued, then waits for it.
     pub async fn stop(self) {
         let _ = self.writer.jobs.send(Message::Stop).await;
@@ -178,12 +178,12 @@ impl WriterThread {
     }
 }
 
-impl Writer {
+impl SqliteWriter {
     /// Opens the writer connection and starts its thread.
     pub fn start(
         settings: &DatabaseSettings,
         max_batch: usize,
-    ) -> anyhow::Result<(Self, WriterThread)> {
+    ) -> anyhow::Result<(Self, SqliteWriterThread)> {
         Self::start_with(settings, max_batch, STATEMENTS)
     }
 
@@ -191,7 +191,7 @@ impl Writer {
         settings: &DatabaseSettings,
         max_batch: usize,
         statements: Statements,
-    ) -> anyhow::Result<(Self, WriterThread)> {
+    ) -> anyhow::Result<(Self, SqliteWriterThread)> {
         let conn = inventory_shared::db::open_writer(settings)?;
         let max_batch = max_batch.max(1);
         let (jobs, queue) = mpsc::channel(max_batch * 8);
@@ -200,7 +200,7 @@ impl Writer {
             .spawn(move || run(conn, queue, max_batch, statements))
             .context("starting the writer thread")?;
         let writer = Self { jobs };
-        Ok((writer.clone(), WriterThread { writer, thread }))
+        Ok((writer.clone(), SqliteWriterThread { writer, thread }))
     }
 
     /// A writer with no thread behind it: every write answers 503. For building the spec.
@@ -222,7 +222,7 @@ impl Writer {
             .await
     }
 
-    /// [`Writer::write`] with the given [`Containment`].
+    /// [`SqliteWriter::write`] with the given [`Containment`].
     pub async fn write_contained<T, F>(
         &self,
         containment: Containment,
@@ -240,12 +240,12 @@ impl Writer {
     }
 
     /// Runs `work` on the writer's own SQLite connection, in a savepoint of its own inside the
-    /// batch, like [`Writer::write`]. Only for the SQLite-only housekeeping that is not an
+    /// batch, like [`SqliteWriter::write`]. Only for the SQLite-only housekeeping that is not an
     /// inventory rule and has no place on the storage seam: retention's deletes and its
     /// incremental vacuum, the purge of expired idempotency keys. On PostgreSQL those will not
     /// go through the writer at all (a replica runs them under an advisory lock, on a
     /// connection of its own), so they need no backend-neutral job; every other write goes
-    /// through [`Writer::write`].
+    /// through [`SqliteWriter::write`].
     pub async fn write_sqlite<T, F>(&self, work: F) -> OpResult<T>
     where
         T: Send + 'static,

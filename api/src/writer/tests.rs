@@ -9,13 +9,15 @@ use rusqlite::Connection;
 use crate::domain::{ProductId, ProductInput, Sku};
 use crate::store::Declared;
 
-async fn writer_with(statements: Statements) -> (tempfile::TempDir, DatabaseSettings, Writer) {
+async fn writer_with(
+    statements: Statements,
+) -> (tempfile::TempDir, DatabaseSettings, SqliteWriter) {
     let dir = tempfile::tempdir().expect("temp dir");
     let settings = DatabaseSettings::at(dir.path().join("writer.db"));
     inventory_shared::db::migrate(&settings)
         .await
         .expect("migrating");
-    let (writer, _thread) = Writer::start_with(&settings, 64, statements).expect("writer");
+    let (writer, _thread) = SqliteWriter::start_with(&settings, 64, statements).expect("writer");
     (dir, settings, writer)
 }
 
@@ -45,7 +47,7 @@ fn products(settings: &DatabaseSettings) -> i64 {
 }
 
 /// Runs five writes together (one of them refused by its own work) and returns their answers.
-async fn five_writes(writer: &Writer) -> Vec<OpResult<()>> {
+async fn five_writes(writer: &SqliteWriter) -> Vec<OpResult<()>> {
     let refused = |_: &mut dyn Tx| -> OpResult<()> { Err(OpError::ProductNotFound("x".into())) };
     let w = writer.clone();
     let none = Declared::default;
@@ -156,7 +158,7 @@ async fn a_nested_failure_rolls_back_only_its_own_changes() {
 /// Holds the writer for a moment with a job of its own, then sends `jobs` together, so they
 /// are taken as one batch behind it. Returns their answers.
 async fn one_batch_after_a_slow_job(
-    writer: &Writer,
+    writer: &SqliteWriter,
     first: impl FnMut(&mut dyn Tx) -> OpResult<()> + Send + 'static,
     contained: Containment,
 ) -> (OpResult<()>, OpResult<()>, OpResult<()>) {

@@ -77,8 +77,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("the application builds");
     let base = format!("http://{}", app.local_addr());
-    let db = app.state().reader.clone();
-    let health = app.state().health.clone();
+    let inventory_api::reads::Reads::Sqlite { pool, health, .. } = &app.state().reads else {
+        panic!("the harness runs on SQLite");
+    };
+    let (db, health) = (pool.clone(), health.clone());
     let state = app.state().clone();
     let db_path = dir.path().join("inventory.db");
     let shutdown = CancellationToken::new();

@@ -20,6 +20,7 @@
 mod events;
 mod flush;
 mod holds;
+pub mod housekeeping;
 mod keys;
 mod load;
 mod nesting;

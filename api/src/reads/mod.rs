@@ -1,0 +1,278 @@
+//! Every read the routes and the background tasks make, on the backend `DATABASE_URL` chose:
+//! [`Reads`] holds that backend's read connections and answers each read with the same typed
+//! rows, pages and errors whichever backend it is, so no response differs between them.
+//!
+//! - [`point`]: SQLite's point reads (one row by its key) inline on the calling worker
+//!   thread, on that thread's own read-only connection, and the audit log's pages; the lists
+//!   and stats on SQLite are the sqlx statements in `ops` (`stock_lists`,
+//!   `reservation_lists`, `products`, `reservations::stats`), run on the read pool.
+//! - [`postgres`]: the same reads on PostgreSQL, on a pool whose connections carry the read
+//!   budget as `statement_timeout`.
+//!
+//! Each backend also has `/health`'s own connection ([`Reads::ping`]), so the ping never waits
+//! behind lists.
+
+pub mod point;
+pub mod postgres;
+
+use inventory_shared::outbox::{self, EventFilter, OutboxStats, StoredEvent};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::domain::{HoldId, ProductId, Quantity, ReservationId, ReservationStatus, Sku, StoreId};
+use crate::domain::{ProductRow, ReservationRow, StockRow};
+use crate::ops::holds::{self, Hold};
+use crate::ops::page::{AfterAvailable, AfterInstant, AfterText, Page};
+use crate::ops::products::{self, ProductsFrom};
+use crate::ops::stock_lists::{self, ProductStockPage};
+use crate::ops::{OpResult, reservation_lists, reservations, stock};
+use crate::store::sqlite::SqliteTx;
+use inventory_shared::time::Timestamp;
+
+pub use point::PointReader;
+
+/// The read side of one backend. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Reads {
+    /// A SQLite file: point reads on per-thread connections, lists on a sqlx pool.
+    Sqlite {
+        /// Point reads and audit-log pages.
+        point: PointReader,
+        /// sqlx read pool (`DB_READ_CONNECTIONS`), every read under `DB_READ_TIMEOUT`.
+        pool: SqlitePool,
+        /// `/health`'s own connection.
+        health: SqlitePool,
+    },
+    /// A PostgreSQL database.
+    Postgres {
+        /// Read pool (`DB_READ_CONNECTIONS`), `statement_timeout` = `DB_READ_TIMEOUT`.
+        pool: PgPool,
+        /// `/health`'s own connection, with a short connect timeout.
+        health: PgPool,
+    },
+}
+
+impl Reads {
+    /// Reservation `id`.
+    pub async fn reservation(&self, id: &ReservationId) -> OpResult<ReservationRow> {
+        match self {
+            Self::Sqlite { point, .. } => {
+                point.read(|c| reservations::get_reservation(&mut SqliteTx::new(c), id))
+            }
+            Self::Postgres { pool, .. } => postgres::reservation(pool, id).await,
+        }
+    }
+
+    /// Hold `id` and its lines.
+    pub async fn hold(&self, id: &HoldId) -> OpResult<Hold> {
+        match self {
+            Self::Sqlite { point, .. } => {
+                point.read(|c| holds::get_hold(&mut SqliteTx::new(c), id))
+            }
+            Self::Postgres { pool, .. } => postgres::hold(pool, id).await,
+        }
+    }
+
+    /// The stock row of (product, store).
+    pub async fn stock(&self, product_id: &ProductId, store_id: &StoreId) -> OpResult<StockRow> {
+        match self {
+            Self::Sqlite { point, .. } => {
+                point.read(|c| stock::get_stock(&mut SqliteTx::new(c), product_id, store_id))
+            }
+            Self::Postgres { pool, .. } => postgres::stock(pool, product_id, store_id).await,
+        }
+    }
+
+    /// Product `id`.
+    pub async fn product(&self, id: &ProductId) -> OpResult<ProductRow> {
+        match self {
+            Self::Sqlite { point, .. } => {
+                point.read(|c| products::product_by_id(&mut SqliteTx::new(c), id))
+            }
+            Self::Postgres { pool, .. } => postgres::product(pool, id).await,
+        }
+    }
+
+    /// The product with SKU `sku`.
+    pub async fn product_by_sku(&self, sku: &Sku) -> OpResult<ProductRow> {
+        match self {
+            Self::Sqlite { point, .. } => {
+                point.read(|c| products::product_by_sku(&mut SqliteTx::new(c), sku))
+            }
+            Self::Postgres { pool, .. } => postgres::product_by_sku(pool, sku).await,
+        }
+    }
+
+    /// Up to `limit` events of the audit log after `filter.after_seq`, in `seq` order.
+    pub async fn events(&self, filter: EventFilter, limit: i64) -> OpResult<Vec<StoredEvent>> {
+        match self {
+            Self::Sqlite { point, .. } => {
+                point
+                    .scan(move |conn| Ok(outbox::list_events(conn, &filter, limit)?))
+                    .await
+            }
+            Self::Postgres { pool, .. } => postgres::events(pool, &filter, limit).await,
+        }
+    }
+
+    /// The outbox counters (pending, synced, parked, per event type).
+    pub async fn outbox_stats(&self) -> OpResult<OutboxStats> {
+        match self {
+            Self::Sqlite { pool, .. } => Ok(outbox::outbox_stats(pool).await?),
+            Self::Postgres { pool, .. } => {
+                Ok(inventory_shared::outbox::postgres::outbox_stats(pool).await?)
+            }
+        }
+    }
+
+    /// Reservations per status, in one store or in all.
+    pub async fn reservation_stats(
+        &self,
+        store_id: Option<&StoreId>,
+    ) -> OpResult<Vec<(ReservationStatus, i64)>> {
+        match self {
+            Self::Sqlite { pool, .. } => reservations::stats(pool, store_id).await,
+            Self::Postgres { pool, .. } => postgres::reservation_stats(pool, store_id).await,
+        }
+    }
+
+    /// A page of one product's stock rows and its totals ([`stock_lists::stock_of_product`]).
+    pub async fn stock_of_product(
+        &self,
+        product_id: &ProductId,
+        after: Option<&AfterText>,
+        limit: i64,
+    ) -> OpResult<ProductStockPage> {
+        match self {
+            Self::Sqlite { pool, .. } => {
+                stock_lists::stock_of_product(pool, product_id, after, limit).await
+            }
+            Self::Postgres { pool, .. } => {
+                postgres::stock_of_product(pool, product_id, after, limit).await
+            }
+        }
+    }
+
+    /// A page of one store's stock rows ([`stock_lists::stock_of_store`]).
+    pub async fn stock_of_store(
+        &self,
+        store_id: &StoreId,
+        after: Option<&AfterText>,
+        limit: i64,
+    ) -> OpResult<Page<StockRow, AfterText>> {
+        match self {
+            Self::Sqlite { pool, .. } => {
+                stock_lists::stock_of_store(pool, store_id, after, limit).await
+            }
+            Self::Postgres { pool, .. } => {
+                postgres::stock_of_store(pool, store_id, after, limit).await
+            }
+        }
+    }
+
+    /// A page of the rows with few units available ([`stock_lists::low_stock`]).
+    pub async fn low_stock(
+        &self,
+        threshold: Quantity,
+        store_id: Option<&StoreId>,
+        after: Option<&AfterAvailable>,
+        limit: i64,
+    ) -> OpResult<Page<StockRow, AfterAvailable>> {
+        match self {
+            Self::Sqlite { pool, .. } => {
+                stock_lists::low_stock(pool, threshold, store_id, after, limit).await
+            }
+            Self::Postgres { pool, .. } => {
+                postgres::low_stock(pool, threshold, store_id, after, limit).await
+            }
+        }
+    }
+
+    /// A page of a store's pending reservations not yet due
+    /// ([`reservation_lists::pending_in_store`]).
+    pub async fn pending_in_store(
+        &self,
+        store_id: &StoreId,
+        at: &Timestamp,
+        after: Option<&AfterInstant>,
+        limit: i64,
+    ) -> OpResult<Page<ReservationRow, AfterInstant>> {
+        match self {
+            Self::Sqlite { pool, .. } => {
+                reservation_lists::pending_in_store(pool, store_id, at, after, limit).await
+            }
+            Self::Postgres { pool, .. } => {
+                postgres::pending_in_store(pool, store_id, at, after, limit).await
+            }
+        }
+    }
+
+    /// A page of a product's reservations in a store, newest first
+    /// ([`reservation_lists::of_product_in_store`]).
+    pub async fn of_product_in_store(
+        &self,
+        product_id: &ProductId,
+        store_id: &StoreId,
+        status: Option<ReservationStatus>,
+        before: Option<&AfterInstant>,
+        limit: i64,
+    ) -> OpResult<Page<ReservationRow, AfterInstant>> {
+        match self {
+            Self::Sqlite { pool, .. } => {
+                reservation_lists::of_product_in_store(
+                    pool, product_id, store_id, status, before, limit,
+                )
+                .await
+            }
+            Self::Postgres { pool, .. } => {
+                postgres::of_product_in_store(pool, product_id, store_id, status, before, limit)
+                    .await
+            }
+        }
+    }
+
+    /// A page of products and the filtered total ([`products::list_products`]).
+    pub async fn products(
+        &self,
+        category: Option<&str>,
+        from: ProductsFrom<'_>,
+        limit: i64,
+    ) -> OpResult<(Page<ProductRow, AfterInstant>, i64)> {
+        match self {
+            Self::Sqlite { pool, .. } => products::list_products(pool, category, from, limit).await,
+            Self::Postgres { pool, .. } => {
+                postgres::list_products(pool, category, from, limit).await
+            }
+        }
+    }
+
+    /// The PostgreSQL read pool, for the housekeeping statements that run beside the writer
+    /// there (`store::postgres::housekeeping`); `None` on SQLite.
+    pub fn postgres(&self) -> Option<&PgPool> {
+        match self {
+            Self::Sqlite { .. } => None,
+            Self::Postgres { pool, .. } => Some(pool),
+        }
+    }
+
+    /// Pings the database on `/health`'s own connection.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Sqlite { health, .. } => inventory_shared::db::ping(health).await,
+            Self::Postgres { health, .. } => postgres::ping(health).await,
+        }
+    }
+
+    /// Closes the pools (at shutdown).
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite { pool, health, .. } => {
+                pool.close().await;
+                health.close().await;
+            }
+            Self::Postgres { pool, health } => {
+                pool.close().await;
+                health.close().await;
+            }
+        }
+    }
+}
