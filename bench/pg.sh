@@ -10,8 +10,13 @@
 # replicas (each replica has one writer connection), with and without the `pg_notify` the
 # outbox append sends, to measure what NOTIFY's commit-time lock (one per database, held
 # through the WAL flush) costs when replicas commit concurrently.
-# The API-on-PostgreSQL part (1 and 2 replicas under wrk) comes with the backend.
+# Third part: the API itself on PostgreSQL (release build, the same private server), with 1
+# and then 2 replicas on one database (wrk, $CLIENTS connections in all: 2 replicas get half
+# each from two wrk processes), on 1 hot pair and on 64 pairs; reservations/s, p50/p99, errors,
+# the ratio to the per-request ceiling above, and reserved == pending reservations afterwards.
+# Run bench/api.sh in the same sitting for SQLite's figures beside these.
 # Usage: bench/pg.sh [seconds=10] [clients=32]
+# API_BIN=/path/to/inventory-api benchmarks that binary instead of building the work tree's.
 # COUNTERS=off disables the counter triggers, to show what the slotted counters cost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +28,11 @@ bindir=${PG_BINDIR:-$(pg_config --bindir 2>/dev/null || true)}
 if [ ! -x "$bindir/initdb" ]; then
   bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 fi
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+if [ -z "${API_BIN:-}" ]; then
+  cargo build --release -q -p inventory-api --bins
+fi
+API_BIN=${API_BIN:-./target/release/inventory-api}
 for tool in initdb pg_ctl pgbench psql; do
   [ -x "$bindir/$tool" ] || { echo "PostgreSQL's $tool is missing: apt-get install postgresql" >&2; exit 1; }
 done
@@ -35,7 +45,9 @@ if [ "$(id -u)" = 0 ]; then
   run=(runuser -u postgres --)
 fi
 PORT=$(free_port)
+API_PIDS=()
 stop_server() {
+  for pid in "${API_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   if [ -f "$DIR/data/postmaster.pid" ]; then
     pid=$(head -1 "$DIR/data/postmaster.pid")
     kill -INT "$pid" 2>/dev/null || true
@@ -95,6 +107,7 @@ for pairs in 1 64; do
   lat=$(grep -oP 'latency average = \K[0-9.]+ ms' <<<"$out" || true)
   failed=$(grep -oP 'number of failed transactions: \K[0-9]+' <<<"$out" || echo 0)
   printf '  %2d pair(s): %8.0f tx/s  (latency avg %s, failed %s)\n' "$pairs" "$tps" "$lat" "$failed"
+  printf -v "C$pairs" '%.0f' "$tps"  # the ceiling the API's rates are compared with
 done
 "${psql[@]}" -d bench -Atc "SELECT 'check: reserved = pending reservations: ' ||
   ((SELECT sum(reserved) FROM stock) = (SELECT count(*) FROM reservations WHERE status = 'PENDING'))"
@@ -128,3 +141,69 @@ for writers in 1 2 4; do
   done
   echo "$line"
 done
+
+# ---- the API on PostgreSQL ----------------------------------------------------------------------
+"${psql[@]}" -c "CREATE DATABASE api"
+export BENCH_KEY=bench-key-0123456789
+API_URL="postgres://postgres@127.0.0.1:$PORT/api"
+# start_api PORT: one replica on the bench database, in the background.
+start_api() {
+  DATABASE_URL=$API_URL SERVER_PORT=$1 API_KEYS="$BENCH_KEY:bench" LOG_LEVEL=warn "$API_BIN" &
+  API_PIDS+=($!)
+  wait_http "http://127.0.0.1:$1/health" 300
+}
+P1=$(free_port)
+start_api "$P1"
+BASE1=http://127.0.0.1:$P1/api/v1
+ONE=$(make_pairs "$BASE1" 1 ONE)
+BENCH_PRODUCT=$(echo "$ONE" | awk -F: '{gsub(/ /,"",$1); print $1}')
+BENCH_STORE=${ONE##*:}
+BENCH_PAIRS=$(make_pairs "$BASE1" 64 PAIR)
+export BENCH_PRODUCT BENCH_STORE BENCH_PAIRS
+
+# wrk_on SCRIPT CONNS URL...: one wrk per URL (CONNS connections each), at once; prints
+# "rate ok other p50 p99" summed (rates, counts) and worst (p99) over the wrk processes.
+wrk_on() {
+  local script=$1 conns=$2; shift 2
+  local outs=() pids=() i=0
+  for url in "$@"; do
+    outs+=("$DIR/wrk-$i.out")
+    wrk -t1 -c"$conns" -d"${SECONDS_EACH}s" --latency -s "$script" "$url/reservations" > "$DIR/wrk-$i.out" 2>&1 &
+    pids+=($!)
+    i=$((i + 1))
+  done
+  wait "${pids[@]}"
+  python3 - "${outs[@]}" <<'PY'
+import re, sys
+rate = ok = other = 0; p50 = p99 = 0.0
+for path in sys.argv[1:]:
+    text = open(path).read()
+    rate += float(re.search(r"Requests/sec:\s+([0-9.]+)", text).group(1))
+    ok += int(re.search(r"status_201=(\d+)", text).group(1))
+    other += int(re.search(r"status_other=(\d+)", text).group(1))
+    m = re.search(r"p50_ms=([0-9.]+) p99_ms=([0-9.]+)", text)
+    p50 = max(p50, float(m.group(1))); p99 = max(p99, float(m.group(2)))
+print(f"{rate:.0f} {ok} {other} {p50:.2f} {p99:.2f}")
+PY
+}
+
+report() { # report LABEL CEILING "rate ok other p50 p99"
+  read -r rate ok other p50 p99 <<<"$3"
+  local ratio="?"
+  [ -n "$2" ] && ratio=$(python3 -c "print(f'{$rate/$2:.1f}x')")
+  printf '  %-22s %7s res/s  p50 %6s ms  p99 %6s ms  201s %s  errors %s  (%s the ceiling)\n' \
+    "$1" "$rate" "$p50" "$p99" "$ok" "$other" "$ratio"
+}
+
+echo "the API on PostgreSQL ($CLIENTS connections in all, ${SECONDS_EACH}s each, release build):"
+report "1 replica, 1 pair" "$C1" "$(wrk_on bench/reserve.lua "$CLIENTS" "$BASE1")"
+report "1 replica, 64 pairs" "$C64" "$(wrk_on bench/reserve_pairs.lua "$CLIENTS" "$BASE1")"
+P2=$(free_port)
+start_api "$P2"
+BASE2=http://127.0.0.1:$P2/api/v1
+half=$((CLIENTS / 2))
+report "2 replicas, 1 pair" "$C1" "$(wrk_on bench/reserve.lua "$half" "$BASE1" "$BASE2")"
+report "2 replicas, 64 pairs" "$C64" "$(wrk_on bench/reserve_pairs.lua "$half" "$BASE1" "$BASE2")"
+"${psql[@]}" -d api -Atc "SELECT 'check: reserved = pending reservations: ' ||
+  ((SELECT sum(reserved) FROM stock) = (SELECT count(*) FROM reservations WHERE status = 'PENDING'))
+  || ' (' || (SELECT count(*) FROM reservations) || ' reservations, ' || (SELECT count(*) FROM events) || ' events)'"
