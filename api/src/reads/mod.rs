@@ -79,3 +79,5 @@ impl PointReader {
             .map_err(|e| OpError::Storage(e.context("opening a read connection")))
     }
 }
+
+pub mod postgres;
