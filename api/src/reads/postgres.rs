@@ -412,7 +412,7 @@ pub async fn stock_of_store(
     let rows = sqlx::query(
         "SELECT product_id::text AS product_id, store_id, quantity, reserved, version, \
                 updated_at \
-         FROM stock WHERE store_id = $1 AND product_id >= $2 ORDER BY product_id LIMIT $3",
+         FROM stock WHERE store_id = $1 AND product_id >= $2 ORDER BY stock.product_id LIMIT $3",
     )
     .bind(store_id.as_str())
     .bind(uuid(from))
@@ -430,26 +430,26 @@ const LOW_PAGE: &str = "SELECT product_id::text AS product_id, store_id, quantit
      version, updated_at FROM stock \
      WHERE (available, product_id, store_id COLLATE \"C\") > ($1, $2, $3) \
      AND available < $4 AND available < 1000 \
-     ORDER BY available, product_id, store_id COLLATE \"C\" LIMIT $5";
+     ORDER BY stock.available, stock.product_id, stock.store_id COLLATE \"C\" LIMIT $5";
 
 /// Low rows of one store after (available, product).
 const LOW_IN_STORE_PAGE: &str = "SELECT product_id::text AS product_id, store_id, quantity, \
      reserved, version, updated_at FROM stock \
      WHERE store_id = $1 AND (available, product_id) > ($2, $3) \
      AND available < $4 AND available < 1000 \
-     ORDER BY available, product_id LIMIT $5";
+     ORDER BY stock.available, stock.product_id LIMIT $5";
 
 /// [`LOW_PAGE`] for a threshold above [`LOW_STOCK_INDEXED_BELOW`].
 const LOW_PAGE_SCAN: &str = "SELECT product_id::text AS product_id, store_id, quantity, \
      reserved, version, updated_at FROM stock \
      WHERE (available, product_id, store_id COLLATE \"C\") > ($1, $2, $3) AND available < $4 \
-     ORDER BY available, product_id, store_id COLLATE \"C\" LIMIT $5";
+     ORDER BY stock.available, stock.product_id, stock.store_id COLLATE \"C\" LIMIT $5";
 
 /// [`LOW_IN_STORE_PAGE`] for a threshold above [`LOW_STOCK_INDEXED_BELOW`].
 const LOW_IN_STORE_PAGE_SCAN: &str = "SELECT product_id::text AS product_id, store_id, \
      quantity, reserved, version, updated_at FROM stock \
      WHERE store_id = $1 AND (available, product_id) > ($2, $3) AND available < $4 \
-     ORDER BY available, product_id LIMIT $5";
+     ORDER BY stock.available, stock.product_id LIMIT $5";
 
 /// A page of the rows with fewer than `threshold` units available, lowest first, then by
 /// product, then store, in every store or one (`ops::stock_lists::low_stock`). The literal
@@ -541,7 +541,7 @@ pub async fn pending_in_store(
             sqlx::query(concat!(
                 select_reservation!(),
                 " WHERE store_id = $1 AND status = 'PENDING' AND (expires_at, id) > ($2, $3) \
-                  ORDER BY expires_at, id LIMIT $4"
+                  ORDER BY reservations.expires_at, reservations.id LIMIT $4"
             ))
             .bind(store_id.as_str())
             .bind(instant)
@@ -550,7 +550,7 @@ pub async fn pending_in_store(
         None => sqlx::query(concat!(
             select_reservation!(),
             " WHERE store_id = $1 AND status = 'PENDING' AND expires_at > $2 \
-              ORDER BY expires_at, id LIMIT $3"
+              ORDER BY reservations.expires_at, reservations.id LIMIT $3"
         ))
         .bind(store_id.as_str())
         .bind(*at),
@@ -584,14 +584,14 @@ pub async fn of_product_in_store(
         (None, None) => sqlx::query(concat!(
             select_reservation!(),
             " WHERE product_id = $1::uuid AND store_id = $2 \
-              ORDER BY created_at DESC, id DESC LIMIT $3"
+              ORDER BY reservations.created_at DESC, reservations.id DESC LIMIT $3"
         ))
         .bind(product_id)
         .bind(store_id),
         (None, Some((instant, id))) => sqlx::query(concat!(
             select_reservation!(),
             " WHERE product_id = $1::uuid AND store_id = $2 AND (created_at, id) < ($3, $4) \
-              ORDER BY created_at DESC, id DESC LIMIT $5"
+              ORDER BY reservations.created_at DESC, reservations.id DESC LIMIT $5"
         ))
         .bind(product_id)
         .bind(store_id)
@@ -600,7 +600,7 @@ pub async fn of_product_in_store(
         (Some(status), None) => sqlx::query(concat!(
             select_reservation!(),
             " WHERE product_id = $1::uuid AND store_id = $2 AND status = $3 \
-              ORDER BY created_at DESC, id DESC LIMIT $4"
+              ORDER BY reservations.created_at DESC, reservations.id DESC LIMIT $4"
         ))
         .bind(product_id)
         .bind(store_id)
@@ -608,7 +608,7 @@ pub async fn of_product_in_store(
         (Some(status), Some((instant, id))) => sqlx::query(concat!(
             select_reservation!(),
             " WHERE product_id = $1::uuid AND store_id = $2 AND status = $3 \
-              AND (created_at, id) < ($4, $5) ORDER BY created_at DESC, id DESC LIMIT $6"
+              AND (created_at, id) < ($4, $5) ORDER BY reservations.created_at DESC, reservations.id DESC LIMIT $6"
         ))
         .bind(product_id)
         .bind(store_id)
@@ -651,7 +651,7 @@ pub async fn list_products(
             "SELECT p.*, t.total FROM (SELECT count(*) AS total FROM products) AS t \
              LEFT JOIN LATERAL (",
             select_product!(),
-            " ORDER BY created_at, id LIMIT $1 OFFSET $2) AS p ON true \
+            " ORDER BY products.created_at, products.id LIMIT $1 OFFSET $2) AS p ON true \
              ORDER BY p.created_at, p.id COLLATE \"C\""
         ))
         .bind(fetch_count(limit))
@@ -661,7 +661,7 @@ pub async fn list_products(
                                        WHERE category = $3) AS t \
              LEFT JOIN LATERAL (",
             select_product!(),
-            " WHERE category = $3 ORDER BY created_at, id LIMIT $1 OFFSET $2) AS p ON true \
+            " WHERE category = $3 ORDER BY products.created_at, products.id LIMIT $1 OFFSET $2) AS p ON true \
              ORDER BY p.created_at, p.id COLLATE \"C\""
         ))
         .bind(fetch_count(limit))
@@ -671,7 +671,7 @@ pub async fn list_products(
             "SELECT p.*, t.total FROM (SELECT count(*) AS total FROM products) AS t \
              LEFT JOIN LATERAL (",
             select_product!(),
-            " WHERE (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $1) AS p ON true \
+            " WHERE (created_at, id) > ($2, $3) ORDER BY products.created_at, products.id LIMIT $1) AS p ON true \
              ORDER BY p.created_at, p.id COLLATE \"C\""
         ))
         .bind(fetch_count(limit))
@@ -683,7 +683,7 @@ pub async fn list_products(
              LEFT JOIN LATERAL (",
             select_product!(),
             " WHERE category = $4 AND (created_at, id) > ($2, $3) \
-              ORDER BY created_at, id LIMIT $1) AS p ON true \
+              ORDER BY products.created_at, products.id LIMIT $1) AS p ON true \
              ORDER BY p.created_at, p.id COLLATE \"C\""
         ))
         .bind(fetch_count(limit))
