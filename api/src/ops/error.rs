@@ -263,13 +263,22 @@ impl From<StoreError> for OpError {
     }
 }
 
+/// A read over its budget on either backend: SQLite's interrupt or a pool wait past the
+/// budget ([`inventory_shared::db::is_over_budget`]), or PostgreSQL's `statement_timeout`
+/// cancelling the statement (SQLSTATE 57014, `query_canceled`; the read pool sets that timeout
+/// to the budget, `crate::reads::postgres::open_read_pool`).
 impl From<sqlx::Error> for OpError {
     fn from(e: sqlx::Error) -> Self {
-        if inventory_shared::db::is_over_budget(&e) {
+        if inventory_shared::db::is_over_budget(&e) || is_statement_timeout(&e) {
             return Self::QueryTimeout;
         }
         Self::storage("database (sqlx)", e)
     }
+}
+
+/// Whether PostgreSQL cancelled the statement (SQLSTATE 57014: `statement_timeout`).
+fn is_statement_timeout(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"))
 }
 
 /// Result of an inventory operation.

@@ -118,9 +118,7 @@ impl Reads {
     pub async fn outbox_stats(&self) -> OpResult<OutboxStats> {
         match self {
             Self::Sqlite { pool, .. } => Ok(outbox::outbox_stats(pool).await?),
-            Self::Postgres { pool, .. } => {
-                Ok(inventory_shared::outbox::postgres::outbox_stats(pool).await?)
-            }
+            Self::Postgres { pool, .. } => postgres::outbox_stats(pool).await,
         }
     }
 

@@ -40,7 +40,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
-use super::{OutboxStats, PendingSummary, StoredEvent, truncate};
+use super::{EventFilter, OutboxStats, PendingSummary, StoredEvent, truncate};
 use crate::events::NewEvent;
 use crate::time::Timestamp;
 
@@ -210,6 +210,52 @@ pub async fn fetch_pending_after(
         events.push(StoredEvent::from_pg_row(row)?);
     }
     Ok((events, false))
+}
+
+/// The audit log: up to `limit` events after `filter.after_seq`, in `seq` order, with the
+/// filters given: the same rows as the SQLite [`super::list_events`]. One statement per
+/// combination of filters, binding only what it uses (`$1` after_seq, then the filters in
+/// the order type, aggregate, store, then the limit), so each plans on its own index
+/// (`events_by_type`, `events_by_aggregate`, `events_by_store`, `events_by_store_type`, or the
+/// primary key). A negative `limit` reads every row, as SQLite's `LIMIT -1` does.
+pub async fn list_events(
+    db: impl PgExecutor<'_>,
+    filter: &EventFilter,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, sqlx::Error> {
+    let sql = list_events_statement(filter);
+    let mut query = sqlx::query(sql.as_str()).bind(filter.after_seq);
+    for value in [&filter.event_type, &filter.aggregate_id, &filter.store_id]
+        .into_iter()
+        .flatten()
+    {
+        query = query.bind(value.as_str());
+    }
+    query
+        .bind((limit >= 0).then_some(limit))
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(StoredEvent::from_pg_row)
+        .collect()
+}
+
+/// The statement [`list_events`] runs for `filter`.
+pub fn list_events_statement(filter: &EventFilter) -> String {
+    let mut sql = select_events!("WHERE seq > $1").to_owned();
+    let mut n = 1;
+    for (given, column) in [
+        (filter.event_type.is_some(), "event_type"),
+        (filter.aggregate_id.is_some(), "aggregate_id"),
+        (filter.store_id.is_some(), "store_id"),
+    ] {
+        if given {
+            n += 1;
+            sql.push_str(&format!(" AND {column} = ${n}"));
+        }
+    }
+    sql.push_str(&format!(" ORDER BY seq LIMIT ${}", n + 1));
+    sql
 }
 
 /// The parked events, oldest first.

@@ -7,32 +7,18 @@
 //! Ids are the lower-case hyphenated UUID text the domain keeps, so their text order is the
 //! `uuid` order PostgreSQL sorts by.
 
-use inventory_shared::time::{self, Timestamp};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
+use super::rows::{
+    hold_row, product_row, reservation_row, select_product, select_reservation, stock_row,
+    stored_time,
+};
 use super::unit::{KeyId, KeyRow, PairKey};
 use crate::domain::{
-    HoldId, HoldRow, HoldStatus, KeyRecord, PositiveQuantity, ProductId, ProductRow, Quantity,
-    ReservationId, ReservationRow, ReservationStatus, Sku, StockRow, StoreId, StoredAnswer,
+    HoldId, HoldRow, KeyRecord, ProductId, ProductRow, ReservationId, ReservationRow, Sku,
+    StockRow, StoredAnswer,
 };
-
-/// `SELECT <every column of ProductRow> FROM products`, as one literal.
-macro_rules! select_product {
-    () => {
-        "SELECT id::text AS id, sku, name, description, category, price_cents, created_at, \
-                updated_at FROM products"
-    };
-}
-
-/// `SELECT <every column of ReservationRow> FROM reservations`, as one literal.
-macro_rules! select_reservation {
-    () => {
-        "SELECT id::text AS id, product_id::text AS product_id, store_id, customer_id, \
-                quantity, status, expires_at, created_at, updated_at, hold_id::text AS hold_id \
-         FROM reservations"
-    };
-}
 
 /// The stock rows of `keys` (sorted, no duplicates), locked `FOR UPDATE` in that order.
 pub(super) async fn stock_rows(
@@ -224,44 +210,6 @@ pub(super) async fn key(conn: &mut PgConnection, id: &KeyId) -> sqlx::Result<Opt
     .await
 }
 
-fn stored_time(row: &PgRow, column: &str) -> sqlx::Result<String> {
-    Ok(time::to_db(&row.try_get::<Timestamp, _>(column)?))
-}
-
-fn stock_row(row: &PgRow) -> sqlx::Result<StockRow> {
-    Ok(StockRow {
-        product_id: ProductId::from_stored(row.try_get("product_id")?),
-        store_id: StoreId::from_stored(row.try_get("store_id")?),
-        quantity: Quantity::from_stored(row.try_get("quantity")?),
-        reserved: Quantity::from_stored(row.try_get("reserved")?),
-        version: row.try_get("version")?,
-        updated_at: stored_time(row, "updated_at")?,
-    })
-}
-
-fn reservation_row(row: &PgRow) -> sqlx::Result<ReservationRow> {
-    let status: String = row.try_get("status")?;
-    let status =
-        ReservationStatus::from_stored(&status).map_err(|why| sqlx::Error::ColumnDecode {
-            index: "status".into(),
-            source: why.into(),
-        })?;
-    Ok(ReservationRow {
-        id: ReservationId::from_stored(row.try_get("id")?),
-        product_id: ProductId::from_stored(row.try_get("product_id")?),
-        store_id: StoreId::from_stored(row.try_get("store_id")?),
-        customer_id: row.try_get("customer_id")?,
-        quantity: PositiveQuantity::from_stored(row.try_get("quantity")?),
-        status,
-        expires_at: stored_time(row, "expires_at")?,
-        created_at: stored_time(row, "created_at")?,
-        updated_at: stored_time(row, "updated_at")?,
-        hold_id: row
-            .try_get::<Option<String>, _>("hold_id")?
-            .map(HoldId::from_stored),
-    })
-}
-
 /// Hold `id`, locked `FOR UPDATE`.
 pub(super) async fn hold(conn: &mut PgConnection, id: &HoldId) -> sqlx::Result<Option<HoldRow>> {
     sqlx::query(
@@ -288,34 +236,4 @@ pub(super) async fn hold_lines(
     .try_map(|row: PgRow| reservation_row(&row))
     .fetch_all(conn)
     .await
-}
-
-fn hold_row(row: &PgRow) -> sqlx::Result<HoldRow> {
-    let status: String = row.try_get("status")?;
-    let status = HoldStatus::from_stored(&status).map_err(|why| sqlx::Error::ColumnDecode {
-        index: "status".into(),
-        source: why.into(),
-    })?;
-    Ok(HoldRow {
-        id: HoldId::from_stored(row.try_get("id")?),
-        customer_id: row.try_get("customer_id")?,
-        status,
-        expires_at: stored_time(row, "expires_at")?,
-        unfulfilled: row.try_get("unfulfilled")?,
-        created_at: stored_time(row, "created_at")?,
-        updated_at: stored_time(row, "updated_at")?,
-    })
-}
-
-fn product_row(row: &PgRow) -> sqlx::Result<ProductRow> {
-    Ok(ProductRow {
-        id: ProductId::from_stored(row.try_get("id")?),
-        sku: Sku::from_stored(row.try_get("sku")?),
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        category: row.try_get("category")?,
-        price_cents: row.try_get("price_cents")?,
-        created_at: stored_time(row, "created_at")?,
-        updated_at: stored_time(row, "updated_at")?,
-    })
 }

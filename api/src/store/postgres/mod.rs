@@ -26,6 +26,7 @@ mod load;
 mod nesting;
 mod products;
 mod reservations;
+pub(crate) mod rows;
 mod stock;
 pub mod unit;
 
