@@ -88,17 +88,27 @@ fn a_postgres_url_serves_from_postgres_and_creates_no_file() {
 }
 
 /// Reads the log until "inventory API listening" and returns its `addr` (None if the process
-/// ended first).
-fn listening_addr(out: impl std::io::Read) -> Option<String> {
+/// ended first); then keeps draining the log on a thread, so the API never writes to a closed
+/// pipe.
+fn listening_addr(out: impl std::io::Read + Send + 'static) -> Option<String> {
     use std::io::BufRead;
-    for line in std::io::BufReader::new(out).lines() {
+    let mut lines = std::io::BufReader::new(out).lines();
+    let mut addr = None;
+    for line in lines.by_ref() {
         let line = line.ok()?;
         if line.contains("inventory API listening") {
-            let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
-            return Some(addr.to_owned());
+            addr = Some(
+                line.split("addr=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .to_owned(),
+            );
+            break;
         }
     }
-    None
+    std::thread::spawn(move || for _ in lines {});
+    addr
 }
 
 /// One HTTP/1.1 GET; the whole answer as text.

@@ -474,7 +474,11 @@ async fn a_postgres_crash_under_load_loses_no_acknowledged_write_and_the_api_rec
     let crash = async {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         server(&|s| s.stop(StopMode::Immediate)).expect("crash PostgreSQL");
-        let (down_status, down_body) = cluster.get(0, "/health").await;
+        let health = cluster.base(0).replace("/api/v1", "/health");
+        let (down_status, down_body) = match cluster.client.get(&health).send().await {
+            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+            Err(e) => (0, e.to_string()),
+        };
         tokio::time::sleep(Duration::from_secs(2)).await;
         server(&|s| s.start_again()).expect("PostgreSQL starts again");
         let restarted = Instant::now();
