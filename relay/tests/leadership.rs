@@ -6,9 +6,15 @@
 //! writes throughout, the broker ends with every event exactly once and each product's events
 //! in `seq` order.
 //!
-//! One test body, run per broker (Redis, Kafka via `tansu`, NATS JetStream) on SQLite, and on
-//! PostgreSQL with Redis and Kafka. On PostgreSQL with Kafka also: an event that commits below
-//! its partition's last `seq` while the leader is dead is still sent by the new one.
+//! One test body, run per broker (Redis, Kafka via `tansu`, NATS JetStream) on SQLite and on
+//! PostgreSQL. On PostgreSQL with Kafka also: an event that commits below its partition's last
+//! `seq` while the leader is dead is still sent by the new one.
+//!
+//! The writer task and the burst before the kill append at the same time, both about every
+//! product. On PostgreSQL each append locks its products first, as the API does
+//! (`common::PgTestDb::append`): without that, the two drew interleaved `seq`s for one product
+//! and could commit in the other order, and the relay published them in that (commit) order,
+//! not `seq` order (issue 19, the PostgreSQL × NATS case's rare failure).
 #![expect(
     clippy::duplicate_mod,
     reason = "the common and brokers harnesses each load common/db.rs; this test needs both"
@@ -165,11 +171,6 @@ async fn on_postgres_with_kafka_a_standby_takes_over_within_5_s_after_kill_9() {
     standby_takes_over_after_kill_9(db, Kind::Kafka).await;
 }
 
-// Known failure, under investigation (issue 19): in one CI run (passed alone before) the
-// survivor published 10 events behind a later `seq` of their product (no loss, no duplicate,
-// takeover 0.66 s). SQLite × NATS and PostgreSQL × Redis/Kafka pass the same checks. Run it
-// with `cargo test -p inventory-relay --test leadership -- --ignored`; docs/relay.md.
-#[ignore = "known failure under investigation: per-product order after a takeover on PostgreSQL with NATS (docs/relay.md)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres_with_nats_a_standby_takes_over_within_5_s_after_kill_9() {
     let db = TestBackend::Postgres(PgTestDb::new().await);
@@ -267,6 +268,9 @@ async fn standby_takes_over_after_kill_9(db: TestBackend, kind: Kind) {
         }
         last_of_product.insert(&h.product, h.seq);
     }
+    if out_of_order > 0 {
+        diagnose_order(&db, &held).await;
+    }
     // What the dead leader left in the broker is what the survivor did not send; of that,
     // what the database did not show as published at the kill had to be reconciled.
     let sent_by_survivor = survivor.sent().await.expect("survivor /metrics") as i64;
@@ -298,6 +302,80 @@ async fn standby_takes_over_after_kill_9(db: TestBackend, kind: Kind) {
         Some(1.0),
         "the survivor became leader once"
     );
+}
+
+/// The takeover test's order check holds on PostgreSQL only if its two appenders (the writer
+/// task and the burst) keep one product's `seq` order its commit order, as the API does by
+/// locking the product first: two appends about the same products that run at once must not
+/// interleave their `seq`s (the one that waits draws all of its own after the other commits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_concurrent_appends_about_one_product_never_interleave_their_seqs() {
+    let db = Arc::new(PgTestDb::new().await);
+    for round in 0..20 {
+        let first = round * 1_000;
+        let small = {
+            let db = db.clone();
+            tokio::spawn(async move { db.append((first..first + 50).map(sample_event)).await })
+        };
+        let burst = db.append((first + 50..first + 350).map(sample_event)).await;
+        let small = small.await.expect("append task");
+        let (low, high) = if small[0] < burst[0] {
+            (&small, &burst)
+        } else {
+            (&burst, &small)
+        };
+        assert!(
+            low.last() < high.first(),
+            "round {round}: two appends about the same products interleaved their seqs \
+             ({}..={} and {}..={})",
+            low[0],
+            low[low.len() - 1],
+            high[0],
+            high[high.len() - 1]
+        );
+    }
+}
+
+/// Prints, for each event held behind a later `seq` of its product, both events' positions in
+/// the broker and, on PostgreSQL, their transactions (xid, and the `seq` range each wrote) and
+/// `synced_at`: two transactions whose ranges interleave mean the appends crossed.
+async fn diagnose_order(db: &TestBackend, held: &[broker::Held]) {
+    let rows = db.seq_xids().await;
+    let by_seq: HashMap<i64, (String, Option<String>)> = rows
+        .iter()
+        .map(|(seq, xid, synced)| (*seq, (xid.clone(), synced.clone())))
+        .collect();
+    let mut ranges: HashMap<&str, (i64, i64, usize)> = HashMap::new();
+    for (seq, xid, _) in &rows {
+        let r = ranges.entry(xid.as_str()).or_insert((*seq, *seq, 0));
+        r.0 = r.0.min(*seq);
+        r.1 = r.1.max(*seq);
+        r.2 += 1;
+    }
+    let mut last_of_product: HashMap<&str, (usize, i64)> = HashMap::new();
+    for (i, h) in held.iter().enumerate() {
+        if let Some(&(j, last)) = last_of_product.get(h.product.as_str())
+            && last >= h.seq
+        {
+            let describe = |seq: i64| {
+                let Some((xid, synced)) = by_seq.get(&seq).cloned() else {
+                    return format!("seq {seq}");
+                };
+                let range = ranges.get(xid.as_str()).copied().unwrap_or_default();
+                format!(
+                    "seq {seq} xid {xid} (tx seqs {}..={}, {} rows) synced_at {synced:?}",
+                    range.0, range.1, range.2
+                )
+            };
+            eprintln!(
+                "out of order: {} at position {i}: {} | behind position {j}: {}",
+                h.product,
+                describe(h.seq),
+                describe(last)
+            );
+        }
+        last_of_product.insert(&h.product, (i, h.seq));
+    }
 }
 
 /// On PostgreSQL a row can commit below a `seq` its Kafka partition already holds (across

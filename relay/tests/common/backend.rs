@@ -94,6 +94,14 @@ impl TestBackend {
         }
     }
 
+    /// On PostgreSQL every event's `(seq, xid, synced_at)`; empty on SQLite.
+    pub async fn seq_xids(&self) -> Vec<(i64, String, Option<String>)> {
+        match self {
+            Self::Sqlite(_) => Vec::new(),
+            Self::Postgres(db) => db.seq_xids().await,
+        }
+    }
+
     /// `(published, pending, dead)` counts.
     pub async fn counts(&self) -> (i64, i64, i64) {
         match self {

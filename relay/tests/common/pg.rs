@@ -1,7 +1,8 @@
 //! A test database on PostgreSQL: a private server per test (the visibility fence is
 //! cluster-wide, so a transaction another test leaves open on a shared server would hold this
-//! test's events back), its schema applied, and appending events the way the API will
-//! (`outbox::postgres::append_events`, one set-based INSERT per transaction).
+//! test's events back), its schema applied, and appending events the way the API does
+//! (`outbox::postgres::append_events`, one set-based INSERT per transaction, after locking the
+//! products the events are about).
 
 use inventory_shared::events::NewEvent;
 use inventory_shared::outbox::postgres as outbox;
@@ -42,15 +43,34 @@ impl PgTestDb {
         }
     }
 
-    /// Appends `events` in one transaction; returns their seqs.
+    /// Appends `events` in one transaction, the way the API's writer does; returns their seqs.
+    ///
+    /// Like the API (`api/src/store/postgres/flush.rs`), it first locks the products the
+    /// events are about, in one order, and holds them until the commit: that is what makes
+    /// one product's `seq` order its commit order, the order the relay publishes in
+    /// (`inventory_shared::outbox::postgres`). The test products have no `products` row, so
+    /// a transaction-scoped advisory lock per product id stands in for the row lock. Without
+    /// it, two appends running at once (a test's writer task and a burst) draw interleaved
+    /// `seq`s for the same products and may commit in the other order; the relay then
+    /// rightly publishes them in commit order, which is not `seq` order.
     pub async fn append(&self, events: impl IntoIterator<Item = NewEvent>) -> Vec<i64> {
         let events: Vec<NewEvent> = events.into_iter().collect();
         let mut tx = self.pool.begin().await.expect("begin");
+        lock_products(&mut tx, &events).await;
         let seqs = outbox::append_events(&mut tx, &events, &time::now())
             .await
             .expect("append events");
         tx.commit().await.expect("commit");
         seqs
+    }
+
+    /// Every event's `(seq, xid, synced_at)`, as text where PostgreSQL's types are not i64,
+    /// in `seq` order: for diagnosing order failures.
+    pub async fn seq_xids(&self) -> Vec<(i64, String, Option<String>)> {
+        sqlx::query_as("SELECT seq, xid::text, synced_at::text FROM events ORDER BY seq")
+            .fetch_all(&self.pool)
+            .await
+            .expect("read seq and xid")
     }
 
     /// `(published, pending, dead)` counts.
@@ -63,5 +83,27 @@ impl PgTestDb {
         .fetch_one(&self.pool)
         .await
         .expect("count events")
+    }
+}
+
+/// Locks (until the transaction ends) the products `events` are about, in the order of their
+/// lock keys so that two appends never wait on each other in a cycle: the stand-in for the
+/// API's `SELECT … FROM products … ORDER BY id FOR NO KEY UPDATE` before its events draw
+/// their `seq`s.
+async fn lock_products(conn: &mut sqlx::PgConnection, events: &[NewEvent]) {
+    let products: Vec<&str> = events.iter().map(NewEvent::partition_key).collect();
+    let mut keys: Vec<i64> =
+        sqlx::query_scalar("SELECT DISTINCT hashtextextended(p, 0) FROM unnest($1::text[]) AS p")
+            .bind(&products)
+            .fetch_all(&mut *conn)
+            .await
+            .expect("product lock keys");
+    keys.sort_unstable();
+    for key in keys {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(&mut *conn)
+            .await
+            .expect("locking a product");
     }
 }
