@@ -13,9 +13,12 @@
 //! naming the program and the package to install (`postgresql`; `.ci/test` installs it): a
 //! PostgreSQL test never passes without a server. `initdb` refuses to run as root, so as root
 //! every program runs as the `postgres` user (`runuser -u postgres --`), which owns the folder.
+//!
+//! A server kept for a whole test process (in a `static`, whose `Drop` never runs) is stopped
+//! by a watchdog instead: [`PgServer::stop_when_process_exits`].
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -47,6 +50,8 @@ pub struct PgServer {
     run_as: Option<&'static str>,
     port: u16,
     pid: Option<u32>,
+    /// The watchdog of [`PgServer::stop_when_process_exits`] and the write end of its pipe.
+    watchdog: Option<(Child, ChildStdin)>,
 }
 
 impl PgServer {
@@ -83,6 +88,7 @@ impl PgServer {
             run_as,
             port: 0,
             pid: None,
+            watchdog: None,
         };
         // `--no-sync`: the fresh cluster need not survive a power cut while it is made; the
         // server itself runs with fsync on.
@@ -156,7 +162,9 @@ impl PgServer {
     }
 
     /// Stops the server by its PID and waits until it is gone (30 s at most).
+    /// Ends the watchdog of [`PgServer::stop_when_process_exits`], if any.
     pub fn stop(&mut self, mode: StopMode) -> anyhow::Result<()> {
+        self.end_watchdog();
         let Some(pid) = self.pid.take() else {
             return Ok(());
         };
@@ -172,6 +180,64 @@ impl PgServer {
             wait_gone(pid, Duration::from_secs(5));
             bail!("PostgreSQL (pid {pid}) ignored {signal} for 30 s and was killed")
         }
+    }
+
+    /// Makes sure the server is stopped (immediately, like a crash: nothing is worth a
+    /// checkpoint) and its folder removed when this process ends, however it ends: a normal
+    /// exit without `Drop` (a server in a `static`), a panic, `abort`, SIGKILL.
+    ///
+    /// A detached watchdog (`sh`, in a process group of its own so a Ctrl-C to the tests'
+    /// group does not reach it) blocks reading a pipe whose only write end this process
+    /// holds. The kernel closes that end when the process ends, for any reason; the
+    /// watchdog reads end-of-file, sends SIGQUIT to the postmaster by its PID (SIGKILL if it
+    /// is still there after 30 s) and removes the folder. A pipe rather than polling the
+    /// test's PID: no half-second delay, and no mistaking a recycled PID for the test.
+    /// (Rust opens pipes close-on-exec, so no other child inherits the write end and keeps
+    /// the watchdog waiting.) As root the watchdog stays root, which may signal the
+    /// `postgres` user's postmaster and remove its folder.
+    ///
+    /// Dropping the server as usual still stops it (fast) and ends the watchdog first.
+    /// Call it after every (re)start: it watches the PID the server has now.
+    pub fn stop_when_process_exits(&mut self) -> anyhow::Result<()> {
+        self.end_watchdog();
+        let pid = self.pid.context("the server is not running")?;
+        let script = "cat >/dev/null; \
+             kill -QUIT \"$1\" 2>/dev/null; \
+             i=0; while kill -0 \"$1\" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; \
+             kill -KILL \"$1\" 2>/dev/null; \
+             rm -rf \"$2\"";
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", script, "pg-test-watchdog"])
+            .arg(pid.to_string())
+            .arg(self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command.spawn().context("starting the server's watchdog")?;
+        let pipe = child.stdin.take().context("the watchdog's pipe")?;
+        self.watchdog = Some((child, pipe));
+        Ok(())
+    }
+
+    /// The watchdog's PID, while there is one.
+    pub fn watchdog_pid(&self) -> Option<u32> {
+        self.watchdog.as_ref().map(|(child, _)| child.id())
+    }
+
+    /// Ends the watchdog without letting it act (killed before its pipe closes).
+    fn end_watchdog(&mut self) {
+        if let Some((mut child, pipe)) = self.watchdog.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            drop(pipe);
+        }
+    }
+
+    /// The folder holding the cluster, its socket and log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The port the server listens on (127.0.0.1).
@@ -270,6 +336,7 @@ impl PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
+        self.end_watchdog();
         if let Err(e) = self.stop(StopMode::Fast) {
             eprintln!("stopping the test PostgreSQL server: {e:#}");
         }
