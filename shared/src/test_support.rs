@@ -5,8 +5,9 @@
 //! must never touch one that others use, and each test gets databases nobody else writes to.
 //! Each server is `initdb` + `pg_ctl` in a temporary folder, listening on 127.0.0.1 on a free
 //! port, with `fsync=on` and `synchronous_commit=on` (what production runs, so crash tests
-//! and benchmarks mean something). Dropping the [`PgServer`] stops it by its PID and removes
-//! the folder.
+//! and benchmarks mean something; [`PgServer::start_without_fsync`] turns them off for suites
+//! that test behaviour only). Dropping the [`PgServer`] stops it by its PID and removes the
+//! folder.
 //!
 //! PostgreSQL's programs are found through `PG_BINDIR`, else `pg_config --bindir`, else the
 //! newest `/usr/lib/postgresql/*/bin` (Debian's layout). When they are missing, starting fails
@@ -52,6 +53,8 @@ pub struct PgServer {
     pid: Option<u32>,
     /// The watchdog of [`PgServer::stop_when_process_exits`] and the write end of its pipe.
     watchdog: Option<(Child, ChildStdin)>,
+    /// `fsync`, `synchronous_commit` and `full_page_writes` on (the default).
+    durable: bool,
 }
 
 impl PgServer {
@@ -60,9 +63,20 @@ impl PgServer {
         Self::start_with_bindir(find_bindir()?)
     }
 
+    /// Like [`PgServer::start`] with `fsync`, `synchronous_commit` and `full_page_writes`
+    /// off: for suites that test behaviour, never what survives a crash or a power cut
+    /// (a commit is visible to every session at once either way). The API's integration
+    /// suite on PostgreSQL runs on one.
+    pub fn start_without_fsync() -> anyhow::Result<Self> {
+        Self::start_inner(find_bindir()?, false)
+    }
+
     /// Like [`PgServer::start`] with PostgreSQL's programs in `bindir`.
     pub fn start_with_bindir(bindir: impl Into<PathBuf>) -> anyhow::Result<Self> {
-        let bindir = bindir.into();
+        Self::start_inner(bindir.into(), true)
+    }
+
+    fn start_inner(bindir: PathBuf, durable: bool) -> anyhow::Result<Self> {
         for program in PROGRAMS {
             if !bindir.join(program).is_file() {
                 bail!(
@@ -89,6 +103,7 @@ impl PgServer {
             port: 0,
             pid: None,
             watchdog: None,
+            durable,
         };
         // `--no-sync`: the fresh cluster need not survive a power cut while it is made; the
         // server itself runs with fsync on.
@@ -123,9 +138,10 @@ impl PgServer {
                 (0, port) if port != 0 && port_is_free(port) => port,
                 _ => free_port()?,
             };
+            let sync = if self.durable { "on" } else { "off" };
             let options = format!(
                 "-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} \
-                 -c fsync=on -c synchronous_commit=on -c full_page_writes=on",
+                 -c fsync={sync} -c synchronous_commit={sync} -c full_page_writes={sync}",
                 self.dir.path().display()
             );
             let data = self.data_dir();
