@@ -27,7 +27,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
-use sqlx::{Row, TypeInfo, ValueRef};
+use sqlx::{Connection, Row, TypeInfo, ValueRef};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -439,16 +439,27 @@ impl TestDb {
         let Self::Postgres(pool) = self else {
             panic!("cut_off is PostgreSQL's; on SQLite close the app's pools");
         };
-        sqlx::raw_sql(
-            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I ALLOW_CONNECTIONS false', \
-             current_database()); END $$; \
-             SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
-        )
-        .execute(pool)
-        .await
-        .expect("cutting the database off");
         pool.close().await;
+        // From the server's `postgres` database: a session cannot shut its own out.
+        let options = pool.connect_options();
+        let name = options
+            .get_database()
+            .expect("the app's database name")
+            .to_owned();
+        let mut admin = sqlx::PgConnection::connect_with(&(*options).clone().database("postgres"))
+            .await
+            .expect("an admin connection");
+        // A name we made (letters, digits, `_`): nothing to quote.
+        sqlx::raw_sql(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+            .execute(&mut admin)
+            .await
+            .expect("refusing new connections");
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(&name)
+            .execute(&mut admin)
+            .await
+            .expect("ending the open connections");
+        admin.close().await.ok();
     }
 }
 
