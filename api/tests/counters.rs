@@ -10,11 +10,9 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{DEV_KEY, spawn_app_with};
-use inventory_shared::config::DatabaseSettings;
-use inventory_shared::{db, outbox, time};
+use common::{DEV_KEY, TestDb, spawn_app_with};
+use inventory_shared::time;
 use serde_json::{Value, json};
-use sqlx::SqlitePool;
 
 const STORES: [&str; 3] = ["MAD-001", "BCN-001", "VAL-001"];
 
@@ -25,34 +23,41 @@ type Counts = (
 );
 
 /// What full scans of `events` and `reservations` count.
-async fn scanned(db: &SqlitePool) -> Counts {
-    let events: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT event_type, CASE WHEN synced_at IS NOT NULL THEN 'synced' \
-         WHEN dead_at IS NOT NULL THEN 'dead' ELSE 'pending' END, COUNT(*) \
-         FROM events GROUP BY 1, 2",
-    )
-    .fetch_all(db)
-    .await
-    .expect("scanning events");
-    let reservations: Vec<(String, String, i64)> =
-        sqlx::query_as("SELECT store_id, status, COUNT(*) FROM reservations GROUP BY 1, 2")
-            .fetch_all(db)
-            .await
-            .expect("scanning reservations");
+async fn scanned(db: &TestDb) -> Counts {
+    let events: Vec<(String, String, i64)> = db
+        .query(
+            "SELECT event_type, CASE WHEN synced_at IS NOT NULL THEN 'synced' \
+             WHEN dead_at IS NOT NULL THEN 'dead' ELSE 'pending' END, COUNT(*) \
+             FROM events GROUP BY 1, 2",
+            &[],
+        )
+        .await;
+    let reservations: Vec<(String, String, i64)> = db
+        .query(
+            "SELECT store_id, status, COUNT(*) FROM reservations GROUP BY 1, 2",
+            &[],
+        )
+        .await;
     (keyed(events), keyed(reservations))
 }
 
-/// What the counter tables hold (rows at 0 left out).
-async fn counters(db: &SqlitePool) -> Counts {
-    let events = sqlx::query_as("SELECT event_type, state, n FROM event_counts WHERE n <> 0")
-        .fetch_all(db)
-        .await
-        .expect("reading event_counts");
-    let reservations =
-        sqlx::query_as("SELECT store_id, status, n FROM reservation_counts WHERE n <> 0")
-            .fetch_all(db)
-            .await
-            .expect("reading reservation_counts");
+/// What the counter tables hold (counts at 0 left out). The sum of a key's rows: one row per
+/// key on SQLite, slots on PostgreSQL.
+async fn counters(db: &TestDb) -> Counts {
+    let events = db
+        .query(
+            "SELECT event_type, state, CAST(SUM(n) AS BIGINT) FROM event_counts \
+             GROUP BY 1, 2 HAVING SUM(n) <> 0",
+            &[],
+        )
+        .await;
+    let reservations = db
+        .query(
+            "SELECT store_id, status, CAST(SUM(n) AS BIGINT) FROM reservation_counts \
+             GROUP BY 1, 2 HAVING SUM(n) <> 0",
+            &[],
+        )
+        .await;
     (keyed(events), keyed(reservations))
 }
 
@@ -61,7 +66,7 @@ fn keyed(rows: Vec<(String, String, i64)>) -> BTreeMap<(String, String), i64> {
 }
 
 /// Asserts the counters equal the scans, and returns the scans.
-async fn assert_exact(db: &SqlitePool, when: &str) -> Counts {
+async fn assert_exact(db: &TestDb, when: &str) -> Counts {
     let scans = scanned(db).await;
     assert_eq!(counters(db).await, scans, "counters vs COUNT(*) {when}");
     scans
@@ -268,38 +273,49 @@ async fn counters_equal_full_counts_after_a_random_mix_marks_parks_deletes_and_a
     );
     assert_endpoints_agree(&api, &scans).await;
 
-    // The relay's statements: mark synced, reject until parked, revive; then retention-like
-    // deletes of synced events.
-    let mut conn = db::open_admin(&DatabaseSettings::at(
-        app.db.connect_options().get_filename(),
-    ))
-    .await
-    .expect("an admin connection");
-    let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM events ORDER BY seq")
-        .fetch_all(&app.db)
-        .await
-        .expect("seqs");
+    // What the relay's statements do to the rows (shared/src/outbox.rs on SQLite): mark
+    // synced, reject until parked, revive; then retention-like deletes of synced events.
+    let seqs: Vec<i64> = app
+        .db
+        .column("SELECT seq FROM events ORDER BY seq", &[])
+        .await;
     let now = time::now();
-    outbox::mark_synced(&mut conn, &seqs[..seqs.len() / 2], &now)
-        .await
-        .expect("mark synced");
-    let poison = &seqs[seqs.len() / 2..seqs.len() / 2 + 6];
+    let half = seqs.len() / 2;
+    app.db
+        .execute(
+            "UPDATE events SET synced_at = ? WHERE seq <= ? AND synced_at IS NULL",
+            &[common::at(now), seqs[half - 1].into()],
+        )
+        .await;
+    let poison = &seqs[half..half + 6];
     for seq in poison {
         for _ in 0..3 {
-            outbox::record_rejection(&mut conn, *seq, "too large", 3, &now)
-                .await
-                .expect("reject");
+            app.db
+                .execute(
+                    "UPDATE events SET attempts = attempts + 1, last_error = 'too large', \
+                     dead_at = CASE WHEN attempts + 1 >= 3 THEN ? ELSE NULL END \
+                     WHERE seq = ? AND synced_at IS NULL",
+                    &[common::at(now), (*seq).into()],
+                )
+                .await;
         }
     }
     let scans = assert_exact(&app.db, "after marks and parks").await;
     assert_eq!(n(&scans.0, |_, s| s == "dead"), 6);
-    outbox::revive_dead(&mut conn, Some(poison[0]))
-        .await
-        .expect("revive one");
-    sqlx::query("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE synced_at IS NOT NULL LIMIT 25)")
-        .execute(&mut conn)
-        .await
-        .expect("delete synced events");
+    app.db
+        .execute(
+            "UPDATE events SET dead_at = NULL, attempts = 0 \
+             WHERE seq = ? AND dead_at IS NOT NULL AND synced_at IS NULL",
+            &[poison[0].into()],
+        )
+        .await;
+    app.db
+        .execute(
+            "DELETE FROM events WHERE seq IN \
+             (SELECT seq FROM events WHERE synced_at IS NOT NULL LIMIT 25)",
+            &[],
+        )
+        .await;
     let scans = assert_exact(&app.db, "after a revival and deletes").await;
     assert_eq!(n(&scans.0, |_, s| s == "dead"), 5);
     assert_endpoints_agree(&api, &scans).await;
@@ -343,12 +359,12 @@ async fn counters_equal_full_counts_after_a_random_mix_marks_parks_deletes_and_a
     app.stop().await;
 }
 
-/// The API binary on `port` over the database in `dir`, expiring due reservations every
-/// `expiry_interval`.
-fn spawn_binary(dir: &std::path::Path, port: u16, expiry_interval: &str) -> Child {
+/// The API binary on `port` over the database `url` (run in `dir`), expiring due
+/// reservations every `expiry_interval`.
+fn spawn_binary(dir: &std::path::Path, url: &str, port: u16, expiry_interval: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_inventory-api"))
         .current_dir(dir)
-        .env("DATABASE_URL", dir.join("inventory.db"))
+        .env("DATABASE_URL", url)
         .env("SERVER_HOST", "127.0.0.1")
         .env("SERVER_PORT", port.to_string())
         .env("RESERVATION_EXPIRY_INTERVAL", expiry_interval)
@@ -376,7 +392,8 @@ async fn counters_stay_exact_when_the_api_is_killed_mid_load_and_restarted() {
         .expect("a free port")
         .port();
     let api = Api::new(format!("http://127.0.0.1:{port}"));
-    let mut child = spawn_binary(dir.path(), port, "100ms");
+    let url = common::new_database_url(dir.path()).await;
+    let mut child = spawn_binary(dir.path(), &url, port, "100ms");
     wait_healthy(&api).await;
     let products = api.catalogue("KILL", 4).await;
     let tasks: Vec<_> = (0..8)
@@ -401,8 +418,7 @@ async fn counters_stay_exact_when_the_api_is_killed_mid_load_and_restarted() {
         "killed mid-load after {sent} requests"
     );
 
-    let settings = DatabaseSettings::at(dir.path().join("inventory.db"));
-    let pool = db::open_read_pool(&settings, 1).await.expect("a pool");
+    let pool = TestDb::connect(&url).await;
     let scans = assert_exact(&pool, "after SIGKILL").await;
     eprintln!(
         "{sent} requests before the kill; events by state: {:?}",
@@ -411,7 +427,7 @@ async fn counters_stay_exact_when_the_api_is_killed_mid_load_and_restarted() {
 
     // Restarted with the expiry task ticking once, at start (then hourly), so nothing changes
     // between a scan and the endpoints' answers but the test's own requests.
-    let mut child = spawn_binary(dir.path(), port, "1h");
+    let mut child = spawn_binary(dir.path(), &url, port, "1h");
     wait_healthy(&api).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_endpoints_agree(&api, &scanned(&pool).await).await;

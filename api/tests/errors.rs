@@ -600,11 +600,13 @@ async fn valid_unicode_within_the_limits_is_accepted_and_stored_as_sent() {
     keyboard.expect_status(201);
     assert_eq!(keyboard.str("name"), name);
     assert_eq!(keyboard.str("sku"), "TECLADO-ñ-🎹");
-    let stored: String = sqlx::query_scalar("SELECT name FROM products WHERE sku = ?")
-        .bind("TECLADO-ñ-🎹")
-        .fetch_one(&app.db)
-        .await
-        .expect("the product row");
+    let stored: String = app
+        .db
+        .scalar(
+            "SELECT name FROM products WHERE sku = ?",
+            &["TECLADO-ñ-🎹".into()],
+        )
+        .await;
     assert_eq!(stored, name);
     longest.expect_status(201);
     assert_eq!(longest.str("name"), long_name);

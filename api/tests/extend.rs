@@ -19,11 +19,12 @@ async fn extend(app: &TestApp, id: &str, ttl: i64) -> common::Reply {
 }
 
 async fn expires_at(app: &TestApp, id: &str) -> String {
-    sqlx::query_scalar("SELECT expires_at FROM reservations WHERE id = ?")
-        .bind(id)
-        .fetch_one(&app.db)
+    app.db
+        .scalar(
+            "SELECT expires_at FROM reservations WHERE id = ?",
+            &[common::id(id)],
+        )
         .await
-        .expect("reading a reservation")
 }
 
 #[tokio::test]
@@ -244,14 +245,12 @@ async fn an_extend_racing_the_expiry_task_applies_once() {
         let count = |kind: &'static str| {
             let app = &app;
             async move {
-                sqlx::query_scalar::<_, i64>(
-                    "SELECT COUNT(*) FROM events WHERE aggregate_id = ? AND event_type = ?",
-                )
-                .bind(id)
-                .bind(kind)
-                .fetch_one(&app.db)
-                .await
-                .expect("counting")
+                app.db
+                    .scalar::<i64>(
+                        "SELECT COUNT(*) FROM events WHERE aggregate_id = ? AND event_type = ?",
+                        &[id.into(), kind.into()],
+                    )
+                    .await
             }
         };
         let (ext, exp) = (

@@ -1,7 +1,8 @@
 //! Safe retries with `Idempotency-Key` (issue 11, part 1), against the real API on a real
-//! SQLite file: on every state-changing route a retry after a lost answer, or after a restart,
-//! gets the first answer again and writes nothing; a key reused for another request is 422;
-//! keys are per API key; concurrent duplicates apply once; expired keys are purged.
+//! database (the harness's backend): on every state-changing route a retry after a lost
+//! answer, or after a restart, gets the first answer again and writes nothing; a key reused
+//! for another request is 422; keys are per API key; concurrent duplicates apply once;
+//! expired keys are purged.
 
 mod common;
 #[path = "idempotency/support.rs"]
@@ -10,7 +11,7 @@ mod support;
 use std::time::Duration;
 
 use common::{eventually, send, spawn_app, spawn_app_with};
-use inventory_shared::config::{DatabaseSettings, Synchronous};
+use inventory_shared::config::{Engine, Synchronous};
 use serde_json::json;
 use support::{
     HangUp, REPLAYED, assert_replay_of, every_write, key_rows, keyed, keyed_raw, send_and_hang_up,
@@ -88,9 +89,10 @@ async fn a_client_that_hangs_up_at_once_gets_the_one_answer_on_retry() {
 #[tokio::test]
 async fn a_retry_after_a_restart_gets_the_same_answer_and_writes_nothing() {
     let dir = tempfile::tempdir().expect("a folder that outlives both runs");
-    let path = dir.path().join("inventory.db");
+    // The same database for both runs (a file in `dir`, or one on the PostgreSQL server).
+    let url = common::new_database_url(dir.path()).await;
     let on_the_file = |s: &mut inventory_api::config::Settings| {
-        s.database = DatabaseSettings::at(&path);
+        s.database.database_url = Some(Engine::parse(&url).expect("a database URL"));
         s.database.sqlite_synchronous = Synchronous::Normal;
     };
     let app = spawn_app_with(on_the_file).await;
@@ -298,11 +300,13 @@ async fn the_same_key_under_two_api_keys_is_two_requests() {
 
     assert_replay_of(&by("pos-key-0123456789").await, 201, &pos.text, "pos again");
     assert_replay_of(&by("web-key-0123456789").await, 201, &web.text, "web again");
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT api_key_name FROM idempotency_keys ORDER BY api_key_name")
-            .fetch_all(&app.db)
-            .await
-            .expect("key rows");
+    let names: Vec<String> = app
+        .db
+        .column(
+            "SELECT api_key_name FROM idempotency_keys ORDER BY api_key_name",
+            &[],
+        )
+        .await;
     assert_eq!(names, ["pos", "web"]);
 }
 

@@ -10,6 +10,9 @@ use inventory_api::ops::{products, reservation_lists, stock_lists};
 
 #[tokio::test]
 async fn each_list_statement_walks_its_index() {
+    if !common::sqlite_only("SQLite's EXPLAIN QUERY PLAN of the SQLite statements") {
+        return;
+    }
     let app = spawn_app().await;
     let cases = [
         (
@@ -77,7 +80,7 @@ async fn each_list_statement_walks_its_index() {
     for (statement, expected) in cases {
         let plan: Vec<(i64, i64, i64, String)> =
             sqlx::query_as(&format!("EXPLAIN QUERY PLAN {statement}"))
-                .fetch_all(&app.db)
+                .fetch_all(app.db.sqlite())
                 .await
                 .expect("the statement plans");
         let details: Vec<&str> = plan.iter().map(|(_, _, _, d)| d.as_str()).collect();
@@ -91,6 +94,9 @@ async fn each_list_statement_walks_its_index() {
 /// would cost every reservation write.
 #[tokio::test]
 async fn a_low_stock_threshold_above_the_indexed_range_scans() {
+    if !common::sqlite_only("SQLite's EXPLAIN QUERY PLAN of the SQLite statements") {
+        return;
+    }
     let app = spawn_app().await;
 
     for (statement, expected) in [
@@ -108,7 +114,7 @@ async fn a_low_stock_threshold_above_the_indexed_range_scans() {
     ] {
         let plan: Vec<(i64, i64, i64, String)> =
             sqlx::query_as(&format!("EXPLAIN QUERY PLAN {statement}"))
-                .fetch_all(&app.db)
+                .fetch_all(app.db.sqlite())
                 .await
                 .expect("the statement plans");
         let details: Vec<&str> = plan.iter().map(|(_, _, _, d)| d.as_str()).collect();

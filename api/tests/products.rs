@@ -126,12 +126,13 @@ async fn creating_a_product_answers_201_with_location_and_writes_no_event() {
     assert!(uuid::Uuid::parse_str(id).is_ok(), "the id is a UUID: {id}");
     common::instant(reply.str("created_at"));
     assert_eq!(reply.str("created_at"), reply.str("updated_at"));
-    let (name, price_cents): (String, i64) =
-        sqlx::query_as("SELECT name, price_cents FROM products WHERE id = ?")
-            .bind(id)
-            .fetch_one(&app.db)
-            .await
-            .expect("the product row");
+    let (name, price_cents): (String, i64) = app
+        .db
+        .one(
+            "SELECT name, price_cents FROM products WHERE id = ?",
+            &[common::id(id)],
+        )
+        .await;
     assert_eq!((name.as_str(), price_cents), ("Teclado Mecánico 🎹", 8999));
     assert_eq!(app.event_count().await, 0, "products emit no events");
 }
@@ -224,12 +225,13 @@ async fn put_replaces_every_field() {
     assert_eq!(reply.body["price"], json!(12.5));
     assert_eq!(reply.body["created_at"], created["created_at"]);
     assert!(common::instant(reply.str("updated_at")) >= common::instant(reply.str("created_at")));
-    let stored: (String, i64) =
-        sqlx::query_as("SELECT sku, price_cents FROM products WHERE id = ?")
-            .bind(id)
-            .fetch_one(&app.db)
-            .await
-            .expect("the product row");
+    let stored: (String, i64) = app
+        .db
+        .one(
+            "SELECT sku, price_cents FROM products WHERE id = ?",
+            &[common::id(id)],
+        )
+        .await;
     assert_eq!(stored, ("NEW-1".to_owned(), 1250));
     app.get_public("/api/v1/products/sku/OLD-1")
         .await
@@ -267,11 +269,10 @@ async fn put_with_another_products_sku_is_409_and_changes_nothing() {
         .await;
 
     reply.expect_problem(409, "SKU_TAKEN");
-    let sku: String = sqlx::query_scalar("SELECT sku FROM products WHERE id = ?")
-        .bind(&id)
-        .fetch_one(&app.db)
-        .await
-        .expect("the product row");
+    let sku: String = app
+        .db
+        .scalar("SELECT sku FROM products WHERE id = ?", &[common::id(&id)])
+        .await;
     assert_eq!(sku, "MINE-1");
     assert_eq!(app.snapshot().await, before);
 }

@@ -23,6 +23,11 @@ const ENDLESS: &str =
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn health_and_writes_answer_while_slow_reads_hold_every_read_connection() {
+    if !common::sqlite_only(
+        "SQLite's read pool and its progress handler (the slow reads run on the app's own pool)",
+    ) {
+        return;
+    }
     let app = spawn_app_with(|s| {
         s.db_read_connections = 3;
         s.db_read_timeout = BUDGET;
@@ -30,10 +35,13 @@ async fn health_and_writes_answer_while_slow_reads_hold_every_read_connection() 
     .await;
     let product = app.product_with_stock("SLOW-1", "MAD-001", 10).await;
 
-    // One endless read per read connection (the harness's `db` is the app's read pool).
+    // One endless read per read connection of the app's own read pool.
+    let inventory_api::reads::Reads::Sqlite { pool: reader, .. } = app.state.reads.clone() else {
+        unreachable!("guarded SQLite-only above");
+    };
     let slow: Vec<_> = (0..3)
         .map(|_| {
-            let pool = app.db.clone();
+            let pool = reader.clone();
             tokio::spawn(async move {
                 let started = Instant::now();
                 let result = sqlx::query_scalar::<_, i64>(ENDLESS).fetch_one(&pool).await;
@@ -42,7 +50,7 @@ async fn health_and_writes_answer_while_slow_reads_hold_every_read_connection() 
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(app.db.num_idle(), 0, "every read connection is busy");
+    assert_eq!(reader.num_idle(), 0, "every read connection is busy");
 
     let started = Instant::now();
     let health = app.get_public("/health").await;
@@ -90,7 +98,7 @@ async fn health_and_writes_answer_while_slow_reads_hold_every_read_connection() 
     // Every read connection taken: a list waits no longer than its budget, then answers 503.
     let mut held = Vec::new();
     for _ in 0..3 {
-        held.push(app.db.acquire().await.expect("a read connection"));
+        held.push(reader.acquire().await.expect("a read connection"));
     }
     let started = Instant::now();
     let stats = app.get("/api/v1/reservations/stats").await;
@@ -130,6 +138,9 @@ async fn a_page_that_runs_past_its_budget_answers_503_query_timeout() {
 
 #[tokio::test]
 async fn an_audit_log_read_past_its_budget_is_interrupted_and_answers_query_timeout() {
+    if !common::sqlite_only("the audit log's rusqlite reader and its progress handler") {
+        return;
+    }
     let app = spawn_app_with(|s| s.db_read_timeout = Duration::from_millis(300)).await;
     let point = app_point_reader(&app);
     let started = Instant::now();
@@ -149,12 +160,10 @@ async fn an_audit_log_read_past_its_budget_is_interrupted_and_answers_query_time
     app.stop().await;
 }
 
-/// The app's audit-log reader (the harness exposes the app's state through its pool only,
-/// so build one on the same file with the same budget).
+/// The app's audit-log reader (built on the same file with the same budget).
 fn app_point_reader(app: &common::TestApp) -> inventory_api::reads::PointReader {
-    let path = app.db.connect_options().get_filename().to_path_buf();
     inventory_api::reads::PointReader::new(
-        &inventory_shared::config::DatabaseSettings::at(path),
+        &inventory_shared::config::DatabaseSettings::at(&app.db_path),
         inventory_shared::db::ReadBudget(Duration::from_millis(300)),
     )
 }

@@ -271,10 +271,14 @@ async fn folding_the_events_reproduces_every_stock_row() {
         Duration::from_secs(30),
         "short reservations to expire",
         || async {
-            let due = app
-                .count(
+            let due: i64 = app
+                .db
+                .scalar(
                     "SELECT COUNT(*) FROM reservations WHERE status = 'PENDING' \
-                 AND expires_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+60 seconds')",
+                     AND expires_at < ?",
+                    &[common::at(
+                        chrono::Utc::now() + chrono::Duration::seconds(60),
+                    )],
                 )
                 .await;
             (due == 0).then_some(())
@@ -283,18 +287,20 @@ async fn folding_the_events_reproduces_every_stock_row() {
     .await;
 
     let folded = fold_events(&app).await;
-    let stored: Vec<(String, String, i64, i64)> =
-        sqlx::query_as("SELECT product_id, store_id, quantity, reserved FROM stock")
-            .fetch_all(&app.db)
-            .await
-            .expect("reading stock");
+    let stored: Vec<(String, String, i64, i64)> = app
+        .db
+        .query(
+            "SELECT product_id, store_id, quantity, reserved FROM stock",
+            &[],
+        )
+        .await;
     let stored: BTreeMap<(String, String), (i64, i64)> = stored
         .into_iter()
         .map(|(p, s, q, r)| ((p, s), (q, r)))
         .collect();
     assert_eq!(folded, stored, "seed {SEED:#x}");
     let held: i64 = app
-        .count("SELECT COALESCE(SUM(quantity), 0) FROM reservations WHERE status = 'PENDING'")
+        .count("SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM reservations WHERE status = 'PENDING'")
         .await;
     let reserved: i64 = stored.values().map(|(_, r)| r).sum();
     assert_eq!(

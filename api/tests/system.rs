@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Reply, send, spawn_app, spawn_app_with};
+use common::{Backend, Reply, send, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -329,10 +329,16 @@ async fn product_reads_health_docs_and_metrics_are_public() {
 async fn without_a_database_health_is_503_and_errors_leak_no_driver_text() {
     let app = spawn_app().await;
     app.create_product("DOWN-1").await;
-    // Closing the app's read pool and health connection makes every read and the health ping
-    // fail, as a dead database would.
-    app.db.close().await;
-    app.health.close().await;
+    // A dead database: every read and the health ping fail.
+    match app.backend() {
+        // Closing the app's read pool and health connection (a file cannot be taken away
+        // from connections that have it open).
+        Backend::Sqlite => {
+            app.state.reads.close().await;
+        }
+        // The database refuses new connections and ends the open ones.
+        Backend::Postgres => app.db.cut_off().await,
+    }
 
     let health = app.get_public("/health").await;
     let read = app.get_public("/api/v1/products").await;

@@ -368,7 +368,7 @@ impl NewEvent {
 pub struct EventEnvelope {
     /// UUIDv7; the consumers' deduplication key.
     pub id: String,
-    /// Global commit order.
+    /// Commit order: global on SQLite, per product (the partition key) on PostgreSQL.
     pub seq: i64,
     /// e.g. `stock.updated`.
     pub event_type: String,

@@ -5,17 +5,21 @@
 //! must never touch one that others use, and each test gets databases nobody else writes to.
 //! Each server is `initdb` + `pg_ctl` in a temporary folder, listening on 127.0.0.1 on a free
 //! port, with `fsync=on` and `synchronous_commit=on` (what production runs, so crash tests
-//! and benchmarks mean something). Dropping the [`PgServer`] stops it by its PID and removes
-//! the folder.
+//! and benchmarks mean something; [`PgServer::start_without_fsync`] turns them off for suites
+//! that test behaviour only). Dropping the [`PgServer`] stops it by its PID and removes the
+//! folder.
 //!
 //! PostgreSQL's programs are found through `PG_BINDIR`, else `pg_config --bindir`, else the
 //! newest `/usr/lib/postgresql/*/bin` (Debian's layout). When they are missing, starting fails
 //! naming the program and the package to install (`postgresql`; `.ci/test` installs it): a
 //! PostgreSQL test never passes without a server. `initdb` refuses to run as root, so as root
 //! every program runs as the `postgres` user (`runuser -u postgres --`), which owns the folder.
+//!
+//! A server kept for a whole test process (in a `static`, whose `Drop` never runs) is stopped
+//! by a watchdog instead: [`PgServer::stop_when_process_exits`].
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -47,6 +51,10 @@ pub struct PgServer {
     run_as: Option<&'static str>,
     port: u16,
     pid: Option<u32>,
+    /// The watchdog of [`PgServer::stop_when_process_exits`] and the write end of its pipe.
+    watchdog: Option<(Child, ChildStdin)>,
+    /// `fsync`, `synchronous_commit` and `full_page_writes` on (the default).
+    durable: bool,
 }
 
 impl PgServer {
@@ -55,9 +63,20 @@ impl PgServer {
         Self::start_with_bindir(find_bindir()?)
     }
 
+    /// Like [`PgServer::start`] with `fsync`, `synchronous_commit` and `full_page_writes`
+    /// off: for suites that test behaviour, never what survives a crash or a power cut
+    /// (a commit is visible to every session at once either way). The API's integration
+    /// suite on PostgreSQL runs on one.
+    pub fn start_without_fsync() -> anyhow::Result<Self> {
+        Self::start_inner(find_bindir()?, false)
+    }
+
     /// Like [`PgServer::start`] with PostgreSQL's programs in `bindir`.
     pub fn start_with_bindir(bindir: impl Into<PathBuf>) -> anyhow::Result<Self> {
-        let bindir = bindir.into();
+        Self::start_inner(bindir.into(), true)
+    }
+
+    fn start_inner(bindir: PathBuf, durable: bool) -> anyhow::Result<Self> {
         for program in PROGRAMS {
             if !bindir.join(program).is_file() {
                 bail!(
@@ -83,6 +102,8 @@ impl PgServer {
             run_as,
             port: 0,
             pid: None,
+            watchdog: None,
+            durable,
         };
         // `--no-sync`: the fresh cluster need not survive a power cut while it is made; the
         // server itself runs with fsync on.
@@ -117,9 +138,10 @@ impl PgServer {
                 (0, port) if port != 0 && port_is_free(port) => port,
                 _ => free_port()?,
             };
+            let sync = if self.durable { "on" } else { "off" };
             let options = format!(
                 "-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} \
-                 -c fsync=on -c synchronous_commit=on -c full_page_writes=on",
+                 -c fsync={sync} -c synchronous_commit={sync} -c full_page_writes={sync}",
                 self.dir.path().display()
             );
             let data = self.data_dir();
@@ -156,7 +178,9 @@ impl PgServer {
     }
 
     /// Stops the server by its PID and waits until it is gone (30 s at most).
+    /// Ends the watchdog of [`PgServer::stop_when_process_exits`], if any.
     pub fn stop(&mut self, mode: StopMode) -> anyhow::Result<()> {
+        self.end_watchdog();
         let Some(pid) = self.pid.take() else {
             return Ok(());
         };
@@ -172,6 +196,64 @@ impl PgServer {
             wait_gone(pid, Duration::from_secs(5));
             bail!("PostgreSQL (pid {pid}) ignored {signal} for 30 s and was killed")
         }
+    }
+
+    /// Makes sure the server is stopped (immediately, like a crash: nothing is worth a
+    /// checkpoint) and its folder removed when this process ends, however it ends: a normal
+    /// exit without `Drop` (a server in a `static`), a panic, `abort`, SIGKILL.
+    ///
+    /// A detached watchdog (`sh`, in a process group of its own so a Ctrl-C to the tests'
+    /// group does not reach it) blocks reading a pipe whose only write end this process
+    /// holds. The kernel closes that end when the process ends, for any reason; the
+    /// watchdog reads end-of-file, sends SIGQUIT to the postmaster by its PID (SIGKILL if it
+    /// is still there after 30 s) and removes the folder. A pipe rather than polling the
+    /// test's PID: no half-second delay, and no mistaking a recycled PID for the test.
+    /// (Rust opens pipes close-on-exec, so no other child inherits the write end and keeps
+    /// the watchdog waiting.) As root the watchdog stays root, which may signal the
+    /// `postgres` user's postmaster and remove its folder.
+    ///
+    /// Dropping the server as usual still stops it (fast) and ends the watchdog first.
+    /// Call it after every (re)start: it watches the PID the server has now.
+    pub fn stop_when_process_exits(&mut self) -> anyhow::Result<()> {
+        self.end_watchdog();
+        let pid = self.pid.context("the server is not running")?;
+        let script = "cat >/dev/null; \
+             kill -QUIT \"$1\" 2>/dev/null; \
+             i=0; while kill -0 \"$1\" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; \
+             kill -KILL \"$1\" 2>/dev/null; \
+             rm -rf \"$2\"";
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", script, "pg-test-watchdog"])
+            .arg(pid.to_string())
+            .arg(self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command.spawn().context("starting the server's watchdog")?;
+        let pipe = child.stdin.take().context("the watchdog's pipe")?;
+        self.watchdog = Some((child, pipe));
+        Ok(())
+    }
+
+    /// The watchdog's PID, while there is one.
+    pub fn watchdog_pid(&self) -> Option<u32> {
+        self.watchdog.as_ref().map(|(child, _)| child.id())
+    }
+
+    /// Ends the watchdog without letting it act (killed before its pipe closes).
+    fn end_watchdog(&mut self) {
+        if let Some((mut child, pipe)) = self.watchdog.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            drop(pipe);
+        }
+    }
+
+    /// The folder holding the cluster, its socket and log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The port the server listens on (127.0.0.1).
@@ -270,6 +352,7 @@ impl PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
+        self.end_watchdog();
         if let Err(e) = self.stop(StopMode::Fast) {
             eprintln!("stopping the test PostgreSQL server: {e:#}");
         }

@@ -47,12 +47,13 @@ pub async fn keyed_raw(app: &TestApp, path: &str, body: &str, idempotency_key: &
 
 /// The stored answer of a key: (status, body text).
 pub async fn stored(app: &TestApp, idempotency_key: &str) -> Option<(i64, String)> {
-    let row: Option<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT status, body FROM idempotency_keys WHERE idempotency_key = ?")
-            .bind(idempotency_key)
-            .fetch_optional(&app.db)
-            .await
-            .expect("reading a key row");
+    let row: Option<(i64, Vec<u8>)> = app
+        .db
+        .optional(
+            "SELECT status, body FROM idempotency_keys WHERE idempotency_key = ?",
+            &[idempotency_key.into()],
+        )
+        .await;
     row.map(|(status, body)| (status, String::from_utf8(body).expect("a UTF-8 body")))
 }
 
