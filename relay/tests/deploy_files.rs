@@ -1,8 +1,10 @@
 //! The shipped operations files are accepted by the real tools and agree with the binaries:
 //! `promtool check config|rules`, `promtool test rules` (deploy/prometheus/alerts_test.yml),
-//! `docker-compose config`, and every variable that `.env.example` and the compose file set
-//! is one the binaries accept, with a value they parse (and `.env.example` lists every
-//! variable of both binaries with its default). A missing tool fails the test and names it.
+//! `docker-compose config` (default and `postgres` profile), `haproxy -c`, and every variable
+//! that `.env.example` and the compose file set is one the binaries accept, with a value they
+//! parse (and `.env.example` lists every variable of both binaries with its default). The
+//! `postgres` profile runs two API replicas and two relays on one PostgreSQL database behind a
+//! proxy that names both replicas. A missing tool fails the test and names it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -11,12 +13,15 @@ use std::process::{Command, Output};
 use clap::{CommandFactory, Parser};
 use inventory_api::config::Settings as ApiSettings;
 use inventory_relay::Settings as RelaySettings;
+use inventory_shared::config::Engine;
 
 /// Variables of `.env.example` that only `docker-compose.yml` (or compose itself) reads.
-const STACK_ONLY: [&str; 9] = [
+const STACK_ONLY: [&str; 11] = [
     "COMPOSE_PROFILES",
     "GRAFANA_ADMIN_USER",
     "GRAFANA_ADMIN_PASSWORD",
+    "POSTGRES_PASSWORD",
+    "PROXY_HOST_PORT",
     "API_HOST_PORT",
     "RELAY_HOST_PORT",
     "REDIS_HOST_PORT",
@@ -43,8 +48,14 @@ fn repo() -> PathBuf {
 
 /// Runs `program args` in the repository; fails naming the tool when it is missing.
 fn run(program: &str, args: &[&str], install_hint: &str) -> Output {
+    run_with(program, args, &[], install_hint)
+}
+
+/// [`run`] with extra environment variables.
+fn run_with(program: &str, args: &[&str], env: &[(&str, &str)], install_hint: &str) -> Output {
     match Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(repo())
         .output()
     {
@@ -190,31 +201,65 @@ fn env_example_lists_every_variable_of_both_binaries_with_its_default() {
 }
 
 #[test]
-fn compose_sets_only_variables_the_binaries_accept() {
-    let output = run(
+fn docker_compose_accepts_the_postgres_profile() {
+    let output = run_with(
+        "docker-compose",
+        &["--env-file", ".env.example", "config", "-q"],
+        &[("COMPOSE_PROFILES", "postgres")],
+        COMPOSE,
+    );
+    assert_success(
+        "COMPOSE_PROFILES=postgres docker-compose config -q",
+        &output,
+    );
+}
+
+/// `docker-compose config` with `.env.example` (and `profiles`), parsed.
+fn compose_config(profiles: &str) -> serde_yaml::Value {
+    let output = run_with(
         "docker-compose",
         &["--env-file", ".env.example", "config"],
+        &[("COMPOSE_PROFILES", profiles)],
         COMPOSE,
     );
     assert_success("docker-compose config", &output);
-    let config: serde_yaml::Value =
-        serde_yaml::from_slice(&output.stdout).expect("docker-compose config prints YAML");
-    let environment = |service: &str| -> BTreeMap<String, String> {
-        let env = &config["services"][service]["environment"];
-        env.as_mapping()
-            .unwrap_or_else(|| panic!("{service} has an environment map"))
-            .iter()
-            .map(|(k, v)| {
-                let value = match v {
-                    serde_yaml::Value::String(s) => s.clone(),
-                    serde_yaml::Value::Number(n) => n.to_string(),
-                    serde_yaml::Value::Bool(b) => b.to_string(),
-                    other => panic!("{service}: unexpected value {other:?}"),
-                };
-                (k.as_str().expect("variable name").to_owned(), value)
-            })
-            .collect()
-    };
+    serde_yaml::from_slice(&output.stdout).expect("docker-compose config prints YAML")
+}
+
+/// A service's environment, as compose resolved it.
+fn environment(config: &serde_yaml::Value, service: &str) -> BTreeMap<String, String> {
+    let env = &config["services"][service]["environment"];
+    env.as_mapping()
+        .unwrap_or_else(|| panic!("{service} has an environment map"))
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                serde_yaml::Value::String(s) => s.clone(),
+                serde_yaml::Value::Number(n) => n.to_string(),
+                serde_yaml::Value::Bool(b) => b.to_string(),
+                other => panic!("{service}: unexpected value {other:?}"),
+            };
+            (k.as_str().expect("variable name").to_owned(), value)
+        })
+        .collect()
+}
+
+/// A service's profiles (empty: it always runs).
+fn profiles(config: &serde_yaml::Value, service: &str) -> Vec<String> {
+    config["services"][service]["profiles"]
+        .as_sequence()
+        .map(|p| {
+            p.iter()
+                .map(|v| v.as_str().expect("profile").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn compose_sets_only_variables_the_binaries_accept() {
+    let config = compose_config("");
+    let environment = |service: &str| environment(&config, service);
     let api = variables(ApiSettings::command());
     let relay = variables(RelaySettings::command());
     let api_env = environment("api");
@@ -240,6 +285,155 @@ fn compose_sets_only_variables_the_binaries_accept() {
         api_env["DATABASE_URL"], relay_env["DATABASE_URL"],
         "the API and the relay share one database file"
     );
+}
+
+const API_REPLICAS: [&str; 2] = ["api-pg-1", "api-pg-2"];
+const PG_RELAYS: [&str; 2] = ["relay-pg-1", "relay-pg-2"];
+
+#[test]
+fn the_postgres_profile_runs_two_api_replicas_and_two_relays_on_one_database() {
+    let config = compose_config("postgres");
+    let api = variables(ApiSettings::command());
+    let relay = variables(RelaySettings::command());
+
+    // SQLite stays the default: its services belong to no profile; the new ones to `postgres`.
+    for service in ["api", "relay", "redis", "prometheus", "grafana"] {
+        assert!(
+            profiles(&config, service).is_empty(),
+            "{service} must run without a profile"
+        );
+    }
+    let pg_services = ["postgres", "proxy"]
+        .into_iter()
+        .chain(API_REPLICAS)
+        .chain(PG_RELAYS);
+    for service in pg_services {
+        assert_eq!(
+            profiles(&config, service),
+            ["postgres"],
+            "{service} belongs to the postgres profile"
+        );
+    }
+
+    // The database: PostgreSQL 15, health-checked, its password from the environment.
+    let postgres = &config["services"]["postgres"];
+    assert!(
+        postgres["image"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("postgres:15")),
+        "{:?}",
+        postgres["image"]
+    );
+    let healthcheck = format!("{:?}", postgres["healthcheck"]["test"]);
+    assert!(healthcheck.contains("pg_isready"), "{healthcheck}");
+    let pg_env = environment(&config, "postgres");
+    let password = &pg_env["POSTGRES_PASSWORD"];
+    assert!(!password.is_empty());
+    let compose = read("docker-compose.yml");
+    assert!(
+        compose.contains("${POSTGRES_PASSWORD:?"),
+        "POSTGRES_PASSWORD must be required, like API_KEYS"
+    );
+    let expected_url = format!(
+        "postgres://{}:{password}@postgres:5432/{}",
+        pg_env["POSTGRES_USER"], pg_env["POSTGRES_DB"]
+    );
+
+    // Both replicas and both relays: accepted variables, values that parse, one database URL.
+    let mut urls = BTreeSet::new();
+    for service in API_REPLICAS {
+        let env = environment(&config, service);
+        for name in env.keys() {
+            assert!(
+                api.contains_key(name),
+                "compose gives {service} {name}, which the API does not accept"
+            );
+        }
+        let settings = parse_api(&env, &api);
+        assert!(
+            matches!(settings.database.engine(), Engine::Postgres(_)),
+            "{service} runs on PostgreSQL"
+        );
+        assert_eq!(settings.server_host.to_string(), "0.0.0.0");
+        settings.keys().expect("compose's API_KEYS parse");
+        assert_eq!(
+            config["services"][service]["image"], config["services"]["api"]["image"],
+            "{service} runs the api image"
+        );
+        urls.insert(env["DATABASE_URL"].clone());
+    }
+    let sqlite_relay = environment(&config, "relay");
+    for service in PG_RELAYS {
+        let env = environment(&config, service);
+        for name in env.keys() {
+            assert!(
+                relay.contains_key(name),
+                "compose gives {service} {name}, which the relay does not accept"
+            );
+        }
+        let settings = parse_relay(&env, &relay);
+        assert!(
+            matches!(settings.database.engine(), Engine::Postgres(_)),
+            "{service} runs on PostgreSQL"
+        );
+        assert_eq!(settings.relay_http_addr.to_string(), "0.0.0.0:9091");
+        assert_eq!(
+            config["services"][service]["image"], config["services"]["relay"]["image"],
+            "{service} runs the relay image"
+        );
+        // The two chains never publish into one stream or topic.
+        for name in ["REDIS_STREAM", "KAFKA_TOPIC"] {
+            assert_ne!(
+                env.get(name),
+                sqlite_relay.get(name),
+                "{service} and the SQLite relay share {name}"
+            );
+        }
+        urls.insert(env["DATABASE_URL"].clone());
+    }
+    assert_eq!(
+        urls,
+        BTreeSet::from([expected_url]),
+        "the replicas and the relays share one database, the postgres service's"
+    );
+
+    // The proxy: the file it mounts names both replicas, round-robin, health-checked.
+    let volumes = format!("{:?}", config["services"]["proxy"]["volumes"]);
+    assert!(
+        volumes.contains("deploy/haproxy/haproxy.cfg"),
+        "the proxy mounts deploy/haproxy/haproxy.cfg: {volumes}"
+    );
+    let proxy = read("deploy/haproxy/haproxy.cfg");
+    assert!(proxy.contains("balance roundrobin"));
+    assert!(proxy.contains("http-check send meth GET uri /health"));
+    assert!(proxy.contains("default-server check"));
+    for replica in API_REPLICAS {
+        assert!(
+            proxy.contains(&format!("server {replica} {replica}:8080")),
+            "the proxy does not name {replica}"
+        );
+    }
+    let ports = format!("{:?}", config["services"]["proxy"]["ports"]);
+    assert!(ports.contains("8081"), "the proxy's host port: {ports}");
+
+    // Prometheus finds every replica and relay of the profile.
+    let prometheus = read("deploy/prometheus/prometheus.yml");
+    for service in API_REPLICAS.into_iter().chain(PG_RELAYS) {
+        assert!(
+            prometheus.contains(&format!("\"{service}\"")),
+            "prometheus.yml does not scrape {service}"
+        );
+    }
+}
+
+#[test]
+fn haproxy_accepts_the_proxy_config() {
+    let output = run(
+        "haproxy",
+        &["-c", "-f", "deploy/haproxy/haproxy.cfg"],
+        "apt-get install haproxy",
+    );
+    assert_success("haproxy -c", &output);
 }
 
 #[test]
