@@ -12,13 +12,19 @@
 # Usage: bench/soak.sh [minutes=5] [ttl=5]
 # API_BIN=/path/to/inventory-api soaks that binary instead of building the work tree's (to
 # compare two builds in one sitting).
+# SOAK_POSTGRES=postgres://USER@HOST:PORT soaks the API on that PostgreSQL server instead: each
+# run creates a fresh database there (psql), counts in it, and drops it at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 MINUTES=${1:-5}
 TTL=${2:-5}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-command -v sqlite3 >/dev/null || { echo "sqlite3 is missing: apt-get install sqlite3" >&2; exit 1; }
+if [ -n "${SOAK_POSTGRES:-}" ]; then
+  command -v psql >/dev/null || { echo "psql is missing: apt-get install postgresql-client" >&2; exit 1; }
+else
+  command -v sqlite3 >/dev/null || { echo "sqlite3 is missing: apt-get install sqlite3" >&2; exit 1; }
+fi
 if [ -z "${API_BIN:-}" ]; then
   cargo build --release -q -p inventory-api
   API_BIN=./target/release/inventory-api
@@ -96,14 +102,21 @@ soak() {
   local ttl=$1 port base out end cutoff sampler
   DIR=$(mktemp -d)
   port=$(free_port)
-  DATABASE_URL="$DIR/soak.db" SERVER_PORT=$port API_KEYS="$BENCH_KEY:bench" LOG_LEVEL=warn \
+  local url="$DIR/soak.db" engine="SQLite, synchronous=FULL"
+  if [ -n "${SOAK_POSTGRES:-}" ]; then
+    PG_DB="soak_$(date +%s)_$port"
+    psql -X -q "$SOAK_POSTGRES/postgres" -c "CREATE DATABASE $PG_DB"
+    url="$SOAK_POSTGRES/$PG_DB"
+    engine="PostgreSQL $(psql -X -Atc 'SHOW server_version' "$url"), synchronous_commit=$(psql -X -Atc 'SHOW synchronous_commit' "$url")"
+  fi
+  DATABASE_URL="$url" SERVER_PORT=$port API_KEYS="$BENCH_KEY:bench" LOG_LEVEL=warn \
     SQLITE_SYNCHRONOUS=full RESERVATION_EXPIRY_INTERVAL=1s "$API_BIN" &
   API_PID=$!
   base=http://127.0.0.1:$port/api/v1
   wait_http "http://127.0.0.1:$port/health"
   BENCH_PAIRS=$(make_pairs "$base" 64 SOAK)
   export BENCH_PAIRS SOAK_TTL=$ttl
-  echo "== $MINUTES min, TTL $ttl s: wrk -t2 -c32 -d${MINUTES}m, 64 pairs (synchronous=FULL)"
+  echo "== $MINUTES min, TTL $ttl s: wrk -t2 -c32 -d${MINUTES}m, 64 pairs ($engine)"
   samples "$port" "$API_PID" $((MINUTES * 6)) &
   sampler=$!
   out=$(wrk -t2 -c32 -d"${MINUTES}m" --timeout 10s --latency -s bench/soak.lua "$base/reservations")
@@ -113,7 +126,13 @@ soak() {
   RATE=$(echo "$out" | awk '/Requests\/sec/ {print int($2)}')
   sleep 10
   cutoff=$(python3 -c "import datetime as d; print((d.datetime.fromtimestamp($end, d.timezone.utc) - d.timedelta(seconds=$ttl + 12)).strftime('%Y-%m-%dT%H:%M:%S.%fZ'))")
-  count() { sqlite3 "$DIR/soak.db" "SELECT COUNT(*) FROM reservations WHERE $1"; }
+  count() {
+    if [ -n "${SOAK_POSTGRES:-}" ]; then
+      psql -X -Atc "SELECT COUNT(*) FROM reservations WHERE $1" "$url"
+    else
+      sqlite3 "$DIR/soak.db" "SELECT COUNT(*) FROM reservations WHERE $1"
+    fi
+  }
   echo "10 s after the load: $(count "status = 'PENDING' AND created_at < '$cutoff'") overdue PENDING" \
     "(created before $cutoff); $(count "status = 'PENDING'") PENDING, $(count "status = 'EXPIRED'") EXPIRED"
   lag_p99 "$port"
@@ -121,6 +140,9 @@ soak() {
   kill "$API_PID"; wait "$API_PID" 2>/dev/null || true
   API_PID=
   rm -rf "$DIR"; DIR=
+  if [ -n "${SOAK_POSTGRES:-}" ]; then
+    psql -X -q "$SOAK_POSTGRES/postgres" -c "DROP DATABASE $PG_DB"
+  fi
 }
 
 soak "$TTL"
