@@ -59,6 +59,7 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use tokio_util::sync::CancellationToken;
 
 use inventory_shared::config::Engine;
+use sqlx::Connection;
 
 use crate::config::Settings;
 use crate::reads::Reads;
@@ -237,6 +238,16 @@ async fn open_database(settings: &Settings) -> anyhow::Result<(Reads, Writer, Wr
             Ok((reads, Writer::Sqlite(writer), WriterThread::Sqlite(thread)))
         }
         Engine::Postgres(url) => {
+            // On a connection of its own: the read pool's `statement_timeout` (the read
+            // budget) must not cut a migration short.
+            let mut migrating = sqlx::PgConnection::connect(url.expose())
+                .await
+                .with_context(|| format!("connecting to PostgreSQL ({url})"))?;
+            inventory_shared::postgres::MIGRATOR
+                .run(&mut migrating)
+                .await
+                .context("applying the PostgreSQL migrations")?;
+            let _ = migrating.close().await;
             let pool = reads::postgres::open_read_pool(
                 url.expose(),
                 settings.db_read_connections,
@@ -244,10 +255,6 @@ async fn open_database(settings: &Settings) -> anyhow::Result<(Reads, Writer, Wr
             )
             .await
             .with_context(|| format!("connecting to PostgreSQL ({url})"))?;
-            inventory_shared::postgres::MIGRATOR
-                .run(&pool)
-                .await
-                .context("applying the PostgreSQL migrations")?;
             let health = reads::postgres::open_health(url.expose()).await?;
             // The writer connects before it returns: off the async workers.
             let connect = url.expose().to_owned();

@@ -151,7 +151,8 @@ pub(super) async fn pending_of_product(
     .await
 }
 
-/// Up to `limit` due reservations, most overdue first, locked `FOR UPDATE SKIP LOCKED`: the
+/// Up to `limit` due reservations, most overdue first (ties by id, as SQLite's index orders
+/// them; `reservations.id`, the uuid, not the text alias), locked `FOR UPDATE SKIP LOCKED`: the
 /// expiry passes of several replicas take disjoint batches, and none waits for a request's
 /// batch that holds a reservation (it is taken by a later pass).
 pub(super) async fn due_reservations(
@@ -162,7 +163,7 @@ pub(super) async fn due_reservations(
     sqlx::query(concat!(
         select_reservation!(),
         " WHERE status = 'PENDING' AND expires_at <= $1::timestamptz \
-          ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+          ORDER BY expires_at, reservations.id LIMIT $2 FOR UPDATE SKIP LOCKED"
     ))
     .bind(now)
     .bind(limit)
