@@ -10,8 +10,8 @@
 //!   [`backup`] (`inventory-api backup PATH`, an online copy of the database).
 //! - [`tasks`]: the ticker loop the background tasks share.
 //! - [`state`]: [`state::AppState`], the handles every part shares.
-//! - [`writer`]: the one writer connection and its group commit; [`reads`]: point reads on
-//!   per-thread read-only connections.
+//! - [`writer`]: the one writer connection and its group commit, on either backend
+//!   ([`writer::Writer`]); [`reads`]: every read, on either backend ([`reads::Reads`]).
 //! - [`metrics`]: Prometheus metrics.
 //! - [`ops`]: the inventory operations: the rules, every write written against [`store::Tx`]
 //!   (no SQL), each appending its event in the same transaction, and their domain error
@@ -27,7 +27,8 @@
 //!   these types are in `http::types`, their row mapping with their statements in `store::sqlite`
 //!   or `ops`).
 //!
-//! [`Application::build`] opens the database and binds the listener; [`Application::run`]
+//! [`Application::build`] opens the database `DATABASE_URL` names (its scheme picks SQLite or
+//! PostgreSQL, once) and binds the listener; [`Application::run`]
 //! serves until the shutdown token is cancelled, then stops the background tasks (expiry,
 //! retention, key purge) and the writer.
 
