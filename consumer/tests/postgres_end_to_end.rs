@@ -25,7 +25,7 @@ use common::brokers::Redis;
 use common::{Api, ConsumerProc, Proc, free_port, inbox_count, metric, random_workload};
 use common::{wait_until, workspace_bin};
 use inventory_shared::test_support::PgServer;
-use sqlx::{Connection, PgConnection};
+use sqlx::postgres::PgPoolOptions;
 
 const STREAM: &str = "inventory-events";
 
@@ -184,19 +184,41 @@ async fn on_postgres_the_whole_chain_survives_the_leading_relays_kill_9() {
     // Kill it with a batch published but not marked, as a crash between the broker's ack and
     // the mark leaves it: stop it while events pile up, lock the events table (marks and
     // appends wait, reads go on), let it run: it reads, publishes a batch and waits to mark it.
-    signal(&dead.proc, "STOP");
-    wait_until(
-        Duration::from_secs(10),
-        "events pending behind the stopped leader",
-        || async { api.stats().await["pending"].as_i64().unwrap_or(0) >= 40 },
-    )
-    .await;
-    let mut locker = PgConnection::connect(&url).await.expect("connect");
-    let mut lock = locker.begin().await.expect("begin");
-    sqlx::query("LOCK TABLE events IN EXCLUSIVE MODE")
-        .execute(&mut *lock)
+    // (A leader stopped inside its mark's transaction holds the table: the lock then times
+    // out, and the test lets it go on and tries again.)
+    let locker = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
         .await
-        .expect("locking the events table");
+        .expect("connect");
+    let mut attempts = 0;
+    let lock = loop {
+        signal(&dead.proc, "STOP");
+        wait_until(
+            Duration::from_secs(10),
+            "events pending behind the stopped leader",
+            || async { api.stats().await["pending"].as_i64().unwrap_or(0) >= 40 },
+        )
+        .await;
+        let mut tx = locker.begin().await.expect("begin");
+        sqlx::query("SET LOCAL lock_timeout = '1s'")
+            .execute(&mut *tx)
+            .await
+            .expect("lock_timeout");
+        let locked = sqlx::query("LOCK TABLE events IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await;
+        match locked {
+            Ok(_) => break tx,
+            Err(e) => {
+                attempts += 1;
+                assert!(attempts < 5, "locking the events table: {e}");
+                tx.rollback().await.ok();
+                signal(&dead.proc, "CONT");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
     signal(&dead.proc, "CONT");
     tokio::time::sleep(MARKS_HELD_FOR).await;
     dead.proc.kill();
@@ -332,8 +354,8 @@ async fn on_postgres_the_whole_chain_survives_the_leading_relays_kill_9() {
     }
     eprintln!(
         "postgres end to end: {writes} writes, {} events, {in_stream_at_kill} in the stream at \
-         the kill ({marked_at_kill} marked, {left_unmarked} published but unmarked, reconciled); \
-         standby published {takeover:?} after it; {crossed} entries follow a larger \
+         the kill ({marked_at_kill} marked, {left_unmarked} published but unmarked, reconciled; \
+         {attempts} lock attempts timed out); standby published {takeover:?} after it; {crossed} entries follow a larger \
          seq (of another product); {rows} rows equal; chain up in {ready:?}, test took {:?}",
         events.len(),
         started.elapsed()
