@@ -1,9 +1,11 @@
-//! The whole chain on PostgreSQL (issue 19), as real processes on private servers: the API
-//! binary on a private PostgreSQL server (`PgServer`), two relay binaries on that database (one
-//! leads, one stands by) publishing to a private `redis-server`, and the reference consumer
-//! reading the stream. A random workload runs through the API's HTTP routes (products, stock
-//! set / adjust / transfer, reservations confirmed, cancelled, extended and expired) while the
-//! leading relay is `kill -9`ed. Then:
+//! The whole chain on PostgreSQL (issue 19), as real processes on private servers: two
+//! replicas of the API binary on a private PostgreSQL server (`PgServer`), two relay binaries
+//! on that database (one leads, one stands by) publishing to a private `redis-server`, and the
+//! reference consumer reading the stream. A random workload runs through each replica's HTTP
+//! routes (products, stock set / adjust / transfer, reservations confirmed, cancelled,
+//! extended and expired; each replica its own products, so their transactions commit out of
+//! `seq` order across products) while the leading relay is `kill -9`ed with a batch
+//! published but not yet marked. Then:
 //!
 //! - the standby leads and publishes within 5 s of the kill;
 //! - every event of the API's audit log (`GET /events`) is in the stream exactly once, with
@@ -125,7 +127,10 @@ async fn on_postgres_the_whole_chain_survives_the_leading_relays_kill_9() {
     let pg = PgServer::start().expect("a private PostgreSQL server");
     let url = pg.create_database().await.expect("a database");
     let redis = Redis::start(dir.path());
+    // Two API replicas on the database, each driven by a workload of its own (its own
+    // products): their transactions commit out of `seq` order across products.
     let api = Arc::new(Api::start_on(dir.path(), &url).await);
+    let replica = Arc::new(Api::start_on(dir.path(), &url).await);
     let relays = [
         Relay::spawn(dir.path(), "relay-a", &api, &redis),
         Relay::spawn(dir.path(), "relay-b", &api, &redis),
@@ -160,10 +165,8 @@ async fn on_postgres_the_whole_chain_survives_the_leading_relays_kill_9() {
     let ready = started.elapsed();
 
     // The workload runs through the API while the leader publishes, then dies.
-    let writer = {
-        let api = api.clone();
-        tokio::spawn(async move { random_workload(&api, 19, 6, 800).await })
-    };
+    let writers = [(api.clone(), 19), (replica.clone(), 20)]
+        .map(|(api, seed)| tokio::spawn(async move { random_workload(&api, seed, 6, 600).await }));
     wait_until(
         Duration::from_secs(30),
         "the leader publishing 150 events",
@@ -171,8 +174,8 @@ async fn on_postgres_the_whole_chain_survives_the_leading_relays_kill_9() {
     )
     .await;
     assert!(
-        !writer.is_finished(),
-        "the workload must still be writing when the leader dies"
+        writers.iter().all(|w| !w.is_finished()),
+        "the workloads must still be writing when the leader dies"
     );
     let [a, b] = relays;
     let (mut dead, survivor) = if leader == 0 { (a, b) } else { (b, a) };
@@ -238,7 +241,10 @@ async fn on_postgres_the_whole_chain_survives_the_leading_relays_kill_9() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    let writes = writer.await.expect("workload");
+    let mut writes = 0;
+    for writer in writers {
+        writes += writer.await.expect("workload");
+    }
 
     // Everything the API wrote is published.
     wait_until(Duration::from_secs(30), "nothing pending", || async {
