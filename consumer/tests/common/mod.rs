@@ -119,16 +119,29 @@ impl Drop for Proc {
 pub struct Api {
     pub proc: Proc,
     pub base: String,
+    /// The SQLite file (`dir/inventory.db`); unused when the API runs on PostgreSQL.
     pub db: PathBuf,
+    /// What the API's (and its relays') `DATABASE_URL` says: `db`'s path, or `postgres://…`.
+    pub database_url: String,
     pub client: reqwest::Client,
 }
 
 impl Api {
+    /// The API on an SQLite file in `dir`.
     pub async fn start(dir: &Path) -> Self {
+        let db = dir.join("inventory.db");
+        Self::start_on(dir, &db.display().to_string()).await
+    }
+
+    /// The API on `database_url` (a path, or `postgres://…`), its log in `dir`. The methods
+    /// that read the SQLite file directly ([`Api::stock`], [`Api::pending`],
+    /// [`Api::event_count`]) work only on SQLite; the HTTP ones ([`Api::stats`],
+    /// [`Api::events`], [`Api::stock_over_http`]) on both.
+    pub async fn start_on(dir: &Path, database_url: &str) -> Self {
         let port = free_port();
         let db = dir.join("inventory.db");
         let env = [
-            ("DATABASE_URL", db.display().to_string()),
+            ("DATABASE_URL", database_url.to_owned()),
             ("SERVER_HOST", "127.0.0.1".to_owned()),
             ("SERVER_PORT", port.to_string()),
             ("RESERVATION_EXPIRY_INTERVAL", "200ms".to_owned()),
@@ -139,6 +152,7 @@ impl Api {
             proc,
             base: format!("http://127.0.0.1:{port}"),
             db,
+            database_url: database_url.to_owned(),
             client: reqwest::Client::new(),
         };
         let url = format!("{}/health", api.base);
@@ -172,6 +186,86 @@ impl Api {
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// `GET path`, which must answer 200; its body.
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.send(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// `GET /events/stats`: the outbox's `total`, `pending`, `synced`, `dead`.
+    pub async fn stats(&self) -> Value {
+        self.get("/events/stats").await
+    }
+
+    /// The whole audit log (`GET /events`), in `seq` order.
+    pub async fn events(&self) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self
+                .get(&format!("/events?after_seq={after}&limit=1000"))
+                .await;
+            all.extend(page["events"].as_array().expect("events").iter().cloned());
+            match page["next_after_seq"].as_i64() {
+                Some(next) => after = next,
+                None => return all,
+            }
+        }
+    }
+
+    /// Every product id (`GET /products`, page by page).
+    pub async fn product_ids(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/products?limit=200&cursor={c}"),
+                None => "/products?limit=200".to_owned(),
+            };
+            let page = self.get(&path).await;
+            for product in page["data"].as_array().expect("data") {
+                ids.push(product["id"].as_str().expect("id").to_owned());
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return ids,
+            }
+        }
+    }
+
+    /// Every stock row as the API serves it (`GET /stock/product/{id}` for every product),
+    /// keyed like [`stock_table`]: (quantity, reserved, version). On either engine.
+    pub async fn stock_over_http(&self) -> BTreeMap<(String, String), (i64, i64, i64)> {
+        let mut rows = BTreeMap::new();
+        for product in self.product_ids().await {
+            let mut cursor: Option<String> = None;
+            loop {
+                let path = match &cursor {
+                    Some(c) => format!("/stock/product/{product}?limit=1000&cursor={c}"),
+                    None => format!("/stock/product/{product}?limit=1000"),
+                };
+                let page = self.get(&path).await;
+                for row in page["stores"].as_array().expect("stores") {
+                    let number = |k: &str| row[k].as_i64().expect("a number");
+                    assert_eq!(number("available"), number("quantity") - number("reserved"));
+                    rows.insert(
+                        (
+                            product.clone(),
+                            row["store_id"].as_str().expect("store").to_owned(),
+                        ),
+                        (number("quantity"), number("reserved"), number("version")),
+                    );
+                }
+                match page["next_cursor"].as_str() {
+                    Some(next) => cursor = Some(next.to_owned()),
+                    None => break,
+                }
+            }
+        }
+        rows
     }
 
     /// Every stock row of the API's database, keyed by (product, store):
@@ -307,6 +401,40 @@ impl ConsumerProc {
         Self { proc, port }
     }
 
+    /// The read model as the consumer serves it (`GET /availability/{product}` for each of
+    /// `products`; a product it has not seen has no rows), keyed like [`stock_table`].
+    pub async fn rows_over_http(
+        &self,
+        products: &[String],
+    ) -> BTreeMap<(String, String), (i64, i64, i64)> {
+        let mut rows = BTreeMap::new();
+        for product in products {
+            let response = reqwest::get(format!(
+                "http://127.0.0.1:{}/availability/{product}",
+                self.port
+            ))
+            .await
+            .expect("GET /availability");
+            if response.status() == 404 {
+                continue;
+            }
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.expect("availability JSON");
+            for row in body["stores"].as_array().expect("stores") {
+                let number = |k: &str| row[k].as_i64().expect("a number");
+                assert_eq!(number("available"), number("quantity") - number("reserved"));
+                rows.insert(
+                    (
+                        product.clone(),
+                        row["store_id"].as_str().expect("store").to_owned(),
+                    ),
+                    (number("quantity"), number("reserved"), number("version")),
+                );
+            }
+        }
+        rows
+    }
+
     pub async fn metrics(&self) -> String {
         reqwest::get(format!("http://127.0.0.1:{}/metrics", self.port))
             .await
@@ -328,7 +456,7 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
 /// The relay binary.
 pub fn spawn_relay(dir: &Path, api: &Api, env: &[(&str, String)]) -> Proc {
     let mut all: Vec<(&str, String)> = vec![
-        ("DATABASE_URL", api.db.display().to_string()),
+        ("DATABASE_URL", api.database_url.clone()),
         ("RELAY_HTTP_ADDR", "127.0.0.1:0".to_owned()),
     ];
     all.extend(env.iter().cloned());

@@ -124,30 +124,26 @@ pub async fn random_workload(api: &Api, seed: u64, products: usize, operations: 
         writes += 2;
     }
     // Two reservations nobody touches: they expire a second later (`reservation.expired`).
+    let mut late = Vec::new();
     for product in ids.iter().take(2) {
         let body = json!({"product_id": product, "store_id": "MAD-001", "customer_id": "late", "quantity": 1, "ttl_seconds": 1});
         let (status, body) = api.post("/reservations", body).await;
         assert!(status == 201 || status == 409, "{status}: {body}");
-    }
-    // Let them expire before returning, so callers see a settled history.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    loop {
-        let conn = inventory_shared::db::open_reader(&api.db).expect("API db");
-        let waiting: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM reservations WHERE status = 'PENDING' AND customer_id = 'late'",
-                [],
-                |r| r.get(0),
-            )
-            .expect("count");
-        if waiting == 0 {
-            break;
+        if status == 201 {
+            late.push(body["id"].as_str().expect("id").to_owned());
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "reservations did not expire"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Let them expire before returning, so callers see a settled history (read over HTTP:
+    // the same on SQLite and PostgreSQL).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    for id in late {
+        while api.get(&format!("/reservations/{id}")).await["status"] == "PENDING" {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "reservations did not expire"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
     writes
 }
