@@ -50,26 +50,37 @@ impl Replica {
             command.env(name, value);
         }
         let mut child = command.spawn().expect("inventory-api starts");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let mut addr = None;
-        for line in lines.by_ref() {
-            let line = line.expect("a log line");
-            if line.contains("inventory API listening") {
-                addr = line
-                    .split("addr=")
-                    .nth(1)
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .map(str::to_owned);
-                break;
-            }
-        }
-        let addr = addr.expect("the replica logged its address");
-        // Keep draining the log so the replica never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self {
+        let stderr = child.stderr.take().expect("stderr");
+        // Killed on drop from here on, even when the start fails.
+        let mut replica = Self {
             child,
-            base: format!("http://{addr}/api/v1"),
-        }
+            base: String::new(),
+        };
+        let (found, addr) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stderr).lines();
+            for line in lines.by_ref() {
+                let Ok(line) = line else { break };
+                if line.contains("inventory API listening") {
+                    let addr = line
+                        .split("addr=")
+                        .nth(1)
+                        .and_then(|rest| rest.split_whitespace().next())
+                        .map(str::to_owned);
+                    let _ = found.send(addr);
+                    break;
+                }
+            }
+            // Keep draining the log so the replica never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let addr = addr
+            .recv_timeout(Duration::from_secs(60))
+            .ok()
+            .flatten()
+            .expect("the replica logged its address within 60 s");
+        replica.base = format!("http://{addr}/api/v1");
+        replica
     }
 
     fn kill(&mut self) {
@@ -94,7 +105,9 @@ struct Cluster {
 
 impl Cluster {
     async fn start(replicas: usize, env: &[(&str, &str)]) -> Self {
-        let server = PgServer::start().expect("a private PostgreSQL server");
+        let mut server = PgServer::start().expect("a private PostgreSQL server");
+        // Stopped even when the test binary is killed (a CI timeout).
+        server.stop_when_process_exits().expect("a watchdog");
         let url = server.create_database().await.expect("a database");
         let started = (0..replicas).map(|_| Replica::start(&url, env)).collect();
         Self {
@@ -480,7 +493,11 @@ async fn a_postgres_crash_under_load_loses_no_acknowledged_write_and_the_api_rec
             Err(e) => (0, e.to_string()),
         };
         tokio::time::sleep(Duration::from_secs(2)).await;
-        server(&|s| s.start_again()).expect("PostgreSQL starts again");
+        server(&|s| {
+            s.start_again()?;
+            s.stop_when_process_exits()
+        })
+        .expect("PostgreSQL starts again");
         let restarted = Instant::now();
         let mut recovered = None;
         while restarted.elapsed() < Duration::from_secs(30) {
@@ -521,4 +538,62 @@ async fn a_postgres_crash_under_load_loses_no_acknowledged_write_and_the_api_rec
     );
     assert!(statuses.contains(&503), "no 503 while PostgreSQL was down");
     nothing_acknowledged_was_lost(&cluster, 0, &product, &answers).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_the_audit_log_while_two_replicas_write_misses_no_event() {
+    let cluster = Cluster::start(2, &[]).await;
+    let first = cluster.product_with_stock("REPL-PAGE-A", 1_000_000).await;
+    let second = cluster.product_with_stock("REPL-PAGE-B", 1_000_000).await;
+    let stop = Arc::new(AtomicBool::new(false));
+
+    // A reader following the tail with `after_seq`, as a consumer catching up would.
+    let follow = async {
+        let mut seen = Vec::new();
+        let mut after = 0;
+        let mut done = false;
+        loop {
+            let (status, page) = cluster
+                .get(0, &format!("/events?after_seq={after}&limit=50"))
+                .await;
+            assert_eq!(status, 200, "{page}");
+            let events = page["events"].as_array().expect("events").clone();
+            for event in &events {
+                let seq = event["seq"].as_i64().expect("seq");
+                assert!(seq > after, "seq {seq} after {after}");
+                after = seq;
+                seen.push(seq);
+            }
+            if events.is_empty() {
+                if done {
+                    return seen;
+                }
+                done = stop.load(Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    let load = async {
+        let (a, b, ()) = tokio::join!(
+            reserve_until(&cluster, &first, &[0, 1], 8, stop.clone()),
+            reserve_until(&cluster, &second, &[1, 0], 8, stop.clone()),
+            async {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                stop.store(true, Ordering::Relaxed);
+            }
+        );
+        a.len() + b.len()
+    };
+    let (seen, sent) = tokio::join!(follow, load);
+
+    let all: Vec<i64> = cluster
+        .events(1)
+        .await
+        .iter()
+        .map(|e| e["seq"].as_i64().expect("seq"))
+        .collect();
+    assert!(sent > 0);
+    let seen: BTreeSet<i64> = seen.into_iter().collect();
+    let missed: Vec<&i64> = all.iter().filter(|seq| !seen.contains(seq)).collect();
+    assert!(missed.is_empty(), "the tail reader never saw {missed:?}");
 }

@@ -3,8 +3,9 @@
 //! on that database (one leads, one stands by) publishing to a private `redis-server`, and the
 //! reference consumer reading the stream. A random workload runs through each replica's HTTP
 //! routes (products, stock set / adjust / transfer, reservations confirmed, cancelled,
-//! extended and expired; each replica its own products, so their transactions commit out of
-//! `seq` order across products) while the leading relay is `kill -9`ed with a batch
+//! extended and expired; each replica its own products, so their batches interleave and the
+//! relay, which reads behind its visibility fence in transaction order, may publish two
+//! products' events out of `seq` order) while the leading relay is `kill -9`ed with a batch
 //! published but not yet marked. Then:
 //!
 //! - the standby leads and publishes within 5 s of the kill;
@@ -128,7 +129,7 @@ async fn on_postgres_the_whole_chain_survives_the_leading_relays_kill_9() {
     let url = pg.create_database().await.expect("a database");
     let redis = Redis::start(dir.path());
     // Two API replicas on the database, each driven by a workload of its own (its own
-    // products): their transactions commit out of `seq` order across products.
+    // products): their batches interleave.
     let api = Arc::new(Api::start_on(dir.path(), &url).await);
     let replica = Arc::new(Api::start_on(dir.path(), &url).await);
     let relays = [

@@ -272,7 +272,24 @@ impl From<sqlx::Error> for OpError {
         if inventory_shared::db::is_over_budget(&e) || is_statement_timeout(&e) {
             return Self::QueryTimeout;
         }
+        if is_connection_lost(&e) {
+            tracing::warn!(error = %e, "database connection lost");
+            return Self::Unavailable;
+        }
         Self::storage("database (sqlx)", e)
+    }
+}
+
+/// Whether the server went away under the statement (PostgreSQL: a broken socket, SQLSTATE
+/// class 08, or 57P01–57P03, the server shutting down or restarting): 503, try again; the
+/// pool reconnects by itself.
+fn is_connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
     }
 }
 

@@ -2,10 +2,17 @@
 //! whatever the batch's size, run just before `COMMIT`. Order: products (deleted, renamed,
 //! new), stock rows (new, then changed), holds (new, then changed), new reservations (their
 //! foreign keys name the stock row and the hold), changed reservations; then the product rows
-//! the events are about are locked (`FOR NO KEY UPDATE`, in id order) and the events
-//! inserted: with the product row held from before its events draw their `seq` until the
-//! commit, one product's `seq` order is its commit order on every replica
-//! (`docs/postgres.md`); last, the idempotency keys' answers.
+//! the events are about are locked (`FOR NO KEY UPDATE`, in id order), then the outbox's
+//! `seq` lock ([`SEQ_LOCK`]), and the events inserted; last, the idempotency keys' answers.
+//!
+//! Why the `seq` lock: a sequence value is drawn at `INSERT` and becomes visible at `COMMIT`,
+//! so two replicas' batches could commit in the other order than their `seq`s, and a reader
+//! paging `GET /events?after_seq=` past the later one would never see the earlier one. Held
+//! from before the first `seq` is drawn until the commit (a transaction-level advisory lock
+//! is released after the commit is visible), it makes `seq` order the commit order of the
+//! whole database, as on SQLite. It is the batch's last lock, taken after every row lock, so
+//! it closes no cycle; it serialises only the events' insert and the commit across replicas,
+//! which `NOTIFY`'s commit-time lock serialises anyway (`docs/postgres.md`).
 //!
 //! Times travel as the stored text (`inventory_shared::time::to_db`), which PostgreSQL reads
 //! as `timestamptz` exactly.
@@ -442,6 +449,10 @@ async fn update_reservations(conn: &mut PgConnection, unit: &Unit) -> sqlx::Resu
     Ok(())
 }
 
+/// The outbox's `seq` lock: one writing transaction at a time draws `seq`s and commits.
+pub(super) const SEQ_LOCK: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('inventory.seq', 0))";
+
 async fn append_events(conn: &mut PgConnection, events: &[EventRow]) -> sqlx::Result<()> {
     if events.is_empty() {
         return Ok(());
@@ -457,6 +468,7 @@ async fn append_events(conn: &mut PgConnection, events: &[EventRow]) -> sqlx::Re
         .bind(&products)
         .execute(&mut *conn)
         .await?;
+    sqlx::query(SEQ_LOCK).execute(&mut *conn).await?;
     append_rows(conn, events).await?;
     Ok(())
 }

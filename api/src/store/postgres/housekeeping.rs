@@ -10,9 +10,23 @@
 //! retention pass holds a session-level lock on a connection of its own
 //! ([`RetentionLock`]), which is closed, not returned to the pool, when the pass ends, so the
 //! lock can never outlive the pass on a pooled connection.
+//!
+//! Each `DELETE` repeats its condition on the row itself, not only in the subquery that finds
+//! the rows: under READ COMMITTED a `DELETE` that waited for a row lock re-checks only its own
+//! `WHERE` against the row's new version. Without the repeat, an idempotency key reused (and
+//! its record rewritten) by a writer while the purge waited for it would be deleted fresh, and
+//! a retry with that key applied twice. Rows a writer holds are skipped (`SKIP LOCKED`): the
+//! next pass takes them if they are still due.
+//!
+//! Each runs in a transaction of its own with `statement_timeout` lifted to
+//! [`HOUSEKEEPING_TIMEOUT`]: the read pool's connections carry the read budget, which is for
+//! requests, not for a batch of deletes that may wait for the writer's row locks.
 
 use inventory_shared::time::Timestamp;
 use sqlx::{Connection, PgConnection, PgPool};
+
+/// Lifts the read budget for a housekeeping transaction: its statements may run 60 s.
+pub const HOUSEKEEPING_TIMEOUT: &str = "SET LOCAL statement_timeout = '60s'";
 
 /// The purge's lock: one replica purges at a time.
 const KEY_PURGE_LOCK: &str =
@@ -30,6 +44,7 @@ pub async fn purge_expired_keys(
     limit: i64,
 ) -> sqlx::Result<Option<u64>> {
     let mut tx = pool.begin().await?;
+    sqlx::query(HOUSEKEEPING_TIMEOUT).execute(&mut *tx).await?;
     let locked: bool = sqlx::query_scalar(KEY_PURGE_LOCK)
         .fetch_one(&mut *tx)
         .await?;
@@ -37,9 +52,10 @@ pub async fn purge_expired_keys(
         return Ok(None);
     }
     let deleted = sqlx::query(
-        "DELETE FROM idempotency_keys WHERE (api_key_name, idempotency_key) IN \
+        "DELETE FROM idempotency_keys WHERE expires_at <= $1 \
+         AND (api_key_name, idempotency_key) IN \
          (SELECT api_key_name, idempotency_key FROM idempotency_keys \
-          WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)",
+          WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
     )
     .bind(now)
     .bind(limit)
@@ -88,14 +104,18 @@ pub async fn delete_synced_events(
     if seqs.is_empty() {
         return Ok(0);
     }
-    Ok(sqlx::query(
+    let mut tx = pool.begin().await?;
+    sqlx::query(HOUSEKEEPING_TIMEOUT).execute(&mut *tx).await?;
+    let deleted = sqlx::query(
         "DELETE FROM events WHERE seq = ANY($1) AND synced_at IS NOT NULL AND created_at < $2",
     )
     .bind(seqs)
     .bind(cutoff)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?
-    .rows_affected())
+    .rows_affected();
+    tx.commit().await?;
+    Ok(deleted)
 }
 
 /// Deletes up to `limit` reservations that finished (confirmed, cancelled, expired) before
@@ -105,13 +125,90 @@ pub async fn delete_finished_reservations(
     cutoff: &Timestamp,
     limit: i64,
 ) -> sqlx::Result<u64> {
-    Ok(sqlx::query(
-        "DELETE FROM reservations WHERE id IN (SELECT id FROM reservations \
-         WHERE status <> 'PENDING' AND updated_at < $1 ORDER BY updated_at LIMIT $2)",
+    let mut tx = pool.begin().await?;
+    sqlx::query(HOUSEKEEPING_TIMEOUT).execute(&mut *tx).await?;
+    let deleted = sqlx::query(
+        "DELETE FROM reservations WHERE status <> 'PENDING' AND updated_at < $1 \
+         AND id IN (SELECT id FROM reservations \
+          WHERE status <> 'PENDING' AND updated_at < $1 ORDER BY updated_at LIMIT $2 \
+          FOR UPDATE SKIP LOCKED)",
     )
     .bind(cutoff)
     .bind(limit)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?
-    .rows_affected())
+    .rows_affected();
+    tx.commit().await?;
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use inventory_shared::test_support::PgServer;
+    use inventory_shared::time;
+    use sqlx::{Connection, PgConnection, PgPool};
+
+    use super::purge_expired_keys;
+
+    /// A key whose record a writer is rewriting (reused after it expired: new answer, new
+    /// deadline) while the purge runs is not deleted: the purge skips the row the writer holds
+    /// instead of waiting for it and deleting the new version.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_key_rewritten_while_the_purge_runs_survives_it() {
+        let server = PgServer::start().expect("a private PostgreSQL server");
+        let url = server.create_database().await.expect("a database");
+        let pool = PgPool::connect(&url).await.expect("a pool");
+        inventory_shared::postgres::MIGRATOR
+            .run(&pool)
+            .await
+            .expect("migrating");
+        let now = time::now();
+        sqlx::query(
+            "INSERT INTO idempotency_keys (api_key_name, idempotency_key, fingerprint, status, \
+             body, created_at, expires_at) VALUES ('k', 'order-1', 'f', 201, '\\x7b7d', $1, $1)",
+        )
+        .bind(now - chrono::Duration::hours(25))
+        .execute(&pool)
+        .await
+        .expect("an expired key");
+
+        // The writer reuses the key: its record is rewritten, not yet committed.
+        let mut writer = PgConnection::connect(&url).await.expect("the writer");
+        sqlx::query("BEGIN")
+            .execute(&mut writer)
+            .await
+            .expect("BEGIN");
+        sqlx::query(
+            "UPDATE idempotency_keys SET expires_at = $1 WHERE idempotency_key = 'order-1'",
+        )
+        .bind(now + chrono::Duration::hours(24))
+        .execute(&mut writer)
+        .await
+        .expect("the rewrite");
+        let purge = tokio::spawn({
+            let pool = pool.clone();
+            async move { purge_expired_keys(&pool, &now, 500).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sqlx::query("COMMIT")
+            .execute(&mut writer)
+            .await
+            .expect("COMMIT");
+        let purged = purge.await.expect("the purge task").expect("the purge");
+
+        assert_eq!(purged, Some(0), "the held row is skipped");
+        let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM idempotency_keys")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        assert_eq!(kept, 1, "the rewritten record is still there");
+        // Once due again, the next pass purges it.
+        let later = now + chrono::Duration::hours(25);
+        let purged = purge_expired_keys(&pool, &later, 500)
+            .await
+            .expect("a purge");
+        assert_eq!(purged, Some(1));
+    }
 }
