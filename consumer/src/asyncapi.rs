@@ -84,7 +84,7 @@ pub fn envelope_schema(event_type: EventType) -> Value {
         "required": ["id", "seq", "event_type", "aggregate_type", "aggregate_id", "store_id", "created_at", "payload"],
         "properties": {
             "id": {"type": "string", "format": "uuid", "description": "UUIDv7; the deduplication key."},
-            "seq": {"type": "integer", "format": "int64", "minimum": 1, "description": "Commit order: global on SQLite, per product (the partition key) on PostgreSQL."},
+            "seq": {"type": "integer", "format": "int64", "minimum": 1, "description": "Global commit order."},
             "event_type": {"const": event_type.as_str()},
             "aggregate_type": {"const": event_type.aggregate_type()},
             "aggregate_id": {"type": "string", "description": "Product id (stock events) or reservation id (reservation events)."},

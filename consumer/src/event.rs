@@ -29,7 +29,7 @@ pub enum ParseError {
 pub struct Incoming {
     /// UUIDv7: the inbox key.
     pub id: String,
-    /// Commit order: global on SQLite, per product (the partition key) on PostgreSQL.
+    /// Global commit order.
     pub seq: i64,
     /// Commit time.
     pub created_at: Timestamp,

@@ -368,7 +368,7 @@ impl NewEvent {
 pub struct EventEnvelope {
     /// UUIDv7; the consumers' deduplication key.
     pub id: String,
-    /// Commit order: global on SQLite, per product (the partition key) on PostgreSQL.
+    /// Global commit order.
     pub seq: i64,
     /// e.g. `stock.updated`.
     pub event_type: String,

@@ -50,7 +50,7 @@ pub use stats::{OutboxStats, PendingSummary, outbox_stats, pending_summary};
 /// One row of the `events` table.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
-    /// Commit order: global on SQLite, per product (the partition key) on PostgreSQL.
+    /// Global commit order.
     pub seq: i64,
     /// UUIDv7.
     pub id: String,

@@ -12,7 +12,7 @@ use crate::http::types::{Timestamp, UuidText};
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "snake_case", example)]
 pub struct Event {
-    /// Commit order (global on SQLite, per product on PostgreSQL); the cursor of `GET /events`.
+    /// Global commit order; the cursor of `GET /events`.
     pub seq: i64,
     /// UUIDv7: the consumers' deduplication key.
     pub id: UuidText,
