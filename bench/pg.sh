@@ -181,8 +181,10 @@ for path in sys.argv[1:]:
     rate += float(re.search(r"Requests/sec:\s+([0-9.]+)", text).group(1))
     ok += int(re.search(r"status_201=(\d+)", text).group(1))
     other += int(re.search(r"status_other=(\d+)", text).group(1))
-    m = re.search(r"p50_ms=([0-9.]+) p99_ms=([0-9.]+)", text)
-    p50 = max(p50, float(m.group(1))); p99 = max(p99, float(m.group(2)))
+    def ms(pct):  # wrk's --latency line, e.g. "     99%   12.34ms"
+        value, unit = re.search(rf"^\s+{pct}%\s+([0-9.]+)(us|ms|s)\s*$", text, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    p50 = max(p50, ms(50)); p99 = max(p99, ms(99))
 print(f"{rate:.0f} {ok} {other} {p50:.2f} {p99:.2f}")
 PY
 }
