@@ -12,8 +12,9 @@
 # Usage: bench/soak.sh [minutes=5] [ttl=5]
 # API_BIN=/path/to/inventory-api soaks that binary instead of building the work tree's (to
 # compare two builds in one sitting).
-# SOAK_POSTGRES=postgres://USER@HOST:PORT soaks the API on that PostgreSQL server instead: each
-# run creates a fresh database there (psql), counts in it, and drops it at the end.
+# SOAK_POSTGRES=postgres://USER@HOST:PORT (no path, no parameters) soaks the API on that
+# PostgreSQL server instead: each run creates a fresh database there (psql), counts in it, and
+# drops it at the end (on a failed run too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -32,7 +33,8 @@ fi
 export BENCH_KEY=bench-key-0123456789
 API_PID=
 DIR=
-trap '[ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null; wait 2>/dev/null; [ -n "$DIR" ] && rm -rf "$DIR"' EXIT
+PG_DB=
+trap '[ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null; wait 2>/dev/null; [ -n "$DIR" ] && rm -rf "$DIR"; [ -n "$PG_DB" ] && psql -X -q "$SOAK_POSTGRES/postgres" -c "DROP DATABASE IF EXISTS $PG_DB"' EXIT
 
 # samples PORT PID TIMES: every 10 s, TIMES times, one line of what the API is doing.
 samples() {
@@ -142,6 +144,7 @@ soak() {
   rm -rf "$DIR"; DIR=
   if [ -n "${SOAK_POSTGRES:-}" ]; then
     psql -X -q "$SOAK_POSTGRES/postgres" -c "DROP DATABASE $PG_DB"
+    PG_DB=
   fi
 }
 

@@ -47,8 +47,8 @@ use sha2::{Digest, Sha256};
 
 use super::auth::ApiKeyAuth;
 use super::error::{ApiError, ApiResult};
-use crate::ops::OpResult;
 use crate::ops::idempotency::{self as records, KeyRecord, KeyScope, StoredAnswer};
+use crate::ops::{OpError, OpResult};
 use crate::state::AppState;
 use crate::store::{Declared, Tx};
 use crate::writer::{Containment, contained};
@@ -160,7 +160,14 @@ impl IdempotentWrite {
                         Keyed::Reused
                     });
                 }
-                let response = match render(contained(tx, containment, |tx| work(tx))) {
+                let result = contained(tx, containment, |tx| work(tx));
+                // A storage error may leave changes behind (a write that promised to refuse
+                // before writing broke the promise): fail the job, so the writer undoes it,
+                // rather than answer it unstored and commit what it changed.
+                if let Err(e @ OpError::Storage(_)) = result {
+                    return Err(e);
+                }
+                let response = match render(result) {
                     Ok(answer) => answer.into_response(),
                     Err(e) if is_stored(e.status()) => e.into_response(),
                     Err(e) => return Ok(Keyed::NotStored(e)),
