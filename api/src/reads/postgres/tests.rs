@@ -8,22 +8,21 @@ use std::time::{Duration, Instant};
 
 use inventory_shared::config::DatabaseSettings;
 use inventory_shared::db::ReadBudget;
-use inventory_shared::outbox::{self, EventFilter};
+use inventory_shared::outbox::EventFilter;
 use inventory_shared::test_support::{PgServer, StopMode};
 use inventory_shared::time::{self, Timestamp};
-use sqlx::{Connection, PgConnection, PgPool, SqlitePool};
+use sqlx::{Connection, PgConnection};
 
 use super::*;
 use crate::domain::{HoldId, PositiveQuantity, ProductInput};
 use crate::ops::holds::{self, HoldInput, HoldItem};
+use crate::ops::products;
 use crate::ops::reservations::{self, ReserveInput};
 use crate::ops::stock::{self as stock_ops, QuantityChange};
-use crate::ops::{products, reservation_lists, stock_lists};
-use crate::reads::PointReader;
-use crate::store::sqlite::SqliteTx;
-use crate::store::{Declared, Tx};
-use crate::writer::SqliteWriter as Writer;
+use crate::reads::{PointReader, Reads};
+use crate::store::Declared;
 use crate::writer::postgres::PgWriter;
+use crate::writer::{SqliteWriter, Writer};
 
 const BUDGET: ReadBudget = ReadBudget(Duration::from_secs(10));
 
@@ -32,175 +31,10 @@ fn t(seconds: i64) -> Timestamp {
         + chrono::Duration::seconds(seconds)
 }
 
-enum W {
-    Lite(Writer),
-    Pg(PgWriter),
-}
-
-impl W {
-    async fn write<T, F>(&self, work: F) -> OpResult<T>
-    where
-        T: Send + 'static,
-        F: FnMut(&mut dyn Tx) -> OpResult<T> + Send + 'static,
-    {
-        match self {
-            Self::Lite(w) => w.write(Declared::default(), work).await,
-            Self::Pg(w) => w.write(Declared::default(), work).await,
-        }
-    }
-}
-
-/// The reads of one backend.
-enum R {
-    Lite(SqlitePool, PointReader),
-    Pg(PgPool),
-}
-
-impl R {
-    async fn product(&self, id: &ProductId) -> OpResult<ProductRow> {
-        match self {
-            Self::Lite(_, p) => p.read(|c| products::product_by_id(&mut SqliteTx::new(c), id)),
-            Self::Pg(db) => product(db, id).await,
-        }
-    }
-    async fn product_by_sku(&self, sku: &Sku) -> OpResult<ProductRow> {
-        match self {
-            Self::Lite(_, p) => p.read(|c| products::product_by_sku(&mut SqliteTx::new(c), sku)),
-            Self::Pg(db) => product_by_sku(db, sku).await,
-        }
-    }
-    async fn stock(&self, product_id: &ProductId, store_id: &StoreId) -> OpResult<StockRow> {
-        match self {
-            Self::Lite(_, p) => {
-                p.read(|c| stock_ops::get_stock(&mut SqliteTx::new(c), product_id, store_id))
-            }
-            Self::Pg(db) => stock(db, product_id, store_id).await,
-        }
-    }
-    async fn reservation(&self, id: &ReservationId) -> OpResult<ReservationRow> {
-        match self {
-            Self::Lite(_, p) => {
-                p.read(|c| reservations::get_reservation(&mut SqliteTx::new(c), id))
-            }
-            Self::Pg(db) => reservation(db, id).await,
-        }
-    }
-    async fn hold(&self, id: &HoldId) -> OpResult<Hold> {
-        match self {
-            Self::Lite(_, p) => p.read(|c| holds::get_hold(&mut SqliteTx::new(c), id)),
-            Self::Pg(db) => hold(db, id).await,
-        }
-    }
-    async fn events(&self, filter: &EventFilter, limit: i64) -> OpResult<Vec<StoredEvent>> {
-        match self {
-            Self::Lite(_, p) => {
-                let filter = filter.clone();
-                p.scan(move |c| Ok(outbox::list_events(c, &filter, limit)?))
-                    .await
-            }
-            Self::Pg(db) => events(db, filter, limit).await,
-        }
-    }
-    async fn stats(&self, store_id: Option<&StoreId>) -> OpResult<Vec<(ReservationStatus, i64)>> {
-        match self {
-            Self::Lite(db, _) => reservations::stats(db, store_id).await,
-            Self::Pg(db) => reservation_stats(db, store_id).await,
-        }
-    }
-    async fn outbox_stats(&self) -> OpResult<outbox::OutboxStats> {
-        match self {
-            Self::Lite(db, _) => Ok(outbox::outbox_stats(db).await?),
-            Self::Pg(db) => outbox_stats(db).await,
-        }
-    }
-    async fn stock_of_product(
-        &self,
-        id: &ProductId,
-        after: Option<&AfterText>,
-        limit: i64,
-    ) -> OpResult<ProductStockPage> {
-        match self {
-            Self::Lite(db, _) => stock_lists::stock_of_product(db, id, after, limit).await,
-            Self::Pg(db) => stock_of_product(db, id, after, limit).await,
-        }
-    }
-    async fn stock_of_store(
-        &self,
-        id: &StoreId,
-        after: Option<&AfterText>,
-        limit: i64,
-    ) -> OpResult<Page<StockRow, AfterText>> {
-        match self {
-            Self::Lite(db, _) => stock_lists::stock_of_store(db, id, after, limit).await,
-            Self::Pg(db) => stock_of_store(db, id, after, limit).await,
-        }
-    }
-    async fn low_stock(
-        &self,
-        threshold: i64,
-        store_id: Option<&StoreId>,
-        after: Option<&AfterAvailable>,
-        limit: i64,
-    ) -> OpResult<Page<StockRow, AfterAvailable>> {
-        let threshold = Quantity::parse(threshold).expect("a threshold");
-        match self {
-            Self::Lite(db, _) => {
-                stock_lists::low_stock(db, threshold, store_id, after, limit).await
-            }
-            Self::Pg(db) => low_stock(db, threshold, store_id, after, limit).await,
-        }
-    }
-    async fn pending_in_store(
-        &self,
-        store_id: &StoreId,
-        at: &Timestamp,
-        after: Option<&AfterInstant>,
-        limit: i64,
-    ) -> OpResult<Page<ReservationRow, AfterInstant>> {
-        match self {
-            Self::Lite(db, _) => {
-                reservation_lists::pending_in_store(db, store_id, at, after, limit).await
-            }
-            Self::Pg(db) => pending_in_store(db, store_id, at, after, limit).await,
-        }
-    }
-    async fn of_product_in_store(
-        &self,
-        product_id: &ProductId,
-        store_id: &StoreId,
-        status: Option<ReservationStatus>,
-        before: Option<&AfterInstant>,
-        limit: i64,
-    ) -> OpResult<Page<ReservationRow, AfterInstant>> {
-        match self {
-            Self::Lite(db, _) => {
-                reservation_lists::of_product_in_store(
-                    db, product_id, store_id, status, before, limit,
-                )
-                .await
-            }
-            Self::Pg(db) => {
-                of_product_in_store(db, product_id, store_id, status, before, limit).await
-            }
-        }
-    }
-    async fn list_products(
-        &self,
-        category: Option<&str>,
-        from: ProductsFrom<'_>,
-        limit: i64,
-    ) -> OpResult<(Page<ProductRow, AfterInstant>, i64)> {
-        match self {
-            Self::Lite(db, _) => products::list_products(db, category, from, limit).await,
-            Self::Pg(db) => list_products(db, category, from, limit).await,
-        }
-    }
-}
-
 /// One backend: its writer, its reads, and what it keeps alive.
 struct Backend {
-    writer: W,
-    reads: R,
+    writer: Writer,
+    reads: Reads,
     _dir: Option<tempfile::TempDir>,
     _server: Option<PgServer>,
 }
@@ -211,13 +45,17 @@ async fn sqlite() -> Backend {
     inventory_shared::db::migrate(&settings)
         .await
         .expect("migrating");
-    let (writer, _thread) = Writer::start(&settings, 64).expect("the SQLite writer");
+    let (writer, _thread) = SqliteWriter::start(&settings, 64).expect("the SQLite writer");
     let pool = inventory_shared::db::open_read_pool(&settings, 2)
         .await
         .expect("the read pool");
     Backend {
-        writer: W::Lite(writer),
-        reads: R::Lite(pool, PointReader::new(&settings, BUDGET)),
+        writer: Writer::Sqlite(writer),
+        reads: Reads::Sqlite {
+            point: PointReader::new(&settings, BUDGET),
+            health: pool.clone(),
+            pool,
+        },
         _dir: Some(dir),
         _server: None,
     }
@@ -242,8 +80,11 @@ async fn postgres() -> Backend {
         .await
         .expect("the read pool");
     Backend {
-        writer: W::Pg(writer),
-        reads: R::Pg(pool),
+        writer: Writer::Postgres(writer),
+        reads: Reads::Postgres {
+            health: pool.clone(),
+            pool,
+        },
         _dir: None,
         _server: Some(server),
     }
@@ -282,7 +123,7 @@ impl Ids {
     }
 }
 
-async fn fill(w: &W) -> Ids {
+async fn fill(w: &Writer) -> Ids {
     let mut ids = Ids::default();
     // Products: two with the same instant (ordered by id), categories a, a, b, none, a, a.
     for (i, (category, at)) in [
@@ -304,7 +145,9 @@ async fn fill(w: &W) -> Ids {
             price_cents: 100 * i as i64,
         };
         let row = w
-            .write(move |tx| products::insert_product(tx, &input, &t(at)))
+            .write(Declared::default(), move |tx| {
+                products::insert_product(tx, &input, &t(at))
+            })
             .await
             .expect("a product");
         ids.products.push(row.id);
@@ -326,9 +169,11 @@ async fn fill(w: &W) -> Ids {
     for (n, (product, store_name, units)) in stock.into_iter().enumerate() {
         let (id, s) = (p[product].clone(), store(store_name));
         let q = Quantity::parse(units).expect("units");
-        w.write(move |tx| stock_ops::create_stock(tx, &id, &s, q, &t(5 + n as i64)))
-            .await
-            .expect("a stock row");
+        w.write(Declared::default(), move |tx| {
+            stock_ops::create_stock(tx, &id, &s, q, &t(5 + n as i64))
+        })
+        .await
+        .expect("a stock row");
     }
     // Reservations: two with the same creation and deadline (ordered by id).
     let reserve = |product: usize, store_name: &str, units: i64, ttl: i64, at: i64| {
@@ -341,10 +186,12 @@ async fn fill(w: &W) -> Ids {
             hold_id: None,
         };
         async move {
-            w.write(move |tx| reservations::reserve(tx, &input, &t(at)))
-                .await
-                .expect("a reservation")
-                .id
+            w.write(Declared::default(), move |tx| {
+                reservations::reserve(tx, &input, &t(at))
+            })
+            .await
+            .expect("a reservation")
+            .id
         }
     };
     for (product, store_name, units, ttl, at) in [
@@ -360,17 +207,23 @@ async fn fill(w: &W) -> Ids {
     }
     let r = ids.reservations.clone();
     let id = r[1].clone();
-    w.write(move |tx| reservations::confirm(tx, &id, &t(30)).map(|_| ()))
-        .await
-        .expect("confirmed");
+    w.write(Declared::default(), move |tx| {
+        reservations::confirm(tx, &id, &t(30)).map(|_| ())
+    })
+    .await
+    .expect("confirmed");
     let id = r[2].clone();
-    w.write(move |tx| reservations::cancel(tx, &id, Some("changed mind"), &t(31)).map(|_| ()))
-        .await
-        .expect("cancelled");
+    w.write(Declared::default(), move |tx| {
+        reservations::cancel(tx, &id, Some("changed mind"), &t(31)).map(|_| ())
+    })
+    .await
+    .expect("cancelled");
     let id = r[5].clone();
-    w.write(move |tx| reservations::expire_reservation(tx, &id, &t(32)).map(|_| ()))
-        .await
-        .expect("expired");
+    w.write(Declared::default(), move |tx| {
+        reservations::expire_reservation(tx, &id, &t(32)).map(|_| ())
+    })
+    .await
+    .expect("expired");
     // A hold of three lines and one short one (allowed).
     let input = HoldInput {
         customer_id: "holder".into(),
@@ -391,14 +244,16 @@ async fn fill(w: &W) -> Ids {
         .collect(),
     };
     let hold = w
-        .write(move |tx| holds::create_hold(tx, &input, &t(40)))
+        .write(Declared::default(), move |tx| {
+            holds::create_hold(tx, &input, &t(40))
+        })
         .await
         .expect("a hold");
     ids.holds.push(hold.hold.id.clone());
     ids.reservations
         .extend(hold.lines.iter().map(|l| l.id.clone()));
     let (id, s) = (p[3].clone(), store("MAD-001"));
-    w.write(move |tx| {
+    w.write(Declared::default(), move |tx| {
         stock_ops::change_quantity(
             tx,
             &id,
@@ -457,7 +312,7 @@ fn odd_ids(real: &str) -> Vec<String> {
 }
 
 /// Every read, one line each, ids as minted.
-async fn read_everything(reads: &R, ids: &Ids) -> Vec<String> {
+async fn read_everything(reads: &Reads, ids: &Ids) -> Vec<String> {
     let mut out = Vec::new();
     let p = &ids.products;
     let r = &ids.reservations;
@@ -516,7 +371,7 @@ async fn read_everything(reads: &R, ids: &Ids) -> Vec<String> {
             aggregate_id,
             store_id,
         };
-        let events = reads.events(&filter, limit).await.map(|events| {
+        let events = reads.events(filter.clone(), limit).await.map(|events| {
             events
                 .into_iter()
                 .map(|e| {
@@ -541,11 +396,11 @@ async fn read_everything(reads: &R, ids: &Ids) -> Vec<String> {
         });
         out.push(format!("events {filter:?} {limit}: {events:?}"));
     }
-    out.push(format!("stats: {:?}", reads.stats(None).await));
+    out.push(format!("stats: {:?}", reads.reservation_stats(None).await));
     for s in STORES.into_iter().chain(["nowhere"]) {
         out.push(format!(
             "stats {s}: {:?}",
-            reads.stats(Some(&store(s))).await
+            reads.reservation_stats(Some(&store(s))).await
         ));
     }
     let stats = reads.outbox_stats().await.map(|s| {
@@ -581,7 +436,12 @@ async fn read_everything(reads: &R, ids: &Ids) -> Vec<String> {
                     out,
                     format!("low stock {threshold} in {s:?} by {limit}"),
                     |after| reads
-                        .low_stock(threshold, s.as_ref(), after.as_ref(), limit)
+                        .low_stock(
+                            Quantity::from_stored(threshold),
+                            s.as_ref(),
+                            after.as_ref(),
+                            limit
+                        )
                         .await
                 );
             }
@@ -622,7 +482,7 @@ async fn read_everything(reads: &R, ids: &Ids) -> Vec<String> {
                 out,
                 format!("products in {category:?} by {limit}"),
                 |after| reads
-                    .list_products(
+                    .products(
                         category,
                         after
                             .as_ref()
@@ -639,7 +499,7 @@ async fn read_everything(reads: &R, ids: &Ids) -> Vec<String> {
                 out.push(format!(
                     "products in {category:?} from {offset} by {limit}: {:?}",
                     reads
-                        .list_products(category, ProductsFrom::Offset(offset), limit)
+                        .products(category, ProductsFrom::Offset(offset), limit)
                         .await
                 ));
             }
@@ -681,7 +541,7 @@ async fn read_everything(reads: &R, ids: &Ids) -> Vec<String> {
             out.push(format!(
                 "products after #{k} in {category:?}: {:?}",
                 reads
-                    .list_products(category, ProductsFrom::After(&around_product), 10)
+                    .products(category, ProductsFrom::After(&around_product), 10)
                     .await
             ));
         }
@@ -707,7 +567,9 @@ async fn read_everything(reads: &R, ids: &Ids) -> Vec<String> {
                 };
                 out.push(format!(
                     "low stock after {available} #{k} {after_store} in {s:?}: {:?}",
-                    reads.low_stock(2000, s.as_ref(), Some(&after), 10).await
+                    reads
+                        .low_stock(Quantity::from_stored(2000), s.as_ref(), Some(&after), 10)
+                        .await
                 ));
             }
         }
