@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::brokers::Redis;
-use common::{Api, ConsumerProc, Proc, free_port, inbox_count, metric, random_workload};
-use common::{wait_until, workspace_bin};
+use common::relay::Relay;
+use common::{Api, ConsumerProc, inbox_count, metric, random_workload, wait_until};
 use inventory_shared::test_support::PgServer;
 use sqlx::postgres::PgPoolOptions;
 
@@ -38,88 +38,6 @@ const TAKEOVER_LIMIT: Duration = Duration::from_secs(5);
 /// How long the events table stays locked before the leader's kill: it reads and publishes a
 /// batch meanwhile, and waits to mark it.
 const MARKS_HELD_FOR: Duration = Duration::from_millis(300);
-
-/// Sends `SIGname` to a process by PID.
-fn signal(proc: &Proc, name: &str) {
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(proc.child.id().to_string())
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{name}");
-}
-
-/// A relay binary on the API's database and the port of its `/metrics`.
-struct Relay {
-    proc: Proc,
-    port: u16,
-}
-
-impl Relay {
-    fn spawn(dir: &std::path::Path, name: &str, api: &Api, redis: &Redis) -> Self {
-        let port = free_port();
-        let env = [
-            ("DATABASE_URL", api.database_url.clone()),
-            ("REDIS_URL", redis.url()),
-            ("RELAY_HTTP_ADDR", format!("127.0.0.1:{port}")),
-            // Small batches: the leader dies between batches, not after one big one.
-            ("RELAY_BATCH_SIZE", "20".to_owned()),
-        ];
-        let proc = Proc::spawn(name, &workspace_bin("inventory-relay"), &[], &env, dir);
-        Self { proc, port }
-    }
-
-    /// `/metrics` as text, `None` while the relay does not answer.
-    async fn metrics(&self) -> Option<String> {
-        let response = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.port))
-            .await
-            .ok()?;
-        response.text().await.ok()
-    }
-
-    /// `relay_leader`, `None` while the relay does not answer.
-    async fn leader(&self) -> Option<f64> {
-        metric(&self.metrics().await?, "relay_leader")
-    }
-
-    /// Events this relay sent and marked (`relay_events_published_total`, every type).
-    async fn sent(&self) -> Option<f64> {
-        let text = self.metrics().await?;
-        Some(
-            text.lines()
-                .filter(|l| l.starts_with("relay_events_published_total"))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum(),
-        )
-    }
-}
-
-/// Every stream entry's `(seq, id)`, oldest first.
-async fn stream_entries(redis: &Redis) -> Vec<(i64, String)> {
-    let mut conn = redis.connection().await;
-    let mut out = Vec::new();
-    let mut start = "-".to_owned();
-    loop {
-        let page: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(STREAM)
-            .arg(&start)
-            .arg("+")
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await
-            .expect("XRANGE");
-        let Some(last) = page.ids.last() else {
-            return out;
-        };
-        start = format!("({}", last.id);
-        for entry in &page.ids {
-            let seq: String = entry.get("seq").expect("seq field");
-            let id: String = entry.get("id").expect("id field");
-            out.push((seq.parse().expect("numeric seq"), id));
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres_the_whole_chain_survives_the_leading_relays_kill_9() {
@@ -133,8 +51,8 @@ async fn on_postgres_the_whole_chain_survives_the_leading_relays_kill_9() {
     let api = Arc::new(Api::start_on(dir.path(), &url).await);
     let replica = Arc::new(Api::start_on(dir.path(), &url).await);
     let relays = [
-        Relay::spawn(dir.path(), "relay-a", &api, &redis),
-        Relay::spawn(dir.path(), "relay-b", &api, &redis),
+        Relay::spawn(dir.path(), "relay-a", &url, &redis),
+        Relay::spawn(dir.path(), "relay-b", &url, &redis),
     ];
     let projection_path = dir.path().join("availability.db");
     let consumer = ConsumerProc::spawn(
@@ -197,7 +115,7 @@ async fn on_postgres_the_whole_chain_survives_the_leading_relays_kill_9() {
         .expect("connect");
     let mut attempts = 0;
     let lock = loop {
-        signal(&dead.proc, "STOP");
+        dead.proc.signal("STOP");
         wait_until(
             Duration::from_secs(10),
             "events pending behind the stopped leader",
@@ -218,12 +136,12 @@ async fn on_postgres_the_whole_chain_survives_the_leading_relays_kill_9() {
                 attempts += 1;
                 assert!(attempts < 5, "locking the events table: {e}");
                 tx.rollback().await.ok();
-                signal(&dead.proc, "CONT");
+                dead.proc.signal("CONT");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
     };
-    signal(&dead.proc, "CONT");
+    dead.proc.signal("CONT");
     tokio::time::sleep(MARKS_HELD_FOR).await;
     dead.proc.kill();
     let killed_at = Instant::now();
@@ -270,7 +188,12 @@ async fn on_postgres_the_whole_chain_survives_the_leading_relays_kill_9() {
         .collect();
 
     // ... exactly once, with its id, each product's events in seq order.
-    let entries = stream_entries(&redis).await;
+    let entries: Vec<(i64, String)> = redis
+        .entries(STREAM)
+        .await
+        .into_iter()
+        .map(|e| (e.seq, e.id))
+        .collect();
     let unique: HashSet<i64> = entries.iter().map(|(seq, _)| *seq).collect();
     assert_eq!(
         entries.len(),

@@ -208,7 +208,7 @@ async fn two_members_share_a_group_and_the_survivor_claims_the_dead_ones_entries
     let mut conn = redis.connection().await;
     let mut held = 0;
     for _ in 0..500 {
-        signal(&a, "STOP");
+        a.proc.signal("STOP");
         let reply: Vec<redis::Value> = redis::cmd("XPENDING")
             .arg(STREAM)
             .arg(GROUP)
@@ -223,7 +223,7 @@ async fn two_members_share_a_group_and_the_survivor_claims_the_dead_ones_entries
         if held > 0 {
             break;
         }
-        signal(&a, "CONT");
+        a.proc.signal("CONT");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert!(held > 0, "member A never held pending entries");
@@ -248,13 +248,6 @@ async fn two_members_share_a_group_and_the_survivor_claims_the_dead_ones_entries
         api.event_count()
     );
     drop(b);
-}
-
-fn signal(consumer: &ConsumerProc, name: &str) {
-    let _ = std::process::Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(consumer.proc.child.id().to_string())
-        .status();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,11 @@
 //! Private brokers for the tests: `redis-server`, `tansu` (Kafka protocol) and
 //! `nats-server -js`, each on a free port with its own temp dir, killed by PID on drop.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+use inventory_consumer::event::Incoming;
 
 use super::{Proc, free_port};
 
@@ -70,6 +73,43 @@ impl Redis {
             .query_async(&mut self.connection().await)
             .await
             .expect("XLEN")
+    }
+
+    /// Every entry of `stream`, oldest first, read as the consumer reads them (`XRANGE`,
+    /// page by page); panics on an entry that is not an event.
+    pub async fn entries(&self, stream: &str) -> Vec<Incoming> {
+        let mut conn = self.connection().await;
+        let mut out = Vec::new();
+        let mut start = "-".to_owned();
+        loop {
+            let page: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+                .arg(stream)
+                .arg(&start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .expect("XRANGE");
+            let Some(last) = page.ids.last() else {
+                return out;
+            };
+            start = format!("({}", last.id);
+            for entry in &page.ids {
+                let fields: HashMap<String, String> = entry
+                    .map
+                    .iter()
+                    .map(|(k, v)| {
+                        let text = redis::from_redis_value_ref::<String>(v)
+                            .unwrap_or_else(|e| panic!("entry {}: field {k}: {e}", entry.id));
+                        (k.clone(), text)
+                    })
+                    .collect();
+                let event = Incoming::from_redis_fields(&fields)
+                    .unwrap_or_else(|e| panic!("entry {} is not an event: {e}", entry.id));
+                out.push(event);
+            }
+        }
     }
 
     /// Entries pending in a group (`XPENDING` summary count).

@@ -3,9 +3,12 @@
 //! the comparison of the consumer's projection with the API's stock rows.
 #![allow(dead_code)]
 
+mod api;
 pub mod brokers;
+pub mod relay;
 mod workload;
 
+pub use api::Api;
 // Each test binary uses a different part of the harness.
 #[allow(unused_imports)]
 pub use workload::{Rng, random_workload};
@@ -107,6 +110,16 @@ impl Proc {
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// Sends `SIGname` (`STOP`, `CONT`, …) by PID.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} {}", self.name);
+    }
 }
 
 impl Drop for Proc {
@@ -115,181 +128,23 @@ impl Drop for Proc {
     }
 }
 
-/// The API as a process on its own port and database.
-pub struct Api {
-    pub proc: Proc,
-    pub base: String,
-    /// The SQLite file (`dir/inventory.db`); unused when the API runs on PostgreSQL.
-    pub db: PathBuf,
-    /// What the API's (and its relays') `DATABASE_URL` says: `db`'s path, or `postgres://…`.
-    pub database_url: String,
-    pub client: reqwest::Client,
-}
-
-impl Api {
-    /// The API on an SQLite file in `dir`.
-    pub async fn start(dir: &Path) -> Self {
-        let db = dir.join("inventory.db");
-        Self::start_on(dir, &db.display().to_string()).await
-    }
-
-    /// The API on `database_url` (a path, or `postgres://…`), its log in `dir`. The methods
-    /// that read the SQLite file directly ([`Api::stock`], [`Api::pending`],
-    /// [`Api::event_count`]) work only on SQLite; the HTTP ones ([`Api::stats`],
-    /// [`Api::events`], [`Api::stock_over_http`]) on both.
-    pub async fn start_on(dir: &Path, database_url: &str) -> Self {
-        let port = free_port();
-        let db = dir.join("inventory.db");
-        let env = [
-            ("DATABASE_URL", database_url.to_owned()),
-            ("SERVER_HOST", "127.0.0.1".to_owned()),
-            ("SERVER_PORT", port.to_string()),
-            ("RESERVATION_EXPIRY_INTERVAL", "200ms".to_owned()),
-            ("SQLITE_SYNCHRONOUS", "normal".to_owned()),
-        ];
-        let proc = Proc::spawn("api", &workspace_bin("inventory-api"), &[], &env, dir);
-        let api = Self {
-            proc,
-            base: format!("http://127.0.0.1:{port}"),
-            db,
-            database_url: database_url.to_owned(),
-            client: reqwest::Client::new(),
-        };
-        let url = format!("{}/health", api.base);
-        wait_until(Duration::from_secs(30), "the API answers", || {
-            let (client, url) = (api.client.clone(), url.clone());
-            async move { client.get(&url).send().await.is_ok() }
-        })
-        .await;
-        api
-    }
-
-    /// Sends a request; returns (status, body).
-    pub async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}/api/v1{path}", self.base))
-            .header("X-API-Key", KEY);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("API request");
-        let status = response.status().as_u16();
-        let body = response.json().await.unwrap_or(Value::Null);
-        (status, body)
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    /// `GET path`, which must answer 200; its body.
-    pub async fn get(&self, path: &str) -> Value {
-        let (status, body) = self.send(reqwest::Method::GET, path, None).await;
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    /// `GET /events/stats`: the outbox's `total`, `pending`, `synced`, `dead`.
-    pub async fn stats(&self) -> Value {
-        self.get("/events/stats").await
-    }
-
-    /// The whole audit log (`GET /events`), in `seq` order.
-    pub async fn events(&self) -> Vec<Value> {
-        let mut all = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = self
-                .get(&format!("/events?after_seq={after}&limit=1000"))
-                .await;
-            all.extend(page["events"].as_array().expect("events").iter().cloned());
-            match page["next_after_seq"].as_i64() {
-                Some(next) => after = next,
-                None => return all,
-            }
-        }
-    }
-
-    /// Every product id (`GET /products`, page by page).
-    pub async fn product_ids(&self) -> Vec<String> {
-        let mut ids = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let path = match &cursor {
-                Some(c) => format!("/products?limit=200&cursor={c}"),
-                None => "/products?limit=200".to_owned(),
-            };
-            let page = self.get(&path).await;
-            for product in page["data"].as_array().expect("data") {
-                ids.push(product["id"].as_str().expect("id").to_owned());
-            }
-            match page["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_owned()),
-                None => return ids,
-            }
-        }
-    }
-
-    /// Every stock row as the API serves it (`GET /stock/product/{id}` for every product),
-    /// keyed like [`stock_table`]: (quantity, reserved, version). On either engine.
-    pub async fn stock_over_http(&self) -> BTreeMap<(String, String), (i64, i64, i64)> {
-        let mut rows = BTreeMap::new();
-        for product in self.product_ids().await {
-            let mut cursor: Option<String> = None;
-            loop {
-                let path = match &cursor {
-                    Some(c) => format!("/stock/product/{product}?limit=1000&cursor={c}"),
-                    None => format!("/stock/product/{product}?limit=1000"),
-                };
-                let page = self.get(&path).await;
-                for row in page["stores"].as_array().expect("stores") {
-                    let number = |k: &str| row[k].as_i64().expect("a number");
-                    assert_eq!(number("available"), number("quantity") - number("reserved"));
-                    rows.insert(
-                        (
-                            product.clone(),
-                            row["store_id"].as_str().expect("store").to_owned(),
-                        ),
-                        (number("quantity"), number("reserved"), number("version")),
-                    );
-                }
-                match page["next_cursor"].as_str() {
-                    Some(next) => cursor = Some(next.to_owned()),
-                    None => break,
-                }
-            }
-        }
-        rows
-    }
-
-    /// Every stock row of the API's database, keyed by (product, store):
-    /// (quantity, reserved, version).
-    pub fn stock(&self) -> BTreeMap<(String, String), (i64, i64, i64)> {
-        stock_table(&self.db)
-    }
-
-    /// Number of events in the API's outbox.
-    pub fn event_count(&self) -> i64 {
-        let conn = inventory_shared::db::open_reader(&self.db).expect("open API db");
-        conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
-            .expect("count")
-    }
-
-    /// Number of events not yet published.
-    pub fn pending(&self) -> i64 {
-        let conn = inventory_shared::db::open_reader(&self.db).expect("open API db");
-        conn.query_row(
-            "SELECT COUNT(*) FROM events WHERE synced_at IS NULL",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count")
+/// Adds the `stores` of an answer about `product` (the API's stock page, the consumer's
+/// availability) to `rows`, keyed like [`stock_table`]; checks each row's `available`.
+pub fn add_store_rows(
+    rows: &mut BTreeMap<(String, String), (i64, i64, i64)>,
+    product: &str,
+    answer: &Value,
+) {
+    for row in answer["stores"].as_array().expect("stores") {
+        let number = |k: &str| row[k].as_i64().expect("a number");
+        assert_eq!(number("available"), number("quantity") - number("reserved"));
+        rows.insert(
+            (
+                product.to_owned(),
+                row["store_id"].as_str().expect("store").to_owned(),
+            ),
+            (number("quantity"), number("reserved"), number("version")),
+        );
     }
 }
 
@@ -420,17 +275,7 @@ impl ConsumerProc {
             }
             assert_eq!(response.status(), 200);
             let body: Value = response.json().await.expect("availability JSON");
-            for row in body["stores"].as_array().expect("stores") {
-                let number = |k: &str| row[k].as_i64().expect("a number");
-                assert_eq!(number("available"), number("quantity") - number("reserved"));
-                rows.insert(
-                    (
-                        product.clone(),
-                        row["store_id"].as_str().expect("store").to_owned(),
-                    ),
-                    (number("quantity"), number("reserved"), number("version")),
-                );
-            }
+            add_store_rows(&mut rows, product, &body);
         }
         rows
     }
