@@ -166,6 +166,7 @@ async fn on_postgres_nothing_acknowledged_or_published_is_lost_through_kills_and
         "postgres failures: {} events, each in the stream once in its product's seq order \
          ({crossed} entries follow a larger seq of another product), {} expiries; the stream \
          replays to the {} stock rows; every acknowledged write found ({} checks: {found:?}); \
+         at the end relay {leader} leads (relay_leadership_changes_total {final_changes:?}); \
          cluster up in {ready:?}, test took {:?}",
         snapshot.events.len(),
         history.expired,
