@@ -36,8 +36,8 @@
 //! long; the relay exports it and an alert watches it (`docs/relay.md`).
 
 use serde_json::value::RawValue;
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgExecutor, Row};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::{Arguments, PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
 use super::{EventFilter, OutboxStats, PendingSummary, StoredEvent, truncate};
@@ -144,6 +144,47 @@ pub async fn append_rows(
     if events.is_empty() {
         return Ok(Vec::new());
     }
+    let mut args = PgArguments::default();
+    bind_rows(&mut args, events)?;
+    args.add(CHANNEL).map_err(sqlx::Error::Encode)?;
+    let statement = format!(
+        "WITH inserted AS ({}) \
+         SELECT seq FROM inserted CROSS JOIN (SELECT pg_notify($9, '')) AS woken",
+        insert_rows_sql("")
+    );
+    let mut seqs: Vec<i64> = sqlx::query_scalar_with(&statement, args)
+        .fetch_all(&mut *conn)
+        .await?;
+    // RETURNING's order is not promised; the values are.
+    seqs.sort_unstable();
+    Ok(seqs)
+}
+
+/// The `INSERT` that appends rows to the outbox, `RETURNING seq`, with its parameters `$1` to
+/// `$8` (bound by [`bind_rows`]), for [`append_rows`] and for a caller that writes the
+/// events inside a statement of its own (the API's writer, which takes its locks in the
+/// same statement). `joined` is added to the rows' `FROM` (e.g. `" CROSS JOIN locks"`): a
+/// relation read before the first row is inserted, so before the first `seq` is drawn. Rows
+/// are inserted in the order given (`ORDER BY` the list's ordinal), each drawing the next
+/// `seq`.
+pub fn insert_rows_sql(joined: &str) -> String {
+    format!(
+        "INSERT INTO events (id, event_type, aggregate_type, aggregate_id, store_id, \
+                             partition_key, payload, created_at) \
+         SELECT e.id, e.event_type, e.aggregate_type, e.aggregate_id, e.store_id, \
+                e.partition_key, e.payload, e.created_at \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                     $6::text[], $7::text[], $8::timestamptz[]) WITH ORDINALITY \
+              AS e (id, event_type, aggregate_type, aggregate_id, store_id, \
+                    partition_key, payload, created_at, ord){joined} \
+         ORDER BY e.ord \
+         RETURNING seq"
+    )
+}
+
+/// Binds the eight parameters of [`insert_rows_sql`] for `events`, after those `args`
+/// already holds; each event gets a new UUIDv7 id.
+pub fn bind_rows(args: &mut PgArguments, events: &[EventRow]) -> Result<(), sqlx::Error> {
     let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
     let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
     let aggregate_types: Vec<&str> = events.iter().map(|e| e.aggregate_type).collect();
@@ -152,34 +193,17 @@ pub async fn append_rows(
     let keys: Vec<&str> = events.iter().map(|e| e.partition_key.as_str()).collect();
     let payloads: Vec<&str> = events.iter().map(|e| e.payload.as_str()).collect();
     let times: Vec<Timestamp> = events.iter().map(|e| e.created_at).collect();
-    let mut seqs: Vec<i64> = sqlx::query_scalar(
-        "WITH inserted AS ( \
-             INSERT INTO events (id, event_type, aggregate_type, aggregate_id, store_id, \
-                                 partition_key, payload, created_at) \
-             SELECT id, event_type, aggregate_type, aggregate_id, store_id, partition_key, \
-                    payload, created_at \
-             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                         $6::text[], $7::text[], $8::timestamptz[]) WITH ORDINALITY \
-                  AS e (id, event_type, aggregate_type, aggregate_id, store_id, \
-                        partition_key, payload, created_at, ord) \
-             ORDER BY ord \
-             RETURNING seq) \
-         SELECT seq FROM inserted CROSS JOIN (SELECT pg_notify($9, '')) AS woken",
-    )
-    .bind(&ids)
-    .bind(&types)
-    .bind(&aggregate_types)
-    .bind(&aggregate_ids)
-    .bind(&stores)
-    .bind(&keys)
-    .bind(&payloads)
-    .bind(&times)
-    .bind(CHANNEL)
-    .fetch_all(&mut *conn)
-    .await?;
-    // RETURNING's order is not promised; the values are.
-    seqs.sort_unstable();
-    Ok(seqs)
+    (|| {
+        args.add(&ids)?;
+        args.add(&types)?;
+        args.add(&aggregate_types)?;
+        args.add(&aggregate_ids)?;
+        args.add(&stores)?;
+        args.add(&keys)?;
+        args.add(&payloads)?;
+        args.add(&times)
+    })()
+    .map_err(sqlx::Error::Encode)
 }
 
 /// Up to `limit` pending events with a `seq` above `after`, in `seq` order, behind the

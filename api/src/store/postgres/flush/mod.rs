@@ -1,0 +1,36 @@
+//! The statements that write a batch's changes, set-based, just before `COMMIT`: one round
+//! trip for each kind of product change ([`products`]: deletes, renames, inserts, in that
+//! order), then one for everything else, as a single combined statement ([`Combined`]): stock
+//! rows, holds, reservations and the idempotency keys' answers ([`rows`]), and the events
+//! with the locks that order them ([`events`]). A batch of reservations is written in one
+//! round trip where it took seven statements before: on this 2-core machine a round trip
+//! costs the writer about 0.3 ms of waiting (the writer thread is woken again after the
+//! server answered), which was most of a batch (`docs/postgres.md`).
+//!
+//! Times travel as the stored text (`inventory_shared::time::to_db`), which PostgreSQL reads
+//! as `timestamptz` exactly.
+
+mod events;
+mod products;
+mod rows;
+mod statement;
+
+use sqlx::PgConnection;
+
+use super::unit::Unit;
+use statement::Combined;
+
+/// Writes everything `unit` changed or created, on the batch's open transaction.
+pub(super) async fn flush(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
+    products::write_products(conn, unit).await?;
+    let mut combined = Combined::default();
+    rows::insert_stock(&mut combined, unit);
+    rows::update_stock(&mut combined, unit);
+    rows::insert_holds(&mut combined, unit);
+    rows::update_holds(&mut combined, unit);
+    rows::insert_reservations(&mut combined, unit);
+    rows::update_reservations(&mut combined, unit);
+    rows::store_keys(&mut combined, unit);
+    events::append(&mut combined, &unit.events);
+    combined.execute(conn).await
+}
