@@ -161,34 +161,6 @@ BENCH_STORE=${ONE##*:}
 BENCH_PAIRS=$(make_pairs "$BASE1" 64 PAIR)
 export BENCH_PRODUCT BENCH_STORE BENCH_PAIRS
 
-# wrk_on SCRIPT CONNS URL...: one wrk per URL (CONNS connections each), at once; prints
-# "rate ok other p50 p99" summed (rates, counts) and worst (p99) over the wrk processes.
-wrk_on() {
-  local script=$1 conns=$2; shift 2
-  local outs=() pids=() i=0
-  for url in "$@"; do
-    outs+=("$DIR/wrk-$i.out")
-    wrk -t1 -c"$conns" -d"${SECONDS_EACH}s" --latency -s "$script" "$url/reservations" > "$DIR/wrk-$i.out" 2>&1 &
-    pids+=($!)
-    i=$((i + 1))
-  done
-  wait "${pids[@]}"
-  python3 - "${outs[@]}" <<'PY'
-import re, sys
-rate = ok = other = 0; p50 = p99 = 0.0
-for path in sys.argv[1:]:
-    text = open(path).read()
-    rate += float(re.search(r"Requests/sec:\s+([0-9.]+)", text).group(1))
-    ok += int(re.search(r"status_201=(\d+)", text).group(1))
-    other += int(re.search(r"status_other=(\d+)", text).group(1))
-    def ms(pct):  # wrk's --latency line, e.g. "     99%   12.34ms"
-        value, unit = re.search(rf"^\s+{pct}%\s+([0-9.]+)(us|ms|s)\s*$", text, re.M).groups()
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    p50 = max(p50, ms(50)); p99 = max(p99, ms(99))
-print(f"{rate:.0f} {ok} {other} {p50:.2f} {p99:.2f}")
-PY
-}
-
 report() { # report LABEL CEILING "rate ok other p50 p99"
   read -r rate ok other p50 p99 <<<"$3"
   local ratio="?"
@@ -198,14 +170,14 @@ report() { # report LABEL CEILING "rate ok other p50 p99"
 }
 
 echo "the API on PostgreSQL ($CLIENTS connections in all, ${SECONDS_EACH}s each, release build):"
-report "1 replica, 1 pair" "$C1" "$(wrk_on bench/reserve.lua "$CLIENTS" "$BASE1")"
-report "1 replica, 64 pairs" "$C64" "$(wrk_on bench/reserve_pairs.lua "$CLIENTS" "$BASE1")"
+report "1 replica, 1 pair" "$C1" "$(wrk_on bench/reserve.lua "$CLIENTS" "${SECONDS_EACH}s" "$BASE1")"
+report "1 replica, 64 pairs" "$C64" "$(wrk_on bench/reserve_pairs.lua "$CLIENTS" "${SECONDS_EACH}s" "$BASE1")"
 P2=$(free_port)
 start_api "$P2"
 BASE2=http://127.0.0.1:$P2/api/v1
 half=$((CLIENTS / 2))
-report "2 replicas, 1 pair" "$C1" "$(wrk_on bench/reserve.lua "$half" "$BASE1" "$BASE2")"
-report "2 replicas, 64 pairs" "$C64" "$(wrk_on bench/reserve_pairs.lua "$half" "$BASE1" "$BASE2")"
+report "2 replicas, 1 pair" "$C1" "$(wrk_on bench/reserve.lua "$half" "${SECONDS_EACH}s" "$BASE1" "$BASE2")"
+report "2 replicas, 64 pairs" "$C64" "$(wrk_on bench/reserve_pairs.lua "$half" "${SECONDS_EACH}s" "$BASE1" "$BASE2")"
 "${psql[@]}" -d api -Atc "SELECT 'check: reserved = pending reservations: ' ||
   ((SELECT sum(reserved) FROM stock) = (SELECT count(*) FROM reservations WHERE status = 'PENDING'))
   || ' (' || (SELECT count(*) FROM reservations) || ' reservations, ' || (SELECT count(*) FROM events) || ' events)'"

@@ -34,7 +34,7 @@ export BENCH_KEY=bench-key-0123456789
 API_PID=
 DIR=
 PG_DB=
-trap '[ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null; wait 2>/dev/null; [ -n "$DIR" ] && rm -rf "$DIR"; [ -n "$PG_DB" ] && psql -X -q "$SOAK_POSTGRES/postgres" -c "DROP DATABASE IF EXISTS $PG_DB"' EXIT
+trap '[ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null; wait 2>/dev/null; [ -n "$DIR" ] && rm -rf "$DIR"; [ -n "$PG_DB" ] && pg_drop_db "$SOAK_POSTGRES" "$PG_DB"' EXIT
 
 # samples PORT PID TIMES: every 10 s, TIMES times, one line of what the API is doing.
 samples() {
@@ -106,8 +106,7 @@ soak() {
   port=$(free_port)
   local url="$DIR/soak.db" engine="SQLite, synchronous=FULL"
   if [ -n "${SOAK_POSTGRES:-}" ]; then
-    PG_DB="soak_$(date +%s)_$port"
-    psql -X -q "$SOAK_POSTGRES/postgres" -c "CREATE DATABASE $PG_DB"
+    PG_DB=$(pg_create_db "$SOAK_POSTGRES" soak)
     url="$SOAK_POSTGRES/$PG_DB"
     engine="PostgreSQL $(psql -X -Atc 'SHOW server_version' "$url"), synchronous_commit=$(psql -X -Atc 'SHOW synchronous_commit' "$url")"
   fi
@@ -143,7 +142,7 @@ soak() {
   API_PID=
   rm -rf "$DIR"; DIR=
   if [ -n "${SOAK_POSTGRES:-}" ]; then
-    psql -X -q "$SOAK_POSTGRES/postgres" -c "DROP DATABASE $PG_DB"
+    pg_drop_db "$SOAK_POSTGRES" "$PG_DB"
     PG_DB=
   fi
 }

@@ -6,14 +6,14 @@
 //! - `lag RATE SECONDS`: a writer commits RATE single-event transactions a second while the
 //!   relay runs; reports commit-to-stream lag percentiles (commit return → the Redis entry ID's
 //!   millisecond clock) and the relay's own `relay_publish_lag_seconds` histogram.
-//! - `stream-lag STREAM`: reads every entry of STREAM (written by a relay) and reports
-//!   commit→stream percentiles from the entries themselves: each entry's `created_at` (stamped
-//!   inside the writing transaction, just before its COMMIT, so the figure is an upper bound of
-//!   commit→stream) to its Redis entry ID's millisecond clock (the moment Redis appended it).
-//!   `bench/pipeline.sh` uses it.
+//! - `stream-lag STREAM` and `stream-gaps STREAM KILL_MS`: read what a relay wrote to STREAM
+//!   under `bench/pipeline.sh` ([`stream`]): commit→stream percentiles from the entries, and,
+//!   around a leader kill, the takeover gap and the exactly-once checks.
 //!
 //! Every mode prints the relay's peak RSS where a relay runs. Environment: `REDIS_PORT` (a
 //! running private server), `RELAY_BIN` (the binary to start).
+
+mod stream;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -43,8 +43,12 @@ async fn main() -> anyhow::Result<()> {
         ["drain", n] => drain(port, n.parse()?).await,
         ["bare", n] => bare(port, n.parse()?).await,
         ["lag", rate, secs] => lag(port, rate.parse()?, secs.parse()?).await,
-        ["stream-lag", stream] => stream_lag(port, stream).await,
-        _ => bail!("usage: relay_bench drain N | bare N | lag RATE SECONDS | stream-lag STREAM"),
+        ["stream-lag", stream] => stream::lag(port, stream).await,
+        ["stream-gaps", stream, kill_ms] => stream::gaps(port, stream, kill_ms.parse()?).await,
+        _ => bail!(
+            "usage: relay_bench drain N | bare N | lag RATE SECONDS | stream-lag STREAM \
+             | stream-gaps STREAM KILL_MS"
+        ),
     }
 }
 
@@ -324,56 +328,5 @@ async fn lag(port: u16, rate: u64, secs: u64) -> anyhow::Result<()> {
         .arg(&stream)
         .query_async(&mut conn)
         .await?;
-    Ok(())
-}
-
-/// `stream-lag STREAM`: commit→stream percentiles computed from the stream's own entries.
-async fn stream_lag(port: u16, stream: &str) -> anyhow::Result<()> {
-    let mut conn = redis(port).await?;
-    let mut lags_ms: Vec<i64> = Vec::new();
-    let (mut first_ms, mut last_ms) = (i64::MAX, i64::MIN);
-    let mut start = "-".to_owned();
-    loop {
-        let page: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(stream)
-            .arg(&start)
-            .arg("+")
-            .arg("COUNT")
-            .arg(10_000)
-            .query_async(&mut conn)
-            .await?;
-        let Some(last) = page.ids.last() else { break };
-        start = format!("({}", last.id);
-        for entry in &page.ids {
-            let stream_ms: i64 = entry
-                .id
-                .split('-')
-                .next()
-                .and_then(|ms| ms.parse().ok())
-                .context("a stream entry ID without a millisecond part")?;
-            let created: String = entry
-                .get("created_at")
-                .context("an entry without created_at")?;
-            let created_ms = chrono::DateTime::parse_from_rfc3339(&created)?.timestamp_millis();
-            lags_ms.push(stream_ms - created_ms);
-            first_ms = first_ms.min(stream_ms);
-            last_ms = last_ms.max(stream_ms);
-        }
-    }
-    if lags_ms.is_empty() {
-        bail!("stream {stream} is empty");
-    }
-    lags_ms.sort_unstable();
-    let pct = |p: f64| lags_ms[((lags_ms.len() as f64 * p) as usize).min(lags_ms.len() - 1)];
-    println!(
-        "stream {stream}: {} entries over {:.2} s; commit→stream from the entries (created_at → \
-         entry ID, 1 ms clocks): p50 {} ms, p99 {} ms, p99.9 {} ms, max {} ms",
-        lags_ms.len(),
-        (last_ms - first_ms) as f64 / 1000.0,
-        pct(0.50),
-        pct(0.99),
-        pct(0.999),
-        lags_ms[lags_ms.len() - 1]
-    );
     Ok(())
 }
