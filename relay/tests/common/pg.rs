@@ -87,9 +87,9 @@ impl PgTestDb {
 }
 
 /// Locks (until the transaction ends) the products `events` are about, in the order of their
-/// lock keys so that two appends never wait on each other in a cycle: the stand-in for the
-/// API's `SELECT … FROM products … ORDER BY id FOR NO KEY UPDATE` before its events draw
-/// their `seq`s.
+/// lock keys so that two appends never wait on each other in a cycle, before their events
+/// draw their `seq`s: what orders each product's events, which is what the relay relies on
+/// (the API's writer takes the outbox's `seq` lock instead, which orders all events).
 async fn lock_products(conn: &mut sqlx::PgConnection, events: &[NewEvent]) {
     let products: Vec<&str> = events.iter().map(NewEvent::partition_key).collect();
     let mut keys: Vec<i64> =

@@ -19,17 +19,22 @@
 //! at the first pending row that is visible but not yet behind the fence, so a later `seq`
 //! never overtakes an earlier one that is already committed.
 //!
-//! Why `seq` order keeps each product's events in order: the API draws an event's `seq` after
-//! it locked the product's row (`products`, `docs/postgres.md`, lock order), in the same
-//! transaction, so of two events of one product the smaller `seq` belongs to the transaction
-//! that committed first. Only per product: `seq` is not a global commit order here. When the
-//! later one is behind the fence, the earlier one is committed and visible; it is then either
-//! already synced, or pending and read first (a row not yet behind the fence stops the
-//! batch before anything after it). Across products `seq` order is not commit order, and a
-//! row can appear below a `seq` already published; it is read by the next batch (each read
-//! starts at the oldest pending row), never lost. `(xid, seq)` order would not help: a
-//! transaction that got its xid early and then waited on a row lock commits after the lock's
-//! holder but sorts before it (see the migration's header).
+//! Why `seq` order keeps each product's events in order: the API draws its events' `seq`s
+//! under the outbox's `seq` lock, a transaction-level advisory lock taken after every other
+//! write of its batch and held until its commit is visible (`docs/postgres.md`), so one
+//! transaction at a time draws `seq`s and commits: `seq` order is the commit order of the
+//! whole database, so of each product too. Any other writer beside the API must take the
+//! same lock. Writers that never write beside the API (the relay's tests) may instead all
+//! lock the product rows their events are about before drawing their `seq`s, and hold them
+//! to their commit: then of two events of one product the smaller `seq` belongs to the
+//! transaction that committed first, and only per product. When the later one is behind the
+//! fence, the earlier one is committed and visible; it is then either already synced, or
+//! pending and read first (a row not yet behind the fence stops the batch before anything
+//! after it). Across products such a writer's `seq` order is not commit order, and a row can
+//! appear below a `seq` already published; it is read by the next batch (each read starts at
+//! the oldest pending row), never lost. `(xid, seq)` order would not help: a transaction
+//! that got its xid early and then waited on a row lock commits after the lock's holder but
+//! sorts before it (see the migration's header).
 //!
 //! The fence is cluster-wide: one long transaction that holds an xid (in any database of the
 //! cluster, or a prepared transaction) holds every event back. [`fence_age`] measures how
@@ -125,8 +130,8 @@ impl EventRow {
 /// one statement, and notifies [`CHANNEL`] (delivered at commit). Returns their `seq`s in
 /// the order given: rows are inserted in the order of the list, each drawing the next value.
 ///
-/// The API must call it after it locked the product rows the events are about (the row lock
-/// is what orders one product's `seq`s; see the module documentation).
+/// The caller orders its `seq`s: under the outbox's `seq` lock, as the API's writer does
+/// (see the module documentation for writers that never write beside the API).
 pub async fn append_events(
     conn: &mut PgConnection,
     events: &[NewEvent],

@@ -60,7 +60,7 @@ pub(super) async fn reservations(
 }
 
 /// Locks the product rows `ids` (sorted) `FOR NO KEY UPDATE`: what a batch takes before it
-/// creates a stock row of one, and before it draws the `seq` of an event about one.
+/// creates a stock row of one.
 pub(super) async fn lock_products(conn: &mut PgConnection, ids: &[ProductId]) -> sqlx::Result<()> {
     let ids: Vec<&str> = ids.iter().map(ProductId::as_str).collect();
     sqlx::query("SELECT 1 FROM products WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE")

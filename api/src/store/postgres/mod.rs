@@ -114,7 +114,12 @@ impl PgTx {
             .context("starting the PostgreSQL writer's runtime")?;
         let conn = runtime
             .block_on(async {
-                let mut conn = PgConnection::connect(url).await?;
+                // Room for every shape of the batch's combined statement (one per set of
+                // kinds of change it holds: `flush/`), so none is parsed again.
+                let options = url
+                    .parse::<sqlx::postgres::PgConnectOptions>()?
+                    .statement_cache_capacity(512);
+                let mut conn = PgConnection::connect_with(&options).await?;
                 // A replica that stalls inside a batch must not hold its row locks for long:
                 // its session is ended after 10 s idle in a transaction; and a batch waits at
                 // most 5 s for a lock before it is rerun (55P03), then answered 503.

@@ -8,9 +8,18 @@
 //! released after the commit is visible), the `seq` lock makes `seq` order the commit order
 //! of the whole database, as on SQLite, and so each product's `seq` order its commit order
 //! (what the relay's visibility fence and the Kafka partition, keyed by product, rely on).
-//! It is the batch's last lock, taken after every row lock, so it closes no cycle; it
-//! serialises only the events' insert and the commit across replicas, which `NOTIFY`'s
+//! It serialises the events' insert and the commit across replicas, which `NOTIFY`'s
 //! commit-time lock serialises anyway (`docs/postgres.md`).
+//!
+//! It closes no cycle: a batch waits for it holding its row locks but no counter row, and
+//! the holder needs no row another batch holds. Taken after every other write of the
+//! statement, the holder's own end-of-statement work (foreign-key checks on parents this
+//! batch locked itself, the counters' triggers on `reservation_counts` and `event_counts`)
+//! runs under it; a batch that waited for it must not hold such a counter row. Only a
+//! product delete takes one earlier (its cascade fires `reservation_counts_delete` in its
+//! own statement), so a batch that deletes a product takes the `seq` lock before its
+//! product statements ([`lock_before_products`]); housekeeping, which holds counter rows,
+//! never waits for the `seq` lock.
 //!
 //! The product rows the events are about are not locked for it: an earlier version locked
 //! them (`FOR NO KEY UPDATE`) to order each product's `seq`s before the `seq` lock existed;
@@ -29,7 +38,22 @@ use inventory_shared::outbox::postgres::{CHANNEL, EventRow, bind_rows, insert_ro
 use super::statement::Combined;
 
 /// The outbox's `seq` lock: one writing transaction at a time draws `seq`s and commits.
-const SEQ_LOCK: &str = "pg_advisory_xact_lock(hashtextextended('inventory.seq', 0))";
+pub(super) const SEQ_LOCK: &str = "pg_advisory_xact_lock(hashtextextended('inventory.seq', 0))";
+
+/// Takes the `seq` lock now, before the product statements, when the batch deletes a
+/// product: see the module documentation. (An advisory lock taken twice in one transaction
+/// is held once more; the events' part takes it again at no cost.)
+pub(super) async fn lock_before_products(
+    conn: &mut sqlx::PgConnection,
+    deletes_products: bool,
+) -> sqlx::Result<()> {
+    if deletes_products {
+        sqlx::query(&format!("SELECT {SEQ_LOCK}"))
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
 
 /// Adds the events (none: nothing) with their locks, and the `NOTIFY` the relay wakes on.
 pub(super) fn append(c: &mut Combined, events: &[EventRow]) {

@@ -22,6 +22,7 @@ use statement::Combined;
 
 /// Writes everything `unit` changed or created, on the batch's open transaction.
 pub(super) async fn flush(conn: &mut PgConnection, unit: &Unit) -> sqlx::Result<()> {
+    events::lock_before_products(&mut *conn, unit.products.deleted().next().is_some()).await?;
     products::write_products(conn, unit).await?;
     let mut combined = Combined::default();
     rows::insert_stock(&mut combined, unit);

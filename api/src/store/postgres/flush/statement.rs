@@ -2,7 +2,8 @@
 //! common table expression of one `WITH` (PostgreSQL runs every data-modifying one to
 //! completion, read or not); each is written with its own parameters `$1`, `$2`, … and
 //! renumbered here after the ones before it, so a part reads as the statement it would be
-//! on its own.
+//! on its own. (Every `$` followed by digits is a parameter: a part must not hold one inside
+//! a string literal or a name; none does.)
 //!
 //! What one statement changes about the writes: they share one snapshot and run in no
 //! promised order, and the table's statement-level triggers fire once at the end with every
@@ -114,10 +115,14 @@ impl Combined {
         if self.parts.is_empty() {
             return Ok(());
         }
-        assert_eq!(
-            self.declared, self.bound,
-            "a combined statement's parameters and values differ in number"
-        );
+        if self.declared != self.bound {
+            // A bug in a part, not a database error: the batch fails (500), the writer lives.
+            debug_assert_eq!(self.declared, self.bound, "parameters and values differ");
+            return Err(sqlx::Error::Protocol(format!(
+                "a combined statement declares {} parameters and binds {} values",
+                self.declared, self.bound
+            )));
+        }
         let statement = format!(
             "WITH {} {}",
             self.parts,
