@@ -2,7 +2,7 @@
 //! trip for each kind of product change ([`products`]: deletes, renames, inserts, in that
 //! order), then one for everything else, as a single combined statement ([`Combined`]): stock
 //! rows, holds, reservations and the idempotency keys' answers ([`rows`]), and the events
-//! with the locks that order them ([`events`]). A batch of reservations is written in one
+//! with the lock that orders them ([`events`]). A batch of reservations is written in one
 //! round trip where it took seven statements before: on this 2-core machine a round trip
 //! costs the writer about 0.3 ms of waiting (the writer thread is woken again after the
 //! server answered), which was most of a batch (`docs/postgres.md`).
