@@ -29,8 +29,6 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::ops::OpResult;
-
 static HANDLE: OnceLock<MetricsHandle> = OnceLock::new();
 
 /// Metric names beyond the HTTP and reservation counters.
@@ -244,12 +242,8 @@ pub fn record_request(method: &str, route: &'static str, status: u16, elapsed: D
         .record(elapsed.as_secs_f64());
 }
 
-/// Records the outcome of a reservation operation.
-pub fn record_reservation<T>(operation: &'static str, result: &OpResult<T>) {
-    let outcome = match result {
-        Ok(_) => "ok",
-        Err(e) => e.code(),
-    };
+/// Records the outcome of a reservation operation: `"ok"` or the answer's error code.
+pub fn record_reservation(operation: &'static str, outcome: &'static str) {
     metrics::counter!("reservations_total", "operation" => operation, "outcome" => outcome)
         .increment(1);
 }

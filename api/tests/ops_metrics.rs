@@ -97,3 +97,63 @@ async fn a_write_is_a_group_commit_and_an_expiry_records_its_lag() {
     assert!(last_pass > 1.7e9, "{last_pass}");
     app.stop().await;
 }
+
+/// A PostgreSQL batch that waited past `lock_timeout` (5 s) is rolled back and run again,
+/// and a keyed write's answer is built inside its job: the job, and the answer's building,
+/// run twice when the wait comes after them (here, for the outbox's `seq` lock, which the
+/// batch's write statement takes after the jobs ran). The outcome is still counted once,
+/// after the commit; it used to be counted inside the job, once per run. A hold is used so
+/// that no other test of this binary counts the same series.
+#[tokio::test]
+async fn a_keyed_write_in_a_rerun_batch_is_counted_once() {
+    if common::backend() != common::Backend::Postgres {
+        eprintln!("PostgreSQL-only: SQLite's writer never reruns a batch; not run on SQLite");
+        return;
+    }
+    let app = spawn_app().await;
+    let product = app.product_with_stock("OPS-RERUN-1", "MAD-001", 5).await;
+    let series = "reservations_total{operation=\"create_hold\",outcome=\"ok\"}";
+    let before = app.get_public("/metrics").await.text;
+    let holds_before = value(&before, series).unwrap_or(0.0);
+    let reruns_before = value(&before, "db_write_batch_reruns_total").unwrap_or(0.0);
+
+    // Another session holds the outbox's `seq` lock past the writer's lock_timeout.
+    let common::TestDb::Postgres(pool) = &app.db else {
+        unreachable!("checked above")
+    };
+    let mut holder = pool.begin().await.expect("a transaction");
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('inventory.seq', 0))")
+        .execute(&mut *holder)
+        .await
+        .expect("the seq lock taken");
+    let request = app
+        .client
+        .post(app.url("/api/v1/holds"))
+        .header("x-api-key", &app.key)
+        .header("Idempotency-Key", "rerun-1")
+        .json(&serde_json::json!({
+            "customer_id": "customer-1",
+            "items": [{"product_id": product, "store_id": "MAD-001", "quantity": 2}],
+        }));
+    let reply = tokio::spawn(common::send(request));
+    tokio::time::sleep(Duration::from_millis(6_500)).await;
+    holder.rollback().await.expect("the lock released");
+
+    reply.await.expect("the request task").expect_status(201);
+    let after = app.get_public("/metrics").await.text;
+    assert!(
+        value(&after, "db_write_batch_reruns_total") > Some(reruns_before),
+        "the batch was not rerun:\n{after}"
+    );
+    assert_eq!(
+        value(&after, series),
+        Some(holds_before + 1.0),
+        "counted once"
+    );
+    assert_eq!(
+        app.stock(&product, "MAD-001").await.reserved,
+        2,
+        "applied once"
+    );
+    app.stop().await;
+}

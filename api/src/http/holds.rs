@@ -22,7 +22,6 @@ use super::models::{CancelBody, CreateHoldBody, ExtendBody, Hold};
 use super::statuses::{self, Answer};
 use super::tags::ApiTags;
 use super::types::{HoldId, TtlSeconds};
-use crate::metrics::record_reservation;
 use crate::ops::OpError;
 use crate::ops::extend::ExtendOutcome;
 use crate::ops::holds::{self, HoldInput, HoldItem, HoldOutcome};
@@ -65,7 +64,9 @@ impl HoldsApi {
         idempotency: Idempotency,
         body: JsonBody<CreateHoldBody>,
     ) -> Answer<Replayable<Created>, statuses::WriteBody> {
-        let write = idempotency.with_body(&auth, &body.0);
+        let write = idempotency
+            .with_body(&auth, &body.0)
+            .counted_as("create_hold");
         let b = body.0;
         let repeated = repeated_rows(
             b.items
@@ -105,7 +106,6 @@ impl HoldsApi {
             declared,
             move |tx| holds::create_hold(tx, &input, &time::now()),
             |result| {
-                record_reservation("create_hold", &result);
                 let hold = result?;
                 let location = format!("/api/v1/holds/{}", hold.hold.id);
                 Ok(Created::Created(Json(hold.into()), location))
@@ -142,20 +142,22 @@ impl HoldsApi {
         id: Path<HoldId>,
     ) -> Answer<Replayable<Json<Hold>>, statuses::WriteNoBody> {
         let id = id.0;
-        let answer = idempotency.without_body(&auth).write(
-            &self.0,
-            Declared::default(),
-            move |tx| holds::confirm_hold(tx, &id, &time::now()),
-            |result| {
-                // A confirm past the deadline commits the expiry and answers 409.
-                let result = result.and_then(|outcome| match outcome {
-                    HoldOutcome::Done(hold) => Ok(hold),
-                    HoldOutcome::Expired(hold) => Err(expired(hold)),
-                });
-                record_reservation("confirm_hold", &result);
-                Ok(Json(Hold::from(result?)))
-            },
-        );
+        let answer = idempotency
+            .without_body(&auth)
+            .counted_as("confirm_hold")
+            .write(
+                &self.0,
+                Declared::default(),
+                move |tx| holds::confirm_hold(tx, &id, &time::now()),
+                |result| {
+                    // A confirm past the deadline commits the expiry and answers 409.
+                    let result = result.and_then(|outcome| match outcome {
+                        HoldOutcome::Done(hold) => Ok(hold),
+                        HoldOutcome::Expired(hold) => Err(expired(hold)),
+                    });
+                    Ok(Json(Hold::from(result?)))
+                },
+            );
         Ok(answer.await?)
     }
 
@@ -174,17 +176,16 @@ impl HoldsApi {
         id: Path<HoldId>,
         body: JsonBody<CancelBody>,
     ) -> Answer<Replayable<Json<Hold>>, statuses::WriteBody> {
-        let write = idempotency.with_body(&auth, &body.0);
+        let write = idempotency
+            .with_body(&auth, &body.0)
+            .counted_as("cancel_hold");
         let id = id.0;
         let reason = body.0.reason;
         let answer = write.write(
             &self.0,
             Declared::default(),
             move |tx| holds::cancel_hold(tx, &id, reason.as_deref(), &time::now()),
-            |result| {
-                record_reservation("cancel_hold", &result);
-                Ok(Json(Hold::from(result?)))
-            },
+            |result| Ok(Json(Hold::from(result?))),
         );
         Ok(answer.await?)
     }
@@ -208,7 +209,9 @@ impl HoldsApi {
         id: Path<HoldId>,
         body: JsonBody<ExtendBody>,
     ) -> Answer<Replayable<Json<Hold>>, statuses::WriteBody> {
-        let write = idempotency.with_body(&auth, &body.0);
+        let write = idempotency
+            .with_body(&auth, &body.0)
+            .counted_as("extend_hold");
         let id = id.0;
         let ttl = body.0.ttl_seconds.duration();
         let max_lifetime = self.0.reservation_max_lifetime;
@@ -222,7 +225,6 @@ impl HoldsApi {
                     ExtendOutcome::Extended(hold) => Ok(hold),
                     ExtendOutcome::Expired(hold) => Err(expired(hold)),
                 });
-                record_reservation("extend_hold", &result);
                 Ok(Json(Hold::from(result?)))
             },
         );

@@ -35,6 +35,11 @@
 //!    (write both closures inline in the call, so their argument types are inferred);
 //! 3. answer `Answer<Replayable<R>, S>` with an `S` of [`crate::http::statuses`] listing 422
 //!    (every write marker does).
+//!
+//! `render` may run on the writer thread and more than once (a PostgreSQL batch that is
+//! rerun runs its jobs again), and its batch may still fail after it ran: it must only build
+//! the answer. What is counted per outcome (`reservations_total`) is named with
+//! [`IdempotentWrite::counted_as`] and recorded here once the write's fate is known.
 
 mod answer;
 mod key;
@@ -89,6 +94,7 @@ impl Idempotency {
         IdempotentWrite {
             keyed,
             containment: Containment::Savepoint,
+            counted: None,
         }
     }
 }
@@ -98,12 +104,14 @@ impl Idempotency {
 pub struct IdempotentWrite {
     keyed: Option<(KeyScope, String)>,
     containment: Containment,
+    /// The `operation` label of `reservations_total` this write counts under, if any.
+    counted: Option<&'static str>,
 }
 
 /// What the writer decided for a keyed request.
 enum Keyed {
-    /// The first request with this key: its answer, now stored.
-    Fresh(StoredAnswer),
+    /// The first request with this key: its answer, now stored, and its outcome's code.
+    Fresh(StoredAnswer, &'static str),
     /// The answer of an earlier request with this key.
     Replay(StoredAnswer),
     /// The key was used for another request.
@@ -117,6 +125,15 @@ impl IdempotentWrite {
     /// ([`Containment::RefusesBeforeWriting`]; the reservation route).
     pub fn refusing_before_writing(mut self) -> Self {
         self.containment = Containment::RefusesBeforeWriting;
+        self
+    }
+
+    /// Counts the write in `reservations_total{operation, outcome}` (`"ok"` or the answer's
+    /// error code) once, after its batch's fate is known: not again when a writer reruns the
+    /// job, not as `"ok"` when the batch then fails, and not for a replayed answer (the
+    /// operation ran once).
+    pub fn counted_as(mut self, operation: &'static str) -> Self {
+        self.counted = Some(operation);
         self
     }
 
@@ -138,13 +155,24 @@ impl IdempotentWrite {
         F: FnMut(&mut dyn Tx) -> OpResult<T> + Send + 'static,
         G: FnMut(OpResult<T>) -> ApiResult<R> + Send + 'static,
     {
-        let containment = self.containment;
-        let Some((scope, fingerprint)) = self.keyed else {
+        let Self {
+            keyed,
+            containment,
+            counted,
+        } = self;
+        let count = |outcome: &'static str| {
+            if let Some(operation) = counted {
+                crate::metrics::record_reservation(operation, outcome);
+            }
+        };
+        let Some((scope, fingerprint)) = keyed else {
             let result = state
                 .writer
                 .write_contained(containment, declared, work)
                 .await;
-            return render(result).map(Replayable::built);
+            let answer = render(result);
+            count(outcome(&answer));
+            return answer.map(Replayable::built);
         };
         let ttl = state.idempotency_ttl;
         // The job itself refuses before writing (the key lookup comes first, the operation is
@@ -167,7 +195,9 @@ impl IdempotentWrite {
                 if let Err(e @ OpError::Storage(_)) = result {
                     return Err(e);
                 }
-                let response = match render(result) {
+                let answer = render(result);
+                let code = outcome(&answer);
+                let response = match answer {
                     Ok(answer) => answer.into_response(),
                     Err(e) if is_stored(e.status()) => e.into_response(),
                     Err(e) => return Ok(Keyed::NotStored(e)),
@@ -177,11 +207,15 @@ impl IdempotentWrite {
                     answer: answer::capture(response),
                 };
                 records::store_key(tx, &scope, &record, &now, &(now + ttl))?;
-                Ok(Keyed::Fresh(record.answer))
+                Ok(Keyed::Fresh(record.answer, code))
             })
-            .await?;
+            .await
+            .inspect_err(|e| count(e.code()))?;
         match keyed {
-            Keyed::Fresh(answer) => Ok(Replayable::stored(answer, false)),
+            Keyed::Fresh(answer, code) => {
+                count(code);
+                Ok(Replayable::stored(answer, false))
+            }
             Keyed::Replay(answer) => Ok(Replayable::stored(answer, true)),
             Keyed::Reused => Err(ApiError::Other(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -190,7 +224,18 @@ impl IdempotentWrite {
                  use a new key for a new request"
                     .to_owned(),
             )),
-            Keyed::NotStored(e) => Err(e),
+            Keyed::NotStored(e) => {
+                count(e.code());
+                Err(e)
+            }
         }
+    }
+}
+
+/// `"ok"`, or the code of the error an answer is.
+fn outcome<R>(answer: &ApiResult<R>) -> &'static str {
+    match answer {
+        Ok(_) => "ok",
+        Err(e) => e.code(),
     }
 }

@@ -16,7 +16,6 @@ use super::models::{
 use super::statuses::{self, Answer};
 use super::tags::ApiTags;
 use super::types::{ProductId, ReservationId, StoreId, TtlSeconds, UuidText};
-use crate::metrics::record_reservation;
 use crate::ops::OpError;
 use crate::ops::extend::{self, ExtendOutcome};
 use crate::ops::reservations::{self, ConfirmOutcome, ReserveInput};
@@ -52,7 +51,8 @@ impl ReservationsApi {
         // `reserve` refuses (404, 409) before its first change: no savepoint needed.
         let write = idempotency
             .with_body(&auth, &body.0)
-            .refusing_before_writing();
+            .refusing_before_writing()
+            .counted_as("create");
         let b = body.0;
         let ttl = b
             .ttl_seconds
@@ -75,7 +75,6 @@ impl ReservationsApi {
             declared,
             move |tx| reservations::reserve(tx, &input, &time::now()),
             |result| {
-                record_reservation("create", &result);
                 let row = result?;
                 let location = format!("/api/v1/reservations/{}", row.id);
                 Ok(Created::Created(Json(row.into()), location))
@@ -138,7 +137,7 @@ impl ReservationsApi {
         idempotency: Idempotency,
     ) -> Answer<Replayable<Json<Reservation>>, statuses::WriteNoBody> {
         let id = id.0;
-        let answer = idempotency.without_body(&auth).write(
+        let answer = idempotency.without_body(&auth).counted_as("confirm").write(
             &self.0,
             reservation(&id),
             move |tx| reservations::confirm(tx, &id, &time::now()),
@@ -151,7 +150,6 @@ impl ReservationsApi {
                         expires_at: row.expires_at,
                     }),
                 });
-                record_reservation("confirm", &result);
                 Ok(Json(Reservation::from(result?)))
             },
         );
@@ -173,17 +171,14 @@ impl ReservationsApi {
         idempotency: Idempotency,
         body: JsonBody<CancelBody>,
     ) -> Answer<Replayable<Json<Reservation>>, statuses::WriteBody> {
-        let write = idempotency.with_body(&auth, &body.0);
+        let write = idempotency.with_body(&auth, &body.0).counted_as("cancel");
         let id = id.0;
         let reason = body.0.reason;
         let answer = write.write(
             &self.0,
             reservation(&id),
             move |tx| reservations::cancel(tx, &id, reason.as_deref(), &time::now()),
-            |result| {
-                record_reservation("cancel", &result);
-                Ok(Json(Reservation::from(result?)))
-            },
+            |result| Ok(Json(Reservation::from(result?))),
         );
         Ok(answer.await?)
     }
@@ -208,7 +203,7 @@ impl ReservationsApi {
         id: Path<ReservationId>,
         body: JsonBody<ExtendBody>,
     ) -> Answer<Replayable<Json<Reservation>>, statuses::WriteBody> {
-        let write = idempotency.with_body(&auth, &body.0);
+        let write = idempotency.with_body(&auth, &body.0).counted_as("extend");
         let id = id.0;
         let ttl = body.0.ttl_seconds.duration();
         let max_lifetime = self.0.reservation_max_lifetime;
@@ -225,7 +220,6 @@ impl ReservationsApi {
                         expires_at: row.expires_at,
                     }),
                 });
-                record_reservation("extend", &result);
                 Ok(Json(Reservation::from(result?)))
             },
         );
