@@ -1,7 +1,8 @@
-//! `DATABASE_URL` picks the engine by its scheme, checked on the real `inventory-api` binary:
-//! a PostgreSQL URL serves from PostgreSQL and creates no file; an unknown scheme is refused
+//! The real `inventory-api` binary's start. `DATABASE_URL` picks the engine by its scheme: a
+//! PostgreSQL URL serves from PostgreSQL and creates no file; an unknown scheme is refused
 //! before anything is created. Once, `postgres://…` was read as a relative path: the API
-//! started, answered 200 and wrote a SQLite file under a new folder named `postgres:`.
+//! started, answered 200 and wrote a SQLite file under a new folder named `postgres:`. And
+//! the process outlives its log pipe.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -91,24 +92,67 @@ fn a_postgres_url_serves_from_postgres_and_creates_no_file() {
 /// ended first); then keeps draining the log on a thread, so the API never writes to a closed
 /// pipe.
 fn listening_addr(out: impl std::io::Read + Send + 'static) -> Option<String> {
-    use std::io::BufRead;
-    let mut lines = std::io::BufReader::new(out).lines();
-    let mut addr = None;
-    for line in lines.by_ref() {
-        let line = line.ok()?;
-        if line.contains("inventory API listening") {
-            addr = Some(
-                line.split("addr=")
-                    .nth(1)?
-                    .split_whitespace()
-                    .next()?
-                    .to_owned(),
-            );
-            break;
-        }
-    }
+    let (addr, lines) = read_until_listening(out);
     std::thread::spawn(move || for _ in lines {});
     addr
+}
+
+/// The log's lines up to "inventory API listening", and that line's `addr`; the rest of the
+/// log is left unread in the returned reader.
+fn read_until_listening<R: std::io::Read>(
+    out: R,
+) -> (Option<String>, std::io::Lines<std::io::BufReader<R>>) {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(out).lines();
+    for line in lines.by_ref() {
+        let Ok(line) = line else { break };
+        if line.contains("inventory API listening") {
+            let addr = line
+                .split("addr=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_owned);
+            return (addr, lines);
+        }
+    }
+    (None, lines)
+}
+
+#[test]
+fn the_api_keeps_serving_when_its_log_pipe_closes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inventory-api"))
+        .current_dir(dir.path())
+        .env("DATABASE_URL", dir.path().join("inventory.db"))
+        .env_remove("SQLITE_PATH")
+        .env_remove("API_KEYS")
+        .env("SERVER_HOST", "127.0.0.1")
+        .env("SERVER_PORT", "0")
+        .env("LOG_FORMAT", "text")
+        // Every request writes log lines.
+        .env("LOG_LEVEL", "trace")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("inventory-api starts");
+    let (addr, log) = read_until_listening(child.stderr.take().expect("stderr"));
+    // The collector dies: the read end of the pipe is closed.
+    drop(log);
+    let addr = addr.expect("the API logged its address");
+
+    let answers: Vec<String> = (0..5).map(|_| http_get(&addr, "/health")).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let exited = child.try_wait().expect("wait");
+    if exited.is_none() {
+        child.kill().expect("kill the API we started");
+    }
+    let _ = child.wait();
+
+    assert_eq!(exited, None, "the API exited when its log pipe closed");
+    for answer in answers {
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
 }
 
 /// One HTTP/1.1 GET; the whole answer as text.

@@ -1,6 +1,7 @@
 //! `tracing` set-up for both binaries: JSON or text lines on stderr, filtered by `LOG_LEVEL`.
 //! Text lines carry ANSI colours only when stderr is a terminal, so a log redirected to a file
-//! or collected by systemd or a container runtime holds no escape codes.
+//! or collected by systemd or a container runtime holds no escape codes. A log line that cannot
+//! be written (the pipe to a log collector that died) is dropped: the service keeps serving.
 
 use std::io::IsTerminal;
 
@@ -19,7 +20,10 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_ansi(std::io::stderr().is_terminal())
+        // By default a failed write is reported with `eprintln!` on the same stderr, which
+        // panics when stderr is a closed pipe: one lost log line took the process down.
+        .log_internal_errors(false);
     let result = match settings.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
