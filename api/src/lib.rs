@@ -241,7 +241,11 @@ async fn open_database(settings: &Settings) -> anyhow::Result<(Reads, Writer, Wr
         Engine::Postgres(url) => {
             // On a connection of its own: the read pool's `statement_timeout` (the read
             // budget) must not cut a migration short.
-            let mut migrating = sqlx::PgConnection::connect(url.expose())
+            let options = url
+                .expose()
+                .parse::<sqlx::postgres::PgConnectOptions>()
+                .with_context(|| format!("reading the PostgreSQL URL ({url})"))?;
+            let mut migrating = store::postgres::connect::connect(&options)
                 .await
                 .with_context(|| format!("connecting to PostgreSQL ({url})"))?;
             inventory_shared::postgres::MIGRATOR

@@ -76,7 +76,7 @@ impl RetentionLock {
     /// Takes the lock on a new connection; `None` when another replica holds it.
     pub async fn try_take(pool: &PgPool) -> sqlx::Result<Option<Self>> {
         let options = pool.connect_options();
-        let mut conn = PgConnection::connect_with(&options).await?;
+        let mut conn = super::connect::connect(&options).await?;
         let locked: bool = sqlx::query_scalar(RETENTION_LOCK)
             .fetch_one(&mut conn)
             .await?;

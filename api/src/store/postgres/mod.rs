@@ -17,6 +17,7 @@
 //! says so, and the writer rolls the batch back (and reruns it when the failure was a
 //! deadlock or a serialization failure, [`Failure::retryable`]).
 
+pub mod connect;
 mod events;
 mod flush;
 mod holds;
@@ -33,7 +34,7 @@ pub mod unit;
 use std::collections::BTreeSet;
 
 use anyhow::Context;
-use sqlx::{Connection, PgConnection};
+use sqlx::PgConnection;
 use tokio::runtime::Runtime;
 
 use self::unit::{Mark, PairKey, Unit};
@@ -119,7 +120,7 @@ impl PgTx {
                 let options = url
                     .parse::<sqlx::postgres::PgConnectOptions>()?
                     .statement_cache_capacity(512);
-                let mut conn = PgConnection::connect_with(&options).await?;
+                let mut conn = connect::connect(&options).await?;
                 // A replica that stalls inside a batch must not hold its row locks for long:
                 // its session is ended after 10 s idle in a transaction; and a batch waits at
                 // most 5 s for a lock before it is rerun (55P03), then answered 503.
