@@ -6,9 +6,10 @@
 //! OpResult<T>`, each with the rows it acts on ([`Declared`]): a job is written once, against
 //! the storage seam, and either writer can run it.
 //!
-//! Here, what both share: how a job keeps a failing part from leaving changes behind
-//! ([`Containment`], [`nested`], [`contained`]), written on [`crate::store::NestTx`] (a
-//! `SAVEPOINT` on SQLite, a mark in the unit of work on PostgreSQL).
+//! Here, what both share: their queue and how a batch is taken from it (`queue.rs`), and how
+//! a job keeps a failing part from leaving changes behind ([`Containment`], [`nested`],
+//! [`contained`]), written on [`crate::store::NestTx`] (a `SAVEPOINT` on SQLite, a mark in
+//! the unit of work on PostgreSQL).
 
 use anyhow::anyhow;
 use rusqlite::Connection;
@@ -17,6 +18,7 @@ use crate::ops::{OpError, OpResult};
 use crate::store::{Declared, Tx};
 
 pub mod postgres;
+mod queue;
 mod sqlite;
 
 pub use postgres::{PgWriter, PgWriterThread};

@@ -103,10 +103,7 @@ where
     }
 }
 
-enum Message {
-    Job(Box<dyn Job>),
-    Stop,
-}
+type Message = super::queue::Message<Box<dyn Job>>;
 
 /// Handle to the PostgreSQL writer thread. Cheap to clone.
 #[derive(Clone)]
@@ -199,25 +196,7 @@ fn run(tx: PgTx, url: &str, mut queue: mpsc::Receiver<Message>, max_batch: usize
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     let mut stopping = false;
     while !stopping {
-        match queue.blocking_recv() {
-            Some(Message::Job(job)) => batch.push(job),
-            Some(Message::Stop) | None => stopping = true,
-        }
-        while batch.len() < max_batch {
-            match queue.try_recv() {
-                Ok(Message::Job(job)) => batch.push(job),
-                Ok(Message::Stop) => stopping = true,
-                Err(_) => break,
-            }
-        }
-        if stopping {
-            queue.close();
-            while let Ok(message) = queue.try_recv() {
-                if let Message::Job(job) = message {
-                    batch.push(job);
-                }
-            }
-        }
+        stopping = super::queue::next_batch(&mut queue, &mut batch, max_batch);
         if batch.is_empty() {
             continue;
         }

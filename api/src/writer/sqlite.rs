@@ -121,19 +121,7 @@ where
     }
 }
 
-enum Message {
-    Job(Box<dyn Job>),
-    Stop,
-}
-
-impl std::fmt::Debug for Message {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Job(_) => "Job",
-            Self::Stop => "Stop",
-        })
-    }
-}
+type Message = super::queue::Message<Box<dyn Job>>;
 
 /// The statements a batch is wrapped in. A value, not literals in the code, so the unit tests
 /// can break one of them and check that every caller is answered the same way.
@@ -293,27 +281,7 @@ fn run(
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     let mut stopping = false;
     while !stopping {
-        match queue.blocking_recv() {
-            Some(Message::Job(job)) => batch.push(job),
-            Some(Message::Stop) | None => stopping = true,
-        }
-        // Take everything else that is already waiting: one commit for all of it.
-        while batch.len() < max_batch {
-            match queue.try_recv() {
-                Ok(Message::Job(job)) => batch.push(job),
-                Ok(Message::Stop) => stopping = true,
-                Err(_) => break,
-            }
-        }
-        if stopping {
-            // Callers already queued are waiting for an answer: serve them, then stop.
-            queue.close();
-            while let Ok(message) = queue.try_recv() {
-                if let Message::Job(job) = message {
-                    batch.push(job);
-                }
-            }
-        }
+        stopping = super::queue::next_batch(&mut queue, &mut batch, max_batch);
         if !batch.is_empty() {
             let jobs = batch.len();
             let started = std::time::Instant::now();
