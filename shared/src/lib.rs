@@ -15,8 +15,8 @@
 //!   (set-based append with `NOTIFY`, reads behind the `xid` visibility fence).
 //! - [`retention`]: deleting synced events and finished reservations past their retention
 //!   period, and the incremental vacuum that returns their space.
-//! - [`config`]: configuration pieces both binaries use (the database engine `DATABASE_URL`
-//!   picks, logging, durations).
+//! - [`config`]: configuration pieces both binaries use (the database settings, logging,
+//!   durations); `config/database_url.rs`, the engine `DATABASE_URL` picks.
 //! - [`broker`]: the Redis, Kafka and NATS settings the relay and the consumer share, whose
 //!   `Debug` prints no secret.
 //! - [`shutdown`]: cancelling a token on SIGINT or SIGTERM (every binary's `main`).
