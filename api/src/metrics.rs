@@ -40,6 +40,9 @@ pub mod names {
     /// Counter: write batches run again after a deadlock or serialization failure
     /// (PostgreSQL only; SQLite has one writer).
     pub const WRITE_RERUNS: &str = "db_write_batch_reruns_total";
+    /// Counter, label `outcome` (`committed`, `locked_instead`): write batches a PostgreSQL
+    /// replica ran on the stock rows it remembers, without locking them first.
+    pub const WRITE_UNLOCKED: &str = "db_write_batch_unlocked_total";
     /// Gauge: writes waiting for the writer thread after it took a batch.
     pub const WRITER_QUEUE_DEPTH: &str = "db_writer_queue_depth";
     /// Histogram: seconds between a reservation's `expires_at` and its expiry.
@@ -187,6 +190,11 @@ fn describe() {
         names::WRITE_RERUNS,
         "Write batches run again after a deadlock or serialization failure (PostgreSQL)"
     );
+    metrics::describe_counter!(
+        names::WRITE_UNLOCKED,
+        "Write batches run on the stock rows the replica remembers, without locking them \
+         first: committed, or run again with locks because a row had changed (PostgreSQL)"
+    );
     metrics::describe_gauge!(
         names::WRITER_QUEUE_DEPTH,
         "Writes waiting for the writer thread after it took a batch"
@@ -221,6 +229,9 @@ fn describe() {
     let _ = metrics::histogram!(names::EXPIRY_LAG);
     metrics::gauge!(names::WRITER_QUEUE_DEPTH).set(0.0);
     metrics::counter!(names::WRITE_RERUNS).absolute(0);
+    for outcome in ["committed", "locked_instead"] {
+        metrics::counter!(names::WRITE_UNLOCKED, "outcome" => outcome).absolute(0);
+    }
     metrics::gauge!(names::EXPIRY_LAST_RUN).set(0.0);
     metrics::gauge!(names::RETENTION_LAST_RUN).set(0.0);
     for (table, action) in [
@@ -265,6 +276,12 @@ pub fn record_write_batch(jobs: usize, took: Duration, queued: usize) {
 /// Records that a write batch is run again (PostgreSQL: a deadlock or serialization failure).
 pub fn record_write_rerun() {
     metrics::counter!(names::WRITE_RERUNS).increment(1);
+}
+
+/// Records a batch run without locking its rows first: `committed`, or `locked_instead`
+/// (a row had changed, or a job needed the database: run again the usual way).
+pub fn record_write_unlocked(outcome: &'static str) {
+    metrics::counter!(names::WRITE_UNLOCKED, "outcome" => outcome).increment(1);
 }
 
 /// Records that a reservation due at `expires_at` (stored format) was expired at `at`.

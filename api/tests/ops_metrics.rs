@@ -30,6 +30,8 @@ async fn every_operations_metric_is_exposed_from_the_start() {
         "db_write_batch_size_count",
         "db_commit_duration_seconds_count",
         "db_writer_queue_depth",
+        "db_write_batch_unlocked_total{outcome=\"committed\"}",
+        "db_write_batch_unlocked_total{outcome=\"locked_instead\"}",
         "reservation_expiry_lag_seconds_count",
         "reservation_expiry_last_run_timestamp_seconds",
         "process_resident_memory_bytes",
@@ -155,5 +157,30 @@ async fn a_keyed_write_in_a_rerun_batch_is_counted_once() {
         2,
         "applied once"
     );
+    app.stop().await;
+}
+
+/// On PostgreSQL a replica remembers the stock rows its batches committed; a later batch on
+/// those rows alone runs without locking them first (one statement instead of four round
+/// trips, `docs/postgres.md`), and says so in `db_write_batch_unlocked_total`.
+#[tokio::test]
+async fn a_second_reservation_on_a_remembered_row_runs_unlocked_on_postgres() {
+    if common::backend() != common::Backend::Postgres {
+        eprintln!("PostgreSQL-only: SQLite's one writer locks the file; not run on SQLite");
+        return;
+    }
+    let app = spawn_app().await;
+    let product = app.product_with_stock("OPS-UNLOCKED-1", "MAD-001", 5).await;
+    let series = "db_write_batch_unlocked_total{outcome=\"committed\"}";
+    let before = value(&app.get_public("/metrics").await.text, series).unwrap_or(0.0);
+
+    for _ in 0..3 {
+        app.reserve(&product, "MAD-001", 1, None).await;
+    }
+
+    let after = value(&app.get_public("/metrics").await.text, series).unwrap_or(0.0);
+    assert!(after >= before + 2.0, "{before} -> {after}");
+    let stock = app.stock(&product, "MAD-001").await;
+    assert_eq!((stock.quantity, stock.reserved), (5, 3));
     app.stop().await;
 }

@@ -193,6 +193,7 @@ impl PgWriter {
 
 fn run(tx: PgTx, url: &str, mut queue: mpsc::Receiver<Message>, max_batch: usize) {
     let mut tx = Some(tx);
+    let mut unlocking = Unlocking::default();
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     let mut stopping = false;
     while !stopping {
@@ -202,7 +203,8 @@ fn run(tx: PgTx, url: &str, mut queue: mpsc::Receiver<Message>, max_batch: usize
         }
         let jobs = batch.len();
         let started = std::time::Instant::now();
-        let outcome = commit_batch(&mut tx, url, &mut batch);
+        let outcome = commit_batch(&mut tx, url, &mut batch, &mut unlocking);
+        unlocking.batch_ended();
         let failed = outcome.as_ref().err().map(BatchError::of);
         if let Some(e) = &failed {
             tracing::error!(error = %e.message, jobs, "write batch failed; rolled back");
@@ -233,18 +235,98 @@ fn reconnect(url: &str) -> Option<PgTx> {
     }
 }
 
-/// Runs the batch, rerunning it after a deadlock or serialization failure (at most
-/// [`RERUNS`] times), and once on a new connection when the old one turned out to be gone at
-/// `BEGIN` (nothing of the batch had reached the database). A connection lost anywhere is
-/// dropped; the next batch opens a new one.
+/// When the writer tries a batch on the stock rows it remembers, without locking them first
+/// (`PgTx::begin_unlocked`, `docs/postgres.md`).
+///
+/// Only right after another batch ([`Unlocking::BUSY_WITHIN`]): such a batch is one
+/// statement that commits on its own, so a connection found dead during it leaves the
+/// outcome unknown (answered as a storage error, as a connection lost at `COMMIT` is),
+/// whereas a batch begun the usual way finds a dead connection at `BEGIN`, before anything
+/// was sent, and runs on a new one. A server that restarted while the writer was idle is
+/// found that way; under load, where it matters, batches follow each other closely.
+///
+/// Each time a row turned out to have changed (another replica writes it), the next tries
+/// are skipped for twice as many batches as after the last miss, up to
+/// [`Unlocking::MAX_SKIP`]; a commit resets it. So one replica alone writes almost every
+/// batch unlocked, and replicas that share hot rows, where most tries would miss, try one
+/// batch in 65 and lose a statement's work each time.
+#[derive(Debug, Default)]
+struct Unlocking {
+    skip: u32,
+    penalty: u32,
+    /// When the last batch ended.
+    last_batch: Option<std::time::Instant>,
+}
+
+impl Unlocking {
+    const MAX_SKIP: u32 = 64;
+    const BUSY_WITHIN: Duration = Duration::from_millis(250);
+
+    fn try_now(&mut self) -> bool {
+        let busy = self
+            .last_batch
+            .is_some_and(|ended| ended.elapsed() < Self::BUSY_WITHIN);
+        if !busy {
+            return false;
+        }
+        if self.skip > 0 {
+            self.skip -= 1;
+            return false;
+        }
+        true
+    }
+
+    fn batch_ended(&mut self) {
+        self.last_batch = Some(std::time::Instant::now());
+    }
+
+    fn committed(&mut self) {
+        self.penalty = 0;
+        crate::metrics::record_write_unlocked("committed");
+    }
+
+    fn missed(&mut self) {
+        self.penalty = (self.penalty * 2).clamp(1, Self::MAX_SKIP);
+        self.skip = self.penalty;
+        crate::metrics::record_write_unlocked("locked_instead");
+    }
+}
+
+/// Runs the batch: first unlocked when the writer remembers its rows and [`Unlocking`]
+/// allows it, and the usual way when that was not tried or missed; rerunning it after a
+/// deadlock or serialization failure (at most [`RERUNS`] times), and once on a new
+/// connection when the old one turned out to be gone at `BEGIN` (nothing of the batch had
+/// reached the database). A connection lost anywhere is dropped; the next batch opens a new
+/// one.
 fn commit_batch(
     tx: &mut Option<PgTx>,
     url: &str,
     batch: &mut [Box<dyn Job>],
+    unlocking: &mut Unlocking,
 ) -> Result<(), Failure> {
     let mut declared = Declared::default();
     for job in batch.iter() {
         declared.extend(job.declared());
+    }
+    if let Some(conn) = tx.as_mut() {
+        if unlocking.try_now() && conn.begin_unlocked(&declared) {
+            match run_jobs(conn, batch) {
+                Ok(()) => {
+                    unlocking.committed();
+                    return Ok(());
+                }
+                Err(failure) if failure.unlocked => {
+                    tracing::debug!(error = %format!("{:#}", failure.error), "batch runs again with its rows locked");
+                    unlocking.missed();
+                }
+                Err(failure) => {
+                    if failure.connection_lost {
+                        *tx = None;
+                    }
+                    return Err(failure);
+                }
+            }
+        }
     }
     let mut reruns = 0;
     let mut reconnected = false;
@@ -259,6 +341,7 @@ fn commit_batch(
                 connection_lost: true,
                 at_begin: true,
                 at_commit: false,
+                unlocked: false,
             });
         };
         match run_once(conn, &declared, batch) {
@@ -283,6 +366,11 @@ fn commit_batch(
 
 fn run_once(tx: &mut PgTx, declared: &Declared, batch: &mut [Box<dyn Job>]) -> Result<(), Failure> {
     tx.begin(declared)?;
+    run_jobs(tx, batch)
+}
+
+/// Runs the jobs on the begun batch, each undone in memory when it fails, and commits.
+fn run_jobs(tx: &mut PgTx, batch: &mut [Box<dyn Job>]) -> Result<(), Failure> {
     for job in batch.iter_mut() {
         let mark = tx.mark();
         let keep = job.run(tx);

@@ -17,6 +17,7 @@
 //! says so, and the writer rolls the batch back (and reruns it when the failure was a
 //! deadlock or a serialization failure, [`Failure::retryable`]).
 
+mod cache;
 pub mod connect;
 mod events;
 mod flush;
@@ -39,7 +40,7 @@ use tokio::runtime::Runtime;
 
 use self::unit::{Mark, PairKey, Unit};
 use super::{Declared, StoreError, StoreResult};
-use crate::domain::{ProductId, ReservationId};
+use crate::domain::{ProductId, ReservationId, StockRow};
 
 /// Why a batch cannot commit.
 #[derive(Debug)]
@@ -56,6 +57,10 @@ pub struct Failure {
     pub at_begin: bool,
     /// Failed at `COMMIT` with the connection lost: the outcome is unknown.
     pub at_commit: bool,
+    /// The batch ran without its row locks ([`PgTx::begin_unlocked`]) and must run again
+    /// with them: a row had changed since the replica remembered it, or a job needed the
+    /// database. Nothing of it was applied.
+    pub unlocked: bool,
 }
 
 impl Failure {
@@ -82,6 +87,20 @@ impl Failure {
             connection_lost,
             at_begin: doing == "BEGIN",
             at_commit: doing == "COMMIT",
+            unlocked: false,
+        }
+    }
+
+    /// A batch run without its row locks whose job asked the database for something (a row
+    /// it did not declare, a key, a due reservation): nothing was sent.
+    fn needs_locks(doing: &str) -> Self {
+        Self {
+            error: anyhow::anyhow!("{doing}: the batch needs its rows locked"),
+            retryable: true,
+            connection_lost: false,
+            at_begin: true,
+            at_commit: false,
+            unlocked: true,
         }
     }
 }
@@ -95,6 +114,11 @@ pub struct PgTx {
     /// The marks of the open nested parts (`NestTx`), innermost last.
     nests: Vec<Mark>,
     failure: Option<Failure>,
+    /// The stock rows this replica's committed batches left ([`cache`]).
+    cache: cache::StockCache,
+    /// When the batch runs without its row locks: the rows it took from the cache, as the
+    /// write statement must find them.
+    unlocked: Option<Vec<StockRow>>,
 }
 
 impl std::fmt::Debug for PgTx {
@@ -138,7 +162,35 @@ impl PgTx {
             unit: Unit::default(),
             nests: Vec::new(),
             failure: None,
+            cache: cache::StockCache::default(),
+            unlocked: None,
         })
+    }
+
+    /// Opens the batch without a transaction, locks or loads, when the rows `declared`
+    /// names are only stock rows and the cache remembers every one of them: the jobs then
+    /// run on the remembered rows, and [`PgTx::commit`] sends the batch as one statement that
+    /// checks them under their locks and commits on its own ([`cache`]). `false` (nothing
+    /// done): begin the usual way.
+    pub fn begin_unlocked(&mut self, declared: &Declared) -> bool {
+        if !declared.reservations.is_empty()
+            || !declared.products.is_empty()
+            || declared.pairs.is_empty()
+        {
+            return false;
+        }
+        let keys: Vec<PairKey> = sorted(declared.pairs.iter().cloned());
+        let Some(rows) = self.cache.rows_of(&keys) else {
+            return false;
+        };
+        self.unit.clear();
+        self.nests.clear();
+        self.failure = None;
+        for (key, row) in keys.into_iter().zip(rows.iter()) {
+            self.unit.stock.loaded(key, Some(row.clone()));
+        }
+        self.unlocked = Some(rows);
+        true
     }
 
     /// Opens the batch's transaction and locks and loads the rows `declared` names: the
@@ -148,6 +200,7 @@ impl PgTx {
         self.unit.clear();
         self.nests.clear();
         self.failure = None;
+        self.unlocked = None;
         let result = self.runtime.block_on(async {
             sqlx::raw_sql("BEGIN")
                 .execute(&mut self.conn)
@@ -221,23 +274,47 @@ impl PgTx {
     }
 
     /// Writes the batch's changes and commits. On an error the transaction is rolled back.
+    /// A batch begun [unlocked](PgTx::begin_unlocked) is one statement, which commits on its
+    /// own; its failure says [`Failure::unlocked`].
     pub fn commit(&mut self) -> Result<(), Failure> {
         if let Some(failure) = self.failure.take() {
             self.rollback();
             return Err(failure);
         }
-        let result = self.runtime.block_on(async {
-            flush::flush(&mut self.conn, &self.unit)
-                .await
-                .map_err(|e| Failure::of(e, "writing the batch"))?;
-            sqlx::raw_sql("COMMIT")
-                .execute(&mut self.conn)
-                .await
-                .map_err(|e| Failure::of(e, "COMMIT"))?;
-            Ok(())
-        });
-        if result.is_err() {
-            self.rollback();
+        let unlocked = self.unlocked.take();
+        let was_unlocked = unlocked.is_some();
+        let result = match unlocked {
+            Some(expected) => self.runtime.block_on(async {
+                flush::flush_unlocked(&mut self.conn, &self.unit, &expected)
+                    .await
+                    .map_err(|e| {
+                        let failure = Failure::of(e, "writing the batch (rows as remembered)");
+                        // The statement commits on its own: a connection lost during it
+                        // leaves the outcome unknown, as one lost at COMMIT does.
+                        let lost = failure.connection_lost;
+                        Failure {
+                            unlocked: !lost,
+                            at_commit: lost,
+                            ..failure
+                        }
+                    })
+            }),
+            None => self.runtime.block_on(async {
+                flush::flush(&mut self.conn, &self.unit)
+                    .await
+                    .map_err(|e| Failure::of(e, "writing the batch"))?;
+                sqlx::raw_sql("COMMIT")
+                    .execute(&mut self.conn)
+                    .await
+                    .map_err(|e| Failure::of(e, "COMMIT"))?;
+                Ok(())
+            }),
+        };
+        match &result {
+            Ok(()) => self.cache.committed(&self.unit),
+            // No transaction was opened.
+            Err(_) if was_unlocked => self.cache.clear(),
+            Err(_) => self.rollback(),
         }
         self.unit.clear();
         result
@@ -246,6 +323,11 @@ impl PgTx {
     /// Rolls the batch's transaction back (harmless when none is open).
     pub fn rollback(&mut self) {
         self.unit.clear();
+        self.cache.clear();
+        if self.unlocked.take().is_some() {
+            // No transaction was opened.
+            return;
+        }
         if let Err(e) = self
             .runtime
             .block_on(sqlx::raw_sql("ROLLBACK").execute(&mut self.conn))
@@ -264,6 +346,14 @@ impl PgTx {
         if self.failure.is_some() {
             return Err(StoreError::Failed(anyhow::anyhow!(
                 "the batch's transaction failed earlier"
+            )));
+        }
+        if self.unlocked.is_some() {
+            // Nothing may be read or locked outside the batch's one statement: run the
+            // batch again with its rows locked.
+            self.failure = Some(Failure::needs_locks(doing));
+            return Err(StoreError::Failed(anyhow::anyhow!(
+                "{doing}: the batch runs again with its rows locked"
             )));
         }
         match self.runtime.block_on(statement(&mut self.conn)) {

@@ -154,6 +154,13 @@ impl<K: Hash + Eq + Clone, R: Clone> Table<K, R> {
             .retain(|key, entry| entry.is_some() || !matches(key));
     }
 
+    /// Every key the batch knows, with its row (`None`: missing, or deleted by the batch).
+    pub fn known(&self) -> impl Iterator<Item = (&K, Option<&R>)> {
+        self.rows
+            .iter()
+            .map(|(key, entry)| (key, entry.as_ref().filter(|e| !e.deleted).map(|e| &e.row)))
+    }
+
     /// Every row the batch knows exists.
     pub fn entries(&self) -> impl Iterator<Item = &Entry<R>> {
         self.rows.values().flatten().filter(|e| !e.deleted)

@@ -5,7 +5,7 @@
 //! row is written twice in the statement.
 
 use super::statement::Combined;
-use crate::domain::HoldId;
+use crate::domain::{HoldId, StockRow};
 use crate::store::postgres::unit::Unit;
 
 pub(super) fn insert_stock(c: &mut Combined, unit: &Unit) {
@@ -45,7 +45,71 @@ pub(super) fn insert_stock(c: &mut Combined, unit: &Unit) {
     );
 }
 
-pub(super) fn update_stock(c: &mut Combined, unit: &Unit) {
+/// What the stock updates of a batch run on remembered rows wait for ([`check_stock`]).
+pub(super) const AFTER_CHECK: &str = " AND (SELECT ok FROM stock_checked)";
+
+/// The part `stock_checked` of a batch run on remembered stock rows: locks `expected`'s rows
+/// `FOR UPDATE` in (product, store) order, as the locking `SELECT` of a batch does, and
+/// fails the statement (`40001`, `inventory_expect_rows`) unless every one of them still has
+/// the version, quantity and reserved units remembered (not the version alone: a change made
+/// with SQL by hand may leave it). Under `READ COMMITTED` a row that another transaction
+/// changed while this one waited for its lock is read again as changed, so the check is
+/// against what is committed, not against the statement's snapshot.
+pub(super) fn check_stock(c: &mut Combined, expected: &[StockRow]) {
+    c.gate(
+        "stock_checked",
+        "SELECT inventory_expect_rows(count(*), $6) AS ok \
+         FROM (SELECT 1 FROM stock AS s \
+               JOIN unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+                    AS k (product_id, store_id, version, quantity, reserved) \
+                 ON s.product_id = k.product_id AND s.store_id = k.store_id \
+                AND s.version = k.version AND s.quantity = k.quantity \
+                AND s.reserved = k.reserved \
+               ORDER BY s.product_id, s.store_id \
+               FOR UPDATE OF s) AS locked",
+    )
+    .bind(
+        expected
+            .iter()
+            .map(|r| r.product_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        expected
+            .iter()
+            .map(|r| r.store_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(expected.iter().map(|r| r.version).collect::<Vec<_>>())
+    .bind(
+        expected
+            .iter()
+            .map(|r| r.quantity.get())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        expected
+            .iter()
+            .map(|r| r.reserved.get())
+            .collect::<Vec<_>>(),
+    )
+    .bind(expected.len() as i64);
+}
+
+/// Whether `unit` holds only what a batch run on remembered rows may write: changed stock
+/// rows, new holds and reservations, events.
+pub(super) fn unlocked_writes_only(unit: &Unit) -> bool {
+    unit.products.entries().next().is_none()
+        && unit.products.deleted().next().is_none()
+        && unit.keys.entries().next().is_none()
+        && unit.stock.entries().all(|e| !e.new)
+        && unit.stock.deleted().next().is_none()
+        && unit.reservations.entries().all(|e| e.new)
+        && unit.holds.entries().all(|e| e.new)
+}
+
+/// The changed stock rows; `gate` is added to the `WHERE` (empty, or [`AFTER_CHECK`]).
+pub(super) fn update_stock(c: &mut Combined, unit: &Unit, gate: &str) {
     let rows: Vec<_> = unit
         .stock
         .entries()
@@ -57,12 +121,14 @@ pub(super) fn update_stock(c: &mut Combined, unit: &Unit) {
     }
     c.write(
         "update_stock",
-        "UPDATE stock AS s SET quantity = u.quantity, reserved = u.reserved, \
+        &format!(
+            "UPDATE stock AS s SET quantity = u.quantity, reserved = u.reserved, \
                 version = u.version, updated_at = u.updated_at \
          FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
                      $6::timestamptz[]) \
               AS u (product_id, store_id, quantity, reserved, version, updated_at) \
-         WHERE s.product_id = u.product_id AND s.store_id = u.store_id",
+         WHERE s.product_id = u.product_id AND s.store_id = u.store_id{gate}"
+        ),
     )
     .bind(
         rows.iter()

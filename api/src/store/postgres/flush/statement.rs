@@ -62,8 +62,16 @@ impl Combined {
         self.part(name, false, &format!("{sql} RETURNING 1"))
     }
 
+    /// Adds the `MATERIALIZED` part `name` (parameters as in [`Combined::part`]), which
+    /// [`Combined::after_writes`] then waits for as for a write: a check that must come
+    /// before the locks taken after the writes. It must return one row.
+    pub fn gate(&mut self, name: &str, sql: &str) -> &mut Self {
+        self.writes.push(name.to_owned());
+        self.part(name, true, sql)
+    }
+
     /// A condition (always true) that holds only once every part added with
-    /// [`Combined::write`] so far has run to completion: it counts their rows. A part whose
+    /// [`Combined::write`] (or [`Combined::gate`]) so far has run to completion: it counts their rows. A part whose
     /// `WHERE` holds it runs after them (PostgreSQL evaluates it once, before the part's
     /// first row), whatever order it would pick otherwise.
     pub fn after_writes(&self) -> String {
