@@ -247,9 +247,9 @@ fn reconnect(url: &str) -> Option<PgTx> {
 ///
 /// Each time a row turned out to have changed (another replica writes it), the next tries
 /// are skipped for twice as many batches as after the last miss, up to
-/// [`Unlocking::MAX_SKIP`]; a commit resets it. So one replica alone writes almost every
-/// batch unlocked, and replicas that share hot rows, where most tries would miss, try one
-/// batch in 65 and lose a statement's work each time.
+/// [`Unlocking::MAX_SKIP`]; each commit halves that. So one replica alone writes almost
+/// every batch unlocked, and replicas that share hot rows, where most tries miss (and a
+/// miss costs a statement's work, under the rows' locks), try about one batch in 257.
 #[derive(Debug, Default)]
 struct Unlocking {
     skip: u32,
@@ -259,7 +259,7 @@ struct Unlocking {
 }
 
 impl Unlocking {
-    const MAX_SKIP: u32 = 64;
+    const MAX_SKIP: u32 = 256;
     const BUSY_WITHIN: Duration = Duration::from_millis(250);
 
     fn try_now(&mut self) -> bool {
@@ -281,13 +281,18 @@ impl Unlocking {
     }
 
     fn committed(&mut self) {
-        self.penalty = 0;
+        self.penalty /= 2;
         crate::metrics::record_write_unlocked("committed");
     }
 
-    fn missed(&mut self) {
-        self.penalty = (self.penalty * 2).clamp(1, Self::MAX_SKIP);
-        self.skip = self.penalty;
+    /// The batch runs again locked. `stale`: its statement found a row changed (backs the
+    /// next tries off); otherwise a job needed the database and nothing was sent (a batch
+    /// with the expiry task's job, say), which costs only the jobs' work in memory.
+    fn locked_instead(&mut self, stale: bool) {
+        if stale {
+            self.penalty = (self.penalty * 2).clamp(1, Self::MAX_SKIP);
+            self.skip = self.penalty;
+        }
         crate::metrics::record_write_unlocked("locked_instead");
     }
 }
@@ -317,7 +322,7 @@ fn commit_batch(
                 }
                 Err(failure) if failure.unlocked => {
                     tracing::debug!(error = %format!("{:#}", failure.error), "batch runs again with its rows locked");
-                    unlocking.missed();
+                    unlocking.locked_instead(!failure.at_begin);
                 }
                 Err(failure) => {
                     if failure.connection_lost {
