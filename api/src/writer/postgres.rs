@@ -313,23 +313,24 @@ fn commit_batch(
     for job in batch.iter() {
         declared.extend(job.declared());
     }
-    if let Some(conn) = tx.as_mut() {
-        if unlocking.try_now() && conn.begin_unlocked(&declared) {
-            match run_jobs(conn, batch) {
-                Ok(()) => {
-                    unlocking.committed();
-                    return Ok(());
+    if let Some(conn) = tx.as_mut()
+        && unlocking.try_now()
+        && conn.begin_unlocked(&declared)
+    {
+        match run_jobs(conn, batch) {
+            Ok(()) => {
+                unlocking.committed();
+                return Ok(());
+            }
+            Err(failure) if failure.unlocked => {
+                tracing::debug!(error = %format!("{:#}", failure.error), "batch runs again with its rows locked");
+                unlocking.locked_instead(!failure.at_begin);
+            }
+            Err(failure) => {
+                if failure.connection_lost {
+                    *tx = None;
                 }
-                Err(failure) if failure.unlocked => {
-                    tracing::debug!(error = %format!("{:#}", failure.error), "batch runs again with its rows locked");
-                    unlocking.locked_instead(!failure.at_begin);
-                }
-                Err(failure) => {
-                    if failure.connection_lost {
-                        *tx = None;
-                    }
-                    return Err(failure);
-                }
+                return Err(failure);
             }
         }
     }
