@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::ops::{OpError, OpResult};
 use crate::store::Declared;
 use crate::store::Tx;
+use crate::store::postgres::settle::Settled;
 use crate::store::postgres::{Failure, PgTx};
 
 /// How many times a batch that hit a deadlock or serialization failure is run again.
@@ -324,14 +325,30 @@ fn commit_batch(
             }
             Err(failure) if failure.unlocked => {
                 tracing::debug!(error = %format!("{:#}", failure.error), "batch runs again with its rows locked");
-                unlocking.locked_instead(!failure.at_begin);
+                unlocking.locked_instead(failure.stale);
             }
-            Err(failure) => {
-                if failure.connection_lost {
-                    *tx = None;
+            Err(failure) if failure.connection_lost => {
+                // The statement may have committed: find out on a new connection.
+                let lost = conn.take_lost();
+                *tx = reconnect(url);
+                let settled = match (tx.as_mut(), lost) {
+                    (Some(conn), Some(lost)) => conn.settle(&lost).ok(),
+                    _ => None,
+                };
+                match settled {
+                    Some(Settled::Committed) => {
+                        tracing::info!("a batch lost with its connection had committed");
+                        unlocking.committed();
+                        return Ok(());
+                    }
+                    Some(Settled::NotApplied) => {
+                        tracing::info!("a batch lost with its connection runs again");
+                        unlocking.locked_instead(false);
+                    }
+                    None => return Err(failure),
                 }
-                return Err(failure);
             }
+            Err(failure) => return Err(failure),
         }
     }
     let mut reruns = 0;
@@ -348,6 +365,7 @@ fn commit_batch(
                 at_begin: true,
                 at_commit: false,
                 unlocked: false,
+                stale: false,
             });
         };
         match run_once(conn, &declared, batch) {

@@ -97,6 +97,7 @@ impl StoredEvent {
 /// `docs/postgres.md`) keeps these, so each event keeps the time of its own change.
 #[derive(Debug, Clone)]
 pub struct EventRow {
+    id: Uuid,
     event_type: &'static str,
     aggregate_type: &'static str,
     aggregate_id: String,
@@ -110,6 +111,7 @@ impl EventRow {
     /// The columns of `event`, created at `at`.
     pub fn new(event: &NewEvent, at: &Timestamp) -> Self {
         Self {
+            id: Uuid::now_v7(),
             event_type: event.event_type().as_str(),
             aggregate_type: event.event_type().aggregate_type(),
             aggregate_id: event.aggregate_id().to_owned(),
@@ -118,6 +120,11 @@ impl EventRow {
             payload: event.payload_json(),
             created_at: *at,
         }
+    }
+
+    /// The event's id (a UUIDv7, minted when the row was made).
+    pub fn id(&self) -> Uuid {
+        self.id
     }
 
     /// The key that orders the event among its product's (the product id).
@@ -188,9 +195,9 @@ pub fn insert_rows_sql(joined: &str) -> String {
 }
 
 /// Binds the eight parameters of [`insert_rows_sql`] for `events`, after those `args`
-/// already holds; each event gets a new UUIDv7 id.
+/// already holds.
 pub fn bind_rows(args: &mut PgArguments, events: &[EventRow]) -> Result<(), sqlx::Error> {
-    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
     let types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
     let aggregate_types: Vec<&str> = events.iter().map(|e| e.aggregate_type).collect();
     let aggregate_ids: Vec<&str> = events.iter().map(|e| e.aggregate_id.as_str()).collect();

@@ -29,6 +29,7 @@ mod nesting;
 mod products;
 mod reservations;
 pub(crate) mod rows;
+pub mod settle;
 mod stock;
 pub mod unit;
 
@@ -61,6 +62,9 @@ pub struct Failure {
     /// with them: a row had changed since the replica remembered it, or a job needed the
     /// database. Nothing of it was applied.
     pub unlocked: bool,
+    /// Of an unlocked batch: a row it took from the cache had changed (`40001` from its
+    /// check), as opposed to a job that needed the database or another failure.
+    pub stale: bool,
 }
 
 impl Failure {
@@ -88,6 +92,7 @@ impl Failure {
             at_begin: doing == "BEGIN",
             at_commit: doing == "COMMIT",
             unlocked: false,
+            stale: false,
         }
     }
 
@@ -101,6 +106,7 @@ impl Failure {
             at_begin: true,
             at_commit: false,
             unlocked: true,
+            stale: false,
         }
     }
 }
@@ -119,6 +125,11 @@ pub struct PgTx {
     /// When the batch runs without its row locks: the rows it took from the cache, as the
     /// write statement must find them.
     unlocked: Option<Vec<StockRow>>,
+    /// The server session of `conn`.
+    session: settle::Session,
+    /// An unlocked batch whose statement was lost with the connection, to settle on the
+    /// next one ([`settle`]).
+    lost: Option<settle::Lost>,
 }
 
 impl std::fmt::Debug for PgTx {
@@ -148,14 +159,26 @@ impl PgTx {
                 // A replica that stalls inside a batch must not hold its row locks for long:
                 // its session is ended after 10 s idle in a transaction; and a batch waits at
                 // most 5 s for a lock before it is rerun (55P03), then answered 503.
-                sqlx::raw_sql(
-                    "SET idle_in_transaction_session_timeout = '10s'; SET lock_timeout = '5s'",
-                )
-                .execute(&mut conn)
-                .await?;
-                Ok::<_, sqlx::Error>(conn)
+                let setup = async {
+                    sqlx::raw_sql(
+                        "SET idle_in_transaction_session_timeout = '10s'; SET lock_timeout = '5s'",
+                    )
+                    .execute(&mut conn)
+                    .await?;
+                    settle::session(&mut conn).await
+                };
+                let session = tokio::time::timeout(connect::CONNECT_TIMEOUT, setup)
+                    .await
+                    .map_err(|_| {
+                        sqlx::Error::Io(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "setting the PostgreSQL writer's session up timed out",
+                        ))
+                    })??;
+                Ok::<_, sqlx::Error>((conn, session))
             })
             .context("connecting the PostgreSQL writer")?;
+        let (conn, session) = conn;
         Ok(Self {
             runtime,
             conn,
@@ -164,7 +187,21 @@ impl PgTx {
             failure: None,
             cache: cache::StockCache::default(),
             unlocked: None,
+            session,
+            lost: None,
         })
+    }
+
+    /// The unlocked batch whose statement was lost with the connection, if the last one was.
+    pub fn take_lost(&mut self) -> Option<settle::Lost> {
+        self.lost.take()
+    }
+
+    /// Settles `lost` (a batch lost with another connection of this writer) on this one.
+    pub fn settle(&mut self, lost: &settle::Lost) -> Result<settle::Settled, Failure> {
+        self.runtime
+            .block_on(settle::settle(&mut self.conn, lost))
+            .map_err(|e| Failure::of(e, "settling a batch lost with its connection"))
     }
 
     /// Opens the batch without a transaction, locks or loads, when the rows `declared`
@@ -268,17 +305,18 @@ impl PgTx {
         self.failure.as_ref()
     }
 
-    /// Takes the failure, leaving none.
-    pub fn take_failure(&mut self) -> Option<Failure> {
-        self.failure.take()
-    }
-
     /// Writes the batch's changes and commits. On an error the transaction is rolled back.
     /// A batch begun [unlocked](PgTx::begin_unlocked) is one statement, which commits on its
     /// own; its failure says [`Failure::unlocked`].
     pub fn commit(&mut self) -> Result<(), Failure> {
         if let Some(failure) = self.failure.take() {
-            self.rollback();
+            if failure.unlocked {
+                // A job needed the database: nothing was sent, the cache still holds.
+                self.unit.clear();
+                self.unlocked = None;
+            } else {
+                self.rollback();
+            }
             return Err(failure);
         }
         let unlocked = self.unlocked.take();
@@ -288,13 +326,19 @@ impl PgTx {
                 flush::flush_unlocked(&mut self.conn, &self.unit, &expected)
                     .await
                     .map_err(|e| {
+                        let stale = e
+                            .as_database_error()
+                            .and_then(|d| d.code())
+                            .is_some_and(|code| code == "40001");
                         let failure = Failure::of(e, "writing the batch (rows as remembered)");
                         // The statement commits on its own: a connection lost during it
-                        // leaves the outcome unknown, as one lost at COMMIT does.
+                        // leaves the outcome unknown, as one lost at COMMIT does, until
+                        // the batch is settled on a new connection (`settle`).
                         let lost = failure.connection_lost;
                         Failure {
                             unlocked: !lost,
                             at_commit: lost,
+                            stale,
                             ..failure
                         }
                     })
@@ -313,7 +357,16 @@ impl PgTx {
         match &result {
             Ok(()) => self.cache.committed(&self.unit),
             // No transaction was opened.
-            Err(_) if was_unlocked => self.cache.clear(),
+            Err(failure) if was_unlocked => {
+                self.cache.clear();
+                if failure.connection_lost {
+                    self.lost = Some(settle::Lost {
+                        session: self.session.clone(),
+                        witness: self.unit.events.first().map(|e| e.id()),
+                        wrote: self.unit.change_count() > 0,
+                    });
+                }
+            }
             Err(_) => self.rollback(),
         }
         self.unit.clear();

@@ -126,7 +126,7 @@ impl Combined {
         if self.declared != self.bound {
             // A bug in a part, not a database error: the batch fails (500), the writer lives.
             debug_assert_eq!(self.declared, self.bound, "parameters and values differ");
-            return Err(sqlx::Error::Protocol(format!(
+            return Err(sqlx::Error::InvalidArgument(format!(
                 "a combined statement declares {} parameters and binds {} values",
                 self.declared, self.bound
             )));
