@@ -170,17 +170,27 @@ async fn a_second_reservation_on_a_remembered_row_runs_unlocked_on_postgres() {
         return;
     }
     let app = spawn_app().await;
-    let product = app.product_with_stock("OPS-UNLOCKED-1", "MAD-001", 5).await;
+    let product = app
+        .product_with_stock("OPS-UNLOCKED-1", "MAD-001", 20)
+        .await;
     let series = "db_write_batch_unlocked_total{outcome=\"committed\"}";
     let before = value(&app.get_public("/metrics").await.text, series).unwrap_or(0.0);
 
-    for _ in 0..3 {
+    // A batch is tried this way only within 250 ms of the previous one: a stall of the
+    // machine between two requests may send one the usual way, so allow a few.
+    let mut reserved = 0;
+    let mut after = before;
+    while reserved < 10 && after < before + 2.0 {
         app.reserve(&product, "MAD-001", 1, None).await;
+        reserved += 1;
+        after = value(&app.get_public("/metrics").await.text, series).unwrap_or(0.0);
     }
 
-    let after = value(&app.get_public("/metrics").await.text, series).unwrap_or(0.0);
-    assert!(after >= before + 2.0, "{before} -> {after}");
+    assert!(
+        after >= before + 2.0,
+        "{before} -> {after} in {reserved} reservations"
+    );
     let stock = app.stock(&product, "MAD-001").await;
-    assert_eq!((stock.quantity, stock.reserved), (5, 3));
+    assert_eq!((stock.quantity, stock.reserved), (20, reserved));
     app.stop().await;
 }
