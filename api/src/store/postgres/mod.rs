@@ -10,6 +10,12 @@
 //! set-based ([`flush`]) and commits. A row a job reaches without having declared it is
 //! locked and loaded when first asked for (one round trip, out of the global order).
 //!
+//! A batch whose declared rows are stock rows this replica remembers from its own commits
+//! ([`cache`]) can instead run on them without `BEGIN` or locks and be sent as one statement
+//! that checks them under lock and commits on its own ([`unlocked`]; a statement lost with
+//! its connection is settled on the next one, [`settle`]). Connections are opened with a
+//! deadline ([`connect`]).
+//!
 //! `Tx` is synchronous; this backend drives sqlx's async driver with the writer thread's own
 //! current-thread runtime (`block_on`), which it owns with the connection.
 //!
@@ -32,6 +38,7 @@ pub(crate) mod rows;
 pub mod settle;
 mod stock;
 pub mod unit;
+mod unlocked;
 
 use std::collections::BTreeSet;
 
@@ -190,44 +197,6 @@ impl PgTx {
             session,
             lost: None,
         })
-    }
-
-    /// The unlocked batch whose statement was lost with the connection, if the last one was.
-    pub fn take_lost(&mut self) -> Option<settle::Lost> {
-        self.lost.take()
-    }
-
-    /// Settles `lost` (a batch lost with another connection of this writer) on this one.
-    pub fn settle(&mut self, lost: &settle::Lost) -> Result<settle::Settled, Failure> {
-        self.runtime
-            .block_on(settle::settle(&mut self.conn, lost))
-            .map_err(|e| Failure::of(e, "settling a batch lost with its connection"))
-    }
-
-    /// Opens the batch without a transaction, locks or loads, when the rows `declared`
-    /// names are only stock rows and the cache remembers every one of them: the jobs then
-    /// run on the remembered rows, and [`PgTx::commit`] sends the batch as one statement that
-    /// checks them under their locks and commits on its own ([`cache`]). `false` (nothing
-    /// done): begin the usual way.
-    pub fn begin_unlocked(&mut self, declared: &Declared) -> bool {
-        if !declared.reservations.is_empty()
-            || !declared.products.is_empty()
-            || declared.pairs.is_empty()
-        {
-            return false;
-        }
-        let keys: Vec<PairKey> = sorted(declared.pairs.iter().cloned());
-        let Some(rows) = self.cache.rows_of(&keys) else {
-            return false;
-        };
-        self.unit.clear();
-        self.nests.clear();
-        self.failure = None;
-        for (key, row) in keys.into_iter().zip(rows.iter()) {
-            self.unit.stock.loaded(key, Some(row.clone()));
-        }
-        self.unlocked = Some(rows);
-        true
     }
 
     /// Opens the batch's transaction and locks and loads the rows `declared` names: the
