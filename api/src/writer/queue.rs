@@ -29,27 +29,41 @@ pub(super) fn next_batch<J>(
     batch: &mut Vec<J>,
     max_batch: usize,
 ) -> bool {
-    let mut stopping = false;
     match queue.blocking_recv() {
         Some(Message::Job(job)) => batch.push(job),
-        Some(Message::Stop) | None => stopping = true,
+        Some(Message::Stop) | None => return stop(queue, batch),
     }
-    while !stopping && batch.len() < max_batch {
+    take_waiting(queue, batch, max_batch)
+}
+
+/// Takes the jobs already waiting, without waiting, until `batch` holds `max_batch`. Answers
+/// `true` when the writer must stop after this batch, as [`next_batch`] does.
+pub(super) fn take_waiting<J>(
+    queue: &mut mpsc::Receiver<Message<J>>,
+    batch: &mut Vec<J>,
+    max_batch: usize,
+) -> bool {
+    while batch.len() < max_batch {
         match queue.try_recv() {
             Ok(Message::Job(job)) => batch.push(job),
-            Ok(Message::Stop) => stopping = true,
-            Err(_) => break,
-        }
-    }
-    if stopping {
-        queue.close();
-        while let Ok(message) = queue.try_recv() {
-            if let Message::Job(job) = message {
-                batch.push(job);
+            Ok(Message::Stop) | Err(mpsc::error::TryRecvError::Disconnected) => {
+                return stop(queue, batch);
             }
+            Err(mpsc::error::TryRecvError::Empty) => break,
         }
     }
-    stopping
+    false
+}
+
+/// Closes the queue and takes what is still in it: those callers wait for an answer.
+fn stop<J>(queue: &mut mpsc::Receiver<Message<J>>, batch: &mut Vec<J>) -> bool {
+    queue.close();
+    while let Ok(message) = queue.try_recv() {
+        if let Message::Job(job) = message {
+            batch.push(job);
+        }
+    }
+    true
 }
 
 #[cfg(test)]
