@@ -81,6 +81,12 @@ pub struct Settings {
     #[arg(long, env = "WRITE_BATCH_MAX", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub write_batch_max: u32,
 
+    /// PostgreSQL only: while another replica writes the same rows, how long a busy writer's
+    /// batch may wait for more writes, so fewer, larger batches commit (`docs/postgres.md`,
+    /// "Gathering a batch"). `0` never waits; a write that arrives alone never waits either.
+    #[arg(long, env = "WRITE_GATHER", default_value = "500us", value_parser = parse_duration)]
+    pub write_gather: Duration,
+
     /// How long graceful shutdown may take.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,

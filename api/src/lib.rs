@@ -263,10 +263,12 @@ async fn open_database(settings: &Settings) -> anyhow::Result<(Reads, Writer, Wr
             let health = reads::postgres::open_health(url.expose()).await?;
             // The writer connects before it returns: off the async workers.
             let connect = url.expose().to_owned();
-            let (writer, thread) =
-                tokio::task::spawn_blocking(move || PgWriter::start(&connect, max_batch))
-                    .await
-                    .context("starting the PostgreSQL writer")??;
+            let gather = settings.write_gather;
+            let (writer, thread) = tokio::task::spawn_blocking(move || {
+                PgWriter::start_gathering(&connect, max_batch, gather)
+            })
+            .await
+            .context("starting the PostgreSQL writer")??;
             let reads = Reads::Postgres { pool, health };
             Ok((
                 reads,

@@ -28,9 +28,14 @@ use crate::store::Declared;
 use crate::store::Tx;
 use crate::store::postgres::settle::Settled;
 use crate::store::postgres::{Failure, PgTx};
+use gather::Gather;
 use unlocking::Unlocking;
 
+mod gather;
 mod unlocking;
+
+/// How long a busy writer's batch waits for more jobs unless told otherwise (`WRITE_GATHER`).
+pub const DEFAULT_GATHER: Duration = Duration::from_micros(500);
 
 /// How many times a batch that hit a deadlock or serialization failure is run again.
 pub const RERUNS: usize = 3;
@@ -141,8 +146,19 @@ impl PgWriterThread {
 
 impl PgWriter {
     /// Starts the writer thread, which connects to `url` (and reconnects when the connection
-    /// is lost). Fails when the first connection cannot be made.
+    /// is lost), gathering batches for up to [`DEFAULT_GATHER`]. Fails when the first
+    /// connection cannot be made.
     pub fn start(url: &str, max_batch: usize) -> anyhow::Result<(Self, PgWriterThread)> {
+        Self::start_gathering(url, max_batch, DEFAULT_GATHER)
+    }
+
+    /// [`PgWriter::start`], with a busy writer's batch waiting up to `gather` for more jobs
+    /// (`WRITE_GATHER`, [`gather`]; zero: never).
+    pub fn start_gathering(
+        url: &str,
+        max_batch: usize,
+        gather: Duration,
+    ) -> anyhow::Result<(Self, PgWriterThread)> {
         let url = url.to_owned();
         let max_batch = max_batch.max(1);
         let (jobs, queue) = mpsc::channel(max_batch * 8);
@@ -160,7 +176,7 @@ impl PgWriter {
                         return;
                     }
                 };
-                run(tx, &url, queue, max_batch);
+                run(tx, &url, queue, max_batch, Gather::new(gather));
             })
             .context("starting the PostgreSQL writer thread")?;
         first
@@ -195,7 +211,13 @@ impl PgWriter {
     }
 }
 
-fn run(tx: PgTx, url: &str, mut queue: mpsc::Receiver<Message>, max_batch: usize) {
+fn run(
+    tx: PgTx,
+    url: &str,
+    mut queue: mpsc::Receiver<Message>,
+    max_batch: usize,
+    mut gather: Gather,
+) {
     let mut tx = Some(tx);
     let mut unlocking = Unlocking::default();
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
@@ -204,6 +226,9 @@ fn run(tx: PgTx, url: &str, mut queue: mpsc::Receiver<Message>, max_batch: usize
         stopping = super::queue::next_batch(&mut queue, &mut batch, max_batch);
         if batch.is_empty() {
             continue;
+        }
+        if !stopping {
+            stopping = gather.more(&mut queue, &mut batch, max_batch);
         }
         let jobs = batch.len();
         let started = std::time::Instant::now();
@@ -219,7 +244,9 @@ fn run(tx: PgTx, url: &str, mut queue: mpsc::Receiver<Message>, max_batch: usize
                 Some(e) => Err(e),
             });
         }
-        crate::metrics::record_write_batch(jobs, started.elapsed(), queue.len());
+        let took = started.elapsed();
+        gather.ended(jobs, took, unlocking.rows_shared());
+        crate::metrics::record_write_batch(jobs, took, queue.len());
     }
 }
 

@@ -44,6 +44,12 @@ impl Unlocking {
         true
     }
 
+    /// Whether another writer has lately been changing the rows this one writes: a try
+    /// found a row changed and commits since have not worked the back-off down to nothing.
+    pub(super) fn rows_shared(&self) -> bool {
+        self.penalty > 0
+    }
+
     pub(super) fn batch_ended(&mut self) {
         self.last_batch = Some(std::time::Instant::now());
     }
@@ -62,5 +68,32 @@ impl Unlocking {
             self.skip = self.penalty;
         }
         crate::metrics::record_write_unlocked("locked_instead");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_shared_from_a_stale_miss_until_commits_work_the_back_off_off() {
+        let mut unlocking = Unlocking::default();
+        assert!(!unlocking.rows_shared(), "a new writer shares nothing");
+        unlocking.locked_instead(false);
+        assert!(
+            !unlocking.rows_shared(),
+            "a job that needed the database says nothing about other writers"
+        );
+        for _ in 0..4 {
+            unlocking.locked_instead(true);
+        }
+        assert!(unlocking.rows_shared());
+        assert_eq!(unlocking.skip, 8);
+        for _ in 0..3 {
+            unlocking.committed();
+            assert!(unlocking.rows_shared());
+        }
+        unlocking.committed();
+        assert!(!unlocking.rows_shared(), "four commits halve 8 to nothing");
     }
 }
