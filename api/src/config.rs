@@ -83,7 +83,7 @@ pub struct Settings {
 
     /// PostgreSQL only: while another replica writes the same rows, how long a busy writer's
     /// batch may wait for more writes, so fewer, larger batches commit (`docs/postgres.md`,
-    /// "Gathering a batch"). `0` never waits; a write that arrives alone never waits either.
+    /// "Gathering a batch"). `0` never waits; a write that finds the writer idle never waits.
     #[arg(long, env = "WRITE_GATHER", default_value = "500us", value_parser = parse_duration)]
     pub write_gather: Duration,
 

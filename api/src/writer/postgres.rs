@@ -223,12 +223,13 @@ fn run(
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     let mut stopping = false;
     while !stopping {
+        let waiting = std::time::Instant::now();
         stopping = super::queue::next_batch(&mut queue, &mut batch, max_batch);
         if batch.is_empty() {
             continue;
         }
         if !stopping {
-            stopping = gather.more(&mut queue, &mut batch, max_batch);
+            stopping = gather.more(&mut queue, &mut batch, max_batch, waiting.elapsed());
         }
         let jobs = batch.len();
         let started = std::time::Instant::now();

@@ -93,6 +93,19 @@ mod tests {
     }
 
     #[test]
+    fn taking_what_waits_stops_once_every_sender_is_gone_and_keeps_their_jobs() {
+        let (send, mut queue) = mpsc::channel(4);
+        send.try_send(Message::Job(1)).expect("room");
+        let mut batch = vec![0];
+        assert!(!take_waiting(&mut queue, &mut batch, 8), "a sender is left");
+        assert_eq!(batch, [0, 1]);
+        send.try_send(Message::Job(2)).expect("room");
+        drop(send);
+        assert!(take_waiting(&mut queue, &mut batch, 8));
+        assert_eq!(batch, [0, 1, 2]);
+    }
+
+    #[test]
     fn every_sender_gone_stops_the_writer() {
         let (send, mut queue) = mpsc::channel::<Message<u8>>(1);
         drop(send);
