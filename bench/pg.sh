@@ -161,6 +161,11 @@ BENCH_STORE=${ONE##*:}
 BENCH_PAIRS=$(make_pairs "$BASE1" 64 PAIR)
 export BENCH_PRODUCT BENCH_STORE BENCH_PAIRS
 
+# Each shape starts from a checkpoint, so the WAL that pgbench (or the shape before) wrote
+# is not checkpointed during the next shape's seconds. Without it the first shape (the one
+# right after pgbench's group-commit runs) had a p99 of 49-59 ms; with it, 5 ms (docs/postgres.md).
+fresh() { "${psql[@]}" -d api -c CHECKPOINT; }
+
 report() { # report LABEL CEILING "rate ok other p50 p99"
   read -r rate ok other p50 p99 <<<"$3"
   local ratio="?"
@@ -170,13 +175,17 @@ report() { # report LABEL CEILING "rate ok other p50 p99"
 }
 
 echo "the API on PostgreSQL ($CLIENTS connections in all, ${SECONDS_EACH}s each, release build):"
+fresh
 report "1 replica, 1 pair" "$C1" "$(wrk_on bench/reserve.lua "$CLIENTS" "${SECONDS_EACH}s" "$BASE1")"
+fresh
 report "1 replica, 64 pairs" "$C64" "$(wrk_on bench/reserve_pairs.lua "$CLIENTS" "${SECONDS_EACH}s" "$BASE1")"
 P2=$(free_port)
 start_api "$P2"
 BASE2=http://127.0.0.1:$P2/api/v1
 half=$((CLIENTS / 2))
+fresh
 report "2 replicas, 1 pair" "$C1" "$(wrk_on bench/reserve.lua "$half" "${SECONDS_EACH}s" "$BASE1" "$BASE2")"
+fresh
 report "2 replicas, 64 pairs" "$C64" "$(wrk_on bench/reserve_pairs.lua "$half" "${SECONDS_EACH}s" "$BASE1" "$BASE2")"
 "${psql[@]}" -d api -Atc "SELECT 'check: reserved = pending reservations: ' ||
   ((SELECT sum(reserved) FROM stock) = (SELECT count(*) FROM reservations WHERE status = 'PENDING'))
