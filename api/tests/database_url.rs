@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use inventory_shared::test_support::PgServer;
 
-/// Runs `inventory-api` in an empty folder with `DATABASE_URL=url`; a start that is not refused
-/// within 20 s is killed and counts as "still serving".
-fn start_api_in(dir: &Path, url: &str) -> (Option<Output>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inventory-api"))
+/// `inventory-api` to serve in `dir` from `url`: on a free loopback port, a plain-text log on
+/// stderr (piped), no API keys or SQLite path from the caller's environment.
+fn api_command(dir: &Path, url: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_inventory-api"));
+    command
         .current_dir(dir)
         .env("DATABASE_URL", url)
         .env_remove("SQLITE_PATH")
@@ -22,8 +23,16 @@ fn start_api_in(dir: &Path, url: &str) -> (Option<Output>, String) {
         .env("SERVER_PORT", "0")
         .env("LOG_FORMAT", "text")
         .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Runs `inventory-api` in an empty folder with `DATABASE_URL=url`; a start that is not refused
+/// within 20 s is killed and counts as "still serving".
+fn start_api_in(dir: &Path, url: &str) -> (Option<Output>, String) {
+    let mut child = api_command(dir, url)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("inventory-api starts");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -58,17 +67,7 @@ fn a_postgres_url_serves_from_postgres_and_creates_no_file() {
         .block_on(server.create_database())
         .expect("a database");
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inventory-api"))
-        .current_dir(dir.path())
-        .env("DATABASE_URL", &url)
-        .env_remove("SQLITE_PATH")
-        .env_remove("API_KEYS")
-        .env("SERVER_HOST", "127.0.0.1")
-        .env("SERVER_PORT", "0")
-        .env("LOG_FORMAT", "text")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+    let mut child = api_command(dir.path(), &url)
         .spawn()
         .expect("inventory-api starts");
     // The log goes to stderr (no colours: not a terminal).
@@ -121,19 +120,9 @@ fn read_until_listening<R: std::io::Read>(
 #[test]
 fn the_api_keeps_serving_when_its_log_pipe_closes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_inventory-api"))
-        .current_dir(dir.path())
-        .env("DATABASE_URL", dir.path().join("inventory.db"))
-        .env_remove("SQLITE_PATH")
-        .env_remove("API_KEYS")
-        .env("SERVER_HOST", "127.0.0.1")
-        .env("SERVER_PORT", "0")
-        .env("LOG_FORMAT", "text")
+    let mut child = api_command(dir.path(), dir.path().join("inventory.db"))
         // Every request writes log lines.
         .env("LOG_LEVEL", "trace")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("inventory-api starts");
     let (addr, log) = read_until_listening(child.stderr.take().expect("stderr"));
