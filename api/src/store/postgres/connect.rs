@@ -1,13 +1,16 @@
-//! Opening a connection with a deadline. sqlx's `PgConnection::connect_with` has none: a
-//! PostgreSQL host that drops packets (a network partition, a dead load balancer) holds the
-//! caller for the kernel's TCP retries, about two minutes, and a server that accepts and
-//! never answers holds it for ever. The writer reconnects on its own thread, so every caller
+//! Opening a connection with a deadline, and the writer's connection with its session
+//! settings ([`writer`]). sqlx's `PgConnection::connect_with` has no deadline: a PostgreSQL
+//! host that drops packets (a network partition, a dead load balancer) holds the caller for
+//! the kernel's TCP retries, about two minutes, and a server that accepts and never answers
+//! holds it for ever. The writer reconnects on its own thread, so every caller
 //! queued behind it would wait that long instead of being answered 503 within seconds.
 
 use std::time::Duration;
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
+
+use super::settle;
 
 /// How long opening a connection may take before PostgreSQL counts as unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -16,6 +19,54 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// the writer reads as "connection lost": [`super::Failure`]).
 pub async fn connect(options: &PgConnectOptions) -> sqlx::Result<PgConnection> {
     connect_within(options, CONNECT_TIMEOUT).await
+}
+
+/// The writer session's settings.
+///
+/// A replica that stalls inside a batch must not hold its row locks for long: its session is
+/// ended after 10 s idle in a transaction; and a batch waits at most 5 s for a lock before it
+/// is rerun (55P03), then answered 503.
+///
+/// Every statement the writer sends finds its rows by their keys (a stock row by product and
+/// store, a reservation by id, a key by name), a few rows a batch, so an index lookup is
+/// always the right plan. The planner does not always see that: a statement's generic plan
+/// is made once per connection, often while the table is small (a few pages: a sequential
+/// scan and a hash join look cheapest), and kept while a hot table fills with dead row
+/// versions between autovacuum runs (every reservation's stock update leaves one, and is not
+/// HOT: `available` is indexed). Measured on 64 stock rows: 587 pages after 20 s, scanned
+/// whole by each batch's locking `SELECT` and stock `UPDATE`, and the rate falling as a run
+/// goes on (`docs/postgres.md`, "Measured: key lookups in the writer's session"). So the
+/// writer's session turns the sequential scan and the hash and merge joins off: a table with
+/// an index on the keys is then always read through it (a statement with no such index would
+/// still scan; none of the writer's has to). Reads and housekeeping run on other connections
+/// and keep the planner's defaults.
+const WRITER_SESSION: &str = "SET idle_in_transaction_session_timeout = '10s'; \
+    SET lock_timeout = '5s'; \
+    SET enable_seqscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off";
+
+/// The writer's connection to `url`, its session set up ([`WRITER_SESSION`]) and identified
+/// (for [`settle`]); the whole within [`CONNECT_TIMEOUT`] twice at most (opening, then the
+/// set-up), or an I/O `TimedOut` error.
+pub async fn writer(url: &str) -> sqlx::Result<(PgConnection, settle::Session)> {
+    // Room for every shape of the batch's combined statement (one per set of kinds of change
+    // it holds: `flush/`), so none is parsed again.
+    let options = url
+        .parse::<PgConnectOptions>()?
+        .statement_cache_capacity(512);
+    let mut conn = connect(&options).await?;
+    let setup = async {
+        sqlx::raw_sql(WRITER_SESSION).execute(&mut conn).await?;
+        settle::session(&mut conn).await
+    };
+    let session = tokio::time::timeout(CONNECT_TIMEOUT, setup)
+        .await
+        .map_err(|_| {
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "setting the PostgreSQL writer's session up timed out",
+            ))
+        })??;
+    Ok((conn, session))
 }
 
 async fn connect_within(options: &PgConnectOptions, limit: Duration) -> sqlx::Result<PgConnection> {

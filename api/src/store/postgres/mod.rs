@@ -14,7 +14,7 @@
 //! ([`cache`]) can instead run on them without `BEGIN` or locks and be sent as one statement
 //! that checks them under lock and commits on its own ([`unlocked`]; a statement lost with
 //! its connection is settled on the next one, [`settle`]). Connections are opened with a
-//! deadline ([`connect`]).
+//! deadline, the writer's with its session settings ([`connect`]).
 //!
 //! `Tx` is synchronous; this backend drives sqlx's async driver with the writer thread's own
 //! current-thread runtime (`block_on`), which it owns with the connection.
@@ -155,37 +155,9 @@ impl PgTx {
             .enable_all()
             .build()
             .context("starting the PostgreSQL writer's runtime")?;
-        let conn = runtime
-            .block_on(async {
-                // Room for every shape of the batch's combined statement (one per set of
-                // kinds of change it holds: `flush/`), so none is parsed again.
-                let options = url
-                    .parse::<sqlx::postgres::PgConnectOptions>()?
-                    .statement_cache_capacity(512);
-                let mut conn = connect::connect(&options).await?;
-                // A replica that stalls inside a batch must not hold its row locks for long:
-                // its session is ended after 10 s idle in a transaction; and a batch waits at
-                // most 5 s for a lock before it is rerun (55P03), then answered 503.
-                let setup = async {
-                    sqlx::raw_sql(
-                        "SET idle_in_transaction_session_timeout = '10s'; SET lock_timeout = '5s'",
-                    )
-                    .execute(&mut conn)
-                    .await?;
-                    settle::session(&mut conn).await
-                };
-                let session = tokio::time::timeout(connect::CONNECT_TIMEOUT, setup)
-                    .await
-                    .map_err(|_| {
-                        sqlx::Error::Io(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "setting the PostgreSQL writer's session up timed out",
-                        ))
-                    })??;
-                Ok::<_, sqlx::Error>((conn, session))
-            })
+        let (conn, session) = runtime
+            .block_on(connect::writer(url))
             .context("connecting the PostgreSQL writer")?;
-        let (conn, session) = conn;
         Ok(Self {
             runtime,
             conn,

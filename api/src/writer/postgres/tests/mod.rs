@@ -306,6 +306,7 @@ async fn a_reservation_made_and_confirmed_in_one_batch_is_stored_confirmed() {
 
 mod catalog;
 mod holds_stock;
+mod plans;
 mod unlocked;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
