@@ -12,11 +12,18 @@ use inventory_shared::outbox::EventFilter;
 use inventory_shared::test_support::{PgServer, StopMode};
 use inventory_shared::time::{self, Timestamp};
 use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
 
 use super::*;
-use crate::domain::{HoldId, PositiveQuantity, ProductInput};
+use crate::domain::{
+    HoldId, PositiveQuantity, ProductId, ProductInput, Quantity, ReservationId, ReservationStatus,
+    Sku, StoreId,
+};
+use crate::ops::OpError;
 use crate::ops::holds::{self, HoldInput, HoldItem};
+use crate::ops::page::{AfterAvailable, AfterInstant, AfterText};
 use crate::ops::products;
+use crate::ops::products::ProductsFrom;
 use crate::ops::reservations::{self, ReserveInput};
 use crate::ops::stock::{self as stock_ops, QuantityChange};
 use crate::reads::{PointReader, Reads};
