@@ -27,9 +27,11 @@ pub async fn connect(options: &PgConnectOptions) -> sqlx::Result<PgConnection> {
 /// ended after 10 s idle in a transaction; and a batch waits at most 5 s for a lock before it
 /// is rerun (55P03), then answered 503.
 ///
-/// Every statement the writer sends finds its rows by their keys (a stock row by product and
-/// store, a reservation by id, a key by name), a few rows a batch, so an index lookup is
-/// always the right plan. The planner does not always see that: a statement's generic plan
+/// Every statement the writer sends finds a few rows through an index (a stock row by product
+/// and store, a reservation by id, a key by name, the expiry task's due reservations by
+/// deadline), so an index lookup is always the right plan; the counters' triggers, which run
+/// in the session of the statement that fires them, read their transition tables once and
+/// join nothing (`migrations/postgres/20261205000002_counter_updates_without_join.sql`). The planner does not always see that: a statement's generic plan
 /// is made once per connection, often while the table is small (a few pages: a sequential
 /// scan and a hash join look cheapest), and kept while a hot table fills with dead row
 /// versions between autovacuum runs (every reservation's stock update leaves one, and is not

@@ -1,5 +1,5 @@
 //! The writer's statements find their rows by key: no batch scans a table, however small it
-//! is when a statement's plan is made (`store::postgres::WRITER_SESSION`).
+//! is when a statement's plan is made (`store::postgres::connect::WRITER_SESSION`).
 
 use std::time::Duration;
 
@@ -23,7 +23,8 @@ async fn seq_scans(url: &str) -> Vec<(String, i64)> {
 async fn batches_locked_or_from_the_cache_never_scan_a_table() {
     // One stock row on one page: where a sequential scan looks cheapest to the planner.
     let db = database(1_000).await;
-    // Sessions report their statistics within about a second of going idle.
+    // A session reports its statistics when it ends (the set-up's connection has), and when
+    // idle only after up to 10 s: so both counts are read after the sessions ended.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = seq_scans(&db.url).await;
 
@@ -39,6 +40,7 @@ async fn batches_locked_or_from_the_cache_never_scan_a_table() {
             .expect("a reserves from its cache");
         reserve(&b, &db, 1).await.expect("b reserves");
     }
+    // Stopping a writer ends its session.
     a_thread.stop().await;
     b_thread.stop().await;
     tokio::time::sleep(Duration::from_secs(2)).await;
