@@ -261,7 +261,8 @@ async fn slotted_counters_equal_the_rows_after_inserts_updates_and_deletes() {
             .await
             .expect(change);
     }
-    drop(writer);
+    // Not back into the pool with those settings.
+    writer.close().await.expect("closing the connection");
 
     let counted: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT event_type, state, sum(n)::bigint FROM event_counts

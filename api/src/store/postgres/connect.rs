@@ -29,19 +29,20 @@ pub async fn connect(options: &PgConnectOptions) -> sqlx::Result<PgConnection> {
 ///
 /// Every statement the writer sends finds a few rows through an index (a stock row by product
 /// and store, a reservation by id, a key by name, the expiry task's due reservations by
-/// deadline), so an index lookup is always the right plan; the counters' triggers, which run
-/// in the session of the statement that fires them, read their transition tables once and
-/// join nothing (`migrations/postgres/20261205000002_counter_updates_without_join.sql`). The planner does not always see that: a statement's generic plan
-/// is made once per connection, often while the table is small (a few pages: a sequential
-/// scan and a hash join look cheapest), and kept while a hot table fills with dead row
-/// versions between autovacuum runs (every reservation's stock update leaves one, and is not
-/// HOT: `available` is indexed). Measured on 64 stock rows: 587 pages after 20 s, scanned
-/// whole by each batch's locking `SELECT` and stock `UPDATE`, and the rate falling as a run
-/// goes on (`docs/postgres.md`, "Measured: key lookups in the writer's session"). So the
-/// writer's session turns the sequential scan and the hash and merge joins off: a table with
-/// an index on the keys is then always read through it (a statement with no such index would
-/// still scan; none of the writer's has to). Reads and housekeeping run on other connections
-/// and keep the planner's defaults.
+/// deadline), so an index lookup is always the right plan. The planner does not always see
+/// that: after five runs of a statement on a connection it may switch to a generic plan, made
+/// on the table as it was then, often small (a few pages: a sequential scan and a hash join
+/// look cheapest), and keep it while a hot table fills with dead row versions between
+/// autovacuum runs (every reservation's stock update leaves one, and is not HOT: `available`
+/// is indexed). Measured on 64 stock rows: 587 pages after 20 s, scanned whole by each
+/// batch's locking `SELECT` and stock `UPDATE`, and the rate falling as a run goes on
+/// (`docs/postgres.md`, "Measured: key lookups in the writer's session"). So the writer's
+/// session turns the sequential scan and the hash and merge joins off: a table with an index
+/// on the keys is then always read through it (a statement with no such index would still
+/// scan; none of the writer's has to). The counters' triggers run in the session of the
+/// statement that fires them; they read their transition tables once and join nothing
+/// (`migrations/postgres/20261205000002_counter_updates_without_join.sql`). Reads and
+/// housekeeping run on other connections and keep the planner's defaults.
 const WRITER_SESSION: &str = "SET idle_in_transaction_session_timeout = '10s'; \
     SET lock_timeout = '5s'; \
     SET enable_seqscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off";
