@@ -259,6 +259,12 @@ pub async fn stats(
             .await?
         }
     };
+    counts_by_status(rows)
+}
+
+/// Stored (status, count) rows as typed counts, on either backend: a status outside the
+/// four the schema allows (a damaged database) is a storage error.
+pub fn counts_by_status(rows: Vec<(String, i64)>) -> OpResult<Vec<(ReservationStatus, i64)>> {
     rows.into_iter()
         .map(|(status, n)| {
             ReservationStatus::from_stored(&status)

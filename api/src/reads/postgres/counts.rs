@@ -5,7 +5,8 @@ use inventory_shared::outbox::{EventFilter, StoredEvent};
 use sqlx::PgPool;
 
 use crate::domain::{ReservationStatus, StoreId};
-use crate::ops::{OpError, OpResult};
+use crate::ops::OpResult;
+use crate::ops::reservations::counts_by_status;
 
 /// Up to `limit` events after the filter's `after_seq`, in `seq` order
 /// (`inventory_shared::outbox::list_events`): payloads are the stored text, byte for byte.
@@ -38,15 +39,7 @@ pub async fn reservation_stats(
             .await?
         }
     };
-    rows.into_iter()
-        .map(|(status, n)| {
-            ReservationStatus::from_stored(&status)
-                .map(|status| (status, n))
-                .map_err(|why| {
-                    OpError::storage("reading the reservation counts", anyhow::anyhow!(why))
-                })
-        })
-        .collect()
+    counts_by_status(rows)
 }
 
 /// The outbox counters (`inventory_shared::outbox::outbox_stats`).
