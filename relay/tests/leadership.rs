@@ -223,6 +223,9 @@ async fn standby_takes_over_after_kill_9(db: TestBackend, kind: Kind) {
     written.lock().expect("written").extend(burst);
     let lock = db.lock_writes().await;
     tokio::time::sleep(MARKS_HELD_FOR).await;
+    // A loaded machine's leader may not have read the burst yet: on PostgreSQL, wait until its
+    // mark is seen waiting (the test's own checks say if it never was).
+    db.until_a_mark_waits(Duration::from_secs(10)).await;
     let [a, b] = relays;
     let (mut dead, survivor) = if leader == 0 { (a, b) } else { (b, a) };
     dead.process.signal("KILL");

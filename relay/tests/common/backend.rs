@@ -102,6 +102,19 @@ impl TestBackend {
         }
     }
 
+    /// On PostgreSQL, waits (up to `limit`) until a relay's mark waits for the lock
+    /// [`TestBackend::lock_writes`] took; on SQLite, returns at once (its mark's wait cannot
+    /// be seen from outside).
+    pub async fn until_a_mark_waits(&self, limit: std::time::Duration) {
+        let Self::Postgres(db) = self else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + limit;
+        while !db.a_mark_waits().await && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// `(published, pending, dead)` counts.
     pub async fn counts(&self) -> (i64, i64, i64) {
         match self {

@@ -73,6 +73,19 @@ impl PgTestDb {
             .expect("read seq and xid")
     }
 
+    /// Whether a relay's mark (`UPDATE events SET synced_at …`) waits for a lock: it has
+    /// events in the broker that the database does not show as published yet.
+    pub async fn a_mark_waits(&self) -> bool {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock' \
+             AND query LIKE 'UPDATE events SET synced_at%')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .expect("read pg_stat_activity")
+    }
+
     /// `(published, pending, dead)` counts.
     pub async fn counts(&self) -> (i64, i64, i64) {
         sqlx::query_as(
