@@ -9,6 +9,10 @@
 //!   `db_commit_duration_seconds` (one batch: `BEGIN IMMEDIATE` to `COMMIT`, fsync included,
 //!   and answering its callers) and
 //!   `db_writer_queue_depth` (writes waiting for the writer after a batch was taken).
+//! - The read pool ([`crate::reads::pool`]): `db_read_pool_wait_seconds` (histogram: a pooled
+//!   read's wait for its connection), `db_read_pool_timeouts_total` (waits that ran out),
+//!   `db_read_pool_connections{state}` (`in_use`, `idle`) and `db_read_pool_max_connections`,
+//!   the gauges set on every scrape.
 //! - Expiry: `reservation_expiry_lag_seconds` (histogram: how long after `expires_at` each
 //!   reservation was expired) and `reservation_expiry_last_run_timestamp_seconds`.
 //! - `inventory_build_info{version}` (always 1) and the `process_*` metrics of the
@@ -57,6 +61,14 @@ pub mod names {
     pub const VACUUM_PAGES: &str = "retention_vacuumed_pages_total";
     /// Unix time the last retention pass finished.
     pub const RETENTION_LAST_RUN: &str = "retention_last_run_timestamp_seconds";
+    /// Histogram: seconds a pooled read waited for a read connection.
+    pub const READ_POOL_WAIT: &str = "db_read_pool_wait_seconds";
+    /// Counter: pooled reads that found no read connection within the read budget.
+    pub const READ_POOL_TIMEOUTS: &str = "db_read_pool_timeouts_total";
+    /// Gauge, label `state` (`in_use`, `idle`): the read pool's open connections.
+    pub const READ_POOL_CONNECTIONS: &str = "db_read_pool_connections";
+    /// Gauge: the most connections the read pool opens (`DB_READ_CONNECTIONS`).
+    pub const READ_POOL_MAX: &str = "db_read_pool_max_connections";
 }
 
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -132,9 +144,10 @@ pub fn handle() -> MetricsHandle {
 
 /// Histogram buckets per metric (a histogram without buckets would render as a summary).
 fn builder() -> PrometheusBuilder {
-    let buckets: [(&str, &[f64]); 4] = [
+    let buckets: [(&str, &[f64]); 5] = [
         ("http_request_duration_seconds", &LATENCY_BUCKETS),
         (names::COMMIT_DURATION, &LATENCY_BUCKETS),
+        (names::READ_POOL_WAIT, &LATENCY_BUCKETS),
         (names::WRITE_BATCH_SIZE, &BATCH_BUCKETS),
         (names::EXPIRY_LAG, &EXPIRY_LAG_BUCKETS),
     ];
@@ -223,10 +236,30 @@ fn describe() {
         metrics::Unit::Seconds,
         "Unix time the last retention pass finished (0: retention off or not run yet)"
     );
+    metrics::describe_histogram!(
+        names::READ_POOL_WAIT,
+        metrics::Unit::Seconds,
+        "Seconds a pooled read waited for a read connection"
+    );
+    metrics::describe_counter!(
+        names::READ_POOL_TIMEOUTS,
+        "Pooled reads that found no read connection within the read budget (503 QUERY_TIMEOUT)"
+    );
+    metrics::describe_gauge!(
+        names::READ_POOL_CONNECTIONS,
+        "The read pool's open connections, in use by a read or idle"
+    );
+    metrics::describe_gauge!(
+        names::READ_POOL_MAX,
+        "The most connections the read pool opens (DB_READ_CONNECTIONS)"
+    );
     // Registered now so that a fresh process shows every series.
     let _ = metrics::histogram!(names::WRITE_BATCH_SIZE);
     let _ = metrics::histogram!(names::COMMIT_DURATION);
     let _ = metrics::histogram!(names::EXPIRY_LAG);
+    let _ = metrics::histogram!(names::READ_POOL_WAIT);
+    metrics::counter!(names::READ_POOL_TIMEOUTS).absolute(0);
+    record_read_pool(0, 0, 0);
     metrics::gauge!(names::WRITER_QUEUE_DEPTH).set(0.0);
     metrics::counter!(names::WRITE_RERUNS).absolute(0);
     for outcome in ["committed", "locked_instead"] {
@@ -242,6 +275,21 @@ fn describe() {
         metrics::counter!(names::RETENTION_ROWS, "table" => table, "action" => action).absolute(0);
     }
     metrics::gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}
+
+/// Records one pooled read's wait for its connection, and whether the wait ran out.
+pub fn record_read_pool_wait(waited: Duration, timed_out: bool) {
+    metrics::histogram!(names::READ_POOL_WAIT).record(waited.as_secs_f64());
+    if timed_out {
+        metrics::counter!(names::READ_POOL_TIMEOUTS).increment(1);
+    }
+}
+
+/// Sets the read pool's gauges: connections in use, idle, and the most it opens.
+pub fn record_read_pool(in_use: u32, idle: u32, max: u32) {
+    metrics::gauge!(names::READ_POOL_CONNECTIONS, "state" => "in_use").set(f64::from(in_use));
+    metrics::gauge!(names::READ_POOL_CONNECTIONS, "state" => "idle").set(f64::from(idle));
+    metrics::gauge!(names::READ_POOL_MAX).set(f64::from(max));
 }
 
 /// Records one HTTP request.

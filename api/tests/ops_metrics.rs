@@ -38,6 +38,11 @@ async fn every_operations_metric_is_exposed_from_the_start() {
         "process_cpu_seconds_total",
         "process_open_fds",
         "process_start_time_seconds",
+        "db_read_pool_wait_seconds_count",
+        "db_read_pool_timeouts_total",
+        "db_read_pool_connections{state=\"in_use\"}",
+        "db_read_pool_connections{state=\"idle\"}",
+        "db_read_pool_max_connections",
     ] {
         assert!(value(text, series).is_some(), "{series} missing:\n{text}");
     }
@@ -45,6 +50,7 @@ async fn every_operations_metric_is_exposed_from_the_start() {
         "db_write_batch_size",
         "db_commit_duration_seconds",
         "reservation_expiry_lag_seconds",
+        "db_read_pool_wait_seconds",
     ] {
         assert!(
             text.contains(&format!("# TYPE {histogram} histogram")),
@@ -97,6 +103,32 @@ async fn a_write_is_a_group_commit_and_an_expiry_records_its_lag() {
     assert!(value(&text, "db_commit_duration_seconds_sum") > Some(0.0));
     let last_pass = value(&text, "reservation_expiry_last_run_timestamp_seconds").expect("pass");
     assert!(last_pass > 1.7e9, "{last_pass}");
+    app.stop().await;
+}
+
+/// A list is read on a pooled connection (on both backends): its wait for the connection is
+/// a sample, and the scrape shows the pool's size and its open connections. (The recorder is
+/// the process's, shared by this binary's tests, all with the default four connections.)
+#[tokio::test]
+async fn a_list_read_waits_for_a_read_connection_and_the_scrape_shows_the_pool() {
+    let app = spawn_app().await;
+    let before = app.get_public("/metrics").await.text;
+    let waits_before = value(&before, "db_read_pool_wait_seconds_count").expect("waits");
+
+    app.get("/api/v1/products?limit=5").await.expect_status(200);
+
+    let text = app.get_public("/metrics").await.text;
+    let waits = value(&text, "db_read_pool_wait_seconds_count").expect("waits");
+    assert!(waits >= waits_before + 1.0, "{waits_before} -> {waits}");
+    assert_eq!(
+        value(&text, "db_read_pool_max_connections"),
+        Some(4.0),
+        "{text}"
+    );
+    let in_use = value(&text, "db_read_pool_connections{state=\"in_use\"}").expect("in use");
+    let idle = value(&text, "db_read_pool_connections{state=\"idle\"}").expect("idle");
+    assert!(in_use + idle >= 1.0, "no read connection open:\n{text}");
+    assert!(in_use + idle <= 4.0, "more than the pool's size:\n{text}");
     app.stop().await;
 }
 

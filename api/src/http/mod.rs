@@ -85,13 +85,17 @@ pub fn routes(
     let poem_json = service.spec();
     let allow = Arc::new(AllowIndex::from_spec(&poem_json));
     let metrics = crate::metrics::handle();
+    let reads = state.reads.clone();
     let app = spec::add_endpoints(Route::new(), &poem_json, service.swagger_ui_html())?
         .at(
             "/metrics",
             poem::endpoint::make_sync(move |_| {
                 Response::builder()
                     .content_type("text/plain; version=0.0.4")
-                    .body(metrics.render())
+                    .body({
+                        reads.record_pool_gauges();
+                        metrics.render()
+                    })
             }),
         )
         .nest("/", service)

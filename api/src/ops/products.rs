@@ -8,7 +8,7 @@
 
 use inventory_shared::time::{self, Timestamp};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, SqliteConnection};
 
 use super::page::{AfterInstant, Page, fetch_count};
 use super::{OpError, OpResult};
@@ -114,7 +114,7 @@ pub enum ProductsFrom<'a> {
 /// the filtered total. Either way the page carries the key of its last row when more follow,
 /// so an offset walk can switch to the cursor at any page.
 pub async fn list_products(
-    db: &SqlitePool,
+    db: &mut SqliteConnection,
     category: Option<&str>,
     from: ProductsFrom<'_>,
     limit: i64,
@@ -138,7 +138,7 @@ pub async fn list_products(
             .bind(after.id.as_str())
             .bind(fetch),
     };
-    let rows = query.fetch_all(db).await?;
+    let rows = query.fetch_all(&mut *db).await?;
     let total = match category {
         None => sqlx::query_scalar("SELECT COUNT(*) FROM products"),
         Some(category) => {

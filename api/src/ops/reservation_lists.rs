@@ -5,7 +5,7 @@
 //! statements.
 
 use inventory_shared::time::{self, Timestamp};
-use sqlx::SqlitePool;
+use sqlx::SqliteConnection;
 
 use super::OpResult;
 use super::page::{AfterInstant, Page, fetch_count};
@@ -44,7 +44,7 @@ pub const NEWEST_OF_STATUS_NEXT_PAGE: &str = "SELECT * FROM reservations \
 /// once it has passed, everything up to it is due and the page starts at "not yet due" instead.
 /// Either way the scan starts at its first row, never re-reads the rows before it.
 pub async fn pending_in_store(
-    db: &SqlitePool,
+    db: &mut SqliteConnection,
     store_id: &StoreId,
     at: &Timestamp,
     after: Option<&AfterInstant>,
@@ -76,7 +76,7 @@ pub async fn pending_in_store(
 /// bounded by that product's reservations in that store (what `RESERVATIONS_RETENTION` keeps),
 /// not by the table: a second index with the status would cost every reservation write.
 pub async fn of_product_in_store(
-    db: &SqlitePool,
+    db: &mut SqliteConnection,
     product_id: &ProductId,
     store_id: &StoreId,
     status: Option<ReservationStatus>,

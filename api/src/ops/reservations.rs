@@ -14,7 +14,7 @@ use inventory_shared::events::{
 };
 use inventory_shared::time::{self, Timestamp};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, SqliteConnection};
 
 use super::stock::insufficient;
 use super::{OpError, OpResult};
@@ -241,7 +241,7 @@ pub fn get_reservation<T: Tx + ?Sized>(tx: &mut T, id: &ReservationId) -> OpResu
 /// status change and delete, by triggers: `migrations/20261203000001_counters.sql`), so it
 /// costs a few rows per store instead of a scan of every reservation. Two fixed statements, one per filter.
 pub async fn stats(
-    db: &SqlitePool,
+    db: &mut SqliteConnection,
     store_id: Option<&StoreId>,
 ) -> OpResult<Vec<(ReservationStatus, i64)>> {
     let rows: Vec<(String, i64)> = match store_id {

@@ -7,7 +7,7 @@
 //! page and the next ones.
 
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqlitePool};
+use sqlx::{Connection, Row, SqliteConnection};
 
 use super::page::{AfterAvailable, AfterText, Page, fetch_count};
 use super::stock::StockRow;
@@ -85,7 +85,7 @@ pub struct ProductStockPage {
 /// The totals are one pass over the product's primary-key range with no row kept: their cost
 /// grows with the number of stores stocking the product, never with the rest of the table.
 pub async fn stock_of_product(
-    db: &SqlitePool,
+    db: &mut SqliteConnection,
     product_id: &ProductId,
     after: Option<&AfterText>,
     limit: i64,
@@ -122,7 +122,7 @@ pub async fn stock_of_product(
 
 /// A page of one store's rows, by product id.
 pub async fn stock_of_store(
-    db: &SqlitePool,
+    db: &mut SqliteConnection,
     store_id: &StoreId,
     after: Option<&AfterText>,
     limit: i64,
@@ -145,7 +145,7 @@ pub async fn stock_of_store(
 /// a row value like `(available, product_id) > (?, ?)` only on real columns. Thresholds above
 /// [`LOW_STOCK_INDEXED_BELOW`] scan (every row of the store, or of the table).
 pub async fn low_stock(
-    db: &SqlitePool,
+    db: &mut SqliteConnection,
     threshold: Quantity,
     store_id: Option<&StoreId>,
     after: Option<&AfterAvailable>,

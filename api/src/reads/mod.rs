@@ -8,11 +8,15 @@
 //!   `reservation_lists`, `products`, `reservations::stats`), run on the read pool.
 //! - [`postgres`]: the same reads on PostgreSQL, on a pool whose connections carry the read
 //!   budget as `statement_timeout`.
+//! - [`pool`]: how full the read pool is: every pooled read takes its connection through
+//!   it (the wait timed, the waits that ran out counted), and each scrape sets the gauges
+//!   ([`Reads::record_pool_gauges`]).
 //!
 //! Each backend also has `/health`'s own connection ([`Reads::ping`]), so the ping never waits
 //! behind lists.
 
 pub mod point;
+pub mod pool;
 pub mod postgres;
 
 use inventory_shared::outbox::{self, EventFilter, OutboxStats, StoredEvent};
@@ -29,6 +33,7 @@ use crate::store::sqlite::SqliteTx;
 use inventory_shared::time::Timestamp;
 
 pub use point::PointReader;
+use pool::acquire;
 
 /// The read side of one backend. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -58,7 +63,9 @@ impl Reads {
             Self::Sqlite { point, .. } => {
                 point.read(|c| reservations::get_reservation(&mut SqliteTx::new(c), id))
             }
-            Self::Postgres { pool, .. } => postgres::reservation(pool, id).await,
+            Self::Postgres { pool, .. } => {
+                postgres::reservation(&mut *acquire(pool).await?, id).await
+            }
         }
     }
 
@@ -68,7 +75,7 @@ impl Reads {
             Self::Sqlite { point, .. } => {
                 point.read(|c| holds::get_hold(&mut SqliteTx::new(c), id))
             }
-            Self::Postgres { pool, .. } => postgres::hold(pool, id).await,
+            Self::Postgres { pool, .. } => postgres::hold(&mut *acquire(pool).await?, id).await,
         }
     }
 
@@ -78,7 +85,9 @@ impl Reads {
             Self::Sqlite { point, .. } => {
                 point.read(|c| stock::get_stock(&mut SqliteTx::new(c), product_id, store_id))
             }
-            Self::Postgres { pool, .. } => postgres::stock(pool, product_id, store_id).await,
+            Self::Postgres { pool, .. } => {
+                postgres::stock(&mut *acquire(pool).await?, product_id, store_id).await
+            }
         }
     }
 
@@ -88,7 +97,7 @@ impl Reads {
             Self::Sqlite { point, .. } => {
                 point.read(|c| products::product_by_id(&mut SqliteTx::new(c), id))
             }
-            Self::Postgres { pool, .. } => postgres::product(pool, id).await,
+            Self::Postgres { pool, .. } => postgres::product(&mut *acquire(pool).await?, id).await,
         }
     }
 
@@ -98,7 +107,9 @@ impl Reads {
             Self::Sqlite { point, .. } => {
                 point.read(|c| products::product_by_sku(&mut SqliteTx::new(c), sku))
             }
-            Self::Postgres { pool, .. } => postgres::product_by_sku(pool, sku).await,
+            Self::Postgres { pool, .. } => {
+                postgres::product_by_sku(&mut *acquire(pool).await?, sku).await
+            }
         }
     }
 
@@ -110,15 +121,19 @@ impl Reads {
                     .scan(move |conn| Ok(outbox::list_events(conn, &filter, limit)?))
                     .await
             }
-            Self::Postgres { pool, .. } => postgres::events(pool, &filter, limit).await,
+            Self::Postgres { pool, .. } => {
+                postgres::events(&mut *acquire(pool).await?, &filter, limit).await
+            }
         }
     }
 
     /// The outbox counters (pending, synced, parked, per event type).
     pub async fn outbox_stats(&self) -> OpResult<OutboxStats> {
         match self {
-            Self::Sqlite { pool, .. } => Ok(outbox::outbox_stats(pool).await?),
-            Self::Postgres { pool, .. } => postgres::outbox_stats(pool).await,
+            Self::Sqlite { pool, .. } => {
+                Ok(outbox::outbox_stats(&mut *acquire(pool).await?).await?)
+            }
+            Self::Postgres { pool, .. } => postgres::outbox_stats(&mut *acquire(pool).await?).await,
         }
     }
 
@@ -128,8 +143,12 @@ impl Reads {
         store_id: Option<&StoreId>,
     ) -> OpResult<Vec<(ReservationStatus, i64)>> {
         match self {
-            Self::Sqlite { pool, .. } => reservations::stats(pool, store_id).await,
-            Self::Postgres { pool, .. } => postgres::reservation_stats(pool, store_id).await,
+            Self::Sqlite { pool, .. } => {
+                reservations::stats(&mut *acquire(pool).await?, store_id).await
+            }
+            Self::Postgres { pool, .. } => {
+                postgres::reservation_stats(&mut *acquire(pool).await?, store_id).await
+            }
         }
     }
 
@@ -142,10 +161,12 @@ impl Reads {
     ) -> OpResult<ProductStockPage> {
         match self {
             Self::Sqlite { pool, .. } => {
-                stock_lists::stock_of_product(pool, product_id, after, limit).await
+                stock_lists::stock_of_product(&mut *acquire(pool).await?, product_id, after, limit)
+                    .await
             }
             Self::Postgres { pool, .. } => {
-                postgres::stock_of_product(pool, product_id, after, limit).await
+                postgres::stock_of_product(&mut *acquire(pool).await?, product_id, after, limit)
+                    .await
             }
         }
     }
@@ -159,10 +180,11 @@ impl Reads {
     ) -> OpResult<Page<StockRow, AfterText>> {
         match self {
             Self::Sqlite { pool, .. } => {
-                stock_lists::stock_of_store(pool, store_id, after, limit).await
+                stock_lists::stock_of_store(&mut *acquire(pool).await?, store_id, after, limit)
+                    .await
             }
             Self::Postgres { pool, .. } => {
-                postgres::stock_of_store(pool, store_id, after, limit).await
+                postgres::stock_of_store(&mut *acquire(pool).await?, store_id, after, limit).await
             }
         }
     }
@@ -177,10 +199,24 @@ impl Reads {
     ) -> OpResult<Page<StockRow, AfterAvailable>> {
         match self {
             Self::Sqlite { pool, .. } => {
-                stock_lists::low_stock(pool, threshold, store_id, after, limit).await
+                stock_lists::low_stock(
+                    &mut *acquire(pool).await?,
+                    threshold,
+                    store_id,
+                    after,
+                    limit,
+                )
+                .await
             }
             Self::Postgres { pool, .. } => {
-                postgres::low_stock(pool, threshold, store_id, after, limit).await
+                postgres::low_stock(
+                    &mut *acquire(pool).await?,
+                    threshold,
+                    store_id,
+                    after,
+                    limit,
+                )
+                .await
             }
         }
     }
@@ -196,10 +232,18 @@ impl Reads {
     ) -> OpResult<Page<ReservationRow, AfterInstant>> {
         match self {
             Self::Sqlite { pool, .. } => {
-                reservation_lists::pending_in_store(pool, store_id, at, after, limit).await
+                reservation_lists::pending_in_store(
+                    &mut *acquire(pool).await?,
+                    store_id,
+                    at,
+                    after,
+                    limit,
+                )
+                .await
             }
             Self::Postgres { pool, .. } => {
-                postgres::pending_in_store(pool, store_id, at, after, limit).await
+                postgres::pending_in_store(&mut *acquire(pool).await?, store_id, at, after, limit)
+                    .await
             }
         }
     }
@@ -217,13 +261,25 @@ impl Reads {
         match self {
             Self::Sqlite { pool, .. } => {
                 reservation_lists::of_product_in_store(
-                    pool, product_id, store_id, status, before, limit,
+                    &mut *acquire(pool).await?,
+                    product_id,
+                    store_id,
+                    status,
+                    before,
+                    limit,
                 )
                 .await
             }
             Self::Postgres { pool, .. } => {
-                postgres::of_product_in_store(pool, product_id, store_id, status, before, limit)
-                    .await
+                postgres::of_product_in_store(
+                    &mut *acquire(pool).await?,
+                    product_id,
+                    store_id,
+                    status,
+                    before,
+                    limit,
+                )
+                .await
             }
         }
     }
@@ -236,10 +292,21 @@ impl Reads {
         limit: i64,
     ) -> OpResult<(Page<ProductRow, AfterInstant>, i64)> {
         match self {
-            Self::Sqlite { pool, .. } => products::list_products(pool, category, from, limit).await,
-            Self::Postgres { pool, .. } => {
-                postgres::list_products(pool, category, from, limit).await
+            Self::Sqlite { pool, .. } => {
+                products::list_products(&mut *acquire(pool).await?, category, from, limit).await
             }
+            Self::Postgres { pool, .. } => {
+                postgres::list_products(&mut *acquire(pool).await?, category, from, limit).await
+            }
+        }
+    }
+
+    /// Sets the read pool's gauges (connections in use, idle, the most it opens) for the
+    /// scrape about to be rendered.
+    pub fn record_pool_gauges(&self) {
+        match self {
+            Self::Sqlite { pool, .. } => pool::record_gauges(pool),
+            Self::Postgres { pool, .. } => pool::record_gauges(pool),
         }
     }
 

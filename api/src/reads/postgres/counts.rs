@@ -2,7 +2,7 @@
 //! outbox counts (the slotted counters summed).
 
 use inventory_shared::outbox::{EventFilter, StoredEvent};
-use sqlx::PgPool;
+use sqlx::PgConnection;
 
 use crate::domain::{ReservationStatus, StoreId};
 use crate::ops::OpResult;
@@ -10,14 +10,18 @@ use crate::ops::reservations::counts_by_status;
 
 /// Up to `limit` events after the filter's `after_seq`, in `seq` order
 /// (`inventory_shared::outbox::list_events`): payloads are the stored text, byte for byte.
-pub async fn events(db: &PgPool, filter: &EventFilter, limit: i64) -> OpResult<Vec<StoredEvent>> {
+pub async fn events(
+    db: &mut PgConnection,
+    filter: &EventFilter,
+    limit: i64,
+) -> OpResult<Vec<StoredEvent>> {
     Ok(inventory_shared::outbox::postgres::list_events(db, filter, limit).await?)
 }
 
 /// Reservations per status, in one store or all, statuses with none left out, in status order
 /// (`ops::reservations::stats`): the slotted counters summed.
 pub async fn reservation_stats(
-    db: &PgPool,
+    db: &mut PgConnection,
     store_id: Option<&StoreId>,
 ) -> OpResult<Vec<(ReservationStatus, i64)>> {
     let rows: Vec<(String, i64)> = match store_id {
@@ -43,6 +47,8 @@ pub async fn reservation_stats(
 }
 
 /// The outbox counters (`inventory_shared::outbox::outbox_stats`).
-pub async fn outbox_stats(db: &PgPool) -> OpResult<inventory_shared::outbox::OutboxStats> {
+pub async fn outbox_stats(
+    db: &mut PgConnection,
+) -> OpResult<inventory_shared::outbox::OutboxStats> {
     Ok(inventory_shared::outbox::postgres::outbox_stats(db).await?)
 }

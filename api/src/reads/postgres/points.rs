@@ -2,7 +2,7 @@
 //! [`crate::reads::point`] reads answer.
 
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, Row};
 
 use crate::domain::{
     HoldId, ProductId, ProductRow, ReservationId, ReservationRow, Sku, StockRow, StoreId,
@@ -14,7 +14,7 @@ use crate::store::postgres::rows::{
 };
 
 /// One reservation, or [`OpError::ReservationNotFound`] (`ops::reservations::get_reservation`).
-pub async fn reservation(db: &PgPool, id: &ReservationId) -> OpResult<ReservationRow> {
+pub async fn reservation(db: &mut PgConnection, id: &ReservationId) -> OpResult<ReservationRow> {
     sqlx::query(concat!(select_reservation!(), " WHERE id = $1::uuid"))
         .bind(id.as_str())
         .try_map(|row: PgRow| reservation_row(&row))
@@ -26,7 +26,7 @@ pub async fn reservation(db: &PgPool, id: &ReservationId) -> OpResult<Reservatio
 /// One hold with its lines in (product, store) order, or [`OpError::HoldNotFound`]
 /// (`ops::holds::get_hold`). One statement: the hold joined to its lines (SQLite reads them
 /// in two statements on one connection).
-pub async fn hold(db: &PgPool, id: &HoldId) -> OpResult<Hold> {
+pub async fn hold(db: &mut PgConnection, id: &HoldId) -> OpResult<Hold> {
     let rows = sqlx::query(
         "SELECT h.id::text AS h_id, h.customer_id AS h_customer_id, h.status AS h_status, \
                 h.expires_at AS h_expires_at, h.unfulfilled AS h_unfulfilled, \
@@ -56,7 +56,11 @@ pub async fn hold(db: &PgPool, id: &HoldId) -> OpResult<Hold> {
 
 /// One stock row, or [`OpError::StockNotFound`] whether or not the product exists, as on
 /// SQLite (`ops::stock::get_stock`).
-pub async fn stock(db: &PgPool, product_id: &ProductId, store_id: &StoreId) -> OpResult<StockRow> {
+pub async fn stock(
+    db: &mut PgConnection,
+    product_id: &ProductId,
+    store_id: &StoreId,
+) -> OpResult<StockRow> {
     sqlx::query(
         "SELECT product_id::text AS product_id, store_id, quantity, reserved, version, \
                 updated_at \
@@ -71,7 +75,7 @@ pub async fn stock(db: &PgPool, product_id: &ProductId, store_id: &StoreId) -> O
 }
 
 /// One product by id, or [`OpError::ProductNotFound`] (`ops::products::product_by_id`).
-pub async fn product(db: &PgPool, id: &ProductId) -> OpResult<ProductRow> {
+pub async fn product(db: &mut PgConnection, id: &ProductId) -> OpResult<ProductRow> {
     sqlx::query(concat!(select_product!(), " WHERE id = $1::uuid"))
         .bind(id.as_str())
         .try_map(|row: PgRow| product_row(&row))
@@ -81,7 +85,7 @@ pub async fn product(db: &PgPool, id: &ProductId) -> OpResult<ProductRow> {
 }
 
 /// One product by SKU, or [`OpError::SkuNotFound`] (`ops::products::product_by_sku`).
-pub async fn product_by_sku(db: &PgPool, sku: &Sku) -> OpResult<ProductRow> {
+pub async fn product_by_sku(db: &mut PgConnection, sku: &Sku) -> OpResult<ProductRow> {
     sqlx::query(concat!(select_product!(), " WHERE sku = $1"))
         .bind(sku.as_str())
         .try_map(|row: PgRow| product_row(&row))

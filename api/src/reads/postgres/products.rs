@@ -1,6 +1,6 @@
 //! The product list on PostgreSQL (`ops::products::list_products` on SQLite).
 
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, Row};
 
 use super::positions::after_instant;
 use crate::domain::ProductRow;
@@ -13,7 +13,7 @@ use crate::store::postgres::rows::{product_row, select_product};
 /// the filtered total, from one statement (`ops::products::list_products`). A negative offset
 /// counts as 0, as SQLite's `OFFSET` does.
 pub async fn list_products(
-    db: &PgPool,
+    db: &mut PgConnection,
     category: Option<&str>,
     from: ProductsFrom<'_>,
     limit: i64,

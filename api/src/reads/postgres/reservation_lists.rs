@@ -1,7 +1,7 @@
 //! The reservation lists on PostgreSQL (`ops::reservation_lists` on SQLite).
 
 use inventory_shared::time::{self, Timestamp};
-use sqlx::PgPool;
+use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 
 use super::positions::{after_instant, before_instant};
@@ -14,7 +14,7 @@ use crate::store::postgres::rows::{reservation_row, select_reservation};
 /// (`ops::reservation_lists::pending_in_store`): a next page starts after the previous one's
 /// last (deadline, id) while that deadline is still ahead, else at "not yet due".
 pub async fn pending_in_store(
-    db: &PgPool,
+    db: &mut PgConnection,
     store_id: &StoreId,
     at: &Timestamp,
     after: Option<&AfterInstant>,
@@ -57,7 +57,7 @@ pub async fn pending_in_store(
 /// A page of one product's reservations in one store, newest first, ties by id descending,
 /// optionally of one status (`ops::reservation_lists::of_product_in_store`).
 pub async fn of_product_in_store(
-    db: &PgPool,
+    db: &mut PgConnection,
     product_id: &ProductId,
     store_id: &StoreId,
     status: Option<ReservationStatus>,

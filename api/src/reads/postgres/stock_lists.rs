@@ -1,7 +1,7 @@
 //! The stock lists on PostgreSQL (`ops::stock_lists` on SQLite).
 
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::positions::{after, floor, uuid};
@@ -16,7 +16,7 @@ use crate::store::postgres::rows::stock_row;
 /// [`OpError::ProductNotFound`] when the page is empty and the product does not exist
 /// (`ops::stock_lists::stock_of_product`).
 pub async fn stock_of_product(
-    db: &PgPool,
+    db: &mut PgConnection,
     product_id: &ProductId,
     after: Option<&AfterText>,
     limit: i64,
@@ -64,7 +64,7 @@ pub async fn stock_of_product(
 
 /// A page of one store's rows by product id (`ops::stock_lists::stock_of_store`).
 pub async fn stock_of_store(
-    db: &PgPool,
+    db: &mut PgConnection,
     store_id: &StoreId,
     after: Option<&AfterText>,
     limit: i64,
@@ -123,7 +123,7 @@ const LOW_IN_STORE_PAGE_SCAN: &str = "SELECT product_id::text AS product_id, sto
 /// `available < 1000` repeats the partial indexes' `WHERE` (PostgreSQL proves a partial index
 /// usable only from what the statement states, as SQLite does).
 pub async fn low_stock(
-    db: &PgPool,
+    db: &mut PgConnection,
     threshold: Quantity,
     store_id: Option<&StoreId>,
     after: Option<&AfterAvailable>,

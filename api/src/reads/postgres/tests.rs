@@ -641,7 +641,11 @@ async fn a_read_over_its_budget_is_a_query_timeout_and_health_fails_fast_while_d
     );
     // The connection is fine afterwards, and a quick read still answers.
     assert!(matches!(
-        product(&pool, &ProductId::example()).await,
+        product(
+            &mut pool.acquire().await.expect("a connection"),
+            &ProductId::example()
+        )
+        .await,
         Err(OpError::ProductNotFound(_))
     ));
     let health = open_health(&url).await.expect("the health connection");
