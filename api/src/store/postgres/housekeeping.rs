@@ -150,13 +150,10 @@ mod tests {
     use inventory_shared::time;
     use sqlx::{Connection, PgConnection, PgPool};
 
-    use super::purge_expired_keys;
+    use super::{RetentionLock, purge_expired_keys};
 
-    /// A key whose record a writer is rewriting (reused after it expired: new answer, new
-    /// deadline) while the purge runs is not deleted: the purge skips the row the writer holds
-    /// instead of waiting for it and deleting the new version.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_key_rewritten_while_the_purge_runs_survives_it() {
+    /// A migrated database on a private server: the server, the database's URL, a pool on it.
+    async fn database() -> (PgServer, String, PgPool) {
         let server = PgServer::start().expect("a private PostgreSQL server");
         let url = server.create_database().await.expect("a database");
         let pool = PgPool::connect(&url).await.expect("a pool");
@@ -164,6 +161,61 @@ mod tests {
             .run(&pool)
             .await
             .expect("migrating");
+        (server, url, pool)
+    }
+
+    /// Once across replicas: while one replica's purge holds its lock (a batch in its
+    /// transaction), another replica's purge deletes nothing and says so (`None`); and while
+    /// one replica runs a retention pass, another cannot take retention's lock. Each lock is
+    /// free again once its holder ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn housekeeping_runs_on_one_replica_at_a_time() {
+        let (_server, _url, pool) = database().await;
+        let now = time::now();
+        sqlx::query(
+            "INSERT INTO idempotency_keys (api_key_name, idempotency_key, fingerprint, status, \
+             body, created_at, expires_at) VALUES ('k', 'old-1', 'f', 201, '\\x7b7d', $1, $1)",
+        )
+        .bind(now - chrono::Duration::hours(25))
+        .execute(&pool)
+        .await
+        .expect("an expired key");
+
+        // Another replica's purge, in the middle of its batch.
+        let mut other = pool.begin().await.expect("a transaction");
+        let locked: bool = sqlx::query_scalar(super::KEY_PURGE_LOCK)
+            .fetch_one(&mut *other)
+            .await
+            .expect("the purge lock");
+        assert!(locked);
+        let purged = purge_expired_keys(&pool, &now, 500).await.expect("a purge");
+        assert_eq!(purged, None, "skipped while the other replica purges");
+        other.rollback().await.expect("ROLLBACK");
+        let purged = purge_expired_keys(&pool, &now, 500).await.expect("a purge");
+        assert_eq!(purged, Some(1));
+
+        let first = RetentionLock::try_take(&pool)
+            .await
+            .expect("the lock tried")
+            .expect("taken");
+        let second = RetentionLock::try_take(&pool)
+            .await
+            .expect("the lock tried");
+        assert!(second.is_none(), "a second pass while the first runs");
+        first.release().await;
+        let again = RetentionLock::try_take(&pool)
+            .await
+            .expect("the lock tried")
+            .expect("free once the first pass ended");
+        again.release().await;
+    }
+
+    /// A key whose record a writer is rewriting (reused after it expired: new answer, new
+    /// deadline) while the purge runs is not deleted: the purge skips the row the writer holds
+    /// instead of waiting for it and deleting the new version.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_key_rewritten_while_the_purge_runs_survives_it() {
+        let (_server, url, pool) = database().await;
         let now = time::now();
         sqlx::query(
             "INSERT INTO idempotency_keys (api_key_name, idempotency_key, fingerprint, status, \
