@@ -28,12 +28,35 @@ use crate::ops::holds::{self, Hold};
 use crate::ops::page::{AfterAvailable, AfterInstant, AfterText, Page};
 use crate::ops::products::{self, ProductsFrom};
 use crate::ops::stock_lists::{self, ProductStockPage};
-use crate::ops::{OpResult, reservation_lists, reservations, stock};
+use crate::ops::{OpError, OpResult, reservation_lists, reservations, stock};
 use crate::store::sqlite::SqliteTx;
 use inventory_shared::time::Timestamp;
 
 pub use point::PointReader;
 use pool::acquire;
+
+/// Runs the read `$read` (an expression of the connection `$c`, awaited here) on a connection
+/// of the PostgreSQL read pool, its wait recorded ([`pool::acquire`]). The pool lends its
+/// connections without pinging them first ([`postgres::open_read_pool`]), so one that died
+/// while idle (the server restarted) fails the read at once as a lost connection
+/// ([`OpError::Unavailable`]); the read then runs again on the next, at most once per
+/// connection the pool holds, then on a new one. A read changes nothing, so running it again
+/// is safe; while the server is down, getting a connection fails and the read answers 503 as
+/// before. (A macro, not a function taking an async closure: such a closure's future is not
+/// `Send` for every lifetime, which the routes need.)
+macro_rules! on_pg {
+    ($pool:expr, |$c:ident| $read:expr) => {{
+        let mut tries_left = $pool.options().get_max_connections();
+        loop {
+            let mut connection = acquire($pool).await?;
+            let $c = &mut *connection;
+            match $read.await {
+                Err(OpError::Unavailable) if tries_left > 0 => tries_left -= 1,
+                answer => break answer,
+            }
+        }
+    }};
+}
 
 /// The read side of one backend. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -64,7 +87,7 @@ impl Reads {
                 point.read(|c| reservations::get_reservation(&mut SqliteTx::new(c), id))
             }
             Self::Postgres { pool, .. } => {
-                postgres::reservation(&mut *acquire(pool).await?, id).await
+                on_pg!(pool, |c| postgres::reservation(c, id))
             }
         }
     }
@@ -75,7 +98,9 @@ impl Reads {
             Self::Sqlite { point, .. } => {
                 point.read(|c| holds::get_hold(&mut SqliteTx::new(c), id))
             }
-            Self::Postgres { pool, .. } => postgres::hold(&mut *acquire(pool).await?, id).await,
+            Self::Postgres { pool, .. } => {
+                on_pg!(pool, |c| postgres::hold(c, id))
+            }
         }
     }
 
@@ -86,7 +111,7 @@ impl Reads {
                 point.read(|c| stock::get_stock(&mut SqliteTx::new(c), product_id, store_id))
             }
             Self::Postgres { pool, .. } => {
-                postgres::stock(&mut *acquire(pool).await?, product_id, store_id).await
+                on_pg!(pool, |c| postgres::stock(c, product_id, store_id))
             }
         }
     }
@@ -97,7 +122,9 @@ impl Reads {
             Self::Sqlite { point, .. } => {
                 point.read(|c| products::product_by_id(&mut SqliteTx::new(c), id))
             }
-            Self::Postgres { pool, .. } => postgres::product(&mut *acquire(pool).await?, id).await,
+            Self::Postgres { pool, .. } => {
+                on_pg!(pool, |c| postgres::product(c, id))
+            }
         }
     }
 
@@ -108,7 +135,7 @@ impl Reads {
                 point.read(|c| products::product_by_sku(&mut SqliteTx::new(c), sku))
             }
             Self::Postgres { pool, .. } => {
-                postgres::product_by_sku(&mut *acquire(pool).await?, sku).await
+                on_pg!(pool, |c| postgres::product_by_sku(c, sku))
             }
         }
     }
@@ -122,7 +149,7 @@ impl Reads {
                     .await
             }
             Self::Postgres { pool, .. } => {
-                postgres::events(&mut *acquire(pool).await?, &filter, limit).await
+                on_pg!(pool, |c| postgres::events(c, &filter, limit))
             }
         }
     }
@@ -133,7 +160,9 @@ impl Reads {
             Self::Sqlite { pool, .. } => {
                 Ok(outbox::outbox_stats(&mut *acquire(pool).await?).await?)
             }
-            Self::Postgres { pool, .. } => postgres::outbox_stats(&mut *acquire(pool).await?).await,
+            Self::Postgres { pool, .. } => {
+                on_pg!(pool, |c| postgres::outbox_stats(c))
+            }
         }
     }
 
@@ -147,7 +176,7 @@ impl Reads {
                 reservations::stats(&mut *acquire(pool).await?, store_id).await
             }
             Self::Postgres { pool, .. } => {
-                postgres::reservation_stats(&mut *acquire(pool).await?, store_id).await
+                on_pg!(pool, |c| postgres::reservation_stats(c, store_id))
             }
         }
     }
@@ -165,8 +194,9 @@ impl Reads {
                     .await
             }
             Self::Postgres { pool, .. } => {
-                postgres::stock_of_product(&mut *acquire(pool).await?, product_id, after, limit)
-                    .await
+                on_pg!(pool, |c| postgres::stock_of_product(
+                    c, product_id, after, limit
+                ))
             }
         }
     }
@@ -184,7 +214,9 @@ impl Reads {
                     .await
             }
             Self::Postgres { pool, .. } => {
-                postgres::stock_of_store(&mut *acquire(pool).await?, store_id, after, limit).await
+                on_pg!(pool, |c| postgres::stock_of_store(
+                    c, store_id, after, limit
+                ))
             }
         }
     }
@@ -209,14 +241,9 @@ impl Reads {
                 .await
             }
             Self::Postgres { pool, .. } => {
-                postgres::low_stock(
-                    &mut *acquire(pool).await?,
-                    threshold,
-                    store_id,
-                    after,
-                    limit,
-                )
-                .await
+                on_pg!(pool, |c| postgres::low_stock(
+                    c, threshold, store_id, after, limit
+                ))
             }
         }
     }
@@ -242,8 +269,9 @@ impl Reads {
                 .await
             }
             Self::Postgres { pool, .. } => {
-                postgres::pending_in_store(&mut *acquire(pool).await?, store_id, at, after, limit)
-                    .await
+                on_pg!(pool, |c| postgres::pending_in_store(
+                    c, store_id, at, after, limit
+                ))
             }
         }
     }
@@ -271,15 +299,9 @@ impl Reads {
                 .await
             }
             Self::Postgres { pool, .. } => {
-                postgres::of_product_in_store(
-                    &mut *acquire(pool).await?,
-                    product_id,
-                    store_id,
-                    status,
-                    before,
-                    limit,
-                )
-                .await
+                on_pg!(pool, |c| postgres::of_product_in_store(
+                    c, product_id, store_id, status, before, limit
+                ))
             }
         }
     }
@@ -296,7 +318,7 @@ impl Reads {
                 products::list_products(&mut *acquire(pool).await?, category, from, limit).await
             }
             Self::Postgres { pool, .. } => {
-                postgres::list_products(&mut *acquire(pool).await?, category, from, limit).await
+                on_pg!(pool, |c| postgres::list_products(c, category, from, limit))
             }
         }
     }

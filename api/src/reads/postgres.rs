@@ -58,6 +58,13 @@ pub const HEALTH_WAIT: Duration = Duration::from_secs(1);
 /// cancelled (57014, answered [`crate::ops::OpError::QueryTimeout`]). Waiting for a free
 /// connection is bounded like SQLite's read pool (the budget, at least [`MIN_ACQUIRE_WAIT`]);
 /// running out of it is a `QUERY_TIMEOUT` too.
+///
+/// A connection is lent without a ping first (`test_before_acquire(false)`): sqlx pings every
+/// connection it takes back into the pool, so an idle one answered when it was last
+/// returned, and a second ping before every read was a round trip per read (point reads
+/// without it: 1.21 times the rate, `docs/postgres.md`, "Reads on PostgreSQL"). One that died while idle (the
+/// server restarted) fails its read as a lost connection, and [`super::Reads`] runs that read
+/// again once on another (`on_pg!`).
 pub async fn open_read_pool(url: &str, size: u32, budget: ReadBudget) -> anyhow::Result<PgPool> {
     // 0 would switch the timeout off on PostgreSQL; SQLite's 0 interrupts at once.
     let millis = budget.0.as_millis().clamp(1, i32::MAX as u128);
@@ -65,6 +72,7 @@ pub async fn open_read_pool(url: &str, size: u32, budget: ReadBudget) -> anyhow:
         .context("parsing the PostgreSQL URL")?
         .options([("statement_timeout", millis.to_string())]);
     PgPoolOptions::new()
+        .test_before_acquire(false)
         .max_connections(size.max(1))
         .min_connections(1)
         .acquire_timeout(budget.0.max(MIN_ACQUIRE_WAIT))

@@ -666,6 +666,43 @@ async fn a_read_over_its_budget_is_a_query_timeout_and_health_fails_fast_while_d
     }
 }
 
+/// The read pool lends connections without pinging them first: every connection that died
+/// while idle (here both, when the server restarted) fails its read as a lost connection, and
+/// the read runs again on the next, then on a new one, so the first read after a restart is
+/// answered, not a 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_read_after_a_server_restart_is_answered() {
+    let (mut server, url) = pg_database().await;
+    let pool = open_read_pool(&url, 2, ReadBudget(Duration::from_secs(5)))
+        .await
+        .expect("the read pool");
+    let reads = Reads::Postgres {
+        pool: pool.clone(),
+        health: open_health(&url).await.expect("the health connection"),
+    };
+    let (first, second) = (
+        pool.acquire().await.expect("one"),
+        pool.acquire().await.expect("two"),
+    );
+    drop((first, second));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pool.num_idle() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "both connections back in the pool"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    server.stop(StopMode::Fast).expect("stopped");
+    server.start_again().expect("restarted");
+    let answer = reads.product(&ProductId::example()).await;
+    assert!(
+        matches!(answer, Err(OpError::ProductNotFound(_))),
+        "{answer:?}"
+    );
+}
+
 /// `u > text` exactly when `u > floor(text)`, and `u < text` exactly when `u < ceiling(text)`,
 /// for UUIDs around the boundaries.
 #[test]
