@@ -62,9 +62,11 @@ pub const HEALTH_WAIT: Duration = Duration::from_secs(1);
 /// A connection is lent without a ping first (`test_before_acquire(false)`): sqlx pings every
 /// connection it takes back into the pool, so an idle one answered when it was last
 /// returned, and a second ping before every read was a round trip per read (point reads
-/// without it: 1.21 times the rate, `docs/postgres.md`, "Reads on PostgreSQL"). One that died while idle (the
-/// server restarted) fails its read as a lost connection, and [`super::Reads`] runs that read
-/// again once on another (`on_pg!`).
+/// without it: 1.21 times the rate, `docs/postgres.md`, "Reads on PostgreSQL"). One that
+/// died while idle (the server restarted) fails its read as a lost connection, and
+/// [`super::Reads`] runs the read again on the next connection (`on_pg!`). The housekeeping
+/// statements that borrow a connection of this pool do not: a pass that meets a dead one
+/// fails, is logged, and the next tick runs on a live one.
 pub async fn open_read_pool(url: &str, size: u32, budget: ReadBudget) -> anyhow::Result<PgPool> {
     // 0 would switch the timeout off on PostgreSQL; SQLite's 0 interrupts at once.
     let millis = budget.0.as_millis().clamp(1, i32::MAX as u128);
