@@ -147,7 +147,7 @@ mod tests {
     use std::time::Duration;
 
     use inventory_shared::test_support::PgServer;
-    use inventory_shared::time;
+    use inventory_shared::time::{self, Timestamp};
     use sqlx::{Connection, PgConnection, PgPool};
 
     use super::{RetentionLock, purge_expired_keys};
@@ -164,6 +164,19 @@ mod tests {
         (server, url, pool)
     }
 
+    /// Stores the answer of key `key` (API key `k`), expired 25 hours before `now`.
+    async fn expired_key(pool: &PgPool, key: &str, now: &Timestamp) {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (api_key_name, idempotency_key, fingerprint, status, \
+             body, created_at, expires_at) VALUES ('k', $1, 'f', 201, '\\x7b7d', $2, $2)",
+        )
+        .bind(key)
+        .bind(*now - chrono::Duration::hours(25))
+        .execute(pool)
+        .await
+        .expect("an expired key");
+    }
+
     /// Once across replicas: while one replica's purge holds its lock (a batch in its
     /// transaction), another replica's purge deletes nothing and says so (`None`); and while
     /// one replica runs a retention pass, another cannot take retention's lock. Each lock is
@@ -172,14 +185,7 @@ mod tests {
     async fn housekeeping_runs_on_one_replica_at_a_time() {
         let (_server, _url, pool) = database().await;
         let now = time::now();
-        sqlx::query(
-            "INSERT INTO idempotency_keys (api_key_name, idempotency_key, fingerprint, status, \
-             body, created_at, expires_at) VALUES ('k', 'old-1', 'f', 201, '\\x7b7d', $1, $1)",
-        )
-        .bind(now - chrono::Duration::hours(25))
-        .execute(&pool)
-        .await
-        .expect("an expired key");
+        expired_key(&pool, "old-1", &now).await;
 
         // Another replica's purge, in the middle of its batch.
         let mut other = pool.begin().await.expect("a transaction");
@@ -217,14 +223,7 @@ mod tests {
     async fn a_key_rewritten_while_the_purge_runs_survives_it() {
         let (_server, url, pool) = database().await;
         let now = time::now();
-        sqlx::query(
-            "INSERT INTO idempotency_keys (api_key_name, idempotency_key, fingerprint, status, \
-             body, created_at, expires_at) VALUES ('k', 'order-1', 'f', 201, '\\x7b7d', $1, $1)",
-        )
-        .bind(now - chrono::Duration::hours(25))
-        .execute(&pool)
-        .await
-        .expect("an expired key");
+        expired_key(&pool, "order-1", &now).await;
 
         // The writer reuses the key: its record is rewritten, not yet committed.
         let mut writer = PgConnection::connect(&url).await.expect("the writer");
